@@ -44,7 +44,7 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         ("CPU".into(), spark_col, theme.header),
         ("MEM".into(), spark_col, theme.header),
         ("CTRS".into(), fixed[2], theme.header),
-        ("!".into(), fixed[3], theme.header),
+        ("BAD".into(), fixed[3], theme.header),
         ("BACKUP".into(), fixed[4], theme.header),
         ("CHECK".into(), fixed[5], theme.header),
     ]))];

@@ -213,9 +213,10 @@ fn draw_containers(h: &HostState, model: &Model, theme: &Theme, frame: &mut Fram
     let groups = h.groups(&model.filter);
     let projects = groups.iter().filter(|g| g.project.is_some()).count();
     let mut title = format!(
-        " Containers {}/{} running · {projects} compose projects ",
+        " Containers {}/{} running · {projects} compose project{} ",
         h.running(),
-        h.containers.len()
+        h.containers.len(),
+        if projects == 1 { "" } else { "s" }
     );
     if !model.filter.is_empty() {
         title.push_str(&format!("· filter {:?} ", model.filter));
@@ -240,8 +241,9 @@ fn draw_containers(h: &HostState, model: &Model, theme: &Theme, frame: &mut Fram
         return;
     }
     if h.containers.is_empty() {
-        let text = match h.docker {
-            DockerState::Unknown => " asking Docker…",
+        let text = match (&h.conn, &h.docker) {
+            (HostConn::Down { .. }, _) => " no container data: the host is down",
+            (_, DockerState::Unknown) => " asking Docker…",
             _ => " no containers on this host",
         };
         frame.render_widget(Paragraph::new(Span::styled(text, theme.dim)), inner);
@@ -250,12 +252,12 @@ fn draw_containers(h: &HostState, model: &Model, theme: &Theme, frame: &mut Fram
 
     let w = inner.width as usize;
     let wide = w >= 120;
-    let name_w = if wide { 28 } else { 18 };
-    let fixed = name_w + 10 + 9 + 3 + 5 + 6 + 6 + 7 + if wide { 26 } else { 0 };
+    let name_w = if wide { 28 } else { 17 };
+    let fixed = name_w + 11 + 9 + 3 + 5 + 6 + 6 + 7 + if wide { 26 } else { 0 };
     let image_w = w.saturating_sub(fixed).max(8);
     let mut header = vec![
         ("NAME".to_string(), name_w, theme.header),
-        ("STATE".into(), 10, theme.header),
+        ("STATE".into(), 11, theme.header),
         ("HEALTH".into(), 9, theme.header),
         ("RST".into(), 3, theme.header),
         ("UP".into(), 5, theme.header),
@@ -363,7 +365,7 @@ fn container_cells(
     let mem = c.mem_bytes.map_or("–".into(), format::bytes);
     let mut parts = vec![
         (format!("  {}", c.display_name()), name_w, theme.text),
-        (c.state.label(), 10, state_style),
+        (c.state.label(), 11, state_style),
         (health.to_string(), 9, health_style),
         (restarts, 3, restart_style),
         (up, 5, theme.text),
