@@ -1,6 +1,8 @@
 //! The real binary in a real pseudo-terminal: what a user sees, and that the terminal is
 //! handed back in its normal mode however opsdeck ends.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use std::io::ErrorKind;
 use std::path::Path;
 use std::process::Command;

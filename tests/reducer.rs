@@ -1,5 +1,7 @@
 //! The pure model: every key and message, no terminal, no I/O.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod support;
 
 use opsdeck::model::{

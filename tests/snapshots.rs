@@ -1,6 +1,8 @@
 //! Every view at 80×24 (the plain terminal of an SSH session) and 160×48, from fixture
 //! models. Text snapshots catch layout; the style checks below catch colour roles.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod support;
 
 use opsdeck::model::{DockerState, HostConn, Key, Model};

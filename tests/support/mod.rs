@@ -1,6 +1,7 @@
 //! Hand-built models for reducer and screen tests: the three reference deployments, plus
 //! a host that is down, with deterministic metrics and logs.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use jiff::Timestamp;
 use opsdeck::model::host::Disk;
