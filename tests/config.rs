@@ -88,13 +88,11 @@ const MALFORMED: &[(&str, usize, usize, &str)] = &[
         9,
         "a recipe needs at least one step",
     ),
-    // Known imprecision: points at the check's `name` (line 10), not at
-    // `expect_status = 2000` (line 11), because `expect_status` carries no span.
     (
         "expect_status_invalid.toml",
-        10,
-        8,
-        "expect_status 2000 is not an HTTP status",
+        12,
+        17,
+        "expect_status 2000 is not an HTTP status (100 to 599)",
     ),
     (
         "host_name_with_space.toml",
@@ -126,13 +124,19 @@ const MALFORMED: &[(&str, usize, usize, &str)] = &[
         "port_as_string.toml",
         4,
         8,
-        "invalid type: string \"22\", expected u16",
+        "invalid type: string \"22\", expected a port number from 1 to 65535",
+    ),
+    (
+        "port_zero.toml",
+        4,
+        8,
+        "port 0 is out of range: use a port number from 1 to 65535",
     ),
     (
         "port_out_of_range.toml",
         5,
         8,
-        "invalid value: integer `70000`, expected u16",
+        "port 70000 is out of range: use a port number from 1 to 65535",
     ),
     (
         "step_unclosed_quote.toml",
@@ -172,11 +176,11 @@ const MALFORMED: &[(&str, usize, usize, &str)] = &[
 const VALID: &[(&str, &str)] = &[
     (
         "valid_minimal.toml",
-        "tests/fixtures/config/valid_minimal.toml: OK: 1 hosts, 0 stacks, 0 checks, 0 backup sets",
+        "tests/fixtures/config/valid_minimal.toml: OK: 1 host, 0 stacks, 0 checks, 0 backup sets",
     ),
     (
         "valid_full.toml",
-        "tests/fixtures/config/valid_full.toml: OK: 1 hosts, 1 stacks, 2 checks, 2 backup sets",
+        "tests/fixtures/config/valid_full.toml: OK: 1 host, 1 stack, 2 checks, 2 backup sets",
     ),
 ];
 
@@ -234,7 +238,7 @@ fn every_fixture_is_in_a_table() {
         .collect();
     listed.sort();
     assert_eq!(on_disk, listed);
-    assert_eq!(MALFORMED.len(), 24);
+    assert_eq!(MALFORMED.len(), 25);
 }
 
 #[test]
@@ -344,7 +348,7 @@ fn display_shows_the_offending_line_with_a_caret_under_the_column() {
     let err = parse_str(&src, Path::new(&path)).expect_err("malformed fixture");
     assert_eq!(
         err.to_string(),
-        "tests/fixtures/config/port_out_of_range.toml:5:8: invalid value: integer `70000`, expected u16\n  \
+        "tests/fixtures/config/port_out_of_range.toml:5:8: port 70000 is out of range: use a port number from 1 to 65535\n  \
          |\n\
          5 | port = 70000\n  \
          |        ^"
@@ -403,7 +407,7 @@ fn valid_fixtures_pass_with_a_summary() {
     );
     assert_eq!(
         text(&out.stdout),
-        "tests/fixtures/config/valid_minimal.toml: OK: 1 hosts, 0 stacks, 0 checks, 0 backup sets\n  \
+        "tests/fixtures/config/valid_minimal.toml: OK: 1 host, 0 stacks, 0 checks, 0 backup sets\n  \
          web1: ssh web1, every 2s\n"
     );
 }
@@ -419,7 +423,7 @@ fn valid_fixtures_parse_in_the_library() {
     let src = fs::read_to_string(abs_fixture("valid_full.toml")).expect("read");
     let inv = parse_str(&src, Path::new("valid_full.toml")).expect("valid");
     let host = &inv.hosts[0];
-    assert_eq!(host.port, Some(2222));
+    assert_eq!(host.port, Some(opsdeck::config::Port(2222)));
     assert_eq!(host.checks.len(), 1);
     let stack = &host.stacks[0];
     assert_eq!(
@@ -542,7 +546,7 @@ impl Layout {
 
 fn one_host_summary(source: &str, host: &str) -> String {
     format!(
-        "{source}: OK: 1 hosts, 0 stacks, 0 checks, 0 backup sets\n  {host}: ssh {host}, every 2s\n"
+        "{source}: OK: 1 host, 0 stacks, 0 checks, 0 backup sets\n  {host}: ssh {host}, every 2s\n"
     )
 }
 

@@ -341,13 +341,11 @@ fn validate_checks(checks: &[Check]) -> Result<(), Invalid> {
                 format!("check url {url:?} must start with http:// or https://"),
             ));
         }
-        if !(100..=599).contains(&check.expect_status) {
+        let status = *check.expect_status.get_ref();
+        if !(100..=599).contains(&status) {
             return Err((
-                check.name.span(),
-                format!(
-                    "expect_status {} is not an HTTP status",
-                    check.expect_status
-                ),
+                check.expect_status.span(),
+                format!("expect_status {status} is not an HTTP status (100 to 599)"),
             ));
         }
     }
@@ -376,8 +374,11 @@ pub fn summary(config: &Config) -> String {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| config.source.describe());
     out.push_str(&format!(
-        "{source}: OK: {} hosts, {stacks} stacks, {checks} checks, {backups} backup sets\n",
-        inv.hosts.len()
+        "{source}: OK: {}, {}, {}, {}\n",
+        plural(inv.hosts.len(), "host"),
+        plural(stacks, "stack"),
+        plural(checks, "check"),
+        plural(backups, "backup set")
     ));
     for host in &inv.hosts {
         let target = if host.is_local() {
@@ -388,7 +389,7 @@ pub fn summary(config: &Config) -> String {
                 .as_deref()
                 .map(|u| format!("{u}@"))
                 .unwrap_or_default();
-            let port = host.port.map(|p| format!(":{p}")).unwrap_or_default();
+            let port = host.port.map(|p| format!(":{}", p.0)).unwrap_or_default();
             let jump = host
                 .jump
                 .as_deref()
@@ -425,10 +426,10 @@ pub fn summary(config: &Config) -> String {
                 parts.push("migrate".into());
             }
             if !stack.actions.is_empty() {
-                parts.push(format!("{} actions", stack.actions.len()));
+                parts.push(plural(stack.actions.len(), "action"));
             }
             if !stack.checks.is_empty() {
-                parts.push(format!("{} checks", stack.checks.len()));
+                parts.push(plural(stack.checks.len(), "check"));
             }
             for set in &stack.backups {
                 let kind = if set.pg_dump.is_some() {
@@ -452,6 +453,14 @@ pub fn summary(config: &Config) -> String {
         }
     }
     out
+}
+
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub struct Host {
     /// An IP, a DNS name, a `~/.ssh/config` alias, or `local`. Defaults to `name`, so a
     /// host that is already an alias in `~/.ssh/config` needs nothing else.
     pub address: Option<Spanned<String>>,
-    pub port: Option<u16>,
+    pub port: Option<Port>,
     pub user: Option<String>,
     pub identity_file: Option<String>,
     /// ProxyJump syntax: `user@host:port`, several hops separated by commas.
@@ -124,7 +124,7 @@ pub struct Check {
     pub name: Spanned<String>,
     pub url: Spanned<String>,
     #[serde(default = "default_status")]
-    pub expect_status: u16,
+    pub expect_status: Spanned<u16>,
     pub expect_body: Option<String>,
     pub timeout: Option<HumanDuration>,
     #[serde(default)]
@@ -133,8 +133,33 @@ pub struct Check {
     pub tls_warn_days: Option<u32>,
 }
 
-fn default_status() -> u16 {
-    200
+fn default_status() -> Spanned<u16> {
+    Spanned::new(0..0, 200)
+}
+
+/// A TCP port, 1 to 65535, with an error that says so rather than "expected u16".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port(pub u16);
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Port;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a port number from 1 to 65535")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Port, E> {
+                match u16::try_from(v) {
+                    Ok(p) if p > 0 => Ok(Port(p)),
+                    _ => Err(E::custom(format!(
+                        "port {v} is out of range: use a port number from 1 to 65535"
+                    ))),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -34,7 +34,7 @@ pub fn initial_model(config: &Config, read_only: bool) -> Model {
                     .as_deref()
                     .map(|u| format!("{u}@"))
                     .unwrap_or_default();
-                let port = h.port.map(|p| format!(":{p}")).unwrap_or_default();
+                let port = h.port.map(|p| format!(":{}", p.0)).unwrap_or_default();
                 format!("{user}{}{port}", h.address())
             };
             let mut s = HostState::new(
