@@ -158,19 +158,47 @@ fn no_config_shows_this_machine_help_and_quits_cleanly() {
 }
 
 #[test]
-fn sigterm_restores_the_terminal() {
+fn sigterm_and_sighup_restore_the_terminal() {
+    for signal in ["-TERM", "-HUP"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tui = Tui::start(dir.path(), &[], &[]);
+        tui.wait_for("the console", |s| s.contains("local"));
+        let pid = tui.session.get_process().pid();
+        let ok = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let status = tui.finish();
+        assert!(
+            matches!(status, WaitStatus::Exited(_, 0)),
+            "{signal}: {status:?}"
+        );
+        tui.assert_restored();
+    }
+}
+
+#[test]
+fn resizing_redraws_at_the_new_size() {
     let dir = tempfile::tempdir().unwrap();
     let mut tui = Tui::start(dir.path(), &[], &[]);
-    tui.wait_for("the console", |s| s.contains("local"));
-    let pid = tui.session.get_process().pid();
-    let ok = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
+    tui.wait_for("the console", |s| s.contains("cores"));
+    tui.session
+        .get_process_mut()
+        .set_window_size(120, 40)
         .unwrap();
-    assert!(ok.success());
-    let status = tui.finish();
-    assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
-    tui.assert_restored();
+    tui.parser
+        .screen_mut()
+        .set_size(40.try_into().unwrap(), 120.try_into().unwrap());
+    // The status line now ends near column 120, and the footer is on row 40.
+    tui.wait_for("a redraw at 120x40", |s| {
+        s.lines()
+            .next()
+            .is_some_and(|l| l.trim_end().len() > 100 && l.contains("hosts up"))
+            && s.lines().nth(39).is_some_and(|l| l.contains("quit"))
+    });
+    tui.send("q");
+    assert!(matches!(tui.finish(), WaitStatus::Exited(_, 0)));
 }
 
 #[test]
