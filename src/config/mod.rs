@@ -137,6 +137,25 @@ impl Host {
             .unwrap_or(self.name.get_ref())
     }
 
+    /// `this machine`, or `ssh user@address:port via jump` as far as the inventory says.
+    pub fn target(&self) -> String {
+        if self.is_local() {
+            return "this machine".into();
+        }
+        let user = self
+            .user
+            .as_deref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
+        let port = self.port.map(|p| format!(":{}", p.0)).unwrap_or_default();
+        let jump = self
+            .jump
+            .as_deref()
+            .map(|j| format!(" via {j}"))
+            .unwrap_or_default();
+        format!("ssh {user}{}{port}{jump}", self.address())
+    }
+
     pub fn docker_socket(&self) -> &str {
         self.docker_socket
             .as_deref()
@@ -381,22 +400,7 @@ pub fn summary(config: &Config) -> String {
         plural(backups, "backup set")
     ));
     for host in &inv.hosts {
-        let target = if host.is_local() {
-            "this machine".to_string()
-        } else {
-            let user = host
-                .user
-                .as_deref()
-                .map(|u| format!("{u}@"))
-                .unwrap_or_default();
-            let port = host.port.map(|p| format!(":{}", p.0)).unwrap_or_default();
-            let jump = host
-                .jump
-                .as_deref()
-                .map(|j| format!(" via {j}"))
-                .unwrap_or_default();
-            format!("ssh {user}{}{port}{jump}", host.address())
-        };
+        let target = host.target();
         let mut flags = Vec::new();
         if host.production {
             flags.push("production");

@@ -207,14 +207,6 @@ impl Model {
         Some((idx, &h.containers[idx]))
     }
 
-    /// The text being typed, when an input line is open.
-    pub fn input_text(&self) -> Option<&str> {
-        match &self.input {
-            Some(Input::Filter(s) | Input::Search(s)) => Some(s),
-            None => None,
-        }
-    }
-
     fn flash(&mut self, level: Level, text: impl Into<String>) {
         self.flash = Some(Flash {
             text: text.into(),

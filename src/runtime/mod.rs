@@ -26,17 +26,7 @@ pub fn initial_model(config: &Config, read_only: bool) -> Model {
         .hosts
         .iter()
         .map(|h| {
-            let target = if h.is_local() {
-                "this machine".to_string()
-            } else {
-                let user = h
-                    .user
-                    .as_deref()
-                    .map(|u| format!("{u}@"))
-                    .unwrap_or_default();
-                let port = h.port.map(|p| format!(":{}", p.0)).unwrap_or_default();
-                format!("{user}{}{port}", h.address())
-            };
+            let target = h.target();
             let mut s = HostState::new(
                 h.name.get_ref().clone(),
                 target,

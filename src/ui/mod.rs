@@ -162,6 +162,18 @@ pub fn cells(parts: &[(String, usize, Style)]) -> Vec<Span<'static>> {
     spans
 }
 
+/// Draws a table row as selected, across the whole `width`.
+pub fn select_row(spans: &mut Vec<Span<'static>>, width: usize, theme: &Theme) {
+    for s in spans.iter_mut() {
+        s.style = s.style.patch(theme.selected);
+    }
+    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    spans.push(Span::styled(
+        " ".repeat(width.saturating_sub(used)),
+        theme.selected,
+    ));
+}
+
 /// A centred rectangle of at most `w`×`h` inside `area`.
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);

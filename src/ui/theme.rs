@@ -203,10 +203,6 @@ impl Theme {
             colour: false,
         }
     }
-
-    pub fn fg_or(&self, style: Style) -> Color {
-        style.fg.unwrap_or(Color::Reset)
-    }
 }
 
 #[cfg(test)]

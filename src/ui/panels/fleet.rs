@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::model::{DockerState, HostConn, HostState, Model};
-use crate::ui::{Theme, cells, format};
+use crate::ui::{Theme, cells, format, select_row};
 
 pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     let [table_area, detail_area] =
@@ -100,14 +100,7 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             ("–".into(), fixed[5], theme.dim),
         ]);
         if pos == model.fleet_cursor {
-            for s in &mut spans {
-                s.style = s.style.patch(theme.selected);
-            }
-            let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
-            spans.push(Span::styled(
-                " ".repeat(w.saturating_sub(used)),
-                theme.selected,
-            ));
+            select_row(&mut spans, w, theme);
         }
         lines.push(Line::from(spans));
     }

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Wrap};
 use crate::model::host::percent;
 use crate::model::series::Series;
 use crate::model::{Container, DockerState, Health, HostConn, HostState, Model, RunState};
-use crate::ui::{Theme, cells, format};
+use crate::ui::{Theme, cells, format, select_row};
 
 pub fn draw(model: &Model, host: usize, theme: &Theme, frame: &mut Frame, area: Rect) {
     let Some(h) = model.hosts.get(host) else {
@@ -296,14 +296,7 @@ fn draw_containers(h: &HostState, model: &Model, theme: &Theme, frame: &mut Fram
             let c = &h.containers[i];
             let mut spans = container_cells(c, model, theme, name_w, image_w, wide);
             if ordinal == model.host_cursor {
-                for s in &mut spans {
-                    s.style = s.style.patch(theme.selected);
-                }
-                let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
-                spans.push(Span::styled(
-                    " ".repeat(w.saturating_sub(used)),
-                    theme.selected,
-                ));
+                select_row(&mut spans, w, theme);
             }
             rows.push((Some(ordinal), Line::from(spans)));
             ordinal += 1;
