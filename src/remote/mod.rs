@@ -2,6 +2,7 @@
 //! it is asked, and reports by sending messages. Workers never touch the model.
 
 pub mod docker_watch;
+pub mod known_hosts;
 pub mod local;
 
 use tokio::sync::mpsc;
