@@ -34,6 +34,31 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// One snapshot of the fleet (or of the named hosts): metrics and containers.
+    Status {
+        /// Hosts to ask (default: all).
+        hosts: Vec<String>,
+        /// JSON for scripts instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Record host keys no known_hosts file has yet (like ssh's accept-new).
+        #[arg(long)]
+        accept_new: bool,
+    },
+    /// Print a container's log.
+    Logs {
+        host: String,
+        /// Container name, compose service, or id prefix.
+        container: String,
+        /// Keep printing new lines.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(long, value_name = "N")]
+        tail: Option<u64>,
+        #[arg(long)]
+        accept_new: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -62,7 +87,75 @@ fn main() -> ExitCode {
         Some(Command::Config {
             action: ConfigAction::Check { path },
         }) => opsdeck::cli::config_check(discover(path.or(cli.config))),
+        Some(Command::Status {
+            hosts,
+            json,
+            accept_new,
+        }) => headless(cli.config, move |config| async move {
+            let selected = opsdeck::cli::status::select(&config, &hosts)?;
+            let shared = opsdeck::remote::Shared::new(accept_new);
+            let model = opsdeck::cli::status::snapshot(&config, &selected, &shared).await;
+            if json {
+                println!("{:#}", opsdeck::cli::status::to_json(&model, &selected));
+            } else {
+                print!("{}", opsdeck::cli::status::to_text(&model, &selected));
+            }
+            Ok(())
+        }),
+        Some(Command::Logs {
+            host,
+            container,
+            follow,
+            tail,
+            accept_new,
+        }) => headless(cli.config, move |config| async move {
+            let selected = opsdeck::cli::status::select(&config, std::slice::from_ref(&host))?;
+            let h = &config.inventory.hosts[selected[0]];
+            let shared = opsdeck::remote::Shared::new(accept_new);
+            let (docker, _session) = opsdeck::cli::logs::docker_for(h, &config, &shared).await?;
+            let id = opsdeck::cli::logs::find(&docker, &container).await?;
+            opsdeck::cli::logs::print(&docker, &id, follow, tail).await
+        }),
         None => run_tui(cli),
+    }
+}
+
+/// Runs a headless command: exit 2 for a broken inventory or an unknown host name,
+/// 1 when the command itself failed, 0 otherwise (hosts being down is not a failure).
+fn headless<F, Fut>(flag: Option<PathBuf>, body: F) -> ExitCode
+where
+    F: FnOnce(config::Config) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let config = match config::load(discover(flag)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("opsdeck: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _log_guard = init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("opsdeck: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(body(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.starts_with("unknown host ") => {
+            eprintln!("opsdeck: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("opsdeck: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

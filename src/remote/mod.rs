@@ -4,6 +4,8 @@
 pub mod docker_watch;
 pub mod known_hosts;
 pub mod local;
+pub mod ssh;
+pub mod ssh_worker;
 
 use tokio::sync::mpsc;
 
@@ -38,23 +40,40 @@ impl HostHandle {
     }
 }
 
+/// What every worker of one run shares: `~/.ssh/config`, read once, and the host key policy.
+pub struct Shared {
+    pub ssh_config: Option<ssh2_config::SshConfig>,
+    pub policy: ssh::KeyPolicy,
+}
+
+impl Shared {
+    pub fn new(accept_new: bool) -> Self {
+        Shared {
+            ssh_config: ssh::load_ssh_config(),
+            policy: if accept_new {
+                ssh::KeyPolicy::AcceptNew
+            } else {
+                ssh::KeyPolicy::Refuse
+            },
+        }
+    }
+}
+
 /// Starts the worker for host `index`; every host connects in parallel.
-pub fn spawn(index: usize, host: &Host, config: &Config, tx: mpsc::Sender<Msg>) -> HostHandle {
+pub fn spawn(
+    index: usize,
+    host: &Host,
+    config: &Config,
+    shared: &Shared,
+    tx: mpsc::Sender<Msg>,
+) -> HostHandle {
     let refresh = config.refresh_for(host);
     let socket = host.docker_socket().to_string();
-    let (cmds, _) = mpsc::channel(1);
-    if host.is_local() {
-        return HostHandle {
-            cmds: local::spawn(index, socket, refresh, tx),
-        };
-    }
-    let reason =
-        "SSH hosts are not supported by this build yet: only `address = \"local\"` is watched"
-            .to_string();
-    let conn = crate::model::HostConn::Down {
-        since: jiff::Timestamp::now(),
-        reason,
+    let cmds = if host.is_local() {
+        local::spawn(index, socket, refresh, tx)
+    } else {
+        let target = ssh::resolve(host, &config.inventory.settings, shared.ssh_config.as_ref());
+        ssh_worker::spawn(index, target, socket, refresh, shared.policy.clone(), tx)
     };
-    let _ = tx.try_send(Msg::Conn { host: index, conn });
     HostHandle { cmds }
 }

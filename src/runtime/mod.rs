@@ -45,12 +45,14 @@ pub fn initial_model(config: &Config, read_only: bool) -> Model {
 pub async fn run(config: Config, theme: Theme, read_only: bool) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let mut model = initial_model(&config, read_only);
+    // The console asks about unknown host keys instead of taking them.
+    let shared = remote::Shared::new(false);
     let handles: Vec<HostHandle> = config
         .inventory
         .hosts
         .iter()
         .enumerate()
-        .map(|(i, h)| remote::spawn(i, h, &config, tx.clone()))
+        .map(|(i, h)| remote::spawn(i, h, &config, &shared, tx.clone()))
         .collect();
 
     let mut term = terminal::enter()?;

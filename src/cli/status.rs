@@ -1,0 +1,212 @@
+//! `opsdeck status`: one snapshot of the fleet, from the same workers and model as the
+//! console, as a compact table or as JSON for scripts.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::model::{DockerState, Health, HostConn, HostState, Model, Msg, update};
+use crate::remote::{self, Shared};
+use crate::runtime::initial_model;
+use crate::ui::format;
+
+/// Long enough for a connect timeout plus a Docker answer; a host slower than this is
+/// reported as not answering rather than holding up the whole report.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Which inventory hosts `names` selects; all when empty.
+pub fn select(config: &Config, names: &[String]) -> Result<Vec<usize>, String> {
+    if names.is_empty() {
+        return Ok((0..config.inventory.hosts.len()).collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            config
+                .inventory
+                .hosts
+                .iter()
+                .position(|h| h.name.get_ref() == n)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = config
+                        .inventory
+                        .hosts
+                        .iter()
+                        .map(|h| h.name.get_ref().as_str())
+                        .collect();
+                    format!(
+                        "unknown host {n:?} (the inventory has: {})",
+                        known.join(", ")
+                    )
+                })
+        })
+        .collect()
+}
+
+fn complete(h: &HostState) -> bool {
+    match h.conn {
+        HostConn::Down { .. } => true,
+        _ => {
+            h.metrics.is_some()
+                && (matches!(h.docker, DockerState::Unavailable { .. })
+                    || h.containers_at.is_some())
+        }
+    }
+}
+
+/// Connects to the selected hosts in parallel and waits for one full sample of each.
+pub async fn snapshot(config: &Config, selected: &[usize], shared: &Shared) -> Model {
+    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    let mut model = initial_model(config, true);
+    let _handles: Vec<_> = selected
+        .iter()
+        .map(|&i| remote::spawn(i, &config.inventory.hosts[i], config, shared, tx.clone()))
+        .collect();
+    drop(tx);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !selected.iter().all(|&i| complete(&model.hosts[i])) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(msg)) => {
+                update(&mut model, msg);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    for &i in selected {
+        let h = &mut model.hosts[i];
+        if !complete(h) && !matches!(h.conn, HostConn::Down { .. }) {
+            let reason = format!("no complete answer within {}s", DEADLINE.as_secs());
+            h.conn = HostConn::Down {
+                since: jiff::Timestamp::now(),
+                reason,
+            };
+        }
+    }
+    model
+}
+
+fn health(h: Option<Health>) -> Value {
+    match h {
+        Some(Health::Healthy) => json!("healthy"),
+        Some(Health::Unhealthy) => json!("unhealthy"),
+        Some(Health::Starting) => json!("starting"),
+        None => Value::Null,
+    }
+}
+
+pub fn to_json(model: &Model, selected: &[usize]) -> Value {
+    let hosts: Vec<Value> = selected
+        .iter()
+        .map(|&i| {
+            let h = &model.hosts[i];
+            let (reachable, error) = match &h.conn {
+                HostConn::Down { reason, .. } => (false, Some(reason.clone())),
+                _ => (true, None),
+            };
+            let metrics = h.metrics.as_ref().filter(|_| reachable).map(|m| {
+                json!({
+                    "cpu_percent": m.cpu_percent,
+                    "mem_used_bytes": m.mem_used_bytes,
+                    "mem_total_bytes": m.mem_total_bytes,
+                    "load1": m.load[0],
+                    "disks": m.disks.iter().map(|d| json!({
+                        "mount": d.mount, "used_bytes": d.used_bytes, "total_bytes": d.total_bytes,
+                    })).collect::<Vec<_>>(),
+                })
+            });
+            let docker_error = match &h.docker {
+                DockerState::Unavailable { reason } => Some(reason.clone()),
+                _ => None,
+            };
+            let containers: Vec<Value> = h
+                .containers
+                .iter()
+                .map(|c| {
+                    json!({
+                        "name": c.name,
+                        "id": c.id,
+                        "project": c.project,
+                        "service": c.service,
+                        "state": c.state.label(),
+                        "health": health(c.health),
+                        "restarts": c.restart_count,
+                        "image": c.image,
+                        "started_at": c.started_at.map(|t| t.to_string()),
+                        "cpu_percent": c.cpu_percent,
+                        "mem_bytes": c.mem_bytes,
+                    })
+                })
+                .collect();
+            json!({
+                "name": h.name,
+                "reachable": reachable,
+                "error": error,
+                "docker_error": docker_error,
+                "metrics": metrics,
+                "containers": containers,
+                "backups": [],
+                "checks": [],
+            })
+        })
+        .collect();
+    json!({ "hosts": hosts })
+}
+
+pub fn to_text(model: &Model, selected: &[usize]) -> String {
+    let mut out = format!(
+        "{:<18} {:<8} {:>6} {:>6} {:>6} {:>6} {:>5}\n",
+        "HOST", "STATE", "CPU", "MEM", "LOAD", "CTRS", "BAD"
+    );
+    for &i in selected {
+        let h = &model.hosts[i];
+        match (&h.conn, &h.metrics) {
+            (HostConn::Down { reason, .. }, _) => {
+                out.push_str(&format!("{:<18} {:<8} {reason}\n", h.name, "down"));
+            }
+            (_, Some(m)) => {
+                let ctrs = match &h.docker {
+                    DockerState::Unavailable { .. } => "n/a".to_string(),
+                    _ => format!("{}/{}", h.running(), h.containers.len()),
+                };
+                out.push_str(&format!(
+                    "{:<18} {:<8} {:>6} {:>6} {:>6.2} {:>6} {:>5}\n",
+                    h.name,
+                    "up",
+                    format::percent(m.cpu_percent),
+                    format::percent(m.mem_percent()),
+                    m.load[0],
+                    ctrs,
+                    h.unhealthy()
+                ));
+                if let DockerState::Unavailable { reason } = &h.docker {
+                    out.push_str(&format!("  docker: {reason}\n"));
+                }
+                for g in h.groups("") {
+                    let project = g
+                        .project
+                        .clone()
+                        .unwrap_or_else(|| "(no compose project)".into());
+                    out.push_str(&format!("  {project}\n"));
+                    for &ci in &g.containers {
+                        let c = &h.containers[ci];
+                        let health = match c.health {
+                            Some(Health::Healthy) => " healthy",
+                            Some(Health::Unhealthy) => " UNHEALTHY",
+                            Some(Health::Starting) => " starting",
+                            None => "",
+                        };
+                        out.push_str(&format!(
+                            "    {:<20} {}{health}\n",
+                            c.display_name(),
+                            c.state.label()
+                        ));
+                    }
+                }
+            }
+            (_, None) => out.push_str(&format!("{:<18} {:<8}\n", h.name, "no data")),
+        }
+    }
+    out
+}

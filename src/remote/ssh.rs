@@ -1,0 +1,626 @@
+//! One SSH connection per host (russh), every piece of host work a channel on it: execs
+//! for metrics and steps, `direct-streamlocal` for the Docker socket, `direct-tcpip` for
+//! jump hosts. Host keys are checked as strictly as OpenSSH does, before any channel opens.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::Docker;
+use hyper_util::rt::TokioIo;
+use russh::ChannelMsg;
+use russh::client::{self, AuthResult, Handle};
+use russh::keys::agent::client::AgentClient;
+use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate, load_secret_key};
+
+use super::known_hosts::{self, HostKeyStatus};
+use crate::config::{Host, Settings};
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Exec output kept per command: a metrics sample is a few kilobytes; this is a fence.
+const MAX_OUTPUT: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    pub hostname: String,
+    pub port: u16,
+    pub user: String,
+    pub identities: Vec<PathBuf>,
+}
+
+/// Everything needed to reach one host, resolved from the inventory and `~/.ssh/config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub name: String,
+    pub dest: Hop,
+    pub jumps: Vec<Hop>,
+    /// Checked in order; accepted keys are appended to the first.
+    pub known_hosts: Vec<PathBuf>,
+    pub agent: Option<PathBuf>,
+}
+
+/// What to do with a host key that no known_hosts file mentions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPolicy {
+    Refuse,
+    /// `--accept-new`: record it, like OpenSSH's `StrictHostKeyChecking=accept-new`.
+    AcceptNew,
+    /// The operator saw this fingerprint and said yes; any other key is still refused.
+    AcceptFingerprint(String),
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum SshError {
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect { addr: String, reason: String },
+    #[error("{addr}: no answer within {}s", CONNECT_TIMEOUT.as_secs())]
+    Timeout { addr: String },
+    #[error(
+        "unknown host key for {host} ({fingerprint}): not in {files}; accept it in the console or run with --accept-new"
+    )]
+    UnknownKey {
+        host: String,
+        fingerprint: String,
+        files: String,
+    },
+    #[error(
+        "HOST KEY CHANGED for {host}: the key offered ({fingerprint}) differs from {path}:{line}; refusing to connect (possible man-in-the-middle). Remove that line if the change is expected"
+    )]
+    ChangedKey {
+        host: String,
+        fingerprint: String,
+        path: String,
+        line: usize,
+    },
+    #[error("host key for {host} is marked @revoked in {path}:{line}; refusing to connect")]
+    RevokedKey {
+        host: String,
+        path: String,
+        line: usize,
+    },
+    #[error("{host} offered a host certificate; opsdeck checks plain host keys only")]
+    Certificate { host: String },
+    #[error("permission denied for {user}@{host}: tried {tried}")]
+    Auth {
+        user: String,
+        host: String,
+        tried: String,
+    },
+    #[error("ssh: {0}")]
+    Protocol(String),
+}
+
+impl SshError {
+    /// Errors a retry cannot fix: the operator has to act.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            SshError::ChangedKey { .. }
+                | SshError::RevokedKey { .. }
+                | SshError::UnknownKey { .. }
+                | SshError::Certificate { .. }
+        )
+    }
+}
+
+fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+fn home_ssh(file: &str) -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|h| Path::new(&h).join(".ssh").join(file))
+}
+
+/// Reads `~/.ssh/config` if there is one; a broken file is reported, not fatal.
+pub fn load_ssh_config() -> Option<ssh2_config::SshConfig> {
+    let path = home_ssh("config")?;
+    let file = std::fs::File::open(path).ok()?;
+    let mut reader = std::io::BufReader::new(file);
+    match ssh2_config::SshConfig::default()
+        .parse(&mut reader, ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS)
+    {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("~/.ssh/config: {e}");
+            None
+        }
+    }
+}
+
+fn default_user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "root".into())
+}
+
+/// `user@host:port` (all but host optional), resolved through `~/.ssh/config` like ssh does.
+fn resolve_hop(
+    spec: &str,
+    cfg: Option<&ssh2_config::SshConfig>,
+    extra_identity: Option<&str>,
+) -> Hop {
+    let (user, rest) = match spec.rsplit_once('@') {
+        Some((u, r)) => (Some(u.to_string()), r),
+        None => (None, spec),
+    };
+    let (alias, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() && !h.contains(':') => {
+            (h.to_string(), p.parse().ok())
+        }
+        _ => (rest.to_string(), None),
+    };
+    let params = cfg.map(|c| c.query(&alias));
+    let hostname = params
+        .as_ref()
+        .and_then(|p| p.host_name.clone())
+        .unwrap_or_else(|| alias.clone());
+    let port = port.or(params.as_ref().and_then(|p| p.port)).unwrap_or(22);
+    let user = user
+        .or_else(|| params.as_ref().and_then(|p| p.user.clone()))
+        .unwrap_or_else(default_user);
+    let mut identities: Vec<PathBuf> = extra_identity.map(expand_home).into_iter().collect();
+    if let Some(files) = params.as_ref().and_then(|p| p.identity_file.clone()) {
+        identities.extend(files.iter().map(|f| expand_home(&f.to_string_lossy())));
+    }
+    for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+        identities.extend(home_ssh(name));
+    }
+    identities.dedup();
+    Hop {
+        hostname,
+        port,
+        user,
+        identities,
+    }
+}
+
+/// Resolves an inventory host; inventory values win over `~/.ssh/config`.
+pub fn resolve(host: &Host, settings: &Settings, cfg: Option<&ssh2_config::SshConfig>) -> Target {
+    let mut dest = resolve_hop(host.address(), cfg, host.identity_file.as_deref());
+    if let Some(p) = host.port {
+        dest.port = p.0;
+    }
+    if let Some(u) = &host.user {
+        dest.user = u.clone();
+    }
+    let jump_spec = host.jump.clone().or_else(|| {
+        cfg.map(|c| c.query(host.address()))
+            .and_then(|p| p.proxy_jump)
+            .map(|hops| hops.join(","))
+    });
+    let jumps = jump_spec
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && *s != "none")
+        .map(|s| resolve_hop(s, cfg, None))
+        .collect();
+    let mut known_hosts: Vec<PathBuf> = host
+        .known_hosts
+        .as_deref()
+        .or(settings.known_hosts.as_deref())
+        .map(expand_home)
+        .into_iter()
+        .collect();
+    known_hosts.extend(home_ssh("known_hosts"));
+    known_hosts.dedup();
+    Target {
+        name: host.name.get_ref().clone(),
+        dest,
+        jumps,
+        known_hosts,
+        agent: std::env::var_os("SSH_AUTH_SOCK")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from),
+    }
+}
+
+/// Checks the server's key during the handshake and remembers why it said no.
+struct Verifier {
+    hostname: String,
+    port: u16,
+    files: Vec<PathBuf>,
+    policy: KeyPolicy,
+    refusal: Arc<Mutex<Option<SshError>>>,
+}
+
+impl Verifier {
+    fn refuse(&self, e: SshError) -> bool {
+        if let Ok(mut slot) = self.refusal.lock() {
+            *slot = Some(e);
+        }
+        false
+    }
+
+    fn verify(&self, key: &PublicKey) -> bool {
+        let host = if self.port == 22 {
+            self.hostname.clone()
+        } else {
+            format!("[{}]:{}", self.hostname, self.port)
+        };
+        let fingerprint = known_hosts::fingerprint(key);
+        match known_hosts::check(&self.files, &self.hostname, self.port, key) {
+            Ok(HostKeyStatus::Known { .. }) => true,
+            Ok(HostKeyStatus::Changed { path, line, .. }) => self.refuse(SshError::ChangedKey {
+                host,
+                fingerprint,
+                path: path.display().to_string(),
+                line,
+            }),
+            Ok(HostKeyStatus::Revoked { path, line }) => self.refuse(SshError::RevokedKey {
+                host,
+                path: path.display().to_string(),
+                line,
+            }),
+            Ok(HostKeyStatus::Unknown) => {
+                let accept = match &self.policy {
+                    KeyPolicy::AcceptNew => true,
+                    KeyPolicy::AcceptFingerprint(f) => *f == fingerprint,
+                    KeyPolicy::Refuse => false,
+                };
+                let Some(file) = self.files.first().filter(|_| accept) else {
+                    let files = self
+                        .files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return self.refuse(SshError::UnknownKey {
+                        host,
+                        fingerprint,
+                        files,
+                    });
+                };
+                match known_hosts::append(file, &self.hostname, self.port, key) {
+                    Ok(()) => true,
+                    Err(e) => self.refuse(SshError::Protocol(format!(
+                        "cannot record the host key in {}: {e}",
+                        file.display()
+                    ))),
+                }
+            }
+            Err(e) => self.refuse(SshError::Protocol(format!("reading known_hosts: {e}"))),
+        }
+    }
+}
+
+impl client::Handler for Verifier {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => self.verify(key),
+            PublicKeyOrCertificate::Certificate(_) => self.refuse(SshError::Certificate {
+                host: self.hostname.clone(),
+            }),
+        })
+    }
+}
+
+fn ssh_config() -> Arc<client::Config> {
+    Arc::new(client::Config {
+        // Keepalives, not an inactivity timeout: a quiet `docker compose pull` must live.
+        keepalive_interval: Some(Duration::from_secs(15)),
+        keepalive_max: 3,
+        inactivity_timeout: None,
+        nodelay: true,
+        ..Default::default()
+    })
+}
+
+/// A live connection; jump hosts stay open underneath it as long as it lives.
+pub struct Session {
+    handle: Handle<Verifier>,
+    _jumps: Vec<Handle<Verifier>>,
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub status: Option<u32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Session {
+    pub async fn connect(target: &Target, policy: &KeyPolicy) -> Result<Session, SshError> {
+        let addr = format!("{}:{}", target.dest.hostname, target.dest.port);
+        tokio::time::timeout(CONNECT_TIMEOUT, Self::connect_inner(target, policy))
+            .await
+            .map_err(|_| SshError::Timeout { addr })?
+    }
+
+    async fn connect_inner(target: &Target, policy: &KeyPolicy) -> Result<Session, SshError> {
+        let mut hops: Vec<&Hop> = target.jumps.iter().collect();
+        hops.push(&target.dest);
+        let mut opened: Vec<Handle<Verifier>> = Vec::new();
+        for hop in hops {
+            let refusal = Arc::new(Mutex::new(None));
+            let verifier = Verifier {
+                hostname: hop.hostname.clone(),
+                port: hop.port,
+                files: target.known_hosts.clone(),
+                policy: policy.clone(),
+                refusal: refusal.clone(),
+            };
+            let addr = format!("{}:{}", hop.hostname, hop.port);
+            let result = match opened.last() {
+                None => {
+                    client::connect(ssh_config(), (hop.hostname.as_str(), hop.port), verifier).await
+                }
+                Some(via) => {
+                    let channel = via
+                        .channel_open_direct_tcpip(
+                            hop.hostname.clone(),
+                            u32::from(hop.port),
+                            "127.0.0.1",
+                            0,
+                        )
+                        .await
+                        .map_err(|e| SshError::Connect {
+                            addr: addr.clone(),
+                            reason: format!("through the jump host: {e}"),
+                        })?;
+                    client::connect_stream(ssh_config(), channel.into_stream(), verifier).await
+                }
+            };
+            let mut handle = match result {
+                Ok(h) => h,
+                Err(e) => {
+                    if let Some(refused) = refusal.lock().ok().and_then(|mut s| s.take()) {
+                        return Err(refused);
+                    }
+                    return Err(SshError::Connect {
+                        addr,
+                        reason: connect_reason(&e),
+                    });
+                }
+            };
+            authenticate(&mut handle, hop, target.agent.as_deref()).await?;
+            opened.push(handle);
+        }
+        let handle = opened
+            .pop()
+            .ok_or_else(|| SshError::Protocol("no hop to connect to".into()))?;
+        Ok(Session {
+            handle,
+            _jumps: opened,
+            target: target.clone(),
+        })
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    /// Runs a command to completion. Reads until the channel closes: the exit status can
+    /// arrive before the last of the output.
+    pub async fn exec(&self, command: &str) -> Result<ExecOutput, SshError> {
+        let mut channel = self.handle.channel_open_session().await.map_err(protocol)?;
+        channel
+            .exec(true, command.as_bytes())
+            .await
+            .map_err(protocol)?;
+        let mut out = ExecOutput {
+            status: None,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        };
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } if out.stdout.len() < MAX_OUTPUT => {
+                    out.stdout.extend_from_slice(&data)
+                }
+                ChannelMsg::ExtendedData { data, .. } if out.stderr.len() < MAX_OUTPUT => {
+                    out.stderr.extend_from_slice(&data)
+                }
+                ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
+                ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// A byte stream to a Unix socket on the host (OpenSSH `direct-streamlocal`).
+    pub async fn open_socket(
+        &self,
+        path: &str,
+    ) -> Result<russh::ChannelStream<client::Msg>, SshError> {
+        let channel = self
+            .handle
+            .channel_open_direct_streamlocal(path)
+            .await
+            .map_err(|e| SshError::Protocol(format!("cannot open {path} on the host: {e}")))?;
+        Ok(channel.into_stream())
+    }
+
+    pub async fn disconnect(&self) {
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}
+
+fn protocol(e: russh::Error) -> SshError {
+    SshError::Protocol(e.to_string())
+}
+
+fn connect_reason(e: &russh::Error) -> String {
+    match e {
+        russh::Error::IO(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
+async fn authenticate(
+    handle: &mut Handle<Verifier>,
+    hop: &Hop,
+    agent: Option<&Path>,
+) -> Result<(), SshError> {
+    let mut tried: Vec<String> = Vec::new();
+    let rsa_hash = handle
+        .best_supported_rsa_hash()
+        .await
+        .ok()
+        .flatten()
+        .flatten();
+    if let Some(sock) = agent {
+        match AgentClient::connect_uds(sock).await {
+            Ok(mut client) => {
+                let identities = client.request_identities().await.unwrap_or_default();
+                for id in identities {
+                    let key = id.public_key().into_owned();
+                    let hash = if key.algorithm().is_rsa() {
+                        rsa_hash
+                    } else {
+                        None
+                    };
+                    match handle
+                        .authenticate_publickey_with(hop.user.clone(), key, hash, &mut client)
+                        .await
+                    {
+                        Ok(AuthResult::Success) => return Ok(()),
+                        Ok(_) | Err(_) => tried.push("agent key".into()),
+                    }
+                }
+                if tried.is_empty() {
+                    tried.push("ssh-agent (no keys)".into());
+                }
+            }
+            Err(e) => tried.push(format!("ssh-agent at {} ({e})", sock.display())),
+        }
+    }
+    for path in &hop.identities {
+        if !path.is_file() {
+            continue;
+        }
+        match load_secret_key(path, None) {
+            Ok(key) => {
+                let key = PrivateKeyWithHashAlg::new(Arc::new(key), rsa_hash);
+                match handle.authenticate_publickey(hop.user.clone(), key).await {
+                    Ok(AuthResult::Success) => return Ok(()),
+                    Ok(_) => tried.push(path.display().to_string()),
+                    Err(e) => return Err(protocol(e)),
+                }
+            }
+            Err(russh::keys::Error::KeyIsEncrypted) => {
+                tried.push(format!(
+                    "{} (encrypted: add it to ssh-agent)",
+                    path.display()
+                ));
+            }
+            Err(e) => tried.push(format!("{} ({e})", path.display())),
+        }
+    }
+    Err(SshError::Auth {
+        user: hop.user.clone(),
+        host: hop.hostname.clone(),
+        tried: if tried.is_empty() {
+            "no keys (no agent, no identity file)".into()
+        } else {
+            tried.join(", ")
+        },
+    })
+}
+
+/// The Docker Engine API over a fresh `direct-streamlocal` channel per request (as
+/// bollard's own Unix transport opens a fresh connection per request), served
+/// `.with_upgrades()` so attach and exec work, with a `Host` header Docker insists on.
+pub async fn docker(session: Arc<Session>, socket: &str) -> Result<(Docker, String), String> {
+    let socket = socket.to_string();
+    let path = socket.clone();
+    let transport = move |req: bollard::BollardRequest| {
+        let session = session.clone();
+        let path = path.clone();
+        async move {
+            let stream =
+                session
+                    .open_socket(&path)
+                    .await
+                    .map_err(|e| bollard::errors::Error::IOError {
+                        err: std::io::Error::other(e.to_string()),
+                    })?;
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|err| bollard::errors::Error::HyperResponseError { err })?;
+            tokio::spawn(async move {
+                let _ = conn.with_upgrades().await;
+            });
+            let (mut parts, body) = req.into_parts();
+            // Origin-form request line, as a Unix-socket client sends it.
+            if let Some(pq) = parts.uri.path_and_query().cloned() {
+                parts.uri = pq.as_str().parse().unwrap_or(parts.uri);
+            }
+            parts.headers.insert(
+                hyper::header::HOST,
+                hyper::header::HeaderValue::from_static("docker"),
+            );
+            sender
+                .send_request(hyper::Request::from_parts(parts, body))
+                .await
+                .map_err(|err| bollard::errors::Error::HyperResponseError { err })
+        }
+    };
+    let docker = Docker::connect_with_custom_transport(
+        transport,
+        Some("http://docker"),
+        30,
+        bollard::API_DEFAULT_VERSION,
+    )
+    .map_err(|e| format!("docker over ssh: {e}"))?;
+    crate::docker::negotiate(docker, &socket).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_specs_parse_like_proxyjump() {
+        let h = resolve_hop("deploy@bastion.example.invalid:2222", None, None);
+        assert_eq!(
+            (h.user.as_str(), h.hostname.as_str(), h.port),
+            ("deploy", "bastion.example.invalid", 2222)
+        );
+        let h = resolve_hop("bastion", None, Some("~/.ssh/jump_key"));
+        assert_eq!((h.hostname.as_str(), h.port), ("bastion", 22));
+        assert!(h.identities[0].ends_with(".ssh/jump_key"));
+    }
+
+    #[test]
+    fn ssh_config_supplies_hostname_user_port_identity_and_jump() {
+        let text = "Host web\n  HostName 127.0.0.12\n  User lila\n  Port 2200\n  IdentityFile /keys/lab\n  ProxyJump cs@127.0.0.11\n";
+        let cfg = ssh2_config::SshConfig::default()
+            .parse(
+                &mut text.as_bytes(),
+                ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS,
+            )
+            .unwrap();
+        let inv =
+            crate::config::parse_str("[[host]]\nname = \"web\"\n", Path::new("t.toml")).unwrap();
+        let t = resolve(&inv.hosts[0], &inv.settings, Some(&cfg));
+        assert_eq!(t.dest.hostname, "127.0.0.12");
+        assert_eq!(t.dest.user, "lila");
+        assert_eq!(t.dest.port, 2200);
+        assert_eq!(t.dest.identities[0], PathBuf::from("/keys/lab"));
+        assert_eq!(t.jumps.len(), 1);
+        assert_eq!(
+            (t.jumps[0].user.as_str(), t.jumps[0].hostname.as_str()),
+            ("cs", "127.0.0.11")
+        );
+        // The inventory wins over ~/.ssh/config.
+        let inv = crate::config::parse_str(
+            "[[host]]\nname = \"web\"\nuser = \"root\"\nport = 22\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let t = resolve(&inv.hosts[0], &inv.settings, Some(&cfg));
+        assert_eq!((t.dest.user.as_str(), t.dest.port), ("root", 22));
+    }
+}

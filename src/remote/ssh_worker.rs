@@ -1,0 +1,188 @@
+//! The worker for a host reached over SSH: one connection, reconnected with capped
+//! exponential backoff; per tick one exec for metrics and container counters, one
+//! Docker API list over the same connection.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+
+use super::HostCmd;
+use super::docker_watch::DockerWatch;
+use super::ssh::{self, KeyPolicy, Session, Target};
+use crate::collect::procfs;
+use crate::model::{HostConn, Msg};
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+pub fn spawn(
+    host: usize,
+    target: Target,
+    socket: String,
+    refresh: Duration,
+    policy: KeyPolicy,
+    tx: mpsc::Sender<Msg>,
+) -> mpsc::Sender<HostCmd> {
+    let (cmd_tx, cmd_rx) = mpsc::channel(16);
+    tokio::spawn(run(host, target, socket, refresh, policy, tx, cmd_rx));
+    cmd_tx
+}
+
+enum Exit {
+    /// The console is gone: stop.
+    Quit,
+    /// The connection broke: reconnect.
+    Lost(String),
+}
+
+async fn run(
+    host: usize,
+    target: Target,
+    socket: String,
+    refresh: Duration,
+    mut policy: KeyPolicy,
+    tx: mpsc::Sender<Msg>,
+    mut cmds: mpsc::Receiver<HostCmd>,
+) {
+    let mut backoff = Duration::from_secs(1);
+    let mut down_since: Option<Timestamp> = None;
+    loop {
+        match Session::connect(&target, &policy).await {
+            Ok(session) => {
+                backoff = Duration::from_secs(1);
+                down_since = None;
+                let _ = tx
+                    .send(Msg::Conn {
+                        host,
+                        conn: HostConn::Up,
+                    })
+                    .await;
+                match serve(host, Arc::new(session), &socket, refresh, &tx, &mut cmds).await {
+                    Exit::Quit => return,
+                    Exit::Lost(reason) => {
+                        let since = *down_since.get_or_insert_with(Timestamp::now);
+                        let conn = HostConn::Down {
+                            since,
+                            reason: format!("{reason}; reconnecting"),
+                        };
+                        let _ = tx.send(Msg::Conn { host, conn }).await;
+                    }
+                }
+            }
+            Err(e) => {
+                let since = *down_since.get_or_insert_with(Timestamp::now);
+                let fatal = e.is_fatal();
+                let reason = if fatal {
+                    e.to_string()
+                } else {
+                    format!("{e} (retry in {}s)", backoff.as_secs())
+                };
+                if tx
+                    .send(Msg::Conn {
+                        host,
+                        conn: HostConn::Down { since, reason },
+                    })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                if let ssh::SshError::UnknownKey { fingerprint, .. } = &e {
+                    let _ = tx
+                        .send(Msg::HostKeyUnknown {
+                            host,
+                            fingerprint: fingerprint.clone(),
+                        })
+                        .await;
+                }
+                // A refused host key is not retried until the operator says so.
+                let wait = if fatal { None } else { Some(backoff) };
+                match idle(wait, &mut cmds).await {
+                    Idle::Quit => return,
+                    Idle::Accept(fingerprint) => policy = KeyPolicy::AcceptFingerprint(fingerprint),
+                    Idle::Retry => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+enum Idle {
+    Quit,
+    Retry,
+    Accept(String),
+}
+
+/// Waits out a backoff (or, with `None`, until the operator accepts a key), answering
+/// commands that make no sense while down.
+async fn idle(wait: Option<Duration>, cmds: &mut mpsc::Receiver<HostCmd>) -> Idle {
+    let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+    loop {
+        let cmd = match deadline {
+            Some(d) => match tokio::time::timeout_at(d, cmds.recv()).await {
+                Ok(cmd) => cmd,
+                Err(_) => return Idle::Retry,
+            },
+            None => cmds.recv().await,
+        };
+        match cmd {
+            None => return Idle::Quit,
+            Some(HostCmd::AcceptHostKey { fingerprint }) => return Idle::Accept(fingerprint),
+            Some(_) => {}
+        }
+    }
+}
+
+async fn serve(
+    host: usize,
+    session: Arc<Session>,
+    socket: &str,
+    refresh: Duration,
+    tx: &mpsc::Sender<Msg>,
+    cmds: &mut mpsc::Receiver<HostCmd>,
+) -> Exit {
+    let mut watch = DockerWatch::new(host);
+    let mut sampler = procfs::Sampler::default();
+    let mut ticker = tokio::time::interval(refresh);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // A host slower than this is treated as gone, so one wedged host never stalls its row.
+    let budget = (refresh * 3).max(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                if session.is_closed() {
+                    return Exit::Lost("the SSH connection closed".into());
+                }
+                let out = match tokio::time::timeout(budget, session.exec(procfs::SCRIPT)).await {
+                    Ok(Ok(out)) => out,
+                    Ok(Err(e)) => return Exit::Lost(e.to_string()),
+                    Err(_) => return Exit::Lost(format!("no answer within {}s", budget.as_secs())),
+                };
+                let sample = procfs::parse(&String::from_utf8_lossy(&out.stdout));
+                if !sample.complete {
+                    // A cut-off sample can end in half a number: skip it rather than graph it.
+                    tracing::warn!("host {host}: incomplete metrics sample (exit status {:?})", out.status);
+                    continue;
+                }
+                let (metrics, usage) = sampler.next(sample, Instant::now());
+                if tx.send(Msg::Metrics { host, at: Timestamp::now(), metrics }).await.is_err() {
+                    return Exit::Quit;
+                }
+                if watch.wants_connect() {
+                    watch.connected(ssh::docker(session.clone(), socket).await, tx).await;
+                }
+                watch.poll(tx, |id| usage.get(id).map(|u| (Some(u.cpu_percent), u.mem_bytes))).await;
+            }
+            cmd = cmds.recv() => match cmd {
+                None => {
+                    session.disconnect().await;
+                    return Exit::Quit;
+                }
+                Some(HostCmd::AcceptHostKey { .. }) => {}
+                Some(cmd) => watch.command(cmd, tx).await,
+            }
+        }
+    }
+}
