@@ -173,7 +173,7 @@ async fn serve(
                 if watch.wants_connect() {
                     watch.connected(ssh::docker(session.clone(), socket).await, tx).await;
                 }
-                watch.poll(tx, |id| usage.get(id).map(|u| (Some(u.cpu_percent), u.mem_bytes))).await;
+                watch.poll(tx, |id| usage.get(id).map(|u| (u.cpu_percent, u.mem_bytes))).await;
             }
             cmd = cmds.recv() => match cmd {
                 None => {
