@@ -1,0 +1,312 @@
+//! Remote hosts against the lab: real OpenSSH servers, real Docker engines (20.10, API
+//! 1.41), reached the way an operator's machine reaches a VPS.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::lab::{COURSE_SUPPORTER, DOWN, HOSTS, LILA, Lab, LabHost};
+use serde_json::Value;
+
+/// Runs the real binary with the lab's environment, minus what a test overrides.
+fn opsdeck(lab: &Lab, home: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsdeck"));
+    cmd.args(args)
+        .current_dir(home)
+        .env("HOME", home)
+        .env("XDG_STATE_HOME", home.join("state"));
+    for (k, v) in &lab.env {
+        cmd.env(k, v);
+    }
+    for (k, v) in env {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.output().unwrap()
+}
+
+fn status_json(lab: &Lab, home: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Value {
+    let mut all = vec!["status", "--json"];
+    all.extend_from_slice(args);
+    let out = opsdeck(lab, home, &all, env);
+    assert!(
+        out.status.success(),
+        "opsdeck status failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn host<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == name)
+        .unwrap_or_else(|| panic!("{name} missing from {status:#}"))
+}
+
+/// An inventory with one lab host, written by the test: `extra` lines go under `[[host]]`.
+fn inventory(dir: &Path, lab: &Lab, h: &LabHost, extra: &str) -> String {
+    let path = dir.join("hosts.toml");
+    let text = format!(
+        "[[host]]\nname = \"{}\"\naddress = \"{}\"\nuser = \"{}\"\ndocker_socket = \"{}\"\n{extra}\n",
+        h.name,
+        h.address,
+        h.user,
+        lab.docker_socket(h).display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn sshd_log(lab: &Lab, h: &LabHost) -> String {
+    std::fs::read_to_string(lab.state.join("hosts").join(h.name).join("sshd.log")).unwrap_or_default()
+}
+
+fn accepted(lab: &Lab, h: &LabHost) -> usize {
+    sshd_log(lab, h).matches("Accepted publickey").count()
+}
+
+#[test]
+fn status_lists_what_docker_ps_shows_on_each_host() {
+    let Some(lab) = Lab::get() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let status = status_json(lab, home.path(), &[], &[]);
+    for h in HOSTS {
+        let got = host(&status, h.name);
+        assert_eq!(got["reachable"], true, "{}: {got:#}", h.name);
+        assert_eq!(got["error"], Value::Null);
+        assert_eq!(got["docker_error"], Value::Null);
+        // Exactly what `docker ps -a` says over a plain ssh to the same host.
+        let ps = lab.ssh_ok(&h, "docker ps -a --format '{{.ID}} {{.Names}} {{.State}}'");
+        let expected: BTreeSet<(String, String)> = ps
+            .lines()
+            .map(|l| {
+                let mut w = l.split_whitespace();
+                let (_, name, state) = (w.next().unwrap(), w.next().unwrap(), w.next().unwrap());
+                (name.to_string(), state.to_string())
+            })
+            .collect();
+        let listed: BTreeSet<(String, String)> = got["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["name"].as_str().unwrap().to_string(), c["state"].as_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(listed, expected, "{}", h.name);
+        for wanted in h.services {
+            let (project, service) = wanted.split_once(':').unwrap();
+            assert!(
+                got["containers"].as_array().unwrap().iter().any(|c| c["project"] == project && c["service"] == service),
+                "{}: no {wanted} in {got:#}",
+                h.name
+            );
+        }
+        // Metrics are read from the host's /proc over the same connection: sane, non-zero.
+        let m = &got["metrics"];
+        let cpu = m["cpu_percent"].as_f64().unwrap();
+        assert!(cpu > 0.0 && cpu <= 100.0, "cpu {cpu}");
+        let (used, total) = (m["mem_used_bytes"].as_u64().unwrap(), m["mem_total_bytes"].as_u64().unwrap());
+        assert!(used > 0 && used < total, "{used} of {total}");
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let kb: u64 = meminfo.lines().next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert_eq!(total, kb * 1024, "MemTotal as the host reports it");
+        assert!(m["disks"].as_array().unwrap().iter().any(|d| d["mount"] == "/"));
+        // Container memory comes from the host's cgroup files: every running one has some.
+        for c in got["containers"].as_array().unwrap().iter().filter(|c| c["state"] == "running") {
+            assert!(c["mem_bytes"].as_u64().unwrap() > 0, "{c:#}");
+            assert!(c["started_at"].is_string());
+            assert_eq!(c["restarts"], 0);
+        }
+        assert_eq!(got["backups"], serde_json::json!([]));
+        assert_eq!(got["checks"], serde_json::json!([]));
+    }
+    let down = host(&status, DOWN.name);
+    assert_eq!(down["reachable"], false);
+    assert!(down["error"].as_str().unwrap().contains("Connection refused"), "{down:#}");
+    assert_eq!(down["metrics"], Value::Null);
+}
+
+#[test]
+fn status_text_is_a_compact_table_and_names_select_hosts() {
+    let Some(lab) = Lab::get() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let out = opsdeck(lab, home.path(), &["status", "lila", "down"], &[]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("HOST "), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("lila") && l.contains(" up ")), "{text}");
+    assert!(text.contains("    api "), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("down") && l.contains("Connection refused")), "{text}");
+    assert!(!text.contains("course-supporter"), "only the named hosts: {text}");
+    let out = opsdeck(lab, home.path(), &["status", "nosuchhost"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown host \"nosuchhost\""));
+}
+
+#[test]
+fn unknown_host_key_is_refused_headless_and_accepted_with_accept_new() {
+    let Some(lab) = Lab::get() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let known = home.path().join("known_hosts");
+    let config = inventory(
+        home.path(),
+        lab,
+        &LILA,
+        &format!("known_hosts = \"{}\"\nidentity_file = \"{}\"", known.display(), lab.key.display()),
+    );
+    let env = [("OPSDECK_CONFIG", Some(config.as_str())), ("SSH_AUTH_SOCK", None)];
+    let before = accepted(lab, &LILA);
+    let status = status_json(lab, home.path(), &[], &env);
+    let got = host(&status, LILA.name);
+    assert_eq!(got["reachable"], false);
+    let error = got["error"].as_str().unwrap();
+    assert!(error.contains("unknown host key for 127.0.0.12 (SHA256:"), "{error}");
+    assert!(error.contains("--accept-new"), "{error}");
+    assert_eq!(accepted(lab, &LILA), before, "nothing logged in before the key was trusted");
+    assert!(!known.exists(), "nothing recorded without --accept-new");
+
+    let status = status_json(lab, home.path(), &["--accept-new"], &env);
+    assert_eq!(host(&status, LILA.name)["reachable"], true, "{status:#}");
+    // Recorded hashed, as OpenSSH writes it, and OpenSSH itself finds it.
+    let text = std::fs::read_to_string(&known).unwrap();
+    assert!(text.starts_with("|1|"), "{text}");
+    let found = Command::new("ssh-keygen").args(["-F", "127.0.0.12", "-f"]).arg(&known).output().unwrap();
+    assert!(found.status.success(), "ssh-keygen -F does not find the recorded key");
+    // And the recorded key now lets a strict connection through without the flag.
+    let status = status_json(lab, home.path(), &[], &env);
+    assert_eq!(host(&status, LILA.name)["reachable"], true);
+}
+
+#[test]
+fn changed_host_key_is_refused_naming_file_and_line_and_nothing_runs() {
+    let Some(lab) = Lab::get() else { return };
+    let home = tempfile::tempdir().unwrap();
+    // A different ed25519 key recorded for course-supporter's address, on line 3.
+    let keyfile = home.path().join("other");
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&keyfile)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let other = std::fs::read_to_string(keyfile.with_extension("pub")).unwrap();
+    let known = home.path().join("known_hosts");
+    std::fs::write(&known, format!("# managed by hand\n\n127.0.0.11 {other}")).unwrap();
+    let config = inventory(
+        home.path(),
+        lab,
+        &COURSE_SUPPORTER,
+        &format!("known_hosts = \"{}\"\nidentity_file = \"{}\"", known.display(), lab.key.display()),
+    );
+    let env = [("OPSDECK_CONFIG", Some(config.as_str()))];
+    let before = accepted(lab, &COURSE_SUPPORTER);
+    // Even --accept-new never overrides a changed key.
+    let status = status_json(lab, home.path(), &["--accept-new"], &env);
+    let got = host(&status, COURSE_SUPPORTER.name);
+    assert_eq!(got["reachable"], false);
+    let error = got["error"].as_str().unwrap();
+    assert!(error.contains("HOST KEY CHANGED for 127.0.0.11"), "{error}");
+    assert!(error.contains(&format!("{}:3", known.display())), "{error}");
+    // The handshake stopped before authentication: sshd never logged us in.
+    assert_eq!(accepted(lab, &COURSE_SUPPORTER), before, "{}", sshd_log(lab, &COURSE_SUPPORTER));
+    assert_eq!(std::fs::read_to_string(&known).unwrap().lines().count(), 3, "known_hosts untouched");
+}
+
+#[test]
+fn agent_auth_and_key_file_auth_both_work() {
+    let Some(lab) = Lab::get() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let kh = format!("known_hosts = \"{}\"", lab.known_hosts.display());
+    // Agent only: no identity file anywhere (HOME is empty).
+    let config = inventory(home.path(), lab, &LILA, &kh);
+    let env = [("OPSDECK_CONFIG", Some(config.as_str()))];
+    let status = status_json(lab, home.path(), &[], &env);
+    assert_eq!(host(&status, LILA.name)["reachable"], true, "agent auth: {status:#}");
+    // Key file only: no agent.
+    let config = inventory(home.path(), lab, &LILA, &format!("{kh}\nidentity_file = \"{}\"", lab.key.display()));
+    let env = [("OPSDECK_CONFIG", Some(config.as_str())), ("SSH_AUTH_SOCK", None)];
+    let status = status_json(lab, home.path(), &[], &env);
+    assert_eq!(host(&status, LILA.name)["reachable"], true, "key file auth: {status:#}");
+    // Neither: a clear refusal naming what was tried.
+    let config = inventory(home.path(), lab, &LILA, &kh);
+    let env = [("OPSDECK_CONFIG", Some(config.as_str())), ("SSH_AUTH_SOCK", None)];
+    let status = status_json(lab, home.path(), &[], &env);
+    let got = host(&status, LILA.name);
+    assert_eq!(got["reachable"], false);
+    assert!(got["error"].as_str().unwrap().contains("permission denied for lila@127.0.0.12"), "{got:#}");
+}
+
+#[test]
+fn proxyjump_through_one_lab_host_to_another() {
+    let Some(lab) = Lab::get() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "known_hosts = \"{}\"\njump = \"{}@{}\"",
+        lab.known_hosts.display(),
+        COURSE_SUPPORTER.user,
+        COURSE_SUPPORTER.address
+    );
+    let config = inventory(home.path(), lab, &LILA, &extra);
+    let env = [("OPSDECK_CONFIG", Some(config.as_str()))];
+    let before = accepted(lab, &COURSE_SUPPORTER);
+    let status = status_json(lab, home.path(), &[], &env);
+    let got = host(&status, LILA.name);
+    assert_eq!(got["reachable"], true, "{got:#}");
+    assert!(got["containers"].as_array().unwrap().iter().any(|c| c["service"] == "api"));
+    assert!(accepted(lab, &COURSE_SUPPORTER) > before, "the jump host saw a login");
+}
+
+#[test]
+fn ssh_config_alias_supplies_address_user_and_key() {
+    let Some(lab) = Lab::get() else { return };
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
+    std::fs::write(
+        home.path().join(".ssh/config"),
+        format!(
+            "Host lila-vps\n  HostName {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
+            LILA.address,
+            LILA.user,
+            lab.key.display(),
+            lab.known_hosts.display()
+        ),
+    )
+    .unwrap();
+    let path = home.path().join("hosts.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[settings]\nknown_hosts = \"{}\"\n[[host]]\nname = \"lila-vps\"\ndocker_socket = \"{}\"\n",
+            lab.known_hosts.display(),
+            lab.docker_socket(&LILA).display()
+        ),
+    )
+    .unwrap();
+    let config = path.display().to_string();
+    let env = [("OPSDECK_CONFIG", Some(config.as_str())), ("SSH_AUTH_SOCK", None)];
+    let status = status_json(lab, home.path(), &[], &env);
+    assert_eq!(host(&status, "lila-vps")["reachable"], true, "{status:#}");
+}
+
+#[test]
+fn logs_command_prints_a_containers_log_over_ssh() {
+    let Some(lab) = Lab::get() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let out = opsdeck(lab, home.path(), &["logs", "lila", "api", "--tail", "5"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("lila-api"), "{text}");
+    assert!(text.lines().count() <= 10, "--tail 5 per stream: {text}");
+    let out = opsdeck(lab, home.path(), &["logs", "lila", "nosuch"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no container \"nosuch\""));
+}
