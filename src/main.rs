@@ -1,1 +1,140 @@
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use opsdeck::config::{self, Source};
+use opsdeck::ui::Theme;
+
+/// A terminal ops console for small fleets of Docker Compose hosts.
+///
+/// Without a subcommand, opens the console. The inventory is found in this order:
+/// --config, $OPSDECK_CONFIG, ./hosts.toml, ~/.config/opsdeck/hosts.toml; with none,
+/// opsdeck watches the machine it runs on.
+#[derive(Parser)]
+#[command(name = "opsdeck", version)]
+struct Cli {
+    /// The inventory file.
+    #[arg(long, short = 'c', global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// A built-in theme (default, 16color) or a theme file; overrides the inventory.
+    #[arg(long, value_name = "NAME|PATH")]
+    theme: Option<String>,
+    /// Refuse every action that changes a host.
+    #[arg(long)]
+    read_only: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with the inventory.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Validate an inventory and print a summary; exit 2 when it is invalid.
+    Check {
+        /// The file to check (default: the discovered inventory).
+        path: Option<PathBuf>,
+    },
+}
+
+fn discover(flag: Option<PathBuf>) -> Source {
+    let env = std::env::var("OPSDECK_CONFIG").ok();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    config::discover(
+        flag.as_deref(),
+        env.as_deref(),
+        &cwd,
+        config::xdg_config_dir().as_deref(),
+    )
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Config {
+            action: ConfigAction::Check { path },
+        }) => opsdeck::cli::config_check(discover(path.or(cli.config))),
+        None => run_tui(cli),
+    }
+}
+
+fn run_tui(cli: Cli) -> ExitCode {
+    let config = match config::load(discover(cli.config)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("opsdeck: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let theme_name = cli
+        .theme
+        .clone()
+        .or_else(|| {
+            config
+                .inventory
+                .settings
+                .theme
+                .as_ref()
+                .map(|t| t.get_ref().clone())
+        })
+        .unwrap_or_else(|| "default".into());
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let theme = if no_color {
+        Theme::monochrome()
+    } else {
+        match Theme::load(&theme_name) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("opsdeck: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let _log_guard = init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("opsdeck: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(opsdeck::runtime::run(config, theme, cli.read_only)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("opsdeck: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to a file in the XDG state dir: the terminal belongs to the UI.
+fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let dirs = directories::ProjectDirs::from("", "", "opsdeck")?;
+    let dir = dirs
+        .state_dir()
+        .unwrap_or(dirs.data_local_dir())
+        .to_path_buf();
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::never(&dir, "opsdeck.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPSDECK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .init();
+    Some(guard)
+}

@@ -1,0 +1,29 @@
+//! Headless commands.
+
+use std::process::ExitCode;
+
+use crate::config::{self, Source};
+
+/// `opsdeck config check [PATH]`: 0 when the inventory is valid, 2 with the error otherwise.
+pub fn config_check(source: Source) -> ExitCode {
+    if source == Source::BuiltinLocal {
+        eprintln!(
+            "opsdeck: no inventory found (--config, $OPSDECK_CONFIG, ./hosts.toml, {}); \
+             without one opsdeck watches this machine",
+            config::xdg_config_dir()
+                .map(|d| d.join("hosts.toml").display().to_string())
+                .unwrap_or_else(|| "~/.config/opsdeck/hosts.toml".into())
+        );
+        return ExitCode::from(2);
+    }
+    match config::load(source) {
+        Ok(c) => {
+            print!("{}", config::summary(&c));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("opsdeck: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Collectors: turn what a host exposes (sysinfo locally, cgroup counters) into model data.
+
+pub mod cgroup;
+pub mod local;

@@ -1,0 +1,212 @@
+//! The inventory as written in `hosts.toml`. Unknown keys are rejected so a typo such as
+//! `adress` is an error with a position, not a silently ignored line.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::duration::HumanDuration;
+use super::step::{CommandLine, Step};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    #[serde(default)]
+    pub settings: Settings,
+    #[serde(default, rename = "host")]
+    pub hosts: Vec<Host>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub refresh: Option<HumanDuration>,
+    pub theme: Option<Spanned<String>>,
+    #[serde(default)]
+    pub read_only: bool,
+    pub known_hosts: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    pub name: Spanned<String>,
+    /// An IP, a DNS name, a `~/.ssh/config` alias, or `local`. Defaults to `name`, so a
+    /// host that is already an alias in `~/.ssh/config` needs nothing else.
+    pub address: Option<Spanned<String>>,
+    pub port: Option<Port>,
+    pub user: Option<String>,
+    pub identity_file: Option<String>,
+    /// ProxyJump syntax: `user@host:port`, several hops separated by commas.
+    pub jump: Option<String>,
+    pub docker_socket: Option<String>,
+    pub refresh: Option<HumanDuration>,
+    #[serde(default)]
+    pub production: bool,
+    #[serde(default)]
+    pub read_only: bool,
+    pub known_hosts: Option<String>,
+    #[serde(default, rename = "stack")]
+    pub stacks: Vec<Stack>,
+    #[serde(default, rename = "check")]
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stack {
+    pub name: Spanned<String>,
+    pub dir: String,
+    #[serde(default)]
+    pub compose_files: Vec<String>,
+    pub env_file: Option<String>,
+    /// The compose project name (`-p`); compose's own default is the directory's name.
+    pub project: Option<String>,
+    /// Services of interest; empty means all of the project's services.
+    #[serde(default)]
+    pub services: Vec<String>,
+    #[serde(default)]
+    pub compose: ComposeCommand,
+    pub deploy: Option<Recipe>,
+    pub migrate: Option<Recipe>,
+    #[serde(default, rename = "action")]
+    pub actions: Vec<CustomAction>,
+    #[serde(default, rename = "check")]
+    pub checks: Vec<Check>,
+    #[serde(default, rename = "backup")]
+    pub backups: Vec<BackupSet>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum ComposeCommand {
+    /// `docker compose` when the plugin answers, else `docker-compose`.
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "docker compose")]
+    Plugin,
+    #[serde(rename = "docker-compose")]
+    Standalone,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    pub steps: Spanned<Vec<Step>>,
+    /// Upper bound for the whole recipe; a step running past it is cancelled.
+    pub timeout: Option<HumanDuration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomAction {
+    pub name: Spanned<String>,
+    pub key: Option<Spanned<String>>,
+    pub description: Option<String>,
+    pub steps: Spanned<Vec<Step>>,
+    /// Dangerous actions ask for confirmation like deploys do.
+    #[serde(default)]
+    pub dangerous: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// From the machine opsdeck runs on.
+    #[default]
+    Direct,
+    /// Through the host's SSH connection, for ports only the host can reach.
+    Ssh,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub name: Spanned<String>,
+    pub url: Spanned<String>,
+    #[serde(default = "default_status")]
+    pub expect_status: Spanned<u16>,
+    pub expect_body: Option<String>,
+    pub timeout: Option<HumanDuration>,
+    #[serde(default)]
+    pub via: Via,
+    /// Warn when an https certificate has fewer days left than this.
+    pub tls_warn_days: Option<u32>,
+}
+
+fn default_status() -> Spanned<u16> {
+    Spanned::new(0..0, 200)
+}
+
+/// A TCP port, 1 to 65535, with an error that says so rather than "expected u16".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port(pub u16);
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Port;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a port number from 1 to 65535")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Port, E> {
+                match u16::try_from(v) {
+                    Ok(p) if p > 0 => Ok(Port(p)),
+                    _ => Err(E::custom(format!(
+                        "port {v} is out of range: use a port number from 1 to 65535"
+                    ))),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSet {
+    pub name: Spanned<String>,
+    pub dir: String,
+    pub glob: Spanned<String>,
+    pub max_age: HumanDuration,
+    pub keep_last: Option<u32>,
+    pub keep_within: Option<HumanDuration>,
+    pub pg_dump: Option<PgDump>,
+    pub file_copy: Option<FileCopy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PgDump {
+    /// The compose service whose container runs the database.
+    pub service: String,
+    pub database: String,
+    #[serde(default = "default_pg_user")]
+    pub user: String,
+    #[serde(default)]
+    pub format: DumpFormat,
+}
+
+fn default_pg_user() -> String {
+    "postgres".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum DumpFormat {
+    /// `pg_dump -Fc`, checked with `pg_restore --list`.
+    #[default]
+    #[serde(rename = "custom")]
+    Custom,
+    /// Plain SQL through gzip, checked with `gzip -t`.
+    #[serde(rename = "sql-gzip")]
+    SqlGzip,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCopy {
+    /// Path of the file to copy, relative to the stack dir.
+    pub source: String,
+    pub quiesce: Option<CommandLine>,
+    pub resume: Option<CommandLine>,
+}

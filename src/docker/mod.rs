@@ -1,0 +1,328 @@
+//! The Docker Engine API through bollard, turned into model data: containers grouped by
+//! compose labels, health, restarts, uptime, and followed logs.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{ContainerInspectResponse, ContainerSummary, HealthStatusEnum};
+use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions, LogsOptions};
+use futures::StreamExt;
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+
+use crate::model::{Container, Health, LogLine, Msg, RunState, Stream};
+
+const API_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects to a local socket and agrees on an API version, so engines as old as Docker
+/// 20.10 (API 1.41) answer as well as current ones.
+pub async fn connect_unix(socket: &str) -> Result<(Docker, String), String> {
+    let docker =
+        Docker::connect_with_unix(socket, API_TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION)
+            .map_err(|e| format!("cannot connect to {socket}: {e}"))?;
+    let docker = tokio::time::timeout(API_TIMEOUT, docker.negotiate_version())
+        .await
+        .map_err(|_| format!("{socket}: no answer within {}s", API_TIMEOUT.as_secs()))?
+        .map_err(|e| format!("{socket}: {e}"))?;
+    let version = tokio::time::timeout(API_TIMEOUT, docker.version())
+        .await
+        .map_err(|_| format!("{socket}: no answer within {}s", API_TIMEOUT.as_secs()))?
+        .map_err(|e| format!("{socket}: {e}"))?;
+    let v = version.version.unwrap_or_else(|| "?".into());
+    Ok((docker, v))
+}
+
+/// What `inspect` adds to the list call; asked again only when a container's status changes.
+#[derive(Debug, Clone)]
+pub struct Inspected {
+    pub restart_count: Option<i64>,
+    pub started_at: Option<Timestamp>,
+    pub exit_code: Option<i64>,
+    pub health: Option<Health>,
+}
+
+impl Inspected {
+    pub fn from_response(r: &ContainerInspectResponse) -> Self {
+        let state = r.state.as_ref();
+        Inspected {
+            restart_count: r.restart_count,
+            started_at: state
+                .and_then(|s| s.started_at.as_deref())
+                .and_then(|t| t.parse::<Timestamp>().ok())
+                .filter(|t| t.as_second() > 0),
+            exit_code: state.and_then(|s| s.exit_code),
+            health: state
+                .and_then(|s| s.health.as_ref())
+                .and_then(|h| h.status)
+                .and_then(|s| match s {
+                    HealthStatusEnum::HEALTHY => Some(Health::Healthy),
+                    HealthStatusEnum::UNHEALTHY => Some(Health::Unhealthy),
+                    HealthStatusEnum::STARTING => Some(Health::Starting),
+                    _ => None,
+                }),
+        }
+    }
+}
+
+/// Keeps inspect results keyed by container id and the list's status line.
+#[derive(Debug, Default)]
+pub struct InspectCache {
+    entries: HashMap<String, (String, Inspected)>,
+}
+
+impl InspectCache {
+    /// Lists all containers, inspecting only those that are new or changed status.
+    pub async fn list(&mut self, docker: &Docker) -> Result<Vec<Container>, String> {
+        let opts = ListContainersOptions {
+            all: true,
+            ..Default::default()
+        };
+        let summaries = tokio::time::timeout(API_TIMEOUT, docker.list_containers(Some(opts)))
+            .await
+            .map_err(|_| "Docker did not list containers within 5s".to_string())?
+            .map_err(|e| format!("listing containers: {e}"))?;
+        let mut out = Vec::with_capacity(summaries.len());
+        for s in &summaries {
+            let Some(id) = s.id.clone() else { continue };
+            let status = s.status.clone().unwrap_or_default();
+            let fresh = self.entries.get(&id).is_some_and(|(st, _)| *st == status);
+            if !fresh {
+                let inspect = tokio::time::timeout(
+                    API_TIMEOUT,
+                    docker.inspect_container(&id, None::<InspectContainerOptions>),
+                )
+                .await;
+                if let Ok(Ok(r)) = inspect {
+                    self.entries
+                        .insert(id.clone(), (status, Inspected::from_response(&r)));
+                }
+            }
+            out.push(to_container(s, self.entries.get(&id).map(|(_, i)| i)));
+        }
+        let ids: Vec<&str> = out.iter().map(|c| c.id.as_str()).collect();
+        self.entries.retain(|k, _| ids.contains(&k.as_str()));
+        Ok(out)
+    }
+}
+
+pub fn to_container(s: &ContainerSummary, inspected: Option<&Inspected>) -> Container {
+    let labels = s.labels.clone().unwrap_or_default();
+    let name = s
+        .names
+        .as_ref()
+        .and_then(|n| n.first())
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_default();
+    let status = s.status.as_deref().unwrap_or("");
+    let state = match s.state.map(|st| st.to_string()).as_deref() {
+        Some("running") => RunState::Running,
+        Some("restarting") => RunState::Restarting,
+        Some("paused") => RunState::Paused,
+        Some("created") => RunState::Created,
+        Some("exited") => RunState::Exited {
+            code: inspected
+                .and_then(|i| i.exit_code)
+                .or_else(|| exit_code_from_status(status)),
+        },
+        Some("dead") => RunState::Dead,
+        Some(other) => RunState::Other(other.to_string()),
+        None => RunState::Other("unknown".into()),
+    };
+    let health = inspected
+        .and_then(|i| i.health)
+        .or_else(|| health_from_status(status));
+    let mut ports: Vec<String> = s
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| {
+            let proto = p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into());
+            match (p.ip.as_deref(), p.public_port) {
+                (Some(ip), Some(public)) => format!("{ip}:{public}→{}/{proto}", p.private_port),
+                _ => format!("{}/{proto}", p.private_port),
+            }
+        })
+        .collect();
+    ports.sort();
+    ports.dedup();
+    Container {
+        id: s.id.clone().unwrap_or_default(),
+        name,
+        project: labels.get("com.docker.compose.project").cloned(),
+        service: labels.get("com.docker.compose.service").cloned(),
+        image: s.image.clone().unwrap_or_default(),
+        state,
+        health,
+        restart_count: inspected.and_then(|i| i.restart_count),
+        started_at: inspected.and_then(|i| i.started_at),
+        ports,
+        cpu_percent: None,
+        mem_bytes: None,
+    }
+}
+
+/// `Up 5 minutes (healthy)` → healthy; used before the first inspect answers.
+pub fn health_from_status(status: &str) -> Option<Health> {
+    if status.contains("(healthy)") {
+        Some(Health::Healthy)
+    } else if status.contains("(unhealthy)") {
+        Some(Health::Unhealthy)
+    } else if status.contains("(health: starting)") {
+        Some(Health::Starting)
+    } else {
+        None
+    }
+}
+
+/// `Exited (137) 2 hours ago` → 137.
+pub fn exit_code_from_status(status: &str) -> Option<i64> {
+    let start = status.find("Exited (")? + "Exited (".len();
+    let end = status[start..].find(')')? + start;
+    status[start..end].parse().ok()
+}
+
+/// Splits Docker log chunks into lines, keeping a partial last line for the next chunk.
+/// Each line starts with the RFC 3339 timestamp Docker adds when asked for timestamps.
+#[derive(Debug, Default)]
+pub struct LineSplitter {
+    partial: [String; 2],
+}
+
+impl LineSplitter {
+    pub fn push(&mut self, stream: Stream, chunk: &[u8], out: &mut Vec<LogLine>) {
+        let slot = usize::from(stream == Stream::Stderr);
+        let text = String::from_utf8_lossy(chunk);
+        let buf = &mut self.partial[slot];
+        buf.push_str(&text);
+        while let Some(nl) = buf.find('\n') {
+            let line: String = buf.drain(..=nl).collect();
+            out.push(parse_line(stream, line.trim_end_matches(['\n', '\r'])));
+        }
+        // A runaway line without newline is cut rather than growing without bound.
+        if buf.len() > 64 * 1024 {
+            let line = std::mem::take(buf);
+            out.push(parse_line(stream, &line));
+        }
+    }
+}
+
+pub fn parse_line(stream: Stream, raw: &str) -> LogLine {
+    let (time, text) = match raw.split_once(' ') {
+        Some((ts, rest)) if ts.len() >= 19 && ts.as_bytes().get(10) == Some(&b'T') => {
+            (ts[11..19].to_string(), rest)
+        }
+        _ => (String::new(), raw),
+    };
+    LogLine {
+        time,
+        stream,
+        text: text.to_string(),
+    }
+}
+
+/// Follows a container's log until the stream ends or the task is aborted; lines go to
+/// the model in batches so a chatty container cannot flood the UI loop.
+pub async fn follow_logs(docker: Docker, host: usize, id: String, tx: mpsc::Sender<Msg>) {
+    let opts = LogsOptions {
+        follow: true,
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        tail: "1000".into(),
+        ..Default::default()
+    };
+    let mut stream = docker.logs(&id, Some(opts));
+    let mut splitter = LineSplitter::default();
+    let mut batch: Vec<LogLine> = Vec::new();
+    let mut flush = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            item = stream.next() => match item {
+                Some(Ok(out)) => {
+                    use bollard::container::LogOutput;
+                    let (s, bytes) = match out {
+                        LogOutput::StdErr { message } => (Stream::Stderr, message),
+                        LogOutput::StdOut { message } | LogOutput::Console { message } | LogOutput::StdIn { message } => (Stream::Stdout, message),
+                    };
+                    splitter.push(s, &bytes, &mut batch);
+                    if batch.len() >= 1000 {
+                        let lines = std::mem::take(&mut batch);
+                        if tx.send(Msg::LogLines { host, id: id.clone(), lines }).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    let lines = std::mem::take(&mut batch);
+                    let _ = tx.send(Msg::LogLines { host, id: id.clone(), lines }).await;
+                    let _ = tx.send(Msg::LogEnded { host, id, reason: e.to_string() }).await;
+                    return;
+                }
+                None => {
+                    let lines = std::mem::take(&mut batch);
+                    let _ = tx.send(Msg::LogLines { host, id: id.clone(), lines }).await;
+                    let _ = tx.send(Msg::LogEnded { host, id, reason: "the container stopped".into() }).await;
+                    return;
+                }
+            },
+            _ = flush.tick() => {
+                if !batch.is_empty() {
+                    let lines = std::mem::take(&mut batch);
+                    if tx.send(Msg::LogLines { host, id: id.clone(), lines }).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_parsing() {
+        assert_eq!(
+            health_from_status("Up 3 minutes (healthy)"),
+            Some(Health::Healthy)
+        );
+        assert_eq!(
+            health_from_status("Up 3 minutes (unhealthy)"),
+            Some(Health::Unhealthy)
+        );
+        assert_eq!(
+            health_from_status("Up 1 second (health: starting)"),
+            Some(Health::Starting)
+        );
+        assert_eq!(health_from_status("Up 3 minutes"), None);
+        assert_eq!(exit_code_from_status("Exited (137) 2 hours ago"), Some(137));
+        assert_eq!(exit_code_from_status("Up"), None);
+    }
+
+    #[test]
+    fn splits_lines_across_chunks_and_reads_timestamps() {
+        let mut s = LineSplitter::default();
+        let mut out = Vec::new();
+        s.push(
+            Stream::Stdout,
+            b"2026-11-23T10:00:01.123456789Z hel",
+            &mut out,
+        );
+        assert!(out.is_empty());
+        s.push(
+            Stream::Stdout,
+            b"lo\n2026-11-23T10:00:02.000000000Z second\n",
+            &mut out,
+        );
+        s.push(Stream::Stderr, b"2026-11-23T10:00:03Z oops\r\n", &mut out);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].time, "10:00:01");
+        assert_eq!(out[0].text, "hello");
+        assert_eq!(out[1].text, "second");
+        assert_eq!(out[2].stream, Stream::Stderr);
+        assert_eq!(out[2].text, "oops");
+        assert_eq!(parse_line(Stream::Stdout, "no stamp").time, "");
+    }
+}

@@ -1,0 +1,249 @@
+//! One host as the console knows it: connection state, the newest metrics with their age,
+//! ten minutes of history, and its containers. Everything remote that can fail is state.
+
+use jiff::Timestamp;
+
+use super::series::Series;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostConn {
+    Connecting,
+    Up,
+    Down { since: Timestamp, reason: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Disk {
+    pub mount: String,
+    pub used_bytes: u64,
+    pub total_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metrics {
+    pub cpu_percent: f64,
+    pub per_core: Vec<f64>,
+    pub mem_used_bytes: u64,
+    pub mem_total_bytes: u64,
+    pub swap_used_bytes: u64,
+    pub swap_total_bytes: u64,
+    pub load: [f64; 3],
+    pub disks: Vec<Disk>,
+    pub net_rx_bps: f64,
+    pub net_tx_bps: f64,
+    pub uptime_secs: u64,
+}
+
+impl Metrics {
+    pub fn mem_percent(&self) -> f64 {
+        percent(self.mem_used_bytes, self.mem_total_bytes)
+    }
+}
+
+pub fn percent(used: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        used as f64 * 100.0 / total as f64
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerState {
+    /// Not asked yet.
+    Unknown,
+    Up {
+        version: String,
+    },
+    Unavailable {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunState {
+    Running,
+    Restarting,
+    Paused,
+    Created,
+    Exited { code: Option<i64> },
+    Dead,
+    Other(String),
+}
+
+impl RunState {
+    pub fn label(&self) -> String {
+        match self {
+            RunState::Running => "running".into(),
+            RunState::Restarting => "restarting".into(),
+            RunState::Paused => "paused".into(),
+            RunState::Created => "created".into(),
+            RunState::Exited { code: Some(c) } => format!("exited({c})"),
+            RunState::Exited { code: None } => "exited".into(),
+            RunState::Dead => "dead".into(),
+            RunState::Other(s) => s.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    Unhealthy,
+    Starting,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    /// `com.docker.compose.project`; `None` for containers made outside compose.
+    pub project: Option<String>,
+    pub service: Option<String>,
+    pub image: String,
+    pub state: RunState,
+    pub health: Option<Health>,
+    pub restart_count: Option<i64>,
+    pub started_at: Option<Timestamp>,
+    pub ports: Vec<String>,
+    pub cpu_percent: Option<f64>,
+    pub mem_bytes: Option<u64>,
+}
+
+impl Container {
+    pub fn is_running(&self) -> bool {
+        self.state == RunState::Running
+    }
+
+    /// Unhealthy, or not running when it should be (restarting, dead, exited non-zero).
+    pub fn is_troubled(&self) -> bool {
+        self.health == Some(Health::Unhealthy)
+            || matches!(self.state, RunState::Restarting | RunState::Dead)
+            || matches!(self.state, RunState::Exited { code: Some(c) } if c != 0)
+    }
+
+    pub fn display_name(&self) -> &str {
+        self.service.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// Containers of one compose project (or of none), as the host view lists them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub project: Option<String>,
+    pub containers: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostState {
+    pub name: String,
+    /// `this machine` or `user@address:port`, shown beside the name.
+    pub target: String,
+    pub production: bool,
+    pub refresh_secs: u64,
+    pub conn: HostConn,
+    pub metrics: Option<Metrics>,
+    pub metrics_at: Option<Timestamp>,
+    pub cpu: Series,
+    pub mem: Series,
+    pub net_rx: Series,
+    pub net_tx: Series,
+    pub load1: Series,
+    pub docker: DockerState,
+    pub containers: Vec<Container>,
+    pub containers_at: Option<Timestamp>,
+}
+
+impl HostState {
+    pub fn new(name: impl Into<String>, target: impl Into<String>, refresh_secs: u64) -> Self {
+        HostState {
+            name: name.into(),
+            target: target.into(),
+            production: false,
+            refresh_secs: refresh_secs.max(1),
+            conn: HostConn::Connecting,
+            metrics: None,
+            metrics_at: None,
+            cpu: Series::default(),
+            mem: Series::default(),
+            net_rx: Series::default(),
+            net_tx: Series::default(),
+            load1: Series::default(),
+            docker: DockerState::Unknown,
+            containers: Vec::new(),
+            containers_at: None,
+        }
+    }
+
+    pub fn apply_metrics(&mut self, at: Timestamp, m: Metrics) {
+        let t = at.as_second();
+        self.cpu.push(t, m.cpu_percent);
+        self.mem.push(t, m.mem_percent());
+        self.net_rx.push(t, m.net_rx_bps);
+        self.net_tx.push(t, m.net_tx_bps);
+        self.load1.push(t, m.load[0]);
+        self.metrics = Some(m);
+        self.metrics_at = Some(at);
+    }
+
+    pub fn running(&self) -> usize {
+        self.containers.iter().filter(|c| c.is_running()).count()
+    }
+
+    pub fn unhealthy(&self) -> usize {
+        self.containers.iter().filter(|c| c.is_troubled()).count()
+    }
+
+    /// Seconds since the newest metrics, when older than three poll intervals.
+    pub fn stale_secs(&self, now: Timestamp) -> Option<i64> {
+        let at = self.metrics_at?;
+        let age = now.as_second() - at.as_second();
+        (age > 3 * self.refresh_secs as i64).then_some(age)
+    }
+
+    /// Compose projects in name order, then the containers outside any project;
+    /// `filter` matches name, service, project or image, case-insensitively.
+    pub fn groups(&self, filter: &str) -> Vec<Group> {
+        let filter = filter.to_lowercase();
+        let mut groups: Vec<Group> = Vec::new();
+        let mut order: Vec<usize> = (0..self.containers.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (ca, cb) = (&self.containers[a], &self.containers[b]);
+            (ca.project.is_none(), &ca.project, ca.display_name()).cmp(&(
+                cb.project.is_none(),
+                &cb.project,
+                cb.display_name(),
+            ))
+        });
+        for i in order {
+            let c = &self.containers[i];
+            if !filter.is_empty() {
+                let hay = [
+                    c.name.as_str(),
+                    c.service.as_deref().unwrap_or(""),
+                    c.project.as_deref().unwrap_or(""),
+                    c.image.as_str(),
+                ];
+                if !hay.iter().any(|h| h.to_lowercase().contains(&filter)) {
+                    continue;
+                }
+            }
+            match groups.last_mut() {
+                Some(g) if g.project == c.project => g.containers.push(i),
+                _ => groups.push(Group {
+                    project: c.project.clone(),
+                    containers: vec![i],
+                }),
+            }
+        }
+        groups
+    }
+
+    /// Container indices in display order, the host view's cursor moves over these.
+    pub fn visible_containers(&self, filter: &str) -> Vec<usize> {
+        self.groups(filter)
+            .into_iter()
+            .flat_map(|g| g.containers)
+            .collect()
+    }
+}

@@ -1,0 +1,358 @@
+//! Every key binding, in one table: `update` dispatches from it, the `?` overlay lists it,
+//! the `:` palette offers its actions by name, and the config refuses custom action keys
+//! that collide with it. One source, so help can never lie about a key.
+
+/// A key press, independent of the terminal library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Char(char),
+    Ctrl(char),
+    Enter,
+    Esc,
+    Up,
+    Down,
+    Left,
+    Right,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    Backspace,
+    Tab,
+    BackTab,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    Help,
+    Palette,
+    Filter,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Open,
+    Back,
+    NextHost,
+    PrevHost,
+    Search,
+    SearchNext,
+    SearchPrev,
+    TogglePause,
+    FollowEnd,
+    GoFleet,
+}
+
+impl Action {
+    /// The name the `:` palette shows and accepts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Quit => "quit",
+            Action::Help => "help",
+            Action::Palette => "palette",
+            Action::Filter => "filter",
+            Action::Up => "up",
+            Action::Down => "down",
+            Action::PageUp => "page-up",
+            Action::PageDown => "page-down",
+            Action::Top => "top",
+            Action::Bottom => "bottom",
+            Action::Open => "open",
+            Action::Back => "back",
+            Action::NextHost => "next-host",
+            Action::PrevHost => "prev-host",
+            Action::Search => "search",
+            Action::SearchNext => "search-next",
+            Action::SearchPrev => "search-prev",
+            Action::TogglePause => "pause",
+            Action::FollowEnd => "follow",
+            Action::GoFleet => "fleet",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewKind {
+    Fleet,
+    Host,
+    Container,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Lists,
+    Only(ViewKind),
+    Not(ViewKind),
+}
+
+impl Scope {
+    pub fn covers(self, view: ViewKind) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Lists => view != ViewKind::Container,
+            Scope::Only(v) => v == view,
+            Scope::Not(v) => v != view,
+        }
+    }
+}
+
+pub struct Binding {
+    pub keys: &'static [Key],
+    /// How the keys are written in help.
+    pub label: &'static str,
+    pub action: Action,
+    pub scope: Scope,
+    pub help: &'static str,
+}
+
+use Key::*;
+
+pub const BINDINGS: &[Binding] = &[
+    Binding {
+        keys: &[Up, Char('k')],
+        label: "↑ k",
+        action: Action::Up,
+        scope: Scope::Lists,
+        help: "move up",
+    },
+    Binding {
+        keys: &[Down, Char('j')],
+        label: "↓ j",
+        action: Action::Down,
+        scope: Scope::Lists,
+        help: "move down",
+    },
+    Binding {
+        keys: &[Up, Char('k')],
+        label: "↑ k",
+        action: Action::Up,
+        scope: Scope::Only(ViewKind::Container),
+        help: "scroll up (pauses following)",
+    },
+    Binding {
+        keys: &[Down, Char('j')],
+        label: "↓ j",
+        action: Action::Down,
+        scope: Scope::Only(ViewKind::Container),
+        help: "scroll down",
+    },
+    Binding {
+        keys: &[PageUp, Ctrl('b')],
+        label: "PgUp ^b",
+        action: Action::PageUp,
+        scope: Scope::All,
+        help: "page up",
+    },
+    Binding {
+        keys: &[PageDown, Ctrl('f')],
+        label: "PgDn ^f",
+        action: Action::PageDown,
+        scope: Scope::All,
+        help: "page down",
+    },
+    Binding {
+        keys: &[Home, Char('g')],
+        label: "Home g",
+        action: Action::Top,
+        scope: Scope::All,
+        help: "go to the top",
+    },
+    Binding {
+        keys: &[End, Char('G')],
+        label: "End G",
+        action: Action::Bottom,
+        scope: Scope::Lists,
+        help: "go to the bottom",
+    },
+    Binding {
+        keys: &[End, Char('G')],
+        label: "End G",
+        action: Action::FollowEnd,
+        scope: Scope::Only(ViewKind::Container),
+        help: "jump to the end and follow",
+    },
+    Binding {
+        keys: &[Enter, Right, Char('l')],
+        label: "⏎ → l",
+        action: Action::Open,
+        scope: Scope::Lists,
+        help: "open the selected row",
+    },
+    Binding {
+        keys: &[Esc, Left, Char('h'), Backspace],
+        label: "Esc ← h",
+        action: Action::Back,
+        scope: Scope::Not(ViewKind::Fleet),
+        help: "back",
+    },
+    Binding {
+        keys: &[Esc],
+        label: "Esc",
+        action: Action::Back,
+        scope: Scope::Only(ViewKind::Fleet),
+        help: "clear the filter",
+    },
+    Binding {
+        keys: &[Tab],
+        label: "Tab",
+        action: Action::NextHost,
+        scope: Scope::Not(ViewKind::Fleet),
+        help: "next host",
+    },
+    Binding {
+        keys: &[BackTab],
+        label: "S-Tab",
+        action: Action::PrevHost,
+        scope: Scope::Not(ViewKind::Fleet),
+        help: "previous host",
+    },
+    Binding {
+        keys: &[Char('/')],
+        label: "/",
+        action: Action::Filter,
+        scope: Scope::Lists,
+        help: "filter rows",
+    },
+    Binding {
+        keys: &[Char('/')],
+        label: "/",
+        action: Action::Search,
+        scope: Scope::Only(ViewKind::Container),
+        help: "search the log",
+    },
+    Binding {
+        keys: &[Char('n')],
+        label: "n",
+        action: Action::SearchNext,
+        scope: Scope::Only(ViewKind::Container),
+        help: "next match",
+    },
+    Binding {
+        keys: &[Char('N')],
+        label: "N",
+        action: Action::SearchPrev,
+        scope: Scope::Only(ViewKind::Container),
+        help: "previous match",
+    },
+    Binding {
+        keys: &[Char('p'), Char(' ')],
+        label: "p Space",
+        action: Action::TogglePause,
+        scope: Scope::Only(ViewKind::Container),
+        help: "pause / resume following",
+    },
+    Binding {
+        keys: &[Char('F')],
+        label: "F",
+        action: Action::GoFleet,
+        scope: Scope::Not(ViewKind::Fleet),
+        help: "back to the fleet",
+    },
+    Binding {
+        keys: &[Char(':')],
+        label: ":",
+        action: Action::Palette,
+        scope: Scope::All,
+        help: "command palette",
+    },
+    Binding {
+        keys: &[Char('?')],
+        label: "?",
+        action: Action::Help,
+        scope: Scope::All,
+        help: "this help",
+    },
+    Binding {
+        keys: &[Char('q')],
+        label: "q",
+        action: Action::Quit,
+        scope: Scope::All,
+        help: "quit",
+    },
+    Binding {
+        keys: &[Ctrl('c')],
+        label: "^c",
+        action: Action::Quit,
+        scope: Scope::All,
+        help: "quit, from anywhere",
+    },
+];
+
+pub fn lookup(view: ViewKind, key: Key) -> Option<Action> {
+    BINDINGS
+        .iter()
+        .find(|b| b.scope.covers(view) && b.keys.contains(&key))
+        .map(|b| b.action)
+}
+
+pub fn help_for(view: ViewKind) -> impl Iterator<Item = &'static Binding> {
+    BINDINGS.iter().filter(move |b| b.scope.covers(view))
+}
+
+/// Keys that custom actions may not take, because a view already binds them, or the
+/// actions opsdeck reserves for deploy (`d`), restart (`r`), migrate (`m`), backup (`b`),
+/// rollback (`R`), logs (`L`), jobs (`J`), sort (`s`) and read-only toggles.
+pub fn is_reserved(c: char) -> bool {
+    const RESERVED: &str = "drmbRLJstxyz";
+    RESERVED.contains(c) || BINDINGS.iter().any(|b| b.keys.contains(&Key::Char(c)))
+}
+
+/// Actions worth offering in the palette, in the order shown.
+pub const PALETTE_ACTIONS: &[Action] = &[
+    Action::GoFleet,
+    Action::Filter,
+    Action::Search,
+    Action::TogglePause,
+    Action::FollowEnd,
+    Action::NextHost,
+    Action::PrevHost,
+    Action::Help,
+    Action::Quit,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_view_has_quit_help_palette() {
+        for v in [ViewKind::Fleet, ViewKind::Host, ViewKind::Container] {
+            assert_eq!(lookup(v, Char('q')), Some(Action::Quit));
+            assert_eq!(lookup(v, Ctrl('c')), Some(Action::Quit));
+            assert_eq!(lookup(v, Char('?')), Some(Action::Help));
+            assert_eq!(lookup(v, Char(':')), Some(Action::Palette));
+        }
+    }
+
+    #[test]
+    fn slash_filters_lists_and_searches_logs() {
+        assert_eq!(lookup(ViewKind::Fleet, Char('/')), Some(Action::Filter));
+        assert_eq!(lookup(ViewKind::Host, Char('/')), Some(Action::Filter));
+        assert_eq!(lookup(ViewKind::Container, Char('/')), Some(Action::Search));
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_one_view() {
+        for v in [ViewKind::Fleet, ViewKind::Host, ViewKind::Container] {
+            let mut seen = Vec::new();
+            for b in help_for(v) {
+                for k in b.keys {
+                    assert!(!seen.contains(k), "{k:?} bound twice in {v:?}");
+                    seen.push(*k);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reserved_covers_bindings() {
+        for c in ['q', 'j', 'k', '/', 'd', 'r', 'm', 'b'] {
+            assert!(is_reserved(c));
+        }
+        assert!(!is_reserved('C'));
+    }
+}

@@ -1,0 +1,636 @@
+//! The console's state as plain data, and `update`, the only place it changes.
+//!
+//! No I/O, no clock, no async here: time arrives in `Msg::Tick`, results of remote work
+//! arrive as messages, and what should happen outside comes back as `Effect`s. That is
+//! what lets every screen be tested from a hand-built `Model`.
+
+pub mod host;
+pub mod keymap;
+pub mod logs;
+pub mod palette;
+pub mod series;
+
+use jiff::Timestamp;
+
+pub use host::{Container, DockerState, Group, Health, HostConn, HostState, Metrics, RunState};
+pub use keymap::{Action, Key, ViewKind};
+pub use logs::{LogLine, LogRing, Stream};
+use palette::{Command, Palette};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum View {
+    Fleet,
+    Host { host: usize },
+    Container { host: usize, id: String },
+}
+
+impl View {
+    pub fn kind(&self) -> ViewKind {
+        match self {
+            View::Fleet => ViewKind::Fleet,
+            View::Host { .. } => ViewKind::Host,
+            View::Container { .. } => ViewKind::Container,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    None,
+    Help,
+    Palette(Palette),
+}
+
+/// A line being typed at the bottom of the screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Filter(String),
+    Search(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    pub text: String,
+    pub level: Level,
+    pub until: Timestamp,
+}
+
+/// The log pane of the container view.
+#[derive(Debug, Clone)]
+pub struct LogPane {
+    pub host: usize,
+    pub id: String,
+    pub ring: LogRing,
+    /// Stick to the newest line as lines arrive.
+    pub follow: bool,
+    /// Lines between the bottom of the viewport and the newest line, when not following.
+    pub scroll: u64,
+    pub search: String,
+    pub current_match: Option<u64>,
+    /// Why the stream stopped, when it did (container gone, connection lost).
+    pub ended: Option<String>,
+}
+
+impl LogPane {
+    fn new(host: usize, id: String) -> Self {
+        LogPane {
+            host,
+            id,
+            ring: LogRing::default(),
+            follow: true,
+            scroll: 0,
+            search: String::new(),
+            current_match: None,
+            ended: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(Key),
+    Tick {
+        now: Timestamp,
+    },
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    Conn {
+        host: usize,
+        conn: HostConn,
+    },
+    Metrics {
+        host: usize,
+        at: Timestamp,
+        metrics: Metrics,
+    },
+    Containers {
+        host: usize,
+        at: Timestamp,
+        containers: Vec<Container>,
+    },
+    Docker {
+        host: usize,
+        state: DockerState,
+    },
+    LogLines {
+        host: usize,
+        id: String,
+        lines: Vec<LogLine>,
+    },
+    LogEnded {
+        host: usize,
+        id: String,
+        reason: String,
+    },
+    /// SIGTERM, SIGHUP: leave cleanly.
+    Shutdown,
+}
+
+/// Work for the runtime: the model asks, workers do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    FollowLogs { host: usize, id: String },
+    StopLogs { host: usize, id: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub hosts: Vec<HostState>,
+    pub view: View,
+    pub fleet_cursor: usize,
+    pub host_cursor: usize,
+    pub filter: String,
+    pub input: Option<Input>,
+    pub overlay: Overlay,
+    pub logs: Option<LogPane>,
+    pub flash: Option<Flash>,
+    pub read_only: bool,
+    pub now: Timestamp,
+    pub size: (u16, u16),
+    /// Where the inventory came from, shown in help.
+    pub source: String,
+    pub dirty: bool,
+    pub should_quit: bool,
+}
+
+const FLASH_SECS: i64 = 4;
+
+impl Model {
+    pub fn new(hosts: Vec<HostState>, now: Timestamp) -> Self {
+        let view = if hosts.len() == 1 {
+            View::Host { host: 0 }
+        } else {
+            View::Fleet
+        };
+        Model {
+            hosts,
+            view,
+            fleet_cursor: 0,
+            host_cursor: 0,
+            filter: String::new(),
+            input: None,
+            overlay: Overlay::None,
+            logs: None,
+            flash: None,
+            read_only: false,
+            now,
+            size: (80, 24),
+            source: String::new(),
+            dirty: true,
+            should_quit: false,
+        }
+    }
+
+    /// Hosts shown in the fleet view, as indices, after the filter.
+    pub fn visible_hosts(&self) -> Vec<usize> {
+        let f = self.filter.to_lowercase();
+        (0..self.hosts.len())
+            .filter(|&i| f.is_empty() || self.hosts[i].name.to_lowercase().contains(&f))
+            .collect()
+    }
+
+    pub fn selected_container(&self) -> Option<(usize, &Container)> {
+        let View::Host { host } = self.view else {
+            return None;
+        };
+        let h = self.hosts.get(host)?;
+        let idx = *h.visible_containers(&self.filter).get(self.host_cursor)?;
+        Some((idx, &h.containers[idx]))
+    }
+
+    fn flash(&mut self, level: Level, text: impl Into<String>) {
+        self.flash = Some(Flash {
+            text: text.into(),
+            level,
+            until: Timestamp::from_second(self.now.as_second() + FLASH_SECS).unwrap_or(self.now),
+        });
+    }
+
+    fn page(&self) -> u64 {
+        u64::from(self.size.1.saturating_sub(10)).max(1)
+    }
+}
+
+/// Applies one message. Returns what the outside world should do about it.
+pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    match msg {
+        Msg::Key(key) => {
+            model.dirty = true;
+            on_key(model, key, &mut effects);
+        }
+        Msg::Tick { now } => {
+            let before = model.now.as_second();
+            model.now = now;
+            if model.flash.as_ref().is_some_and(|f| f.until <= now) {
+                model.flash = None;
+                model.dirty = true;
+            }
+            // Ages on screen count in seconds only for hosts that are down or stale.
+            if now.as_second() != before
+                && model
+                    .hosts
+                    .iter()
+                    .any(|h| !matches!(h.conn, HostConn::Up) || h.stale_secs(now).is_some())
+            {
+                model.dirty = true;
+            }
+        }
+        Msg::Resize { width, height } => {
+            model.size = (width, height);
+            model.dirty = true;
+        }
+        Msg::Conn { host, conn } => {
+            if let Some(h) = model.hosts.get_mut(host)
+                && h.conn != conn
+            {
+                h.conn = conn;
+                model.dirty = true;
+            }
+        }
+        Msg::Metrics { host, at, metrics } => {
+            if let Some(h) = model.hosts.get_mut(host) {
+                h.apply_metrics(at, metrics);
+                h.conn = HostConn::Up;
+                model.dirty = true;
+            }
+        }
+        Msg::Containers {
+            host,
+            at,
+            containers,
+        } => {
+            if let Some(h) = model.hosts.get_mut(host) {
+                if h.containers != containers {
+                    model.dirty = true;
+                }
+                h.containers = containers;
+                h.containers_at = Some(at);
+            }
+            clamp_cursors(model);
+        }
+        Msg::Docker { host, state } => {
+            if let Some(h) = model.hosts.get_mut(host)
+                && h.docker != state
+            {
+                h.docker = state;
+                model.dirty = true;
+            }
+        }
+        Msg::LogLines { host, id, lines } => {
+            if let Some(pane) = model.logs.as_mut().filter(|p| p.host == host && p.id == id) {
+                let n = lines.len() as u64;
+                for l in lines {
+                    pane.ring.push(l);
+                }
+                if !pane.follow {
+                    // Keep the paused viewport on the same lines.
+                    pane.scroll += n;
+                    let max = pane.ring.len().saturating_sub(1) as u64;
+                    pane.scroll = pane.scroll.min(max);
+                }
+                model.dirty = true;
+            }
+        }
+        Msg::LogEnded { host, id, reason } => {
+            if let Some(pane) = model.logs.as_mut().filter(|p| p.host == host && p.id == id) {
+                pane.ended = Some(reason);
+                model.dirty = true;
+            }
+        }
+        Msg::Shutdown => {
+            model.should_quit = true;
+        }
+    }
+    effects
+}
+
+fn on_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
+    if key == Key::Ctrl('c') {
+        model.should_quit = true;
+        return;
+    }
+    if model.input.is_some() {
+        on_input_key(model, key);
+        return;
+    }
+    match &mut model.overlay {
+        Overlay::Help => {
+            if matches!(key, Key::Esc | Key::Char('q') | Key::Char('?') | Key::Enter) {
+                model.overlay = Overlay::None;
+            }
+            return;
+        }
+        Overlay::Palette(_) => {
+            on_palette_key(model, key, effects);
+            return;
+        }
+        Overlay::None => {}
+    }
+    if let Some(action) = keymap::lookup(model.view.kind(), key) {
+        run_action(model, action, effects);
+    }
+}
+
+fn on_input_key(model: &mut Model, key: Key) {
+    let Some(input) = model.input.as_mut() else {
+        return;
+    };
+    let (Input::Filter(text) | Input::Search(text)) = input;
+    match key {
+        Key::Char(c) => text.push(c),
+        Key::Backspace => {
+            text.pop();
+        }
+        Key::Enter => {
+            if let Some(Input::Search(s)) = model.input.take() {
+                start_search(model, s);
+            } else {
+                model.input = None;
+            }
+            return;
+        }
+        Key::Esc => {
+            if matches!(model.input.take(), Some(Input::Filter(_))) {
+                model.filter.clear();
+                clamp_cursors(model);
+            }
+            return;
+        }
+        _ => return,
+    }
+    // Filters apply as they are typed.
+    if let Some(Input::Filter(s)) = &model.input {
+        model.filter = s.clone();
+        model.fleet_cursor = 0;
+        model.host_cursor = 0;
+    }
+}
+
+fn start_search(model: &mut Model, needle: String) {
+    let Some(pane) = model.logs.as_mut() else {
+        return;
+    };
+    pane.search = needle;
+    pane.current_match = None;
+    if pane.search.is_empty() {
+        return;
+    }
+    let from = pane.ring.end_seq().checked_sub(1 + pane.scroll);
+    match pane.ring.find(&pane.search, from, false) {
+        Some(seq) => show_match(pane, seq, model.size.1),
+        None => {
+            let text = format!("no match for {:?}", pane.search);
+            model.flash(Level::Warn, text);
+        }
+    }
+}
+
+fn show_match(pane: &mut LogPane, seq: u64, height: u16) {
+    pane.current_match = Some(seq);
+    pane.follow = false;
+    let half = u64::from(height.saturating_sub(10) / 2);
+    let below = pane.ring.end_seq().saturating_sub(seq + 1);
+    pane.scroll = below.saturating_sub(half);
+}
+
+fn on_palette_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
+    let names: Vec<&str> = model.hosts.iter().map(|h| h.name.as_str()).collect();
+    let Overlay::Palette(p) = &mut model.overlay else {
+        return;
+    };
+    let matches = palette::matching(palette::entries(&names), &p.input);
+    match key {
+        Key::Esc => model.overlay = Overlay::None,
+        Key::Char(c) => {
+            p.input.push(c);
+            p.selected = 0;
+        }
+        Key::Backspace => {
+            p.input.pop();
+            p.selected = 0;
+        }
+        Key::Up | Key::BackTab | Key::Ctrl('p') => p.selected = p.selected.saturating_sub(1),
+        Key::Down | Key::Tab | Key::Ctrl('n') => {
+            p.selected = (p.selected + 1).min(matches.len().saturating_sub(1));
+        }
+        Key::Enter => {
+            let chosen = matches.get(p.selected).cloned();
+            let typed = std::mem::take(&mut p.input);
+            model.overlay = Overlay::None;
+            match chosen.map(|e| e.command) {
+                Some(Command::Run(action)) => run_action(model, action, effects),
+                Some(Command::GotoHost(i)) => goto_host(model, i, effects),
+                None => model.flash(Level::Warn, format!("no command matches {typed:?}")),
+            }
+        }
+        _ => {}
+    }
+}
+
+fn goto_host(model: &mut Model, host: usize, effects: &mut Vec<Effect>) {
+    if host >= model.hosts.len() {
+        return;
+    }
+    leave_container(model, effects);
+    model.view = View::Host { host };
+    model.host_cursor = 0;
+    model.filter.clear();
+    if let Some(pos) = model.visible_hosts().iter().position(|&i| i == host) {
+        model.fleet_cursor = pos;
+    }
+}
+
+fn leave_container(model: &mut Model, effects: &mut Vec<Effect>) {
+    if let View::Container { host, id } = &model.view {
+        effects.push(Effect::StopLogs {
+            host: *host,
+            id: id.clone(),
+        });
+        model.view = View::Host { host: *host };
+        model.logs = None;
+    }
+}
+
+fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
+    let page = model.page();
+    match action {
+        Action::Quit => model.should_quit = true,
+        Action::Help => model.overlay = Overlay::Help,
+        Action::Palette => model.overlay = Overlay::Palette(Palette::default()),
+        Action::Filter => {
+            if model.view.kind() == ViewKind::Container {
+                return run_action(model, Action::Search, effects);
+            }
+            model.input = Some(Input::Filter(model.filter.clone()));
+        }
+        Action::Search => {
+            if model.logs.is_some() {
+                model.input = Some(Input::Search(String::new()));
+            } else {
+                model.flash(
+                    Level::Info,
+                    "search works in a container's log: open one first",
+                );
+            }
+        }
+        Action::Up => move_cursor(model, -1),
+        Action::Down => move_cursor(model, 1),
+        Action::PageUp => move_cursor(model, -(page as i64)),
+        Action::PageDown => move_cursor(model, page as i64),
+        Action::Top => move_cursor(model, i64::MIN / 2),
+        Action::Bottom => move_cursor(model, i64::MAX / 2),
+        Action::Open => match model.view.clone() {
+            View::Fleet => {
+                if let Some(&host) = model.visible_hosts().get(model.fleet_cursor) {
+                    model.view = View::Host { host };
+                    model.host_cursor = 0;
+                    model.filter.clear();
+                }
+            }
+            View::Host { host } => {
+                if let Some((_, c)) = model.selected_container() {
+                    let id = c.id.clone();
+                    model.logs = Some(LogPane::new(host, id.clone()));
+                    effects.push(Effect::FollowLogs {
+                        host,
+                        id: id.clone(),
+                    });
+                    model.view = View::Container { host, id };
+                } else {
+                    model.flash(Level::Info, "no container selected");
+                }
+            }
+            View::Container { .. } => {}
+        },
+        Action::Back => match model.view.clone() {
+            View::Fleet => {
+                model.filter.clear();
+                clamp_cursors(model);
+            }
+            View::Host { .. } => {
+                if !model.filter.is_empty() {
+                    model.filter.clear();
+                } else {
+                    model.view = View::Fleet;
+                }
+            }
+            View::Container { .. } => leave_container(model, effects),
+        },
+        Action::GoFleet => {
+            leave_container(model, effects);
+            model.view = View::Fleet;
+            model.filter.clear();
+        }
+        Action::NextHost | Action::PrevHost => {
+            let n = model.hosts.len();
+            let current = match &model.view {
+                View::Host { host } | View::Container { host, .. } => *host,
+                View::Fleet => return,
+            };
+            if n > 1 {
+                let next = if action == Action::NextHost {
+                    (current + 1) % n
+                } else {
+                    (current + n - 1) % n
+                };
+                goto_host(model, next, effects);
+            }
+        }
+        Action::SearchNext | Action::SearchPrev => {
+            let height = model.size.1;
+            let mut missing = None;
+            if let Some(pane) = model.logs.as_mut() {
+                if pane.search.is_empty() {
+                    missing = Some("no search yet: press / to search".to_string());
+                } else {
+                    // `n` goes to older lines, like less after a backwards search from the end.
+                    let forward = action == Action::SearchPrev;
+                    let from = pane
+                        .current_match
+                        .or_else(|| pane.ring.end_seq().checked_sub(1 + pane.scroll));
+                    match pane.ring.find(&pane.search, from, forward) {
+                        Some(seq) => show_match(pane, seq, height),
+                        None => missing = Some(format!("no match for {:?}", pane.search)),
+                    }
+                }
+            }
+            if let Some(text) = missing {
+                model.flash(Level::Warn, text);
+            }
+        }
+        Action::TogglePause => {
+            if let Some(pane) = model.logs.as_mut() {
+                pane.follow = !pane.follow;
+                if pane.follow {
+                    pane.scroll = 0;
+                }
+            }
+        }
+        Action::FollowEnd => {
+            if let Some(pane) = model.logs.as_mut() {
+                pane.follow = true;
+                pane.scroll = 0;
+            }
+        }
+    }
+}
+
+fn move_cursor(model: &mut Model, delta: i64) {
+    match &model.view {
+        View::Fleet => {
+            let n = model.visible_hosts().len();
+            model.fleet_cursor = step(model.fleet_cursor, delta, n);
+        }
+        View::Host { host } => {
+            let n = model
+                .hosts
+                .get(*host)
+                .map_or(0, |h| h.visible_containers(&model.filter).len());
+            model.host_cursor = step(model.host_cursor, delta, n);
+        }
+        View::Container { .. } => {
+            if let Some(pane) = model.logs.as_mut() {
+                let max = pane.ring.len().saturating_sub(1) as i64;
+                let scroll = (pane.scroll as i64)
+                    .saturating_sub(delta)
+                    .clamp(0, max.max(0));
+                pane.scroll = scroll as u64;
+                pane.follow = scroll == 0 && delta > 0 && pane.follow;
+                if delta < 0 {
+                    pane.follow = false;
+                }
+            }
+        }
+    }
+}
+
+fn step(cursor: usize, delta: i64, len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    (cursor as i64)
+        .saturating_add(delta)
+        .clamp(0, len as i64 - 1) as usize
+}
+
+fn clamp_cursors(model: &mut Model) {
+    let hosts = model.visible_hosts().len();
+    model.fleet_cursor = model.fleet_cursor.min(hosts.saturating_sub(1));
+    if let View::Host { host } = model.view {
+        let n = model
+            .hosts
+            .get(host)
+            .map_or(0, |h| h.visible_containers(&model.filter).len());
+        model.host_cursor = model.host_cursor.min(n.saturating_sub(1));
+    }
+}

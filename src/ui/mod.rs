@@ -1,0 +1,187 @@
+//! The view: a pure function of the model and the theme. Nothing here does I/O or keeps
+//! state, so every screen is a snapshot test away.
+
+pub mod format;
+pub mod panels;
+pub mod theme;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::model::{HostConn, Input, Level, Model, Overlay, View};
+pub use theme::Theme;
+
+pub fn view(model: &Model, theme: &Theme, frame: &mut Frame) {
+    let area = frame.area();
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_header(model, theme, frame, header);
+    match &model.view {
+        View::Fleet => panels::fleet::draw(model, theme, frame, body),
+        View::Host { host } => panels::host::draw(model, *host, theme, frame, body),
+        View::Container { host, id } => {
+            panels::container::draw(model, *host, id, theme, frame, body)
+        }
+    }
+    draw_footer(model, theme, frame, footer);
+    match &model.overlay {
+        Overlay::None => {}
+        Overlay::Help => panels::help::draw(model, theme, frame, area),
+        Overlay::Palette(p) => panels::palette::draw(model, p, theme, frame, area),
+    }
+}
+
+fn draw_header(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut left = vec![Span::styled(" opsdeck ", theme.title)];
+    let crumb = match &model.view {
+        View::Fleet => "fleet".to_string(),
+        View::Host { host } => format!("fleet › {}", host_name(model, *host)),
+        View::Container { host, id } => {
+            let name = model
+                .hosts
+                .get(*host)
+                .and_then(|h| h.containers.iter().find(|c| &c.id == id))
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| id.chars().take(12).collect());
+            format!("fleet › {} › {name}", host_name(model, *host))
+        }
+    };
+    left.push(Span::styled(crumb, theme.text));
+    let up = model
+        .hosts
+        .iter()
+        .filter(|h| matches!(h.conn, HostConn::Up))
+        .count();
+    let mut right = vec![Span::styled(
+        format!("{up}/{} hosts up ", model.hosts.len()),
+        if up == model.hosts.len() {
+            theme.dim
+        } else {
+            theme.warn
+        },
+    )];
+    if model.read_only {
+        right.push(Span::styled(" READ-ONLY ", theme.banner));
+    }
+    let right_width: usize = right.iter().map(|s| s.content.chars().count()).sum();
+    let [l, r] = Layout::horizontal([Constraint::Min(1), Constraint::Length(right_width as u16)])
+        .areas(area);
+    frame.render_widget(Paragraph::new(Line::from(left)), l);
+    frame.render_widget(Paragraph::new(Line::from(right)), r);
+}
+
+fn host_name(model: &Model, host: usize) -> &str {
+    model.hosts.get(host).map_or("?", |h| h.name.as_str())
+}
+
+fn draw_footer(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let line = if let Some(input) = &model.input {
+        let (prompt, text) = match input {
+            Input::Filter(t) => ("filter: ", t),
+            Input::Search(t) => ("search: ", t),
+        };
+        Line::from(vec![
+            Span::styled(prompt, theme.key),
+            Span::styled(text.clone(), theme.text),
+            Span::styled("█", theme.dim),
+            Span::styled("  ⏎ apply  Esc cancel", theme.dim),
+        ])
+    } else if let Some(flash) = &model.flash {
+        let style = match flash.level {
+            Level::Info => theme.info,
+            Level::Warn => theme.warn,
+            Level::Error => theme.crit,
+        };
+        Line::from(Span::styled(format!(" {}", flash.text), style))
+    } else {
+        let mut spans = Vec::new();
+        if !model.filter.is_empty() && !matches!(model.view, View::Container { .. }) {
+            spans.push(Span::styled(
+                format!(" filter: {} ", model.filter),
+                theme.warn,
+            ));
+        }
+        let hints: &[(&str, &str)] = match model.view {
+            View::Fleet => &[
+                ("⏎", "open"),
+                ("/", "filter"),
+                (":", "command"),
+                ("?", "help"),
+                ("q", "quit"),
+            ],
+            View::Host { .. } => &[
+                ("⏎", "logs"),
+                ("Esc", "fleet"),
+                ("Tab", "next host"),
+                ("/", "filter"),
+                ("?", "help"),
+                ("q", "quit"),
+            ],
+            View::Container { .. } => &[
+                ("Esc", "back"),
+                ("p", "pause"),
+                ("G", "follow"),
+                ("/", "search"),
+                ("n/N", "next/prev"),
+                ("?", "help"),
+            ],
+        };
+        spans.extend(hint_spans(hints, theme));
+        Line::from(spans)
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn hint_spans(hints: &[(&str, &str)], theme: &Theme) -> Vec<Span<'static>> {
+    let mut spans = Vec::new();
+    for (key, what) in hints {
+        spans.push(Span::styled(format!(" {key}"), theme.key));
+        spans.push(Span::styled(format!(" {what} "), theme.dim));
+    }
+    spans
+}
+
+/// A row of fixed-width cells, padded or cut, one space apart.
+pub fn cells(parts: &[(String, usize, Style)]) -> Vec<Span<'static>> {
+    let mut spans = Vec::with_capacity(parts.len() * 2);
+    for (i, (text, width, style)) in parts.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::raw(" "));
+        }
+        let t = format::fit(text, *width);
+        let pad = width.saturating_sub(t.chars().count());
+        spans.push(Span::styled(format!("{t}{}", " ".repeat(pad)), *style));
+    }
+    spans
+}
+
+/// Draws a table row as selected, across the whole `width`.
+pub fn select_row(spans: &mut Vec<Span<'static>>, width: usize, theme: &Theme) {
+    for s in spans.iter_mut() {
+        s.style = s.style.patch(theme.selected);
+    }
+    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    spans.push(Span::styled(
+        " ".repeat(width.saturating_sub(used)),
+        theme.selected,
+    ));
+}
+
+/// A centred rectangle of at most `w`×`h` inside `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}

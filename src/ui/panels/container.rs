@@ -1,0 +1,210 @@
+//! One container: what it is and how it is doing, over its live log.
+
+use ansi_to_tui::IntoText;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use crate::model::logs::strip_ansi;
+use crate::model::{Health, LogLine, LogPane, Model, Stream};
+use crate::ui::{Theme, format};
+
+pub fn draw(model: &Model, host: usize, id: &str, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let [details, log] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
+    let h = model.hosts.get(host);
+    let c = h.and_then(|h| h.containers.iter().find(|c| c.id == id));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border)
+        .title(Span::styled(
+            format!(" {} ", c.map_or(id, |c| c.name.as_str())),
+            theme.title,
+        ));
+    let inner = block.inner(details);
+    frame.render_widget(block, details);
+    let lines = match c {
+        None => vec![Line::from(Span::styled(
+            "this container is gone from the host's list (removed or recreated)",
+            theme.warn,
+        ))],
+        Some(c) => {
+            let health = match c.health {
+                Some(Health::Healthy) => Span::styled("healthy", theme.ok),
+                Some(Health::Unhealthy) => Span::styled("unhealthy", theme.crit),
+                Some(Health::Starting) => Span::styled("starting", theme.warn),
+                None => Span::styled("no healthcheck", theme.dim),
+            };
+            let state_style = if c.is_running() { theme.ok } else { theme.crit };
+            let up = c
+                .started_at
+                .filter(|_| c.is_running())
+                .map(|t| format!("up {}", format::age(model.now.as_second() - t.as_second())))
+                .unwrap_or_else(|| "not running".into());
+            let project = match (&c.project, &c.service) {
+                (Some(p), Some(s)) => format!("{p}/{s}"),
+                _ => "not in a compose project".into(),
+            };
+            vec![
+                Line::from(vec![
+                    Span::styled(c.state.label(), state_style),
+                    Span::styled(" · ", theme.dim),
+                    health,
+                    Span::styled(format!(" · {up} · restarts ",), theme.dim),
+                    Span::styled(
+                        c.restart_count.map_or("–".into(), |r| r.to_string()),
+                        theme.text,
+                    ),
+                    Span::styled(" · cpu ", theme.dim),
+                    Span::styled(c.cpu_percent.map_or("–".into(), format::percent), theme.cpu),
+                    Span::styled(" · mem ", theme.dim),
+                    Span::styled(c.mem_bytes.map_or("–".into(), format::bytes), theme.mem),
+                ]),
+                Line::from(vec![
+                    Span::styled(c.image.clone(), theme.text),
+                    Span::styled(
+                        format!(" · {project} · {} · ", &c.id[..c.id.len().min(12)]),
+                        theme.dim,
+                    ),
+                    Span::styled(
+                        if c.ports.is_empty() {
+                            "no ports".into()
+                        } else {
+                            c.ports.join(" ")
+                        },
+                        theme.dim,
+                    ),
+                ]),
+            ]
+        }
+    };
+    frame.render_widget(Paragraph::new(lines), inner);
+    if let Some(pane) = model.logs.as_ref().filter(|p| p.host == host && p.id == id) {
+        draw_log(pane, theme, frame, log);
+    }
+}
+
+fn draw_log(pane: &LogPane, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut title = vec![Span::styled(" log ", theme.title)];
+    if pane.follow {
+        title.push(Span::styled("· following ", theme.ok));
+    } else {
+        title.push(Span::styled("· PAUSED ", theme.banner));
+        if pane.scroll > 0 {
+            title.push(Span::styled(
+                format!(" +{} below ", pane.scroll),
+                theme.warn,
+            ));
+        }
+    }
+    title.push(Span::styled(
+        format!("· {} lines ", pane.ring.len()),
+        theme.dim,
+    ));
+    if !pane.search.is_empty() {
+        let n = pane.ring.count_matches(&pane.search);
+        title.push(Span::styled(
+            format!("· /{} {n} matches ", pane.search),
+            theme.info,
+        ));
+    }
+    if let Some(reason) = &pane.ended {
+        title.push(Span::styled(format!("· ended: {reason} "), theme.crit));
+    }
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border)
+        .title(Line::from(title));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    let height = inner.height as u64;
+    let end = pane.ring.end_seq().saturating_sub(pane.scroll);
+    let start = end.saturating_sub(height);
+    let lines: Vec<Line> = pane
+        .ring
+        .range(start, end)
+        .map(|(seq, l)| render_line(l, seq, pane, theme))
+        .collect();
+    if lines.is_empty() {
+        let text = if pane.ended.is_some() {
+            " no log output"
+        } else {
+            " waiting for log lines…"
+        };
+        frame.render_widget(Paragraph::new(Span::styled(text, theme.dim)), inner);
+        return;
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn render_line<'a>(l: &'a LogLine, seq: u64, pane: &LogPane, theme: &Theme) -> Line<'a> {
+    let mut spans = vec![];
+    if !l.time.is_empty() {
+        spans.push(Span::styled(format!("{} ", l.time), theme.dim));
+    }
+    spans.push(match l.stream {
+        Stream::Stderr => Span::styled("E ", theme.stderr),
+        Stream::Stdout => Span::styled("  ", theme.dim),
+    });
+    let plain = strip_ansi(&l.text);
+    let needle = pane.search.to_lowercase();
+    if !needle.is_empty() && plain.to_lowercase().contains(&needle) {
+        let style = if pane.current_match == Some(seq) {
+            theme.current_match
+        } else {
+            theme.matched
+        };
+        spans.extend(highlight(&plain, &needle, style, theme));
+    } else if theme.colour && l.text.contains('\u{1b}') {
+        match l.text.as_bytes().into_text() {
+            Ok(text) => {
+                for line in text.lines.into_iter().take(1) {
+                    spans.extend(line.spans);
+                }
+            }
+            Err(_) => spans.push(Span::styled(plain, theme.text)),
+        }
+    } else {
+        spans.push(Span::styled(
+            plain,
+            if l.stream == Stream::Stderr {
+                theme.stderr
+            } else {
+                theme.text
+            },
+        ));
+    }
+    Line::from(spans)
+}
+
+/// Splits `plain` around case-insensitive occurrences of `needle`.
+fn highlight(
+    plain: &str,
+    needle: &str,
+    style: ratatui::style::Style,
+    theme: &Theme,
+) -> Vec<Span<'static>> {
+    let lower = plain.to_lowercase();
+    let mut spans = Vec::new();
+    let mut pos = 0;
+    // Lower-casing can change byte lengths for some scripts; fall back to no highlight then.
+    if lower.len() != plain.len() {
+        return vec![Span::styled(plain.to_string(), style)];
+    }
+    while let Some(found) = lower[pos..].find(needle) {
+        let at = pos + found;
+        if at > pos {
+            spans.push(Span::styled(plain[pos..at].to_string(), theme.text));
+        }
+        spans.push(Span::styled(
+            plain[at..at + needle.len()].to_string(),
+            style,
+        ));
+        pos = at + needle.len();
+    }
+    if pos < plain.len() {
+        spans.push(Span::styled(plain[pos..].to_string(), theme.text));
+    }
+    spans
+}

@@ -1,0 +1,184 @@
+//! The fleet: one row per host, worst news first to the eye (state, unhealthy count).
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use crate::model::{DockerState, HostConn, HostState, Model};
+use crate::ui::{Theme, cells, format, select_row};
+
+pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let [table_area, detail_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(3)]).areas(area);
+    let visible = model.visible_hosts();
+    let title = if model.filter.is_empty() {
+        format!(" Hosts ({}) ", model.hosts.len())
+    } else {
+        format!(
+            " Hosts ({} of {}, filter {:?}) ",
+            visible.len(),
+            model.hosts.len(),
+            model.filter
+        )
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border)
+        .title(Span::styled(title, theme.title));
+    let inner = block.inner(table_area);
+    frame.render_widget(block, table_area);
+
+    let w = inner.width as usize;
+    // Fixed columns; CPU and MEM share what is left, for their sparklines.
+    let fixed = [16usize, 11, 5, 3, 6, 6];
+    let gaps = 7;
+    let flex = w.saturating_sub(fixed.iter().sum::<usize>() + gaps);
+    let spark_col = (flex / 2).max(6);
+    let spark_w = spark_col.saturating_sub(5);
+
+    let mut lines = vec![Line::from(cells(&[
+        ("HOST".into(), fixed[0], theme.header),
+        ("STATE".into(), fixed[1], theme.header),
+        ("CPU".into(), spark_col, theme.header),
+        ("MEM".into(), spark_col, theme.header),
+        ("CTRS".into(), fixed[2], theme.header),
+        ("BAD".into(), fixed[3], theme.header),
+        ("BACKUP".into(), fixed[4], theme.header),
+        ("CHECK".into(), fixed[5], theme.header),
+    ]))];
+    let rows = inner.height.saturating_sub(1) as usize;
+    let offset = model.fleet_cursor.saturating_sub(rows.saturating_sub(1));
+    if visible.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "  no host matches the filter",
+            theme.dim,
+        )));
+    }
+    for (pos, &i) in visible.iter().enumerate().skip(offset).take(rows) {
+        let h = &model.hosts[i];
+        let (state, state_style) = state_cell(h, model, theme);
+        let (cpu, mem) = match &h.metrics {
+            Some(m) if !matches!(h.conn, HostConn::Down { .. }) => (
+                format!(
+                    "{} {:>4}",
+                    format::sparkline(&h.cpu.tail(spark_w), spark_w, 100.0),
+                    format::percent(m.cpu_percent)
+                ),
+                format!(
+                    "{} {:>4}",
+                    format::sparkline(&h.mem.tail(spark_w), spark_w, 100.0),
+                    format::percent(m.mem_percent())
+                ),
+            ),
+            _ => ("–".into(), "–".into()),
+        };
+        let (ctrs, ctrs_style) = match &h.docker {
+            DockerState::Up { .. } => (
+                format!("{}/{}", h.running(), h.containers.len()),
+                theme.text,
+            ),
+            DockerState::Unavailable { .. } => ("n/a".into(), theme.dim),
+            DockerState::Unknown => ("–".into(), theme.dim),
+        };
+        let bad = h.unhealthy();
+        let (bad_text, bad_style) = if bad > 0 {
+            (bad.to_string(), theme.crit)
+        } else {
+            ("0".into(), theme.dim)
+        };
+        let mut spans = cells(&[
+            (h.name.clone(), fixed[0], theme.text),
+            (state, fixed[1], state_style),
+            (cpu, spark_col, theme.cpu),
+            (mem, spark_col, theme.mem),
+            (ctrs, fixed[2], ctrs_style),
+            (bad_text, fixed[3], bad_style),
+            // Backup ages and checks arrive with their collectors; "–" means no data.
+            ("–".into(), fixed[4], theme.dim),
+            ("–".into(), fixed[5], theme.dim),
+        ]);
+        if pos == model.fleet_cursor {
+            select_row(&mut spans, w, theme);
+        }
+        lines.push(Line::from(spans));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+
+    let detail = visible
+        .get(model.fleet_cursor)
+        .map(|&i| detail_lines(&model.hosts[i], theme))
+        .unwrap_or_default();
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(theme.border);
+    let inner = block.inner(detail_area);
+    frame.render_widget(block, detail_area);
+    frame.render_widget(Paragraph::new(detail), inner);
+}
+
+fn state_cell(h: &HostState, model: &Model, theme: &Theme) -> (String, Style) {
+    match &h.conn {
+        HostConn::Connecting => ("◌ connecting".into(), theme.info),
+        HostConn::Up => match h.stale_secs(model.now) {
+            Some(age) => (format!("● stale {}", format::age(age)), theme.warn),
+            None => ("● up".into(), theme.ok),
+        },
+        HostConn::Down { since, .. } => (
+            format!(
+                "✖ down {}",
+                format::age(model.now.as_second() - since.as_second())
+            ),
+            theme.crit,
+        ),
+    }
+}
+
+/// Two lines about the selected host: its vitals, or why it is down.
+fn detail_lines(h: &HostState, theme: &Theme) -> Vec<Line<'static>> {
+    let mut first = vec![
+        Span::styled(h.name.clone(), theme.title),
+        Span::styled(format!(" {}", h.target), theme.dim),
+    ];
+    if h.production {
+        first.push(Span::styled(" production", theme.warn));
+    }
+    let second = match (&h.conn, &h.metrics) {
+        (HostConn::Down { reason, .. }, _) => vec![Span::styled(reason.clone(), theme.crit)],
+        (_, Some(m)) => {
+            let root = m
+                .disks
+                .iter()
+                .find(|d| d.mount == "/")
+                .or(m.disks.first())
+                .map(|d| {
+                    format!(
+                        " · disk {} {}",
+                        d.mount,
+                        format::percent(crate::model::host::percent(d.used_bytes, d.total_bytes))
+                    )
+                })
+                .unwrap_or_default();
+            let docker = match &h.docker {
+                DockerState::Up { version } => format!(" · docker {version}"),
+                DockerState::Unavailable { reason } => format!(" · docker: {reason}"),
+                DockerState::Unknown => String::new(),
+            };
+            vec![Span::styled(
+                format!(
+                    "load {:.2} {:.2} {:.2}{root} · net ↓{} ↑{}{docker}",
+                    m.load[0],
+                    m.load[1],
+                    m.load[2],
+                    format::rate(m.net_rx_bps),
+                    format::rate(m.net_tx_bps)
+                ),
+                theme.text,
+            )]
+        }
+        (HostConn::Connecting, None) => vec![Span::styled("connecting…", theme.info)],
+        (HostConn::Up, None) => vec![Span::styled("waiting for the first sample…", theme.dim)],
+    };
+    vec![Line::from(first), Line::from(second)]
+}

@@ -1,0 +1,7 @@
+//! One file per panel.
+
+pub mod container;
+pub mod fleet;
+pub mod help;
+pub mod host;
+pub mod palette;

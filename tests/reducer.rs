@@ -1,0 +1,416 @@
+//! The pure model: every key and message, no terminal, no I/O.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod support;
+
+use opsdeck::model::{
+    Container, DockerState, Effect, HostConn, Input, Key, Msg, Overlay, RunState, View, update,
+};
+use support::*;
+
+fn open_host(m: &mut opsdeck::model::Model, index: usize) {
+    for _ in 0..index {
+        key(m, Key::Down);
+    }
+    key(m, Key::Enter);
+}
+
+#[test]
+fn starts_on_the_fleet_and_single_host_starts_in_its_view() {
+    let m = fleet();
+    assert_eq!(m.view, View::Fleet);
+    let one = opsdeck::model::Model::new(vec![m.hosts[0].clone()], now());
+    assert_eq!(one.view, View::Host { host: 0 });
+}
+
+#[test]
+fn vim_keys_and_arrows_move_and_clamp() {
+    let mut m = fleet();
+    key(&mut m, Key::Char('j'));
+    key(&mut m, Key::Down);
+    assert_eq!(m.fleet_cursor, 2);
+    for _ in 0..10 {
+        key(&mut m, Key::Char('j'));
+    }
+    assert_eq!(m.fleet_cursor, 3, "stops at the last host");
+    key(&mut m, Key::Char('k'));
+    assert_eq!(m.fleet_cursor, 2);
+    key(&mut m, Key::Char('g'));
+    assert_eq!(m.fleet_cursor, 0);
+    key(&mut m, Key::Char('G'));
+    assert_eq!(m.fleet_cursor, 3);
+}
+
+#[test]
+fn enter_opens_host_then_container_and_esc_walks_back() {
+    let mut m = fleet();
+    open_host(&mut m, 1);
+    assert_eq!(m.view, View::Host { host: 1 });
+    let fx = key(&mut m, Key::Enter);
+    let id = m.hosts[1].containers[1].id.clone();
+    assert_eq!(
+        m.view,
+        View::Container {
+            host: 1,
+            id: id.clone()
+        }
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::FollowLogs {
+            host: 1,
+            id: id.clone()
+        }]
+    );
+    assert!(
+        m.logs
+            .as_ref()
+            .is_some_and(|p| p.follow && p.ring.is_empty())
+    );
+    let fx = key(&mut m, Key::Esc);
+    assert_eq!(fx, vec![Effect::StopLogs { host: 1, id }]);
+    assert_eq!(m.view, View::Host { host: 1 });
+    assert!(m.logs.is_none());
+    key(&mut m, Key::Char('h'));
+    assert_eq!(m.view, View::Fleet);
+}
+
+#[test]
+fn host_view_cursor_walks_containers_in_group_order() {
+    let mut m = fleet();
+    open_host(&mut m, 0);
+    // course-supporter: app, db, netdata; then proxy: nginx.
+    let names: Vec<String> = m.hosts[0]
+        .visible_containers("")
+        .iter()
+        .map(|&i| m.hosts[0].containers[i].display_name().to_string())
+        .collect();
+    assert_eq!(names, ["app", "db", "netdata", "nginx"]);
+    key(&mut m, Key::Char('G'));
+    assert_eq!(m.selected_container().unwrap().1.display_name(), "nginx");
+}
+
+#[test]
+fn slash_filters_as_typed_enter_keeps_esc_clears() {
+    let mut m = fleet();
+    key(&mut m, Key::Char('/'));
+    assert_eq!(m.input, Some(Input::Filter(String::new())));
+    keys(&mut m, "li");
+    assert_eq!(m.visible_hosts(), vec![1]);
+    key(&mut m, Key::Enter);
+    assert_eq!(m.input, None);
+    assert_eq!(m.filter, "li");
+    // q while typing is text, not quit.
+    key(&mut m, Key::Char('/'));
+    keys(&mut m, "q");
+    assert!(!m.should_quit);
+    assert!(m.visible_hosts().is_empty());
+    key(&mut m, Key::Esc);
+    assert_eq!(m.filter, "");
+    assert_eq!(m.visible_hosts().len(), 4);
+}
+
+#[test]
+fn host_filter_matches_image_and_project() {
+    let mut m = fleet();
+    open_host(&mut m, 0);
+    key(&mut m, Key::Char('/'));
+    keys(&mut m, "PROXY");
+    assert_eq!(m.hosts[0].visible_containers(&m.filter).len(), 1);
+    key(&mut m, Key::Enter);
+    assert_eq!(m.selected_container().unwrap().1.display_name(), "nginx");
+    // First Esc clears the filter, the second leaves the host.
+    key(&mut m, Key::Esc);
+    assert_eq!(m.view, View::Host { host: 0 });
+    key(&mut m, Key::Esc);
+    assert_eq!(m.view, View::Fleet);
+}
+
+#[test]
+fn ctrl_c_quits_from_anywhere() {
+    for setup in [
+        |_: &mut opsdeck::model::Model| {},
+        |m: &mut opsdeck::model::Model| {
+            key(m, Key::Char('/'));
+        },
+        |m: &mut opsdeck::model::Model| {
+            key(m, Key::Char('?'));
+        },
+        |m: &mut opsdeck::model::Model| {
+            key(m, Key::Char(':'));
+        },
+    ] {
+        let mut m = fleet();
+        setup(&mut m);
+        key(&mut m, Key::Ctrl('c'));
+        assert!(m.should_quit);
+    }
+}
+
+#[test]
+fn help_opens_and_closes_without_quitting() {
+    let mut m = fleet();
+    key(&mut m, Key::Char('?'));
+    assert_eq!(m.overlay, Overlay::Help);
+    key(&mut m, Key::Char('j'));
+    assert_eq!(
+        m.fleet_cursor, 0,
+        "keys do not leak through the help overlay"
+    );
+    key(&mut m, Key::Char('q'));
+    assert_eq!(m.overlay, Overlay::None);
+    assert!(!m.should_quit);
+    key(&mut m, Key::Char('q'));
+    assert!(m.should_quit);
+}
+
+#[test]
+fn palette_jumps_to_a_host_and_runs_actions() {
+    let mut m = fleet();
+    key(&mut m, Key::Char(':'));
+    keys(&mut m, "duck");
+    key(&mut m, Key::Enter);
+    assert_eq!(m.view, View::Host { host: 2 });
+    assert_eq!(m.overlay, Overlay::None);
+    key(&mut m, Key::Char(':'));
+    keys(&mut m, "fleet");
+    key(&mut m, Key::Enter);
+    assert_eq!(m.view, View::Fleet);
+    key(&mut m, Key::Char(':'));
+    keys(&mut m, "zzzz");
+    key(&mut m, Key::Enter);
+    assert!(
+        m.flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("no command matches \"zzzz\"")
+    );
+}
+
+#[test]
+fn tab_cycles_hosts_and_closes_the_log() {
+    let mut m = container_view();
+    let fx = key(&mut m, Key::Tab);
+    assert_eq!(m.view, View::Host { host: 2 });
+    assert!(matches!(fx.as_slice(), [Effect::StopLogs { host: 1, .. }]));
+    key(&mut m, Key::BackTab);
+    key(&mut m, Key::BackTab);
+    key(&mut m, Key::BackTab);
+    assert_eq!(m.view, View::Host { host: 3 }, "wraps around");
+}
+
+#[test]
+fn paused_log_keeps_its_viewport_while_lines_arrive() {
+    let mut m = container_view();
+    let (host, id) = (1, m.hosts[1].containers[1].id.clone());
+    key(&mut m, Key::Char('p'));
+    assert!(!m.logs.as_ref().unwrap().follow);
+    update(
+        &mut m,
+        Msg::LogLines {
+            host,
+            id: id.clone(),
+            lines: log_lines(5),
+        },
+    );
+    assert_eq!(m.logs.as_ref().unwrap().scroll, 5);
+    assert_eq!(m.logs.as_ref().unwrap().ring.len(), 205);
+    key(&mut m, Key::Char('G'));
+    let p = m.logs.as_ref().unwrap();
+    assert!(p.follow);
+    assert_eq!(p.scroll, 0);
+}
+
+#[test]
+fn scrolling_up_pauses_following() {
+    let mut m = container_view();
+    key(&mut m, Key::Up);
+    key(&mut m, Key::Char('k'));
+    let p = m.logs.as_ref().unwrap();
+    assert!(!p.follow);
+    assert_eq!(p.scroll, 2);
+}
+
+#[test]
+fn search_finds_newest_match_first_and_n_goes_older() {
+    let mut m = container_view();
+    key(&mut m, Key::Char('/'));
+    keys(&mut m, "timeout");
+    key(&mut m, Key::Enter);
+    // Lines 3, 8, ..., 198 say "timeout"; the newest is 198.
+    let p = m.logs.as_ref().unwrap();
+    assert_eq!(p.current_match, Some(198));
+    assert!(!p.follow, "a search stops following so the match stays put");
+    key(&mut m, Key::Char('n'));
+    assert_eq!(m.logs.as_ref().unwrap().current_match, Some(193));
+    key(&mut m, Key::Char('N'));
+    assert_eq!(m.logs.as_ref().unwrap().current_match, Some(198));
+    key(&mut m, Key::Char('N'));
+    assert_eq!(
+        m.logs.as_ref().unwrap().current_match,
+        Some(3),
+        "wraps to the oldest"
+    );
+}
+
+#[test]
+fn search_without_match_says_so() {
+    let mut m = container_view();
+    key(&mut m, Key::Char('/'));
+    keys(&mut m, "no-such-text");
+    key(&mut m, Key::Enter);
+    assert_eq!(m.logs.as_ref().unwrap().current_match, None);
+    assert!(m.flash.as_ref().unwrap().text.contains("no match"));
+}
+
+#[test]
+fn log_lines_for_another_container_are_ignored() {
+    let mut m = container_view();
+    m.dirty = false;
+    update(
+        &mut m,
+        Msg::LogLines {
+            host: 0,
+            id: "other".into(),
+            lines: log_lines(3),
+        },
+    );
+    assert_eq!(m.logs.as_ref().unwrap().ring.len(), 200);
+    assert!(!m.dirty);
+    let id = m.hosts[1].containers[1].id.clone();
+    update(
+        &mut m,
+        Msg::LogEnded {
+            host: 1,
+            id,
+            reason: "the container stopped".into(),
+        },
+    );
+    assert_eq!(
+        m.logs.as_ref().unwrap().ended.as_deref(),
+        Some("the container stopped")
+    );
+}
+
+#[test]
+fn metrics_append_history_and_mark_host_up() {
+    let mut m = fleet();
+    let before = m.hosts[3].cpu.len();
+    let mut metrics = m.hosts[0].metrics.clone().unwrap();
+    metrics.cpu_percent = 99.0;
+    update(
+        &mut m,
+        Msg::Metrics {
+            host: 3,
+            at: now(),
+            metrics,
+        },
+    );
+    assert_eq!(m.hosts[3].conn, HostConn::Up);
+    assert_eq!(m.hosts[3].cpu.len(), before + 1);
+    assert_eq!(m.hosts[3].cpu.last(), Some(99.0));
+    // Unknown host indices are ignored, not a panic.
+    update(
+        &mut m,
+        Msg::Conn {
+            host: 99,
+            conn: HostConn::Up,
+        },
+    );
+}
+
+#[test]
+fn tick_redraws_only_when_something_on_screen_ages() {
+    let mut m = fleet();
+    // The down host shows "down 3m": ticks must redraw.
+    m.dirty = false;
+    update(&mut m, Msg::Tick { now: ago(-1) });
+    assert!(m.dirty);
+    // All hosts up and fresh: a tick changes nothing visible.
+    let mut m = fleet();
+    m.hosts.truncate(3);
+    m.dirty = false;
+    update(&mut m, Msg::Tick { now: ago(-1) });
+    assert!(!m.dirty);
+    // Stale data (no sample for > 3 intervals) is shown, so ticks redraw again.
+    update(&mut m, Msg::Tick { now: ago(-30) });
+    assert!(m.dirty);
+    assert_eq!(m.hosts[0].stale_secs(m.now), Some(32));
+}
+
+#[test]
+fn unchanged_snapshots_do_not_redraw() {
+    let mut m = fleet();
+    let same = m.hosts[0].containers.clone();
+    m.dirty = false;
+    update(
+        &mut m,
+        Msg::Containers {
+            host: 0,
+            at: now(),
+            containers: same,
+        },
+    );
+    assert!(!m.dirty);
+    update(
+        &mut m,
+        Msg::Docker {
+            host: 0,
+            state: DockerState::Up {
+                version: "28.2.2".into(),
+            },
+        },
+    );
+    assert!(!m.dirty);
+}
+
+#[test]
+fn disappearing_containers_clamp_the_cursor() {
+    let mut m = fleet();
+    open_host(&mut m, 0);
+    key(&mut m, Key::Char('G'));
+    assert_eq!(m.host_cursor, 3);
+    let one: Vec<Container> = m.hosts[0].containers[..1].to_vec();
+    update(
+        &mut m,
+        Msg::Containers {
+            host: 0,
+            at: now(),
+            containers: one,
+        },
+    );
+    assert_eq!(m.host_cursor, 0);
+    update(
+        &mut m,
+        Msg::Containers {
+            host: 0,
+            at: now(),
+            containers: vec![],
+        },
+    );
+    assert!(m.selected_container().is_none());
+    let fx = key(&mut m, Key::Enter);
+    assert!(fx.is_empty());
+    assert!(m.flash.is_some());
+}
+
+#[test]
+fn troubled_containers_are_counted() {
+    let m = fleet();
+    // lila: api unhealthy, forgejo exited 137.
+    assert_eq!(m.hosts[1].unhealthy(), 2);
+    assert_eq!(m.hosts[1].running(), 4);
+    assert_eq!(m.hosts[0].unhealthy(), 0);
+    let mut clean = m.hosts[1].containers[4].clone();
+    clean.state = RunState::Exited { code: Some(0) };
+    assert!(!clean.is_troubled(), "a one-shot job that exited 0 is fine");
+}
+
+#[test]
+fn shutdown_message_quits() {
+    let mut m = fleet();
+    update(&mut m, Msg::Shutdown);
+    assert!(m.should_quit);
+}

@@ -1,0 +1,223 @@
+//! Every view at 80×24 (the plain terminal of an SSH session) and 160×48, from fixture
+//! models. Text snapshots catch layout; the style checks below catch colour roles.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod support;
+
+use opsdeck::model::{DockerState, HostConn, Key, Model};
+use opsdeck::ui::Theme;
+use ratatui::style::Modifier;
+use support::*;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn snap(name: &str, model: &Model) {
+    let theme = Theme::load("default").unwrap();
+    for (w, h) in SIZES {
+        let t = render(model, &theme, w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), t.backend());
+    }
+}
+
+#[test]
+fn fleet() {
+    snap("fleet", &support::fleet());
+}
+
+#[test]
+fn fleet_down_host_selected() {
+    let mut m = support::fleet();
+    key(&mut m, Key::Char('G'));
+    snap("fleet_down_selected", &m);
+}
+
+#[test]
+fn fleet_filtered() {
+    let mut m = support::fleet();
+    key(&mut m, Key::Char('/'));
+    keys(&mut m, "li");
+    snap("fleet_filter_typing", &m);
+}
+
+#[test]
+fn host() {
+    let mut m = support::fleet();
+    key(&mut m, Key::Enter);
+    snap("host", &m);
+}
+
+#[test]
+fn host_with_unhealthy_and_exited() {
+    let mut m = support::fleet();
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Char('j'));
+    snap("host_lila", &m);
+}
+
+#[test]
+fn host_outside_compose() {
+    let mut m = support::fleet();
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Enter);
+    snap("host_duckdb", &m);
+}
+
+#[test]
+fn host_down() {
+    let mut m = support::fleet();
+    key(&mut m, Key::Char('G'));
+    key(&mut m, Key::Enter);
+    snap("host_down", &m);
+}
+
+#[test]
+fn host_without_docker() {
+    let mut m = support::fleet();
+    m.hosts[0].docker = DockerState::Unavailable {
+        reason: "no Docker socket at /var/run/docker.sock".into(),
+    };
+    m.hosts[0].containers.clear();
+    key(&mut m, Key::Enter);
+    snap("host_no_docker", &m);
+}
+
+#[test]
+fn host_waiting_for_first_sample() {
+    let mut m = Model::new(
+        vec![opsdeck::model::HostState::new("local", "this machine", 2)],
+        support::now(),
+    );
+    m.hosts[0].conn = HostConn::Up;
+    snap("host_first_sample", &m);
+}
+
+#[test]
+fn container_following() {
+    snap("container", &container_view());
+}
+
+#[test]
+fn container_paused_with_search() {
+    let mut m = container_view();
+    key(&mut m, Key::Char('/'));
+    keys(&mut m, "timeout");
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Char('n'));
+    snap("container_search", &m);
+}
+
+#[test]
+fn container_search_typing() {
+    let mut m = container_view();
+    key(&mut m, Key::Char('/'));
+    keys(&mut m, "err");
+    snap("container_search_typing", &m);
+}
+
+#[test]
+fn help_overlays() {
+    let mut m = support::fleet();
+    key(&mut m, Key::Char('?'));
+    snap("help_fleet", &m);
+    let mut m = support::fleet();
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Char('?'));
+    snap("help_host", &m);
+    let mut m = container_view();
+    key(&mut m, Key::Char('?'));
+    snap("help_container", &m);
+}
+
+#[test]
+fn palette() {
+    let mut m = support::fleet();
+    key(&mut m, Key::Char(':'));
+    snap("palette_empty", &m);
+    keys(&mut m, "li");
+    snap("palette_typed", &m);
+}
+
+#[test]
+fn read_only_banner_and_flash() {
+    let mut m = support::fleet();
+    m.read_only = true;
+    key(&mut m, Key::Char(':'));
+    keys(&mut m, "zzz");
+    key(&mut m, Key::Enter);
+    snap("fleet_read_only_flash", &m);
+}
+
+#[test]
+fn tiny_terminal_does_not_panic() {
+    let theme = Theme::load("default").unwrap();
+    for m in [support::fleet(), container_view()] {
+        for (w, h) in [(1, 1), (10, 5), (40, 10), (80, 8)] {
+            render(&m, &theme, w, h);
+        }
+    }
+}
+
+#[test]
+fn styles_carry_meaning() {
+    let theme = Theme::load("default").unwrap();
+    let m = support::fleet();
+    let t = render(&m, &theme, 80, 24);
+    let buf = t.backend().buffer();
+    // The selected row (course-supporter) is drawn in the selection style.
+    let name_cell = buf.cell((1, 3)).unwrap();
+    assert_eq!(name_cell.symbol(), "c");
+    assert_eq!(name_cell.bg, theme.selected.bg.unwrap());
+    // lila's unhealthy count (2) is critical.
+    let line: String = (0..80)
+        .map(|x| buf.cell((x, 4)).unwrap().symbol().to_string())
+        .collect();
+    let col = line
+        .find(" 2 ")
+        .map(|i| line[..i + 1].chars().count())
+        .unwrap();
+    assert_eq!(
+        buf.cell((col as u16, 4)).unwrap().fg,
+        theme.crit.fg.unwrap()
+    );
+    // The down host's state is critical too.
+    let line: String = (0..80)
+        .map(|x| buf.cell((x, 6)).unwrap().symbol().to_string())
+        .collect();
+    let col = line.find('✖').map(|i| line[..i].chars().count()).unwrap();
+    assert_eq!(
+        buf.cell((col as u16, 6)).unwrap().fg,
+        theme.crit.fg.unwrap()
+    );
+}
+
+#[test]
+fn no_color_theme_uses_no_colour_at_all() {
+    let theme = Theme::monochrome();
+    for m in [support::fleet(), container_view()] {
+        let t = render(&m, &theme, 160, 48);
+        for cell in t.backend().buffer().content() {
+            assert_eq!(cell.fg, ratatui::style::Color::Reset, "{:?}", cell.symbol());
+            assert_eq!(cell.bg, ratatui::style::Color::Reset);
+        }
+    }
+    // Selection stays visible without colour.
+    let t = render(&support::fleet(), &theme, 80, 24);
+    let cell = t.backend().buffer().cell((1, 3)).unwrap();
+    assert!(cell.modifier.contains(Modifier::REVERSED));
+}
+
+#[test]
+fn sixteen_colour_theme_renders_the_log_with_ansi_colours() {
+    let theme = Theme::load("16color").unwrap();
+    let t = render(&container_view(), &theme, 80, 24);
+    let buf = t.backend().buffer();
+    // ANSI red from the log line itself ("ERROR") comes through.
+    let found = buf
+        .content()
+        .iter()
+        .any(|c| c.symbol() == "E" && c.fg == ratatui::style::Color::Red);
+    assert!(found, "the ERROR word keeps its ANSI red");
+}

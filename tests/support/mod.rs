@@ -1,0 +1,319 @@
+//! Hand-built models for reducer and screen tests: the three reference deployments, plus
+//! a host that is down, with deterministic metrics and logs.
+#![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use jiff::Timestamp;
+use opsdeck::model::host::Disk;
+use opsdeck::model::{
+    Container, DockerState, Health, HostConn, HostState, Key, LogLine, Metrics, Model, Msg,
+    RunState, Stream, update,
+};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+pub const NOW: i64 = 1_795_000_000;
+
+pub fn now() -> Timestamp {
+    Timestamp::from_second(NOW).unwrap()
+}
+
+pub fn ago(secs: i64) -> Timestamp {
+    Timestamp::from_second(NOW - secs).unwrap()
+}
+
+pub fn container(
+    id: &str,
+    project: Option<&str>,
+    service: &str,
+    image: &str,
+    state: RunState,
+    health: Option<Health>,
+) -> Container {
+    let running = matches!(state, RunState::Running);
+    let name = match project {
+        Some(p) => format!("{p}-{service}-1"),
+        None => service.to_string(),
+    };
+    Container {
+        id: format!("{id:0<64}"),
+        name,
+        project: project.map(str::to_string),
+        service: project.map(|_| service.to_string()),
+        image: image.into(),
+        started_at: running.then(|| ago(3 * 3600 + 120)),
+        state,
+        health,
+        restart_count: Some(0),
+        ports: Vec::new(),
+        // Counters are read only for running containers, as the workers do.
+        cpu_percent: running.then_some(1.5),
+        mem_bytes: running.then_some(120 * 1024 * 1024),
+    }
+}
+
+fn metrics(cpu: f64, mem_used_gib: u64, mem_total_gib: u64, cores: usize) -> Metrics {
+    Metrics {
+        cpu_percent: cpu,
+        per_core: (0..cores)
+            .map(|i| (cpu + i as f64 * 7.0).min(100.0))
+            .collect(),
+        mem_used_bytes: mem_used_gib << 30,
+        mem_total_bytes: mem_total_gib << 30,
+        swap_used_bytes: 0,
+        swap_total_bytes: 1 << 30,
+        load: [0.42, 0.35, 0.30],
+        disks: vec![
+            Disk {
+                mount: "/".into(),
+                used_bytes: 21 << 30,
+                total_bytes: 32 << 30,
+            },
+            Disk {
+                mount: "/var/lib/docker".into(),
+                used_bytes: 29 << 30,
+                total_bytes: 32 << 30,
+            },
+        ],
+        net_rx_bps: 125_000.0,
+        net_tx_bps: 48_000.0,
+        uptime_secs: 12 * 86_400,
+    }
+}
+
+/// Sixty samples of a wave, so graphs have a recognisable shape.
+fn fill(h: &mut HostState, base: f64, mem_used: u64, mem_total: u64, cores: usize) {
+    for i in 0..60i64 {
+        let wave = ((i % 12) as f64 - 6.0).abs() * 5.0;
+        let mut m = metrics(base + wave, mem_used, mem_total, cores);
+        m.net_rx_bps = 100_000.0 + wave * 10_000.0;
+        m.net_tx_bps = 40_000.0 + wave * 3_000.0;
+        m.load[0] = 0.3 + wave / 50.0;
+        h.apply_metrics(ago((60 - i) * 2), m);
+    }
+}
+
+pub fn fleet() -> Model {
+    let mut cs = HostState::new("course-supporter", "deploy@203.0.113.10", 2);
+    cs.production = true;
+    cs.conn = HostConn::Up;
+    fill(&mut cs, 12.0, 3, 8, 2);
+    cs.docker = DockerState::Up {
+        version: "28.2.2".into(),
+    };
+    let mut app = container(
+        "a1",
+        Some("course-supporter"),
+        "app",
+        "course-supporter-app:latest",
+        RunState::Running,
+        Some(Health::Healthy),
+    );
+    app.ports = vec!["8000/tcp".into()];
+    cs.containers = vec![
+        app,
+        container(
+            "a2",
+            Some("course-supporter"),
+            "db",
+            "pgvector/pgvector:pg17",
+            RunState::Running,
+            Some(Health::Healthy),
+        ),
+        container(
+            "a3",
+            Some("course-supporter"),
+            "netdata",
+            "netdata/netdata:stable",
+            RunState::Running,
+            None,
+        ),
+        {
+            let mut n = container(
+                "a4",
+                Some("proxy"),
+                "nginx",
+                "nginx:1.27-alpine",
+                RunState::Running,
+                None,
+            );
+            n.ports = vec!["0.0.0.0:443→443/tcp".into(), "0.0.0.0:80→80/tcp".into()];
+            n
+        },
+    ];
+    cs.containers_at = Some(ago(1));
+
+    let mut lila = HostState::new("lila", "lila@lila.example.org", 2);
+    lila.conn = HostConn::Up;
+    fill(&mut lila, 30.0, 2, 4, 2);
+    lila.docker = DockerState::Up {
+        version: "20.10.24".into(),
+    };
+    let mut api = container(
+        "b1",
+        Some("lila"),
+        "api",
+        "git.lilastudy.com/forgejo-lila/lila-api:latest",
+        RunState::Running,
+        Some(Health::Unhealthy),
+    );
+    api.restart_count = Some(3);
+    api.cpu_percent = Some(87.5);
+    let mut caddy = container(
+        "b2",
+        Some("lila"),
+        "caddy",
+        "caddy:alpine",
+        RunState::Running,
+        None,
+    );
+    caddy.ports = vec!["0.0.0.0:443→443/tcp".into(), "0.0.0.0:80→80/tcp".into()];
+    lila.containers = vec![
+        caddy,
+        api,
+        container(
+            "b3",
+            Some("lila"),
+            "web",
+            "git.lilastudy.com/forgejo-lila/lila-web:latest",
+            RunState::Running,
+            None,
+        ),
+        container(
+            "b4",
+            Some("lila"),
+            "database",
+            "postgres:16",
+            RunState::Running,
+            Some(Health::Healthy),
+        ),
+        container(
+            "b5",
+            Some("lila"),
+            "forgejo",
+            "codeberg.org/forgejo/forgejo:9",
+            RunState::Exited { code: Some(137) },
+            None,
+        ),
+    ];
+    lila.containers_at = Some(ago(1));
+
+    let mut duck = HostState::new("duckdb-app", "app@198.51.100.7", 2);
+    duck.conn = HostConn::Up;
+    fill(&mut duck, 4.0, 1, 2, 1);
+    duck.docker = DockerState::Up {
+        version: "27.5.1".into(),
+    };
+    duck.containers = vec![
+        container(
+            "c1",
+            Some("app"),
+            "backend",
+            "app-backend",
+            RunState::Running,
+            Some(Health::Healthy),
+        ),
+        container(
+            "c2",
+            Some("app"),
+            "frontend",
+            "app-frontend",
+            RunState::Running,
+            Some(Health::Starting),
+        ),
+        container(
+            "c3",
+            Some("app"),
+            "nginx",
+            "nginx:stable",
+            RunState::Running,
+            None,
+        ),
+        container(
+            "c4",
+            None,
+            "coolify-proxy",
+            "traefik:v3.1",
+            RunState::Running,
+            None,
+        ),
+    ];
+    duck.containers_at = Some(ago(1));
+
+    let mut down = HostState::new("staging", "root@192.0.2.44", 2);
+    down.conn = HostConn::Down {
+        since: ago(190),
+        reason: "connect 192.0.2.44:22: connection refused (retry in 8s)".into(),
+    };
+
+    let mut model = Model::new(vec![cs, lila, duck, down], now());
+    model.source = "hosts.toml (working directory)".into();
+    model.size = (80, 24);
+    model
+}
+
+pub fn key(model: &mut Model, k: Key) -> Vec<opsdeck::model::Effect> {
+    update(model, Msg::Key(k))
+}
+
+pub fn keys(model: &mut Model, text: &str) {
+    for c in text.chars() {
+        key(model, Key::Char(c));
+    }
+}
+
+pub fn log_lines(n: usize) -> Vec<LogLine> {
+    (0..n)
+        .map(|i| LogLine {
+            time: format!("10:{:02}:{:02}", (i / 60) % 60, i % 60),
+            stream: if i % 7 == 3 {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            },
+            text: match i % 5 {
+                0 => format!("INFO:     127.0.0.1:5{i:04} - \"GET /health HTTP/1.1\" 200 OK"),
+                1 => format!(
+                    "\u{1b}[32mINFO\u{1b}[0m request id={i} path=/api/courses took {}ms",
+                    i % 40
+                ),
+                2 => format!("worker {}: heartbeat", i % 2),
+                3 => format!(
+                    "\u{1b}[31mERROR\u{1b}[0m database timeout after 5000ms (attempt {})",
+                    i % 3 + 1
+                ),
+                _ => format!("DEBUG cache hit ratio 0.{:02}", i % 100),
+            },
+        })
+        .collect()
+}
+
+/// The fleet model with lila's api container open and 200 log lines received.
+pub fn container_view() -> Model {
+    let mut m = fleet();
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Enter);
+    // lila's containers sort api, caddy, database, forgejo, web: the cursor is on api.
+    key(&mut m, Key::Enter);
+    let (host, id) = match &m.view {
+        opsdeck::model::View::Container { host, id } => (*host, id.clone()),
+        v => panic!("expected the container view, got {v:?}"),
+    };
+    update(
+        &mut m,
+        Msg::LogLines {
+            host,
+            id,
+            lines: log_lines(200),
+        },
+    );
+    m
+}
+
+pub fn render(model: &Model, theme: &opsdeck::ui::Theme, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut model = model.clone();
+    model.size = (w, h);
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| opsdeck::ui::view(&model, theme, f)).unwrap();
+    t
+}
