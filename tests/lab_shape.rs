@@ -91,9 +91,8 @@ fn strict_host_key_checking_uses_the_lab_known_hosts() {
             "BatchMode=yes",
             "-o",
             "StrictHostKeyChecking=yes",
-            "-o",
-            "IdentitiesOnly=yes",
         ])
+        .args(["-o", "IdentitiesOnly=yes"])
         .arg("-o")
         .arg(format!("UserKnownHostsFile={}", empty.path().display()))
         .arg("-i")
@@ -120,6 +119,47 @@ fn strict_host_key_checking_uses_the_lab_known_hosts() {
         "the generated inventory {} exists",
         lab.config.display()
     );
+}
+
+#[test]
+fn each_engine_answers_through_a_forwarded_ssh_socket() {
+    let Some(lab) = Lab::get() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    for host in HOSTS {
+        let local = dir.path().join(format!("{}.sock", host.name));
+        let mut tunnel = lab
+            .ssh_base()
+            .args(["-N", "-o", "ExitOnForwardFailure=yes", "-L"])
+            .arg(format!(
+                "{}:{}",
+                local.display(),
+                lab.docker_socket(&host).display()
+            ))
+            .arg(Lab::destination(&host))
+            .spawn()
+            .expect("start ssh -L");
+        let ready = wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+            local.exists().then_some(())
+        });
+        let version = ready.map(|()| {
+            std::process::Command::new("curl")
+                .args(["-fsS", "--max-time", "5", "--unix-socket"])
+                .arg(&local)
+                .arg("http://docker/version")
+                .output()
+                .expect("run curl")
+        });
+        let _ = tunnel.kill();
+        let _ = tunnel.wait();
+        let version = version.unwrap_or_else(|| panic!("{}: no forwarded socket", host.name));
+        let body = String::from_utf8_lossy(&version.stdout);
+        assert!(
+            version.status.success() && body.contains("\"ApiVersion\":\"1.41\""),
+            "{}: Docker API through ssh -L: {body} {}",
+            host.name,
+            String::from_utf8_lossy(&version.stderr)
+        );
+    }
 }
 
 #[test]

@@ -99,10 +99,27 @@ impl Lab {
 
     fn detect() -> Result<Lab, String> {
         let script = lab_script();
+        // status first: `lab env` starts the lab's ssh-agent, which a lab that is down
+        // should not be left with
+        let status = Command::new(&script)
+            .args(["status", "-q"])
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if !status.status.success() {
+            let detail = Command::new(&script)
+                .arg("status")
+                .output()
+                .map(|o| o.stdout)
+                .unwrap_or_default();
+            return Err(format!(
+                "`lab status` says not fully up:\n{}",
+                String::from_utf8_lossy(&detail)
+            ));
+        }
         let out = Command::new(&script)
             .arg("env")
             .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+            .map_err(|e| format!("cannot run `lab env`: {e}"))?;
         if !out.status.success() {
             return Err(format!(
                 "`lab env` failed: {}",
@@ -116,7 +133,7 @@ impl Lab {
                 .map(PathBuf::from)
                 .ok_or_else(|| format!("`lab env` did not export {k}"))
         };
-        let lab = Lab {
+        Ok(Lab {
             state: path("OPSDECK_LAB_STATE")?,
             run: path("OPSDECK_LAB_RUN")?,
             config: path("OPSDECK_CONFIG")?,
@@ -124,23 +141,7 @@ impl Lab {
             known_hosts: path("OPSDECK_LAB_KNOWN_HOSTS")?,
             agent_sock: path("SSH_AUTH_SOCK")?,
             env,
-        };
-        let status = Command::new(&script)
-            .args(["status", "-q"])
-            .output()
-            .map_err(|e| format!("cannot run `lab status`: {e}"))?;
-        if !status.status.success() {
-            let detail = Command::new(&script)
-                .arg("status")
-                .output()
-                .map(|o| o.stdout)
-                .unwrap_or_default();
-            return Err(format!(
-                "`lab status` says not fully up:\n{}",
-                String::from_utf8_lossy(&detail)
-            ));
-        }
-        Ok(lab)
+        })
     }
 
     /// The Docker engine socket of a host (its `docker_socket` in the inventory).
@@ -148,9 +149,9 @@ impl Lab {
         self.run.join(host.name).join("docker.sock")
     }
 
-    /// `ssh` to a lab host with strict host key checking against the lab's known_hosts,
-    /// the lab key only, no agent, no user ssh config, no prompts.
-    pub fn ssh_command(&self, host: &LabHost, remote: &str) -> Command {
+    /// `ssh` with strict host key checking against the lab's known_hosts, the lab key only,
+    /// no agent, no user ssh config, no prompts; add options, then the destination.
+    pub fn ssh_base(&self) -> Command {
         let mut cmd = Command::new("ssh");
         cmd.args([
             "-F",
@@ -172,9 +173,19 @@ impl Lab {
         ])
         .arg("-i")
         .arg(&self.key)
-        .arg(format!("{}@{}", host.user, host.address))
-        .arg(remote)
         .env_remove("SSH_AUTH_SOCK");
+        cmd
+    }
+
+    /// `user@address` of a host.
+    pub fn destination(host: &LabHost) -> String {
+        format!("{}@{}", host.user, host.address)
+    }
+
+    /// [`Lab::ssh_base`] running one remote command on a host.
+    pub fn ssh_command(&self, host: &LabHost, remote: &str) -> Command {
+        let mut cmd = self.ssh_base();
+        cmd.arg(Self::destination(host)).arg(remote);
         cmd
     }
 
