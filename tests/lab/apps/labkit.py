@@ -131,6 +131,7 @@ def serve(port, routes, workers=1, heartbeat_every=10.0, heartbeat_extra=None):
     _Handler.routes = routes
     server = _Server(("0.0.0.0", port), _Handler)
     info(f"listening on 0.0.0.0:{port} ({workers} worker{'s' if workers != 1 else ''})")
+    warn("serving plain HTTP: TLS is terminated by the reverse proxy")
 
     def run_worker():
         signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
