@@ -414,3 +414,47 @@ fn shutdown_message_quits() {
     update(&mut m, Msg::Shutdown);
     assert!(m.should_quit);
 }
+
+#[test]
+fn unknown_host_key_is_trusted_only_after_y() {
+    let mut m = fleet();
+    let fp = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU".to_string();
+    update(
+        &mut m,
+        Msg::HostKeyUnknown {
+            host: 3,
+            fingerprint: fp.clone(),
+        },
+    );
+    key(&mut m, Key::Char('G'));
+    key(&mut m, Key::Enter);
+    assert_eq!(m.view, View::Host { host: 3 });
+    key(&mut m, Key::Char('A'));
+    assert_eq!(
+        m.overlay,
+        Overlay::Confirm(opsdeck::model::Confirm::TrustHostKey {
+            host: 3,
+            fingerprint: fp.clone()
+        })
+    );
+    // Anything but y leaves it untrusted.
+    assert!(key(&mut m, Key::Char('x')).is_empty());
+    assert!(key(&mut m, Key::Esc).is_empty());
+    assert_eq!(m.overlay, Overlay::None);
+    assert_eq!(m.hosts[3].unknown_key.as_deref(), Some(fp.as_str()));
+    key(&mut m, Key::Char('A'));
+    let fx = key(&mut m, Key::Char('y'));
+    assert_eq!(
+        fx,
+        vec![Effect::AcceptHostKey {
+            host: 3,
+            fingerprint: fp
+        }]
+    );
+    assert_eq!(m.hosts[3].unknown_key, None);
+    assert_eq!(m.hosts[3].conn, HostConn::Connecting);
+    // Nothing left to trust.
+    key(&mut m, Key::Char('A'));
+    assert_eq!(m.overlay, Overlay::None);
+    assert!(m.flash.is_some());
+}

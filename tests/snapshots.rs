@@ -221,3 +221,25 @@ fn sixteen_colour_theme_renders_the_log_with_ansi_colours() {
         .any(|c| c.symbol() == "E" && c.fg == ratatui::style::Color::Red);
     assert!(found, "the ERROR word keeps its ANSI red");
 }
+
+#[test]
+fn unknown_host_key_prompt_and_dialog() {
+    let mut m = support::fleet();
+    let fp = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU".to_string();
+    m.hosts[3].conn = HostConn::Down {
+        since: support::ago(5),
+        reason: format!("unknown host key for 192.0.2.44 ({fp}): not in ~/.ssh/known_hosts"),
+    };
+    opsdeck::model::update(
+        &mut m,
+        opsdeck::model::Msg::HostKeyUnknown {
+            host: 3,
+            fingerprint: fp,
+        },
+    );
+    key(&mut m, Key::Char('G'));
+    key(&mut m, Key::Enter);
+    snap("host_unknown_key", &m);
+    key(&mut m, Key::Char('A'));
+    snap("confirm_trust_key", &m);
+}

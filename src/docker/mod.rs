@@ -21,6 +21,12 @@ pub async fn connect_unix(socket: &str) -> Result<(Docker, String), String> {
     let docker =
         Docker::connect_with_unix(socket, API_TIMEOUT.as_secs(), bollard::API_DEFAULT_VERSION)
             .map_err(|e| format!("cannot connect to {socket}: {e}"))?;
+    negotiate(docker, socket).await
+}
+
+/// Agrees on an API version (old engines such as 20.10 speak 1.41) and reads the engine's
+/// version, both bounded in time so a wedged daemon cannot hang a worker.
+pub async fn negotiate(docker: Docker, socket: &str) -> Result<(Docker, String), String> {
     let docker = tokio::time::timeout(API_TIMEOUT, docker.negotiate_version())
         .await
         .map_err(|_| format!("{socket}: no answer within {}s", API_TIMEOUT.as_secs()))?

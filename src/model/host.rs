@@ -152,6 +152,8 @@ pub struct HostState {
     pub docker: DockerState,
     pub containers: Vec<Container>,
     pub containers_at: Option<Timestamp>,
+    /// SHA256 fingerprint of a host key no known_hosts file has, awaiting the operator.
+    pub unknown_key: Option<String>,
 }
 
 impl HostState {
@@ -172,6 +174,7 @@ impl HostState {
             docker: DockerState::Unknown,
             containers: Vec::new(),
             containers_at: None,
+            unknown_key: None,
         }
     }
 

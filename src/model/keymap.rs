@@ -44,6 +44,7 @@ pub enum Action {
     TogglePause,
     FollowEnd,
     GoFleet,
+    TrustKey,
 }
 
 impl Action {
@@ -70,6 +71,7 @@ impl Action {
             Action::TogglePause => "pause",
             Action::FollowEnd => "follow",
             Action::GoFleet => "fleet",
+            Action::TrustKey => "trust-host-key",
         }
     }
 }
@@ -251,6 +253,13 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::GoFleet,
         scope: Scope::Not(ViewKind::Fleet),
         help: "back to the fleet",
+    },
+    Binding {
+        keys: &[Char('A')],
+        label: "A",
+        action: Action::TrustKey,
+        scope: Scope::All,
+        help: "review and trust an unknown host key",
     },
     Binding {
         keys: &[Char(':')],

@@ -39,6 +39,13 @@ pub enum Overlay {
     None,
     Help,
     Palette(Palette),
+    Confirm(Confirm),
+}
+
+/// A question that must be answered `y` before anything happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirm {
+    TrustHostKey { host: usize, fingerprint: String },
 }
 
 /// A line being typed at the bottom of the screen.
@@ -131,6 +138,11 @@ pub enum Msg {
         id: String,
         reason: String,
     },
+    /// The host offered a key no known_hosts file has; the worker waits for a decision.
+    HostKeyUnknown {
+        host: usize,
+        fingerprint: String,
+    },
     /// SIGTERM, SIGHUP: leave cleanly.
     Shutdown,
 }
@@ -140,6 +152,7 @@ pub enum Msg {
 pub enum Effect {
     FollowLogs { host: usize, id: String },
     StopLogs { host: usize, id: String },
+    AcceptHostKey { host: usize, fingerprint: String },
 }
 
 #[derive(Debug, Clone)]
@@ -307,6 +320,12 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 model.dirty = true;
             }
         }
+        Msg::HostKeyUnknown { host, fingerprint } => {
+            if let Some(h) = model.hosts.get_mut(host) {
+                h.unknown_key = Some(fingerprint);
+                model.dirty = true;
+            }
+        }
         Msg::Shutdown => {
             model.should_quit = true;
         }
@@ -332,6 +351,24 @@ fn on_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
         }
         Overlay::Palette(_) => {
             on_palette_key(model, key, effects);
+            return;
+        }
+        Overlay::Confirm(confirm) => {
+            match key {
+                Key::Char('y') | Key::Char('Y') => {
+                    let Confirm::TrustHostKey { host, fingerprint } = confirm.clone();
+                    if let Some(h) = model.hosts.get_mut(host) {
+                        h.unknown_key = None;
+                        h.conn = HostConn::Connecting;
+                    }
+                    effects.push(Effect::AcceptHostKey { host, fingerprint });
+                    model.overlay = Overlay::None;
+                }
+                Key::Char('n') | Key::Char('N') | Key::Esc | Key::Char('q') => {
+                    model.overlay = Overlay::None
+                }
+                _ => {}
+            }
             return;
         }
         Overlay::None => {}
@@ -574,6 +611,21 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
                 if pane.follow {
                     pane.scroll = 0;
                 }
+            }
+        }
+        Action::TrustKey => {
+            let host = match &model.view {
+                View::Host { host } | View::Container { host, .. } => *host,
+                View::Fleet => match model.visible_hosts().get(model.fleet_cursor) {
+                    Some(&h) => h,
+                    None => return,
+                },
+            };
+            match model.hosts.get(host).and_then(|h| h.unknown_key.clone()) {
+                Some(fingerprint) => {
+                    model.overlay = Overlay::Confirm(Confirm::TrustHostKey { host, fingerprint })
+                }
+                None => model.flash(Level::Info, "this host has no unknown key to trust"),
             }
         }
         Action::FollowEnd => {

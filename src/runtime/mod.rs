@@ -132,6 +132,11 @@ async fn event_loop(
 
 fn dispatch(effect: Effect, handles: &[HostHandle]) {
     match effect {
+        Effect::AcceptHostKey { host, fingerprint } => {
+            if let Some(h) = handles.get(host) {
+                h.send(HostCmd::AcceptHostKey { fingerprint });
+            }
+        }
         Effect::FollowLogs { host, id } => {
             if let Some(h) = handles.get(host) {
                 h.send(HostCmd::FollowLogs { id });

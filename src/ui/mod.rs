@@ -35,6 +35,7 @@ pub fn view(model: &Model, theme: &Theme, frame: &mut Frame) {
         Overlay::None => {}
         Overlay::Help => panels::help::draw(model, theme, frame, area),
         Overlay::Palette(p) => panels::palette::draw(model, p, theme, frame, area),
+        Overlay::Confirm(c) => panels::confirm::draw(model, c, theme, frame, area),
     }
 }
 

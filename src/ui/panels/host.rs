@@ -135,12 +135,29 @@ fn spark(frame: &mut Frame, area: Rect, series: &Series, max: f64, style: Style)
 
 fn draw_vitals(h: &HostState, model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     let lines = match (&h.conn, &h.metrics) {
-        (HostConn::Down { reason, .. }, _) => vec![
+        (HostConn::Down { reason, .. }, m) => vec![
             Line::from(Span::styled(
                 format!(" ✖ {} is down: {reason}", h.name),
                 theme.crit,
             )),
-            Line::from(Span::styled(" showing the last data received", theme.dim)),
+            match (&h.unknown_key, m, h.metrics_at) {
+                (Some(fp), _, _) => Line::from(vec![
+                    Span::styled(" press ", theme.warn),
+                    Span::styled("A", theme.key),
+                    Span::styled(format!(" to review and trust the new key {fp}"), theme.warn),
+                ]),
+                (None, Some(_), Some(at)) => Line::from(Span::styled(
+                    format!(
+                        " showing the last data received, {} ago",
+                        format::age(model.now.as_second() - at.as_second())
+                    ),
+                    theme.dim,
+                )),
+                _ => Line::from(Span::styled(
+                    " no data received from this host yet",
+                    theme.dim,
+                )),
+            },
         ],
         (_, None) => vec![Line::from(Span::styled(
             " waiting for the first sample…",

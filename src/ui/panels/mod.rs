@@ -1,5 +1,6 @@
 //! One file per panel.
 
+pub mod confirm;
 pub mod container;
 pub mod fleet;
 pub mod help;

@@ -1,0 +1,61 @@
+//! A question that needs a `y`: what will happen, to which host, and how to back out.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use crate::model::{Confirm, Model};
+use crate::ui::{Theme, centered};
+
+pub fn draw(model: &Model, confirm: &Confirm, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let (title, lines) = match confirm {
+        Confirm::TrustHostKey { host, fingerprint } => {
+            let h = model.hosts.get(*host);
+            let name = h.map_or("?", |h| h.name.as_str());
+            let target = h.map_or("", |h| h.target.as_str());
+            (
+                " Unknown host key ",
+                vec![
+                    Line::from(vec![
+                        Span::styled(name.to_string(), theme.title),
+                        Span::styled(format!(" ({target})"), theme.dim),
+                        Span::styled(
+                            " offered a host key that no known_hosts file has:",
+                            theme.text,
+                        ),
+                    ]),
+                    Line::from(""),
+                    Line::from(Span::styled(format!("  {fingerprint}"), theme.warn)),
+                    Line::from(""),
+                    Line::from(Span::styled(
+                        "Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the host. \
+                         Trusting it records it in your known_hosts file.",
+                        theme.dim,
+                    )),
+                    Line::from(""),
+                    Line::from(vec![
+                        Span::styled(" y ", theme.key),
+                        Span::styled("trust and connect   ", theme.text),
+                        Span::styled(" n Esc ", theme.key),
+                        Span::styled("do not connect", theme.text),
+                    ]),
+                ],
+            )
+        }
+    };
+    let width = 70.min(area.width.saturating_sub(2));
+    let height = 11.min(area.height.saturating_sub(2));
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.warn)
+        .title(Span::styled(title, theme.warn));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        rect,
+    );
+}
