@@ -423,3 +423,21 @@ fn course_supporter_compose_needs_its_env_file_and_deploys_from_a_local_origin()
         "origin has main: {origin}"
     );
 }
+
+#[test]
+fn the_generated_inventory_passes_config_check() {
+    let Some(lab) = Lab::get() else { return };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_opsdeck"))
+        .args(["config", "check"])
+        .arg(&lab.config)
+        .output()
+        .expect("run opsdeck config check");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "opsdeck config check {}:\n{text}{}",
+        lab.config.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("OK: 4 hosts"), "{text}");
+}
