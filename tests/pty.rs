@@ -3,124 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::io::ErrorKind;
-use std::path::Path;
+mod support;
+
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use expectrl::Session;
 use expectrl::WaitStatus;
-
-struct Tui {
-    session: Session,
-    parser: vt100::Parser,
-    raw: Vec<u8>,
-}
-
-impl Tui {
-    /// Starts opsdeck with a clean environment: no inventory anywhere unless given.
-    fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Tui {
-        // The pty starts with echo off; `stty sane` gives opsdeck the cooked terminal a
-        // shell would, so "echo is back on" after exit really means opsdeck restored it.
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg("stty sane; exec \"$0\" \"$@\"")
-            .arg(env!("CARGO_BIN_EXE_opsdeck"))
-            .args(args)
-            .current_dir(dir)
-            .env("HOME", dir)
-            .env("XDG_CONFIG_HOME", dir.join("config"))
-            .env("XDG_STATE_HOME", dir.join("state"))
-            .env("TERM", "xterm-256color")
-            .env_remove("OPSDECK_CONFIG")
-            .env_remove("NO_COLOR");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut session = Session::spawn(cmd).expect("spawn opsdeck in a pty");
-        session.get_process_mut().set_window_size(80, 24).unwrap();
-        Tui {
-            session,
-            parser: vt100::Parser::new(24.try_into().unwrap(), 80.try_into().unwrap(), 0),
-            raw: Vec::new(),
-        }
-    }
-
-    /// Reads output until `done(screen)` holds, or fails showing the screen.
-    fn wait_for(&mut self, what: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let alive = self.pump();
-            let screen = self.parser.screen().contents();
-            if done(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline && alive,
-                "waiting for {what}; screen:\n{screen}"
-            );
-        }
-    }
-
-    /// Reads what is available; false once the pty is closed.
-    fn pump(&mut self) -> bool {
-        let mut buf = [0u8; 16384];
-        match self.session.try_read(&mut buf) {
-            Ok(0) => false,
-            Ok(n) => {
-                self.parser.process(&buf[..n]);
-                self.raw.extend_from_slice(&buf[..n]);
-                true
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    fn send(&mut self, keys: &str) {
-        self.session.send(keys).unwrap();
-    }
-
-    fn finish(&mut self) -> WaitStatus {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            self.pump();
-            match self.session.get_process().status() {
-                Ok(WaitStatus::StillAlive) if Instant::now() < deadline => {}
-                Ok(status) => {
-                    while self.pump() {}
-                    return status;
-                }
-                Err(e) => panic!("waiting for opsdeck to exit: {e}"),
-            }
-        }
-    }
-
-    /// The terminal is back: main screen, cursor shown, echo and line mode on.
-    fn assert_restored(&self) {
-        let text = String::from_utf8_lossy(&self.raw);
-        let entered = text
-            .find("\u{1b}[?1049h")
-            .expect("opsdeck entered the alternate screen");
-        let left = text
-            .rfind("\u{1b}[?1049l")
-            .expect("opsdeck left the alternate screen");
-        assert!(left > entered);
-        assert!(
-            text[left..].contains("\u{1b}[?25h")
-                || text[..left].rfind("\u{1b}[?25h") > text.rfind("\u{1b}[?25l"),
-            "cursor shown again"
-        );
-        assert!(!self.parser.screen().alternate_screen());
-        assert!(
-            self.session.get_process().get_echo().unwrap(),
-            "echo is back on (raw mode left)"
-        );
-    }
-}
+use support::tui::Tui;
 
 #[test]
 fn no_config_shows_this_machine_help_and_quits_cleanly() {
@@ -128,7 +17,7 @@ fn no_config_shows_this_machine_help_and_quits_cleanly() {
     let mut tui = Tui::start(
         dir.path(),
         &[],
-        &[("DOCKER_HOST", "unix:///nonexistent.sock")],
+        &[("DOCKER_HOST", Some("unix:///nonexistent.sock"))],
     );
     let started = Instant::now();
     // Live data: the per-core line appears only once the first sample has arrived.

@@ -5,7 +5,8 @@
 mod support;
 
 use opsdeck::model::{
-    Container, DockerState, Effect, HostConn, Input, Key, Msg, Overlay, RunState, View, update,
+    Container, DockerState, Effect, HostConn, HostQuestion, Input, Key, Msg, Overlay, RunState,
+    Secret, View, update,
 };
 use support::*;
 
@@ -441,7 +442,12 @@ fn unknown_host_key_is_trusted_only_after_y() {
     assert!(key(&mut m, Key::Char('x')).is_empty());
     assert!(key(&mut m, Key::Esc).is_empty());
     assert_eq!(m.overlay, Overlay::None);
-    assert_eq!(m.hosts[3].unknown_key.as_deref(), Some(fp.as_str()));
+    assert_eq!(
+        m.hosts[3].question,
+        Some(HostQuestion::UnknownKey {
+            fingerprint: fp.clone()
+        })
+    );
     key(&mut m, Key::Char('A'));
     let fx = key(&mut m, Key::Char('y'));
     assert_eq!(
@@ -451,10 +457,83 @@ fn unknown_host_key_is_trusted_only_after_y() {
             fingerprint: fp
         }]
     );
-    assert_eq!(m.hosts[3].unknown_key, None);
+    assert_eq!(m.hosts[3].question, None);
     assert_eq!(m.hosts[3].conn, HostConn::Connecting);
     // Nothing left to trust.
     key(&mut m, Key::Char('A'));
     assert_eq!(m.overlay, Overlay::None);
     assert!(m.flash.is_some());
+}
+
+#[test]
+fn passphrase_is_typed_masked_and_sent_only_on_enter() {
+    let mut m = fleet();
+    let path = "/home/op/.ssh/id_ed25519".to_string();
+    update(
+        &mut m,
+        Msg::PassphraseNeeded {
+            host: 3,
+            path: path.clone(),
+            wrong: false,
+        },
+    );
+    key(&mut m, Key::Char('G'));
+    // From the fleet view too: A answers the selected host.
+    key(&mut m, Key::Char('A'));
+    assert!(matches!(&m.overlay, Overlay::Passphrase { host: 3, .. }));
+    // Letters that are bindings elsewhere are just passphrase characters here.
+    keys(&mut m, "q?/x");
+    key(&mut m, Key::Backspace);
+    assert!(!m.should_quit);
+    assert!(
+        !format!("{m:?}").contains("q?/"),
+        "the passphrase never shows in debug output"
+    );
+    let fx = key(&mut m, Key::Enter);
+    assert_eq!(
+        fx,
+        vec![Effect::Passphrase {
+            host: 3,
+            path,
+            passphrase: Secret::new("q?/")
+        }]
+    );
+    assert_eq!(m.hosts[3].conn, HostConn::Connecting);
+    assert_eq!(m.hosts[3].question, None);
+    // A wrong one comes back as a new question; Esc abandons without sending anything.
+    update(
+        &mut m,
+        Msg::PassphraseNeeded {
+            host: 3,
+            path: "k".into(),
+            wrong: true,
+        },
+    );
+    key(&mut m, Key::Char('A'));
+    keys(&mut m, "abc");
+    assert!(key(&mut m, Key::Esc).is_empty());
+    assert_eq!(m.overlay, Overlay::None);
+}
+
+#[test]
+fn key_alert_stays_until_the_host_is_up() {
+    let mut m = fleet();
+    update(
+        &mut m,
+        Msg::HostKeyAlert {
+            host: 3,
+            message: "HOST KEY CHANGED".into(),
+        },
+    );
+    assert!(m.hosts[3].key_alert.is_some());
+    update(&mut m, Msg::Tick { now: ago(-5) });
+    assert!(m.hosts[3].key_alert.is_some());
+    update(
+        &mut m,
+        Msg::Conn {
+            host: 3,
+            conn: HostConn::Up,
+        },
+    );
+    assert_eq!(m.hosts[3].key_alert, None);
 }

@@ -243,3 +243,29 @@ fn unknown_host_key_prompt_and_dialog() {
     key(&mut m, Key::Char('A'));
     snap("confirm_trust_key", &m);
 }
+
+#[test]
+fn passphrase_prompt_and_changed_key_banner() {
+    let mut m = support::fleet();
+    let alert = "host key CHANGED (/home/op/.ssh/known_hosts:12): connection refused";
+    opsdeck::model::update(
+        &mut m,
+        opsdeck::model::Msg::HostKeyAlert {
+            host: 3,
+            message: alert.into(),
+        },
+    );
+    snap("banner_changed_key", &m);
+    opsdeck::model::update(
+        &mut m,
+        opsdeck::model::Msg::PassphraseNeeded {
+            host: 1,
+            path: "/home/op/.ssh/id_ed25519".into(),
+            wrong: false,
+        },
+    );
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Char('A'));
+    keys(&mut m, "secret");
+    snap("passphrase_prompt", &m);
+}

@@ -26,7 +26,7 @@ pub async fn docker_for(
     }
     let target = ssh::resolve(host, &config.inventory.settings, shared.ssh_config.as_ref());
     let session = Arc::new(
-        Session::connect(&target, &shared.policy)
+        Session::connect(&target, &shared.policy, &ssh::Passphrases::new())
             .await
             .map_err(|e| e.to_string())?,
     );

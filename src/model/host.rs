@@ -152,8 +152,18 @@ pub struct HostState {
     pub docker: DockerState,
     pub containers: Vec<Container>,
     pub containers_at: Option<Timestamp>,
-    /// SHA256 fingerprint of a host key no known_hosts file has, awaiting the operator.
-    pub unknown_key: Option<String>,
+    /// Something only the operator can answer before the worker goes on.
+    pub question: Option<HostQuestion>,
+    /// A host key that changed or is revoked: shown as a banner until the host is up.
+    pub key_alert: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostQuestion {
+    /// A host key no known_hosts file has (its SHA256 fingerprint).
+    UnknownKey { fingerprint: String },
+    /// An encrypted identity file; `wrong` after a passphrase that did not open it.
+    Passphrase { path: String, wrong: bool },
 }
 
 impl HostState {
@@ -174,7 +184,8 @@ impl HostState {
             docker: DockerState::Unknown,
             containers: Vec::new(),
             containers_at: None,
-            unknown_key: None,
+            question: None,
+            key_alert: None,
         }
     }
 

@@ -44,7 +44,7 @@ pub enum Action {
     TogglePause,
     FollowEnd,
     GoFleet,
-    TrustKey,
+    Answer,
 }
 
 impl Action {
@@ -71,7 +71,7 @@ impl Action {
             Action::TogglePause => "pause",
             Action::FollowEnd => "follow",
             Action::GoFleet => "fleet",
-            Action::TrustKey => "trust-host-key",
+            Action::Answer => "answer-host",
         }
     }
 }
@@ -257,9 +257,9 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: &[Char('A')],
         label: "A",
-        action: Action::TrustKey,
+        action: Action::Answer,
         scope: Scope::All,
-        help: "review and trust an unknown host key",
+        help: "answer the host: trust a new key, unlock a key",
     },
     Binding {
         keys: &[Char(':')],

@@ -12,7 +12,9 @@ pub mod series;
 
 use jiff::Timestamp;
 
-pub use host::{Container, DockerState, Group, Health, HostConn, HostState, Metrics, RunState};
+pub use host::{
+    Container, DockerState, Group, Health, HostConn, HostQuestion, HostState, Metrics, RunState,
+};
 pub use keymap::{Action, Key, ViewKind};
 pub use logs::{LogLine, LogRing, Stream};
 use palette::{Command, Palette};
@@ -40,6 +42,41 @@ pub enum Overlay {
     Help,
     Palette(Palette),
     Confirm(Confirm),
+    /// Typing the passphrase of an encrypted identity file; shown masked.
+    Passphrase {
+        host: usize,
+        path: String,
+        input: Secret,
+    },
+}
+
+/// A passphrase on its way from the keyboard to a worker; never printed, not even in
+/// debug output or logs.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.chars().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// A question that must be answered `y` before anything happens.
@@ -143,6 +180,17 @@ pub enum Msg {
         host: usize,
         fingerprint: String,
     },
+    /// A changed or revoked host key: the worker refuses to connect until the file is fixed.
+    HostKeyAlert {
+        host: usize,
+        message: String,
+    },
+    /// An identity file is encrypted; the worker waits for its passphrase.
+    PassphraseNeeded {
+        host: usize,
+        path: String,
+        wrong: bool,
+    },
     /// SIGTERM, SIGHUP: leave cleanly.
     Shutdown,
 }
@@ -150,9 +198,23 @@ pub enum Msg {
 /// Work for the runtime: the model asks, workers do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    FollowLogs { host: usize, id: String },
-    StopLogs { host: usize, id: String },
-    AcceptHostKey { host: usize, fingerprint: String },
+    FollowLogs {
+        host: usize,
+        id: String,
+    },
+    StopLogs {
+        host: usize,
+        id: String,
+    },
+    AcceptHostKey {
+        host: usize,
+        fingerprint: String,
+    },
+    Passphrase {
+        host: usize,
+        path: String,
+        passphrase: Secret,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +328,10 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             if let Some(h) = model.hosts.get_mut(host)
                 && h.conn != conn
             {
+                if conn == HostConn::Up {
+                    h.question = None;
+                    h.key_alert = None;
+                }
                 h.conn = conn;
                 model.dirty = true;
             }
@@ -322,7 +388,19 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
         }
         Msg::HostKeyUnknown { host, fingerprint } => {
             if let Some(h) = model.hosts.get_mut(host) {
-                h.unknown_key = Some(fingerprint);
+                h.question = Some(HostQuestion::UnknownKey { fingerprint });
+                model.dirty = true;
+            }
+        }
+        Msg::HostKeyAlert { host, message } => {
+            if let Some(h) = model.hosts.get_mut(host) {
+                h.key_alert = Some(message);
+                model.dirty = true;
+            }
+        }
+        Msg::PassphraseNeeded { host, path, wrong } => {
+            if let Some(h) = model.hosts.get_mut(host) {
+                h.question = Some(HostQuestion::Passphrase { path, wrong });
                 model.dirty = true;
             }
         }
@@ -353,12 +431,37 @@ fn on_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
             on_palette_key(model, key, effects);
             return;
         }
+        Overlay::Passphrase { host, path, input } => {
+            match key {
+                Key::Char(c) => input.0.push(c),
+                Key::Backspace => {
+                    input.0.pop();
+                }
+                Key::Enter => {
+                    let (host, path) = (*host, path.clone());
+                    let passphrase = std::mem::take(input);
+                    if let Some(h) = model.hosts.get_mut(host) {
+                        h.question = None;
+                        h.conn = HostConn::Connecting;
+                    }
+                    effects.push(Effect::Passphrase {
+                        host,
+                        path,
+                        passphrase,
+                    });
+                    model.overlay = Overlay::None;
+                }
+                Key::Esc => model.overlay = Overlay::None,
+                _ => {}
+            }
+            return;
+        }
         Overlay::Confirm(confirm) => {
             match key {
                 Key::Char('y') | Key::Char('Y') => {
                     let Confirm::TrustHostKey { host, fingerprint } = confirm.clone();
                     if let Some(h) = model.hosts.get_mut(host) {
-                        h.unknown_key = None;
+                        h.question = None;
                         h.conn = HostConn::Connecting;
                     }
                     effects.push(Effect::AcceptHostKey { host, fingerprint });
@@ -613,7 +716,7 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
                 }
             }
         }
-        Action::TrustKey => {
+        Action::Answer => {
             let host = match &model.view {
                 View::Host { host } | View::Container { host, .. } => *host,
                 View::Fleet => match model.visible_hosts().get(model.fleet_cursor) {
@@ -621,11 +724,18 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
                     None => return,
                 },
             };
-            match model.hosts.get(host).and_then(|h| h.unknown_key.clone()) {
-                Some(fingerprint) => {
+            match model.hosts.get(host).and_then(|h| h.question.clone()) {
+                Some(HostQuestion::UnknownKey { fingerprint }) => {
                     model.overlay = Overlay::Confirm(Confirm::TrustHostKey { host, fingerprint })
                 }
-                None => model.flash(Level::Info, "this host has no unknown key to trust"),
+                Some(HostQuestion::Passphrase { path, .. }) => {
+                    model.overlay = Overlay::Passphrase {
+                        host,
+                        path,
+                        input: Secret::default(),
+                    }
+                }
+                None => model.flash(Level::Info, "this host is not waiting for an answer"),
             }
         }
         Action::FollowEnd => {

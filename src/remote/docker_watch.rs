@@ -1,16 +1,22 @@
 //! Docker on one host, the same for the local and the SSH worker: connect and retry,
-//! list containers through the inspect cache, merge in cgroup counters, follow one log.
+//! list containers through the inspect cache, merge in cgroup counters (or, where those
+//! cannot be read, one-shot stats), follow one log.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
+use bollard::models::ContainerStatsResponse;
+use bollard::query_parameters::StatsOptions;
+use futures::StreamExt;
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::HostCmd;
+use crate::collect::cgroup::CpuRates;
 use crate::docker::{self, InspectCache};
-use crate::model::{DockerState, Msg};
+use crate::model::{Container, DockerState, Msg};
 
 /// How long to wait before asking an unreachable Docker socket again.
 const DOCKER_RETRY: Duration = Duration::from_secs(10);
@@ -24,6 +30,7 @@ pub struct DockerWatch {
     next_try: Instant,
     cache: InspectCache,
     logs: Option<(String, JoinHandle<()>)>,
+    fallback: StatsFallback,
 }
 
 impl DockerWatch {
@@ -34,6 +41,7 @@ impl DockerWatch {
             next_try: Instant::now(),
             cache: InspectCache::default(),
             logs: None,
+            fallback: StatsFallback::default(),
         }
     }
 
@@ -67,6 +75,10 @@ impl DockerWatch {
     /// Lists containers and sends them with their usage; on failure, Docker is marked
     /// unavailable and asked again later. Returns the ids listed, so callers can forget
     /// state kept for containers that are gone.
+    ///
+    /// Running containers for which `usage` has nothing (their cgroup files could not be
+    /// read) get CPU and memory from Docker's one-shot stats instead, bounded as
+    /// [`StatsFallback`] explains.
     pub async fn poll(
         &mut self,
         tx: &mpsc::Sender<Msg>,
@@ -77,12 +89,20 @@ impl DockerWatch {
         };
         match self.cache.list(d).await {
             Ok(mut containers) => {
-                for c in containers.iter_mut().filter(|c| c.is_running()) {
-                    if let Some((cpu, mem)) = usage(&c.id) {
-                        c.cpu_percent = cpu;
-                        c.mem_bytes = Some(mem);
+                let mut missing = Vec::new();
+                for (i, c) in containers.iter_mut().enumerate() {
+                    if !c.is_running() {
+                        continue;
+                    }
+                    match usage(&c.id) {
+                        Some((cpu, mem)) => {
+                            c.cpu_percent = cpu;
+                            c.mem_bytes = Some(mem);
+                        }
+                        None => missing.push(i),
                     }
                 }
+                self.fallback.fill(d, &mut containers, &missing).await;
                 let ids = containers.iter().map(|c| c.id.clone()).collect();
                 let msg = Msg::Containers {
                     host: self.host,
@@ -140,7 +160,7 @@ impl DockerWatch {
                 }
             }
             // Host keys are the connection's business, not Docker's.
-            HostCmd::AcceptHostKey { .. } => {}
+            HostCmd::AcceptHostKey { .. } | HostCmd::Passphrase { .. } => {}
         }
     }
 
@@ -158,8 +178,272 @@ impl DockerWatch {
     }
 }
 
+/// Most one-shot stats calls made per tick.
+const FALLBACK_PER_TICK: usize = 8;
+/// How long a tick waits for a one-shot stats answer.
+const FALLBACK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// CPU and memory from Docker's stats API for running containers whose cgroup files could
+/// not be read (rootless Docker, an unusual cgroup layout, a cgroup path we do not know).
+///
+/// Every stats sample goes through dockerd, containerd and the container's shim, which is
+/// what makes `docker stats` and friends cost 7–8% of a core (DESIGN.md, "Where the cost
+/// is"), so this path is bounded:
+/// - only containers the cgroup path missed, and only while it misses them;
+/// - one `stream=false, one_shot=true` call per container per tick, never a stream (a
+///   stream holds a connection per container and makes the daemon sample every second);
+///   without `one_shot` the daemon waits two of its 1 s collection cycles to fill
+///   `precpu_stats`, so CPU % comes from our own deltas of `total_usage` instead. Engines
+///   older than API 1.41 ignore `one_shot` and answer in ~2 s, still within the timeout;
+/// - at most [`FALLBACK_PER_TICK`] calls per tick, made concurrently: dockerd's collector
+///   serves waiting callers once per 1 s cycle, so calls in sequence would cost about a
+///   second each, while together the tick waits about one cycle. When more containers
+///   miss, they take turns, and keep their last values between turns;
+/// - each call is cut off after [`FALLBACK_TIMEOUT`], so a slow engine delays a tick by
+///   that much at most, and a container without an answer shows no usage.
+#[derive(Debug, Default)]
+struct StatsFallback {
+    rates: CpuRates,
+    last: HashMap<String, Usage>,
+    /// Where the next turn starts among the containers missing usage.
+    cursor: usize,
+}
+
+impl StatsFallback {
+    /// Sets usage on `containers[i]` for each `i` in `missing`, from one-shot stats.
+    async fn fill(&mut self, docker: &Docker, containers: &mut [Container], missing: &[usize]) {
+        let (start, take) = turn(missing.len(), self.cursor, FALLBACK_PER_TICK);
+        self.cursor = start + take;
+        let calls = (0..take).map(|k| {
+            let id = containers[missing[(start + k) % missing.len()]].id.clone();
+            async move {
+                let answer = one_shot_stats(docker, &id).await;
+                (id, answer, Instant::now())
+            }
+        });
+        for (id, answer, at) in futures::future::join_all(calls).await {
+            match answer {
+                Some((mem, cpu_ns)) => {
+                    let cpu = cpu_ns.and_then(|ns| self.rates.rate(&id, ns, at));
+                    self.last.insert(id, (cpu, mem));
+                }
+                None => {
+                    self.last.remove(&id);
+                }
+            }
+        }
+        let ids: Vec<&str> = missing.iter().map(|&i| containers[i].id.as_str()).collect();
+        self.rates.retain(&ids);
+        self.last.retain(|k, _| ids.contains(&k.as_str()));
+        for &i in missing {
+            let c = &mut containers[i];
+            if let Some(&(cpu, mem)) = self.last.get(&c.id) {
+                c.cpu_percent = cpu;
+                c.mem_bytes = Some(mem);
+            }
+        }
+    }
+}
+
+/// This tick's turn among `n` containers: the first index and how many, at most `max`.
+fn turn(n: usize, cursor: usize, max: usize) -> (usize, usize) {
+    if n == 0 {
+        return (0, 0);
+    }
+    let start = if n <= max { 0 } else { cursor % n };
+    (start, n.min(max))
+}
+
+/// One container's stats, once, without a stream: memory in use and CPU time (ns).
+async fn one_shot_stats(docker: &Docker, id: &str) -> Option<(u64, Option<u64>)> {
+    let opts = StatsOptions {
+        stream: false,
+        one_shot: true,
+    };
+    let mut stats = std::pin::pin!(docker.stats(id, Some(opts)));
+    match tokio::time::timeout(FALLBACK_TIMEOUT, stats.next()).await {
+        Ok(Some(Ok(s))) => stats_usage(&s),
+        Ok(Some(Err(e))) => {
+            tracing::debug!("stats of {id}: {e}");
+            None
+        }
+        Ok(None) => None,
+        Err(_) => {
+            tracing::debug!("stats of {id}: no answer within {FALLBACK_TIMEOUT:?}");
+            None
+        }
+    }
+}
+
+/// Memory in use and total CPU time (nanoseconds) from a stats answer. Memory is usage
+/// minus the inactive file cache, as `docker stats` counts it: cgroup v1 names that
+/// `total_inactive_file`, v2 `inactive_file`. No memory usage (a stopped container's
+/// empty answer) means no usage at all.
+pub fn stats_usage(s: &ContainerStatsResponse) -> Option<(u64, Option<u64>)> {
+    let mem = s.memory_stats.as_ref()?;
+    let usage = mem.usage?;
+    let stats = mem.stats.as_ref();
+    let cache = stats
+        .and_then(|m| m.get("total_inactive_file"))
+        .filter(|&&v| v < usage)
+        .or_else(|| stats.and_then(|m| m.get("inactive_file")))
+        .filter(|&&v| v < usage)
+        .copied()
+        .unwrap_or(0);
+    let cpu_ns = s
+        .cpu_stats
+        .as_ref()
+        .and_then(|c| c.cpu_usage.as_ref())
+        .and_then(|u| u.total_usage);
+    Some((usage - cache, cpu_ns))
+}
+
 impl Drop for DockerWatch {
     fn drop(&mut self) {
         self.stop_logs();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> ContainerStatsResponse {
+        serde_json::from_str(json).unwrap()
+    }
+
+    /// Docker 20.10 on cgroup v1, one-shot: `precpu_stats` is left empty.
+    const V1: &str = r#"{
+        "read": "2026-11-23T11:27:14.160623408Z",
+        "preread": "0001-01-01T00:00:00Z",
+        "pids_stats": {"current": 8},
+        "blkio_stats": {"io_service_bytes_recursive": [], "io_serviced_recursive": []},
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": {
+            "cpu_usage": {
+                "total_usage": 92910335,
+                "percpu_usage": [53063795, 39846540],
+                "usage_in_kernelmode": 40000000,
+                "usage_in_usermode": 50000000
+            },
+            "system_cpu_usage": 8232510000000,
+            "online_cpus": 2,
+            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}
+        },
+        "precpu_stats": {
+            "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}
+        },
+        "memory_stats": {
+            "usage": 10993664,
+            "max_usage": 12935168,
+            "stats": {
+                "active_anon": 4096, "active_file": 2596864, "cache": 2654208,
+                "hierarchical_memory_limit": 9223372036854771712,
+                "inactive_anon": 7639040, "inactive_file": 61440, "rss": 7647232,
+                "total_active_file": 2596864, "total_cache": 2654208,
+                "total_inactive_anon": 7639040, "total_inactive_file": 1061440,
+                "total_rss": 7647232, "unevictable": 0
+            },
+            "limit": 25276502016
+        },
+        "name": "/lila_caddy_1",
+        "id": "cf1d7d23247e75e3c484d4a6510b525ff8ff5c00330cc279cfc8756cc1c4d064",
+        "networks": {"eth0": {"rx_bytes": 23235, "rx_packets": 257, "rx_errors": 0,
+            "rx_dropped": 0, "tx_bytes": 23131, "tx_packets": 220, "tx_errors": 0,
+            "tx_dropped": 0}}
+    }"#;
+
+    /// Docker 24 on cgroup v2, one-shot: no `percpu_usage`, no `max_usage`, v2 keys.
+    const V2: &str = r#"{
+        "read": "2026-11-23T11:30:02.514305729Z",
+        "preread": "0001-01-01T00:00:00Z",
+        "pids_stats": {"current": 3, "limit": 18446744073709551615},
+        "blkio_stats": {"io_service_bytes_recursive": [
+            {"major": 8, "minor": 0, "op": "read", "value": 4096}],
+            "io_serviced_recursive": null},
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": {
+            "cpu_usage": {
+                "total_usage": 1234567000,
+                "usage_in_kernelmode": 234567000,
+                "usage_in_usermode": 1000000000
+            },
+            "system_cpu_usage": 91234560000000,
+            "online_cpus": 4,
+            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}
+        },
+        "precpu_stats": {
+            "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}
+        },
+        "memory_stats": {
+            "usage": 52428800,
+            "stats": {
+                "active_anon": 0, "active_file": 1048576, "anon": 41943040,
+                "file": 10485760, "inactive_anon": 41943040, "inactive_file": 9437184,
+                "kernel_stack": 49152, "pgfault": 12345, "shmem": 0, "slab": 524288,
+                "sock": 0, "unevictable": 0, "workingset_refault_file": 0
+            },
+            "limit": 8335769600
+        },
+        "name": "/app-backend-1",
+        "id": "5e2f1a0c9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f",
+        "networks": {"eth0": {"rx_bytes": 1000, "rx_packets": 10, "rx_errors": 0,
+            "rx_dropped": 0, "tx_bytes": 2000, "tx_packets": 20, "tx_errors": 0,
+            "tx_dropped": 0}}
+    }"#;
+
+    #[test]
+    fn usage_from_cgroup_v1_stats() {
+        // total_inactive_file (hierarchical) wins over the cgroup's own inactive_file
+        assert_eq!(
+            stats_usage(&parse(V1)),
+            Some((10_993_664 - 1_061_440, Some(92_910_335)))
+        );
+    }
+
+    #[test]
+    fn usage_from_cgroup_v2_stats() {
+        assert_eq!(
+            stats_usage(&parse(V2)),
+            Some((52_428_800 - 9_437_184, Some(1_234_567_000)))
+        );
+    }
+
+    #[test]
+    fn usage_edge_cases() {
+        // a cache larger than usage is not subtracted (as `docker stats` does)
+        let big = parse(
+            r#"{"memory_stats": {"usage": 1000, "stats": {"inactive_file": 5000}},
+                "cpu_stats": {"cpu_usage": {"total_usage": 7}}}"#,
+        );
+        assert_eq!(stats_usage(&big), Some((1000, Some(7))));
+        // no stats map at all: plain usage; no CPU counter: memory alone
+        let bare = parse(r#"{"memory_stats": {"usage": 4096}}"#);
+        assert_eq!(stats_usage(&bare), Some((4096, None)));
+        // a container that stopped between list and stats answers with empty maps
+        let stopped = parse(
+            r#"{"read": "0001-01-01T00:00:00Z", "memory_stats": {}, "cpu_stats":
+                {"cpu_usage": {"total_usage": 0}, "throttling_data": {}}}"#,
+        );
+        assert_eq!(stats_usage(&stopped), None);
+    }
+
+    #[test]
+    fn turns_are_bounded_and_rotate() {
+        assert_eq!(turn(0, 5, 8), (0, 0));
+        assert_eq!(turn(3, 5, 8), (0, 3));
+        assert_eq!(turn(8, 1, 8), (0, 8));
+        // 20 containers missing usage: 8 a tick, starting where the last turn stopped
+        let (s, n) = turn(20, 0, 8);
+        assert_eq!((s, n), (0, 8));
+        let (s, n) = turn(20, s + n, 8);
+        assert_eq!((s, n), (8, 8));
+        let (s, n) = turn(20, s + n, 8);
+        assert_eq!((s, n), (16, 8)); // wraps: 16..20, then 0..4
+        assert_eq!(turn(20, s + n, 8), (4, 8));
     }
 }

@@ -25,6 +25,11 @@ pub enum HostCmd {
     AcceptHostKey {
         fingerprint: String,
     },
+    /// The passphrase of an encrypted identity file, typed by the operator.
+    Passphrase {
+        path: String,
+        passphrase: crate::model::Secret,
+    },
 }
 
 /// A running worker's inbox.

@@ -39,6 +39,9 @@ pub struct Target {
     pub agent: Option<PathBuf>,
 }
 
+/// Passphrases typed by the operator, by identity file path; kept by the host's worker.
+pub type Passphrases = std::collections::HashMap<PathBuf, crate::model::Secret>;
+
 /// What to do with a host key that no known_hosts file mentions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyPolicy {
@@ -80,6 +83,10 @@ pub enum SshError {
     },
     #[error("{host} offered a host certificate; opsdeck checks plain host keys only")]
     Certificate { host: String },
+    #[error(
+        "the identity file {path} is encrypted: enter its passphrase in the console (A), or add it to ssh-agent with `ssh-add {path}`"
+    )]
+    NeedPassphrase { path: String, wrong: bool },
     #[error("permission denied for {user}@{host}: tried {tried}")]
     Auth {
         user: String,
@@ -99,6 +106,7 @@ impl SshError {
                 | SshError::RevokedKey { .. }
                 | SshError::UnknownKey { .. }
                 | SshError::Certificate { .. }
+                | SshError::NeedPassphrase { .. }
         )
     }
 }
@@ -327,14 +335,26 @@ pub struct ExecOutput {
 }
 
 impl Session {
-    pub async fn connect(target: &Target, policy: &KeyPolicy) -> Result<Session, SshError> {
+    /// `passphrases` holds what the operator typed for encrypted identity files, by path.
+    pub async fn connect(
+        target: &Target,
+        policy: &KeyPolicy,
+        passphrases: &Passphrases,
+    ) -> Result<Session, SshError> {
         let addr = format!("{}:{}", target.dest.hostname, target.dest.port);
-        tokio::time::timeout(CONNECT_TIMEOUT, Self::connect_inner(target, policy))
-            .await
-            .map_err(|_| SshError::Timeout { addr })?
+        tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Self::connect_inner(target, policy, passphrases),
+        )
+        .await
+        .map_err(|_| SshError::Timeout { addr })?
     }
 
-    async fn connect_inner(target: &Target, policy: &KeyPolicy) -> Result<Session, SshError> {
+    async fn connect_inner(
+        target: &Target,
+        policy: &KeyPolicy,
+        passphrases: &Passphrases,
+    ) -> Result<Session, SshError> {
         let mut hops: Vec<&Hop> = target.jumps.iter().collect();
         hops.push(&target.dest);
         let mut opened: Vec<Handle<Verifier>> = Vec::new();
@@ -380,7 +400,7 @@ impl Session {
                     });
                 }
             };
-            authenticate(&mut handle, hop, target.agent.as_deref()).await?;
+            authenticate(&mut handle, hop, target.agent.as_deref(), passphrases).await?;
             opened.push(handle);
         }
         let handle = opened
@@ -462,6 +482,7 @@ async fn authenticate(
     handle: &mut Handle<Verifier>,
     hop: &Hop,
     agent: Option<&Path>,
+    passphrases: &Passphrases,
 ) -> Result<(), SshError> {
     let mut tried: Vec<String> = Vec::new();
     let rsa_hash = handle
@@ -496,11 +517,14 @@ async fn authenticate(
             Err(e) => tried.push(format!("ssh-agent at {} ({e})", sock.display())),
         }
     }
+    // An encrypted key is asked about only after every other way in has failed.
+    let mut locked: Option<(String, bool)> = None;
     for path in &hop.identities {
         if !path.is_file() {
             continue;
         }
-        match load_secret_key(path, None) {
+        let typed = passphrases.get(path).map(|s| s.expose());
+        match load_secret_key(path, typed) {
             Ok(key) => {
                 let key = PrivateKeyWithHashAlg::new(Arc::new(key), rsa_hash);
                 match handle.authenticate_publickey(hop.user.clone(), key).await {
@@ -509,14 +533,20 @@ async fn authenticate(
                     Err(e) => return Err(protocol(e)),
                 }
             }
-            Err(russh::keys::Error::KeyIsEncrypted) => {
-                tried.push(format!(
-                    "{} (encrypted: add it to ssh-agent)",
-                    path.display()
-                ));
+            Err(russh::keys::Error::KeyIsEncrypted) if typed.is_none() => {
+                tried.push(format!("{} (encrypted)", path.display()));
+                locked.get_or_insert((path.display().to_string(), false));
+            }
+            // With a passphrase given, any failure to open the key means it was wrong.
+            Err(_) if typed.is_some() => {
+                tried.push(format!("{} (wrong passphrase)", path.display()));
+                locked.get_or_insert((path.display().to_string(), true));
             }
             Err(e) => tried.push(format!("{} ({e})", path.display())),
         }
+    }
+    if let Some((path, wrong)) = locked {
+        return Err(SshError::NeedPassphrase { path, wrong });
     }
     Err(SshError::Auth {
         user: hop.user.clone(),

@@ -47,8 +47,9 @@ async fn run(
 ) {
     let mut backoff = Duration::from_secs(1);
     let mut down_since: Option<Timestamp> = None;
+    let mut passphrases = ssh::Passphrases::new();
     loop {
-        match Session::connect(&target, &policy).await {
+        match Session::connect(&target, &policy, &passphrases).await {
             Ok(session) => {
                 backoff = Duration::from_secs(1);
                 down_since = None;
@@ -88,19 +89,37 @@ async fn run(
                 {
                     return;
                 }
-                if let ssh::SshError::UnknownKey { fingerprint, .. } = &e {
-                    let _ = tx
-                        .send(Msg::HostKeyUnknown {
-                            host,
-                            fingerprint: fingerprint.clone(),
-                        })
-                        .await;
+                let question = match &e {
+                    ssh::SshError::UnknownKey { fingerprint, .. } => Some(Msg::HostKeyUnknown {
+                        host,
+                        fingerprint: fingerprint.clone(),
+                    }),
+                    ssh::SshError::NeedPassphrase { path, wrong } => Some(Msg::PassphraseNeeded {
+                        host,
+                        path: path.clone(),
+                        wrong: *wrong,
+                    }),
+                    ssh::SshError::ChangedKey { path, line, .. } => Some(Msg::HostKeyAlert {
+                        host,
+                        message: format!("host key CHANGED ({path}:{line}): connection refused"),
+                    }),
+                    ssh::SshError::RevokedKey { path, line, .. } => Some(Msg::HostKeyAlert {
+                        host,
+                        message: format!("host key REVOKED ({path}:{line}): connection refused"),
+                    }),
+                    _ => None,
+                };
+                if let Some(msg) = question {
+                    let _ = tx.send(msg).await;
                 }
                 // A refused host key is not retried until the operator says so.
                 let wait = if fatal { None } else { Some(backoff) };
                 match idle(wait, &mut cmds).await {
                     Idle::Quit => return,
                     Idle::Accept(fingerprint) => policy = KeyPolicy::AcceptFingerprint(fingerprint),
+                    Idle::Passphrase(path, secret) => {
+                        passphrases.insert(path.into(), secret);
+                    }
                     Idle::Retry => {}
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -113,6 +132,7 @@ enum Idle {
     Quit,
     Retry,
     Accept(String),
+    Passphrase(String, crate::model::Secret),
 }
 
 /// Waits out a backoff (or, with `None`, until the operator accepts a key), answering
@@ -130,6 +150,9 @@ async fn idle(wait: Option<Duration>, cmds: &mut mpsc::Receiver<HostCmd>) -> Idl
         match cmd {
             None => return Idle::Quit,
             Some(HostCmd::AcceptHostKey { fingerprint }) => return Idle::Accept(fingerprint),
+            Some(HostCmd::Passphrase { path, passphrase }) => {
+                return Idle::Passphrase(path, passphrase);
+            }
             Some(_) => {}
         }
     }
@@ -180,7 +203,7 @@ async fn serve(
                     session.disconnect().await;
                     return Exit::Quit;
                 }
-                Some(HostCmd::AcceptHostKey { .. }) => {}
+                Some(HostCmd::AcceptHostKey { .. } | HostCmd::Passphrase { .. }) => {}
                 Some(cmd) => watch.command(cmd, tx).await,
             }
         }

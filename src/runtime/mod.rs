@@ -139,6 +139,15 @@ fn dispatch(effect: Effect, handles: &[HostHandle]) {
                 h.send(HostCmd::AcceptHostKey { fingerprint });
             }
         }
+        Effect::Passphrase {
+            host,
+            path,
+            passphrase,
+        } => {
+            if let Some(h) = handles.get(host) {
+                h.send(HostCmd::Passphrase { path, passphrase });
+            }
+        }
         Effect::FollowLogs { host, id } => {
             if let Some(h) = handles.get(host) {
                 h.send(HostCmd::FollowLogs { id });

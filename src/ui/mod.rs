@@ -16,13 +16,30 @@ pub use theme::Theme;
 
 pub fn view(model: &Model, theme: &Theme, frame: &mut Frame) {
     let area = frame.area();
-    let [header, body, footer] = Layout::vertical([
+    let alerts: Vec<(&str, &str)> = model
+        .hosts
+        .iter()
+        .filter_map(|h| h.key_alert.as_deref().map(|a| (h.name.as_str(), a)))
+        .collect();
+    let [header, banner, body, footer] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(u16::from(!alerts.is_empty())),
         Constraint::Min(1),
         Constraint::Length(1),
     ])
     .areas(area);
     draw_header(model, theme, frame, header);
+    if let Some((name, alert)) = alerts.first() {
+        // A changed host key is the one thing that must not scroll out of sight.
+        let more = if alerts.len() > 1 {
+            format!(" (+{} more hosts)", alerts.len() - 1)
+        } else {
+            String::new()
+        };
+        let text = format!(" ⚠ {name}: {alert}{more}");
+        let style = theme.crit.add_modifier(ratatui::style::Modifier::REVERSED);
+        frame.render_widget(Paragraph::new(Span::styled(text, style)), banner);
+    }
     match &model.view {
         View::Fleet => panels::fleet::draw(model, theme, frame, body),
         View::Host { host } => panels::host::draw(model, *host, theme, frame, body),
@@ -36,6 +53,9 @@ pub fn view(model: &Model, theme: &Theme, frame: &mut Frame) {
         Overlay::Help => panels::help::draw(model, theme, frame, area),
         Overlay::Palette(p) => panels::palette::draw(model, p, theme, frame, area),
         Overlay::Confirm(c) => panels::confirm::draw(model, c, theme, frame, area),
+        Overlay::Passphrase { host, path, input } => {
+            panels::confirm::passphrase(model, *host, path, input.len(), theme, frame, area)
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+pub mod tui;
+
 use jiff::Timestamp;
 use opsdeck::model::host::Disk;
 use opsdeck::model::{

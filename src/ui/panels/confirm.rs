@@ -59,3 +59,48 @@ pub fn draw(model: &Model, confirm: &Confirm, theme: &Theme, frame: &mut Frame, 
         rect,
     );
 }
+
+/// The passphrase prompt: only bullets are drawn, one per character typed.
+pub fn passphrase(
+    model: &Model,
+    host: usize,
+    path: &str,
+    typed: usize,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let name = model.hosts.get(host).map_or("?", |h| h.name.as_str());
+    let lines = vec![
+        Line::from(vec![
+            Span::styled("The key ", theme.text),
+            Span::styled(path.to_string(), theme.title),
+            Span::styled(format!(" for {name} is encrypted."), theme.text),
+        ]),
+        Line::from(""),
+        Line::from(vec![
+            Span::styled("Passphrase: ", theme.key),
+            Span::styled("•".repeat(typed), theme.text),
+            Span::styled("█", theme.dim),
+        ]),
+        Line::from(""),
+        Line::from(Span::styled(
+            "Kept in memory for this session only. ⏎ unlock · Esc cancel",
+            theme.dim,
+        )),
+    ];
+    let width = 70.min(area.width.saturating_sub(2));
+    let height = 9.min(area.height.saturating_sub(2));
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.title)
+        .title(Span::styled(" Unlock key ", theme.title));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        rect,
+    );
+}

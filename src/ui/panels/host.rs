@@ -9,7 +9,9 @@ use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Wrap};
 
 use crate::model::host::percent;
 use crate::model::series::Series;
-use crate::model::{Container, DockerState, Health, HostConn, HostState, Model, RunState};
+use crate::model::{
+    Container, DockerState, Health, HostConn, HostQuestion, HostState, Model, RunState,
+};
 use crate::ui::{Theme, cells, format, select_row};
 
 pub fn draw(model: &Model, host: usize, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -140,11 +142,26 @@ fn draw_vitals(h: &HostState, model: &Model, theme: &Theme, frame: &mut Frame, a
                 format!(" ✖ {} is down: {reason}", h.name),
                 theme.crit,
             )),
-            match (&h.unknown_key, m, h.metrics_at) {
-                (Some(fp), _, _) => Line::from(vec![
+            match (&h.question, m, h.metrics_at) {
+                (Some(HostQuestion::UnknownKey { fingerprint }), _, _) => Line::from(vec![
                     Span::styled(" press ", theme.warn),
                     Span::styled("A", theme.key),
-                    Span::styled(format!(" to review and trust the new key {fp}"), theme.warn),
+                    Span::styled(
+                        format!(" to review and trust the new key {fingerprint}"),
+                        theme.warn,
+                    ),
+                ]),
+                (Some(HostQuestion::Passphrase { path, wrong }), _, _) => Line::from(vec![
+                    Span::styled(
+                        if *wrong {
+                            " wrong passphrase; press "
+                        } else {
+                            " press "
+                        },
+                        theme.warn,
+                    ),
+                    Span::styled("A", theme.key),
+                    Span::styled(format!(" to enter the passphrase of {path}"), theme.warn),
                 ]),
                 (None, Some(_), Some(at)) => Line::from(Span::styled(
                     format!(

@@ -1,0 +1,125 @@
+//! Drives the real binary in a pseudo-terminal and reads its screen with a vt100 parser.
+
+use std::io::ErrorKind;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use expectrl::Session;
+use expectrl::WaitStatus;
+
+pub struct Tui {
+    pub session: Session,
+    pub parser: vt100::Parser,
+    pub raw: Vec<u8>,
+}
+
+impl Tui {
+    /// Starts opsdeck with a clean environment: no inventory anywhere unless given; `env`
+    /// sets (`Some`) or removes (`None`) variables.
+    pub fn start(dir: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Tui {
+        // The pty starts with echo off; `stty sane` gives opsdeck the cooked terminal a
+        // shell would, so "echo is back on" after exit really means opsdeck restored it.
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("stty sane; exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_opsdeck"))
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", dir)
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .env("XDG_STATE_HOME", dir.join("state"))
+            .env("TERM", "xterm-256color")
+            .env_remove("OPSDECK_CONFIG")
+            .env_remove("NO_COLOR");
+        for (k, v) in env {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let mut session = Session::spawn(cmd).expect("spawn opsdeck in a pty");
+        session.get_process_mut().set_window_size(80, 24).unwrap();
+        Tui {
+            session,
+            parser: vt100::Parser::new(24.try_into().unwrap(), 80.try_into().unwrap(), 0),
+            raw: Vec::new(),
+        }
+    }
+
+    /// Reads output until `done(screen)` holds, or fails showing the screen.
+    pub fn wait_for(&mut self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let alive = self.pump();
+            let screen = self.parser.screen().contents();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline && alive,
+                "waiting for {what}; screen:\n{screen}"
+            );
+        }
+    }
+
+    /// Reads what is available; false once the pty is closed.
+    pub fn pump(&mut self) -> bool {
+        let mut buf = [0u8; 16384];
+        match self.session.try_read(&mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.parser.process(&buf[..n]);
+                self.raw.extend_from_slice(&buf[..n]);
+                true
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    pub fn send(&mut self, keys: &str) {
+        self.session.send(keys).unwrap();
+    }
+
+    pub fn finish(&mut self) -> WaitStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            self.pump();
+            match self.session.get_process().status() {
+                Ok(WaitStatus::StillAlive) if Instant::now() < deadline => {}
+                Ok(status) => {
+                    while self.pump() {}
+                    return status;
+                }
+                Err(e) => panic!("waiting for opsdeck to exit: {e}"),
+            }
+        }
+    }
+
+    /// The terminal is back: main screen, cursor shown, echo and line mode on.
+    pub fn assert_restored(&self) {
+        let text = String::from_utf8_lossy(&self.raw);
+        let entered = text
+            .find("\u{1b}[?1049h")
+            .expect("opsdeck entered the alternate screen");
+        let left = text
+            .rfind("\u{1b}[?1049l")
+            .expect("opsdeck left the alternate screen");
+        assert!(left > entered);
+        assert!(
+            text[left..].contains("\u{1b}[?25h")
+                || text[..left].rfind("\u{1b}[?25h") > text.rfind("\u{1b}[?25l"),
+            "cursor shown again"
+        );
+        assert!(!self.parser.screen().alternate_screen());
+        assert!(
+            self.session.get_process().get_echo().unwrap(),
+            "echo is back on (raw mode left)"
+        );
+    }
+}
+
