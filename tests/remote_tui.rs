@@ -1,0 +1,183 @@
+//! The console watching the lab over SSH, in a real pseudo-terminal: the first full fleet
+//! screen, a host whose sshd dies and comes back, an encrypted key unlocked at a prompt,
+//! and a changed host key raised as a banner.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use common::lab::{COURSE_SUPPORTER, HOSTS, LILA, Lab, LabHost};
+use expectrl::WaitStatus;
+use support::tui::Tui;
+
+fn lab_env(lab: &Lab) -> Vec<(&str, Option<&str>)> {
+    lab.env
+        .iter()
+        .map(|(k, v)| (k.as_str(), Some(v.as_str())))
+        .collect()
+}
+
+/// The fleet row of a host, as drawn.
+fn row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
+    screen
+        .lines()
+        .find(|l| l.trim_start_matches('│').starts_with(&format!("{name} ")))
+}
+
+fn one_host_inventory(dir: &Path, lab: &Lab, h: &LabHost, extra: &str) -> String {
+    let path = dir.join("hosts.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[host]]\nname = \"{}\"\naddress = \"{}\"\nuser = \"{}\"\ndocker_socket = \"{}\"\n{extra}\n",
+            h.name,
+            h.address,
+            h.user,
+            lab.docker_socket(h).display()
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn first_full_fleet_screen_then_reconnect_after_sshd_restarts() {
+    let Some(lab) = Lab::get() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut tui = Tui::start(dir.path(), &[], &lab_env(lab));
+    // Every lab host up with its containers counted; the down host with its reason.
+    let screen = tui.wait_for("the full fleet", |s| {
+        HOSTS.iter().all(|h| {
+            row(s, h.name).is_some_and(|r| {
+                let n = h.services.len();
+                r.contains("● up") && r.contains(&format!("{n}/{n}"))
+            })
+        }) && row(s, "down").is_some_and(|r| r.contains("✖ down"))
+    });
+    eprintln!("first full fleet screen after {:?}", started.elapsed());
+    assert!(screen.contains("3/4 hosts up"), "{screen}");
+
+    // Kill course-supporter's sshd: the listener and the session opsdeck is using.
+    let pidfile = lab.run.join(COURSE_SUPPORTER.name).join("sshd.pid");
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    assert!(
+        Command::new("kill")
+            .arg(pid.trim())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = Command::new("pkill")
+        .args(["-f", &format!("sshd: {}", COURSE_SUPPORTER.user)])
+        .status();
+    tui.wait_for("course-supporter to be seen down", |s| {
+        row(s, COURSE_SUPPORTER.name).is_some_and(|r| r.contains("✖ down"))
+    });
+    // The other hosts never stopped.
+    let screen = tui.parser.screen().contents();
+    assert!(
+        row(&screen, LILA.name).unwrap().contains("● up"),
+        "{screen}"
+    );
+
+    // sshd comes back; opsdeck reconnects by itself, no restart.
+    lab.lab(&["up"]);
+    let back = Instant::now();
+    tui.wait_for("course-supporter to reconnect", |s| {
+        row(s, COURSE_SUPPORTER.name).is_some_and(|r| r.contains("● up") && r.contains("3/3"))
+    });
+    eprintln!("reconnected {:?} after sshd was back", back.elapsed());
+    tui.send("q");
+    assert!(matches!(tui.finish(), WaitStatus::Exited(_, 0)));
+    tui.assert_restored();
+}
+
+#[test]
+fn encrypted_key_is_unlocked_at_the_prompt() {
+    let Some(lab) = Lab::get() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id_locked");
+    std::fs::copy(&lab.key, &key).unwrap();
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-p", "-P", "", "-N", "correct horse", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let extra = format!(
+        "known_hosts = \"{}\"\nidentity_file = \"{}\"",
+        lab.known_hosts.display(),
+        key.display()
+    );
+    let config = one_host_inventory(dir.path(), lab, &LILA, &extra);
+    let env = [
+        ("OPSDECK_CONFIG", Some(config.as_str())),
+        ("SSH_AUTH_SOCK", None),
+    ];
+    let mut tui = Tui::start(dir.path(), &[], &env);
+    // One host: the console opens on it and says what it needs.
+    tui.wait_for("the passphrase question", |s| {
+        s.contains("to enter the passphrase of")
+    });
+    tui.send("A");
+    tui.wait_for("the unlock dialog", |s| s.contains("Unlock key"));
+    tui.send("wrong\r");
+    tui.wait_for("a wrong passphrase", |s| {
+        s.contains("wrong passphrase; press")
+    });
+    tui.send("A");
+    tui.wait_for("the unlock dialog again", |s| s.contains("Unlock key"));
+    tui.send("correct horse");
+    let screen = tui.wait_for("bullets only", |s| s.contains("•••••••••••••"));
+    assert!(
+        !screen.contains("correct horse"),
+        "the passphrase is never drawn"
+    );
+    tui.send("\r");
+    tui.wait_for("lila connected", |s| {
+        s.contains("1/1 hosts up") && s.contains("api")
+    });
+    tui.send("q");
+    assert!(matches!(tui.finish(), WaitStatus::Exited(_, 0)));
+}
+
+#[test]
+fn changed_host_key_raises_a_banner_with_file_and_line() {
+    let Some(lab) = Lab::get() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other");
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let pubkey = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let kh = dir.path().join("kh");
+    std::fs::write(&kh, format!("{} {pubkey}", LILA.address)).unwrap();
+    let extra = format!(
+        "known_hosts = \"{}\"\nidentity_file = \"{}\"",
+        kh.display(),
+        lab.key.display()
+    );
+    let config = one_host_inventory(dir.path(), lab, &LILA, &extra);
+    let env = [("OPSDECK_CONFIG", Some(config.as_str()))];
+    let mut tui = Tui::start(dir.path(), &[], &env);
+    let banner = format!(
+        "⚠ lila: host key CHANGED ({}:1): connection refused",
+        kh.display()
+    );
+    let screen = tui.wait_for("the changed-key banner", |s| s.contains(&banner));
+    assert!(
+        screen.contains("lila is down: HOST KEY CHANGED"),
+        "{screen}"
+    );
+    tui.send("q");
+    assert!(matches!(tui.finish(), WaitStatus::Exited(_, 0)));
+}
