@@ -191,14 +191,16 @@ const FALLBACK_TIMEOUT: Duration = Duration::from_secs(3);
 /// is"), so this path is bounded:
 /// - only containers the cgroup path missed, and only while it misses them;
 /// - one `stream=false, one_shot=true` call per container per tick, never a stream (a
-///   stream holds a connection per container and makes the daemon sample every second);
-///   without `one_shot` the daemon waits two of its 1 s collection cycles to fill
-///   `precpu_stats`, so CPU % comes from our own deltas of `total_usage` instead. Engines
-///   older than API 1.41 ignore `one_shot` and answer in ~2 s, still within the timeout;
+///   stream holds a connection per container and makes the daemon sample it every
+///   second). Without `one_shot` the daemon waits two of its 1 s collection cycles to
+///   fill `precpu_stats`; with it `precpu_stats` is empty, so CPU % comes from our own
+///   deltas of `total_usage` between ticks. Engines older than API 1.41 ignore
+///   `one_shot` and answer in ~2 s, still within the timeout;
 /// - at most [`FALLBACK_PER_TICK`] calls per tick, made concurrently: dockerd's collector
-///   serves waiting callers once per 1 s cycle, so calls in sequence would cost about a
-///   second each, while together the tick waits about one cycle. When more containers
-///   miss, they take turns, and keep their last values between turns;
+///   samples the containers it is asked about, then sleeps 1 s, so a call answers in a
+///   few ms when it is idle and waits up to 1 s otherwise. In sequence, N calls took
+///   N−1 s on a 20.10 engine; together they take about 1 s. When more containers miss,
+///   they take turns, and keep their last values between turns;
 /// - each call is cut off after [`FALLBACK_TIMEOUT`], so a slow engine delays a tick by
 ///   that much at most, and a container without an answer shows no usage.
 #[derive(Debug, Default)]
