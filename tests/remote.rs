@@ -68,7 +68,8 @@ fn inventory(dir: &Path, lab: &Lab, h: &LabHost, extra: &str) -> String {
 }
 
 fn sshd_log(lab: &Lab, h: &LabHost) -> String {
-    std::fs::read_to_string(lab.state.join("hosts").join(h.name).join("sshd.log")).unwrap_or_default()
+    std::fs::read_to_string(lab.state.join("hosts").join(h.name).join("sshd.log"))
+        .unwrap_or_default()
 }
 
 fn accepted(lab: &Lab, h: &LabHost) -> usize {
@@ -99,13 +100,22 @@ fn status_lists_what_docker_ps_shows_on_each_host() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|c| (c["name"].as_str().unwrap().to_string(), c["state"].as_str().unwrap().to_string()))
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_string(),
+                    c["state"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
         assert_eq!(listed, expected, "{}", h.name);
         for wanted in h.services {
             let (project, service) = wanted.split_once(':').unwrap();
             assert!(
-                got["containers"].as_array().unwrap().iter().any(|c| c["project"] == project && c["service"] == service),
+                got["containers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c["project"] == project && c["service"] == service),
                 "{}: no {wanted} in {got:#}",
                 h.name
             );
@@ -114,14 +124,36 @@ fn status_lists_what_docker_ps_shows_on_each_host() {
         let m = &got["metrics"];
         let cpu = m["cpu_percent"].as_f64().unwrap();
         assert!(cpu > 0.0 && cpu <= 100.0, "cpu {cpu}");
-        let (used, total) = (m["mem_used_bytes"].as_u64().unwrap(), m["mem_total_bytes"].as_u64().unwrap());
+        let (used, total) = (
+            m["mem_used_bytes"].as_u64().unwrap(),
+            m["mem_total_bytes"].as_u64().unwrap(),
+        );
         assert!(used > 0 && used < total, "{used} of {total}");
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
-        let kb: u64 = meminfo.lines().next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+        let kb: u64 = meminfo
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(total, kb * 1024, "MemTotal as the host reports it");
-        assert!(m["disks"].as_array().unwrap().iter().any(|d| d["mount"] == "/"));
+        assert!(
+            m["disks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["mount"] == "/")
+        );
         // Container memory comes from the host's cgroup files: every running one has some.
-        for c in got["containers"].as_array().unwrap().iter().filter(|c| c["state"] == "running") {
+        for c in got["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["state"] == "running")
+        {
             assert!(c["mem_bytes"].as_u64().unwrap() > 0, "{c:#}");
             assert!(c["started_at"].is_string());
             assert_eq!(c["restarts"], 0);
@@ -131,7 +163,13 @@ fn status_lists_what_docker_ps_shows_on_each_host() {
     }
     let down = host(&status, DOWN.name);
     assert_eq!(down["reachable"], false);
-    assert!(down["error"].as_str().unwrap().contains("Connection refused"), "{down:#}");
+    assert!(
+        down["error"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused"),
+        "{down:#}"
+    );
     assert_eq!(down["metrics"], Value::Null);
 }
 
@@ -143,10 +181,21 @@ fn status_text_is_a_compact_table_and_names_select_hosts() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("HOST "), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("lila") && l.contains(" up ")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("lila") && l.contains(" up ")),
+        "{text}"
+    );
     assert!(text.contains("    api "), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("down") && l.contains("Connection refused")), "{text}");
-    assert!(!text.contains("course-supporter"), "only the named hosts: {text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("down") && l.contains("Connection refused")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("course-supporter"),
+        "only the named hosts: {text}"
+    );
     let out = opsdeck(lab, home.path(), &["status", "nosuchhost"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown host \"nosuchhost\""));
@@ -161,17 +210,31 @@ fn unknown_host_key_is_refused_headless_and_accepted_with_accept_new() {
         home.path(),
         lab,
         &LILA,
-        &format!("known_hosts = \"{}\"\nidentity_file = \"{}\"", known.display(), lab.key.display()),
+        &format!(
+            "known_hosts = \"{}\"\nidentity_file = \"{}\"",
+            known.display(),
+            lab.key.display()
+        ),
     );
-    let env = [("OPSDECK_CONFIG", Some(config.as_str())), ("SSH_AUTH_SOCK", None)];
+    let env = [
+        ("OPSDECK_CONFIG", Some(config.as_str())),
+        ("SSH_AUTH_SOCK", None),
+    ];
     let before = accepted(lab, &LILA);
     let status = status_json(lab, home.path(), &[], &env);
     let got = host(&status, LILA.name);
     assert_eq!(got["reachable"], false);
     let error = got["error"].as_str().unwrap();
-    assert!(error.contains("unknown host key for 127.0.0.12 (SHA256:"), "{error}");
+    assert!(
+        error.contains("unknown host key for 127.0.0.12 (SHA256:"),
+        "{error}"
+    );
     assert!(error.contains("--accept-new"), "{error}");
-    assert_eq!(accepted(lab, &LILA), before, "nothing logged in before the key was trusted");
+    assert_eq!(
+        accepted(lab, &LILA),
+        before,
+        "nothing logged in before the key was trusted"
+    );
     assert!(!known.exists(), "nothing recorded without --accept-new");
 
     let status = status_json(lab, home.path(), &["--accept-new"], &env);
@@ -179,8 +242,15 @@ fn unknown_host_key_is_refused_headless_and_accepted_with_accept_new() {
     // Recorded hashed, as OpenSSH writes it, and OpenSSH itself finds it.
     let text = std::fs::read_to_string(&known).unwrap();
     assert!(text.starts_with("|1|"), "{text}");
-    let found = Command::new("ssh-keygen").args(["-F", "127.0.0.12", "-f"]).arg(&known).output().unwrap();
-    assert!(found.status.success(), "ssh-keygen -F does not find the recorded key");
+    let found = Command::new("ssh-keygen")
+        .args(["-F", "127.0.0.12", "-f"])
+        .arg(&known)
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "ssh-keygen -F does not find the recorded key"
+    );
     // And the recorded key now lets a strict connection through without the flag.
     let status = status_json(lab, home.path(), &[], &env);
     assert_eq!(host(&status, LILA.name)["reachable"], true);
@@ -205,7 +275,11 @@ fn changed_host_key_is_refused_naming_file_and_line_and_nothing_runs() {
         home.path(),
         lab,
         &COURSE_SUPPORTER,
-        &format!("known_hosts = \"{}\"\nidentity_file = \"{}\"", known.display(), lab.key.display()),
+        &format!(
+            "known_hosts = \"{}\"\nidentity_file = \"{}\"",
+            known.display(),
+            lab.key.display()
+        ),
     );
     let env = [("OPSDECK_CONFIG", Some(config.as_str()))];
     let before = accepted(lab, &COURSE_SUPPORTER);
@@ -217,8 +291,17 @@ fn changed_host_key_is_refused_naming_file_and_line_and_nothing_runs() {
     assert!(error.contains("HOST KEY CHANGED for 127.0.0.11"), "{error}");
     assert!(error.contains(&format!("{}:3", known.display())), "{error}");
     // The handshake stopped before authentication: sshd never logged us in.
-    assert_eq!(accepted(lab, &COURSE_SUPPORTER), before, "{}", sshd_log(lab, &COURSE_SUPPORTER));
-    assert_eq!(std::fs::read_to_string(&known).unwrap().lines().count(), 3, "known_hosts untouched");
+    assert_eq!(
+        accepted(lab, &COURSE_SUPPORTER),
+        before,
+        "{}",
+        sshd_log(lab, &COURSE_SUPPORTER)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&known).unwrap().lines().count(),
+        3,
+        "known_hosts untouched"
+    );
 }
 
 #[test]
@@ -230,19 +313,44 @@ fn agent_auth_and_key_file_auth_both_work() {
     let config = inventory(home.path(), lab, &LILA, &kh);
     let env = [("OPSDECK_CONFIG", Some(config.as_str()))];
     let status = status_json(lab, home.path(), &[], &env);
-    assert_eq!(host(&status, LILA.name)["reachable"], true, "agent auth: {status:#}");
+    assert_eq!(
+        host(&status, LILA.name)["reachable"],
+        true,
+        "agent auth: {status:#}"
+    );
     // Key file only: no agent.
-    let config = inventory(home.path(), lab, &LILA, &format!("{kh}\nidentity_file = \"{}\"", lab.key.display()));
-    let env = [("OPSDECK_CONFIG", Some(config.as_str())), ("SSH_AUTH_SOCK", None)];
+    let config = inventory(
+        home.path(),
+        lab,
+        &LILA,
+        &format!("{kh}\nidentity_file = \"{}\"", lab.key.display()),
+    );
+    let env = [
+        ("OPSDECK_CONFIG", Some(config.as_str())),
+        ("SSH_AUTH_SOCK", None),
+    ];
     let status = status_json(lab, home.path(), &[], &env);
-    assert_eq!(host(&status, LILA.name)["reachable"], true, "key file auth: {status:#}");
+    assert_eq!(
+        host(&status, LILA.name)["reachable"],
+        true,
+        "key file auth: {status:#}"
+    );
     // Neither: a clear refusal naming what was tried.
     let config = inventory(home.path(), lab, &LILA, &kh);
-    let env = [("OPSDECK_CONFIG", Some(config.as_str())), ("SSH_AUTH_SOCK", None)];
+    let env = [
+        ("OPSDECK_CONFIG", Some(config.as_str())),
+        ("SSH_AUTH_SOCK", None),
+    ];
     let status = status_json(lab, home.path(), &[], &env);
     let got = host(&status, LILA.name);
     assert_eq!(got["reachable"], false);
-    assert!(got["error"].as_str().unwrap().contains("permission denied for lila@127.0.0.12"), "{got:#}");
+    assert!(
+        got["error"]
+            .as_str()
+            .unwrap()
+            .contains("permission denied for lila@127.0.0.12"),
+        "{got:#}"
+    );
 }
 
 #[test]
@@ -261,8 +369,17 @@ fn proxyjump_through_one_lab_host_to_another() {
     let status = status_json(lab, home.path(), &[], &env);
     let got = host(&status, LILA.name);
     assert_eq!(got["reachable"], true, "{got:#}");
-    assert!(got["containers"].as_array().unwrap().iter().any(|c| c["service"] == "api"));
-    assert!(accepted(lab, &COURSE_SUPPORTER) > before, "the jump host saw a login");
+    assert!(
+        got["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["service"] == "api")
+    );
+    assert!(
+        accepted(lab, &COURSE_SUPPORTER) > before,
+        "the jump host saw a login"
+    );
 }
 
 #[test]
@@ -292,7 +409,10 @@ fn ssh_config_alias_supplies_address_user_and_key() {
     )
     .unwrap();
     let config = path.display().to_string();
-    let env = [("OPSDECK_CONFIG", Some(config.as_str())), ("SSH_AUTH_SOCK", None)];
+    let env = [
+        ("OPSDECK_CONFIG", Some(config.as_str())),
+        ("SSH_AUTH_SOCK", None),
+    ];
     let status = status_json(lab, home.path(), &[], &env);
     assert_eq!(host(&status, "lila-vps")["reachable"], true, "{status:#}");
 }
@@ -301,9 +421,22 @@ fn ssh_config_alias_supplies_address_user_and_key() {
 fn logs_command_prints_a_containers_log_over_ssh() {
     let Some(lab) = Lab::get() else { return };
     let home = tempfile::tempdir().unwrap();
-    let out = opsdeck(lab, home.path(), &["logs", "lila", "api", "--tail", "5"], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = opsdeck(
+        lab,
+        home.path(),
+        &["logs", "lila", "api", "--tail", "5"],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("lila-api"), "{text}");
     assert!(text.lines().count() <= 10, "--tail 5 per stream: {text}");
     let out = opsdeck(lab, home.path(), &["logs", "lila", "nosuch"], &[]);
