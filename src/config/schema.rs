@@ -162,7 +162,7 @@ impl<'de> Deserialize<'de> for Port {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupSet {
     pub name: Spanned<String>,
@@ -175,7 +175,7 @@ pub struct BackupSet {
     pub file_copy: Option<FileCopy>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PgDump {
     /// The compose service whose container runs the database.
@@ -202,7 +202,7 @@ pub enum DumpFormat {
     SqlGzip,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileCopy {
     /// Path of the file to copy, relative to the stack dir.
