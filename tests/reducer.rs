@@ -537,3 +537,36 @@ fn key_alert_stays_until_the_host_is_up() {
     );
     assert_eq!(m.hosts[3].key_alert, None);
 }
+
+#[test]
+fn backups_update_the_host_and_its_worst_set() {
+    let mut m = fleet();
+    let now = now().as_second();
+    // course-supporter: a stale db outranks a suspicious uploads set.
+    let worst = m.hosts[0].worst_backup(now).unwrap();
+    assert_eq!(worst.name, "db");
+    assert_eq!(
+        m.hosts[2].worst_backup(now).unwrap().verdict,
+        opsdeck::collect::backups::Verdict::Missing
+    );
+    assert!(m.hosts[3].worst_backup(now).is_none());
+    let same = m.hosts[1].backups.clone();
+    m.dirty = false;
+    update(
+        &mut m,
+        Msg::Backups {
+            host: 1,
+            backups: same,
+        },
+    );
+    assert!(!m.dirty, "an unchanged survey does not redraw");
+    update(
+        &mut m,
+        Msg::Backups {
+            host: 1,
+            backups: vec![],
+        },
+    );
+    assert!(m.dirty);
+    assert!(m.hosts[1].backups.is_empty());
+}

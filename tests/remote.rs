@@ -443,3 +443,50 @@ fn logs_command_prints_a_containers_log_over_ssh() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no container \"nosuch\""));
 }
+
+#[test]
+fn status_reports_the_labs_backup_verdicts() {
+    let Some(lab) = Lab::get() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let status = status_json(lab, home.path(), &[], &[]);
+    // The lab seeds these (tests/lab/README.md): one set per verdict.
+    for (h, set, verdict) in [
+        ("course-supporter", "db", "stale"),
+        ("course-supporter", "uploads", "suspicious"),
+        ("lila", "db", "fresh"),
+        ("duckdb-app", "app.db", "missing"),
+    ] {
+        let b = host(&status, h)["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == set)
+            .unwrap_or_else(|| panic!("{h}/{set} missing"))
+            .clone();
+        assert_eq!(b["verdict"], verdict, "{h}/{set}: {b:#}");
+        if verdict == "missing" {
+            assert_eq!(b["count"], 0);
+            assert_eq!(b["newest_path"], Value::Null);
+        } else {
+            assert!(b["count"].as_u64().unwrap() >= 3, "{b:#}");
+            assert!(b["newest_size_bytes"].as_u64().unwrap() > 0);
+            let path = b["newest_path"].as_str().unwrap();
+            // The file really is there, and really is the newest, as ls sees it.
+            let dir = b["dir"].as_str().unwrap().trim_start_matches("~/");
+            let glob = if set == "uploads" {
+                "uploads-*.tar.gz"
+            } else if h == "lila" {
+                "lila-*.sql.gz"
+            } else {
+                "course-supporter-*.dump"
+            };
+            let lab_host = common::lab::HOSTS.iter().find(|x| x.name == h).unwrap();
+            let newest = lab.ssh_ok(lab_host, &format!("cd {dir} && ls -t {glob} | head -1"));
+            assert!(path.ends_with(newest.trim()), "{path} vs {newest}");
+        }
+    }
+    let fresh_age = host(&status, "lila")["backups"][0]["newest_age_seconds"]
+        .as_i64()
+        .unwrap();
+    assert!(fresh_age < 26 * 3600, "{fresh_age}");
+}

@@ -45,13 +45,16 @@ pub fn select(config: &Config, names: &[String]) -> Result<Vec<usize>, String> {
         .collect()
 }
 
-fn complete(h: &HostState) -> bool {
+/// One full answer: metrics, containers (or why Docker cannot be asked), and the
+/// backup sets when the host has any.
+fn complete(h: &HostState, wants_backups: bool) -> bool {
     match h.conn {
         HostConn::Down { .. } => true,
         _ => {
             h.metrics.is_some()
                 && (matches!(h.docker, DockerState::Unavailable { .. })
                     || h.containers_at.is_some())
+                && (!wants_backups || !h.backups.is_empty())
         }
     }
 }
@@ -65,8 +68,15 @@ pub async fn snapshot(config: &Config, selected: &[usize], shared: &Shared) -> M
         .map(|&i| remote::spawn(i, &config.inventory.hosts[i], config, shared, tx.clone()))
         .collect();
     drop(tx);
+    let wants: Vec<bool> = config
+        .inventory
+        .hosts
+        .iter()
+        .map(|h| h.stacks.iter().any(|s| !s.backups.is_empty()))
+        .collect();
+    let done = |m: &Model, i: usize| complete(&m.hosts[i], wants[i]);
     let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !selected.iter().all(|&i| complete(&model.hosts[i])) {
+    while !selected.iter().all(|&i| done(&model, i)) {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(msg)) => {
                 update(&mut model, msg);
@@ -75,8 +85,11 @@ pub async fn snapshot(config: &Config, selected: &[usize], shared: &Shared) -> M
         }
     }
     for &i in selected {
+        if done(&model, i) {
+            continue;
+        }
         let h = &mut model.hosts[i];
-        if !complete(h) && !matches!(h.conn, HostConn::Down { .. }) {
+        if !matches!(h.conn, HostConn::Down { .. }) {
             let reason = format!("no complete answer within {}s", DEADLINE.as_secs());
             h.conn = HostConn::Down {
                 since: jiff::Timestamp::now(),
@@ -97,6 +110,7 @@ fn health(h: Option<Health>) -> Value {
 }
 
 pub fn to_json(model: &Model, selected: &[usize]) -> Value {
+    let now = model.now.as_second();
     let hosts: Vec<Value> = selected
         .iter()
         .map(|&i| {
@@ -146,7 +160,19 @@ pub fn to_json(model: &Model, selected: &[usize]) -> Value {
                 "docker_error": docker_error,
                 "metrics": metrics,
                 "containers": containers,
-                "backups": [],
+                "backups": h.backups.iter().map(|b| json!({
+                    "stack": b.stack,
+                    "name": b.name,
+                    "dir": b.dir,
+                    "newest_path": b.newest.as_ref().map(|f| format!("{}/{}", b.dir.trim_end_matches('/'), f.name)),
+                    "newest_age_seconds": b.newest_age(now),
+                    "newest_size_bytes": b.newest.as_ref().map(|f| f.size),
+                    "count": b.count,
+                    "total_bytes": b.total_bytes,
+                    "max_age_seconds": b.max_age_secs,
+                    "verdict": b.verdict,
+                    "error": b.error,
+                })).collect::<Vec<_>>(),
                 "checks": [],
             })
         })
@@ -182,6 +208,20 @@ pub fn to_text(model: &Model, selected: &[usize]) -> String {
                 ));
                 if let DockerState::Unavailable { reason } = &h.docker {
                     out.push_str(&format!("  docker: {reason}\n"));
+                }
+                for b in &h.backups {
+                    let age = b
+                        .newest_age(model.now.as_second())
+                        .map(|a| format!(", newest {} ago", format::age(a)))
+                        .unwrap_or_default();
+                    let verdict = serde_json::to_value(b.verdict)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    out.push_str(&format!(
+                        "  backup {}/{}: {verdict}{age}, {} files\n",
+                        b.stack, b.name, b.count
+                    ));
                 }
                 for g in h.groups("") {
                     let project = g

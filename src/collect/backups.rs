@@ -257,6 +257,47 @@ pub fn name_for(glob: &str, stamp: &str) -> Option<String> {
         .then(|| glob.replacen('*', stamp, 1))
 }
 
+/// One listed backup set, with the stack it belongs to.
+pub type SetRef = (String, BackupSet);
+
+/// Lists every directory of `sets` once through `run` (a shell command on the host) and
+/// evaluates each set. A directory that cannot be listed gives `Unknown` with the reason.
+pub async fn survey<F, Fut>(
+    host: usize,
+    sets: &[SetRef],
+    now_secs: i64,
+    run: F,
+) -> Vec<BackupStatus>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(Option<u32>, String, String), String>>,
+{
+    let mut listings: Vec<(String, Result<Vec<FileEntry>, String>)> = Vec::new();
+    for dir in directories(sets.iter().map(|(_, s)| s)) {
+        let listing = match run(list_command(&dir)).await {
+            Ok((Some(0), out, _)) => Ok(parse_listing(&out)),
+            Ok((_, _, err)) => Err(err
+                .lines()
+                .next()
+                .unwrap_or("cannot list the directory")
+                .trim()
+                .to_string()),
+            Err(e) => Err(e),
+        };
+        listings.push((dir, listing));
+    }
+    sets.iter()
+        .map(|(stack, set)| {
+            let listing = listings.iter().find(|(d, _)| *d == set.dir).map(|(_, l)| l);
+            match listing {
+                Some(Ok(files)) => evaluate(host, stack, set, Ok(files), now_secs),
+                Some(Err(e)) => evaluate(host, stack, set, Err(e), now_secs),
+                None => evaluate(host, stack, set, Err("not listed"), now_secs),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

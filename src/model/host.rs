@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 
 use super::series::Series;
+use crate::collect::backups::{BackupStatus, Verdict};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum HostConn {
@@ -156,6 +157,7 @@ pub struct HostState {
     pub question: Option<HostQuestion>,
     /// A host key that changed or is revoked: shown as a banner until the host is up.
     pub key_alert: Option<String>,
+    pub backups: Vec<BackupStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +188,7 @@ impl HostState {
             containers_at: None,
             question: None,
             key_alert: None,
+            backups: Vec::new(),
         }
     }
 
@@ -198,6 +201,20 @@ impl HostState {
         self.load1.push(t, m.load[0]);
         self.metrics = Some(m);
         self.metrics_at = Some(at);
+    }
+
+    /// The set that most needs attention: worst verdict, then oldest newest file.
+    pub fn worst_backup(&self, now_secs: i64) -> Option<&BackupStatus> {
+        self.backups.iter().max_by_key(|b| {
+            (
+                b.verdict.severity(),
+                b.newest_age(now_secs).unwrap_or(i64::MAX),
+            )
+        })
+    }
+
+    pub fn backups_with(&self, verdict: Verdict) -> usize {
+        self.backups.iter().filter(|b| b.verdict == verdict).count()
     }
 
     pub fn running(&self) -> usize {

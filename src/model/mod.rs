@@ -191,6 +191,10 @@ pub enum Msg {
         path: String,
         wrong: bool,
     },
+    Backups {
+        host: usize,
+        backups: Vec<crate::collect::backups::BackupStatus>,
+    },
     /// SIGTERM, SIGHUP: leave cleanly.
     Shutdown,
 }
@@ -401,6 +405,14 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::PassphraseNeeded { host, path, wrong } => {
             if let Some(h) = model.hosts.get_mut(host) {
                 h.question = Some(HostQuestion::Passphrase { path, wrong });
+                model.dirty = true;
+            }
+        }
+        Msg::Backups { host, backups } => {
+            if let Some(h) = model.hosts.get_mut(host)
+                && h.backups != backups
+            {
+                h.backups = backups;
                 model.dirty = true;
             }
         }

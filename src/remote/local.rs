@@ -2,36 +2,50 @@
 //! socket for containers, cgroupfs for their CPU and memory.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 
-use super::HostCmd;
 use super::docker_watch::DockerWatch;
+use super::{BACKUP_EVERY, HostCmd, Watch};
+use crate::collect::backups;
 use crate::collect::cgroup::{self, CpuRates};
 use crate::collect::local::LocalCollector;
 use crate::docker;
 use crate::model::{HostConn, Msg};
 
-pub fn spawn(
-    host: usize,
-    socket: String,
-    refresh: Duration,
-    tx: mpsc::Sender<Msg>,
-) -> mpsc::Sender<HostCmd> {
+pub fn spawn(watch: Watch, tx: mpsc::Sender<Msg>) -> mpsc::Sender<HostCmd> {
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
-    tokio::spawn(run(host, socket, refresh, tx, cmd_rx));
+    tokio::spawn(run(watch, tx, cmd_rx));
     cmd_tx
 }
 
-async fn run(
-    host: usize,
-    socket: String,
-    refresh: Duration,
-    tx: mpsc::Sender<Msg>,
-    mut cmds: mpsc::Receiver<HostCmd>,
-) {
+/// A shell command on this machine, from the home directory as an SSH exec would run it.
+async fn sh(command: String) -> Result<(Option<u32>, String, String), String> {
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/".into());
+    let out = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&command)
+        .current_dir(home)
+        .output()
+        .await
+        .map_err(|e| format!("sh: {e}"))?;
+    Ok((
+        out.status.code().and_then(|c| u32::try_from(c).ok()),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::Receiver<HostCmd>) {
+    let Watch {
+        host,
+        ref socket,
+        refresh,
+        ..
+    } = watch;
+    let mut next_backups = Instant::now();
     let mut collector = match LocalCollector::new() {
         Ok(c) => Some(c),
         Err(reason) => {
@@ -45,7 +59,7 @@ async fn run(
             None
         }
     };
-    let mut watch = DockerWatch::new(host);
+    let mut docker_watch = DockerWatch::new(host);
     let mut rates = CpuRates::default();
     let mut ticker = tokio::time::interval(refresh);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -64,12 +78,17 @@ async fn run(
                         Err(e) => tracing::error!("local metrics sampler failed: {e}"),
                     }
                 }
-                if watch.wants_connect() {
-                    watch.connected(docker::connect_unix(&socket).await, &tx).await;
+                if !watch.backups.is_empty() && Instant::now() >= next_backups {
+                    next_backups = Instant::now() + BACKUP_EVERY;
+                    let backups = backups::survey(host, &watch.backups, Timestamp::now().as_second(), sh).await;
+                    let _ = tx.send(Msg::Backups { host, backups }).await;
+                }
+                if docker_watch.wants_connect() {
+                    docker_watch.connected(docker::connect_unix(socket).await, &tx).await;
                 }
                 let now = Instant::now();
                 let root = Path::new("/sys/fs/cgroup");
-                let ids = watch.poll(&tx, |id| {
+                let ids = docker_watch.poll(&tx, |id| {
                     let counters = cgroup::read_local(root, id)?;
                     Some((rates.rate(id, counters.cpu_ns, now), counters.mem_bytes))
                 }).await;
@@ -78,7 +97,7 @@ async fn run(
             }
             cmd = cmds.recv() => match cmd {
                 None => break,
-                Some(cmd) => watch.command(cmd, &tx).await,
+                Some(cmd) => docker_watch.command(cmd, &tx).await,
             }
         }
     }

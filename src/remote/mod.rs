@@ -7,7 +7,11 @@ pub mod local;
 pub mod ssh;
 pub mod ssh_worker;
 
+use std::time::Duration;
+
 use tokio::sync::mpsc;
+
+use crate::collect::backups::SetRef;
 
 use crate::config::{Config, Host};
 use crate::model::Msg;
@@ -64,6 +68,18 @@ impl Shared {
     }
 }
 
+/// What a worker watches on its host, from the inventory.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub host: usize,
+    pub socket: String,
+    pub refresh: Duration,
+    pub backups: Vec<SetRef>,
+}
+
+/// Backup directories change slowly: they are listed this often, not every tick.
+pub const BACKUP_EVERY: Duration = Duration::from_secs(30);
+
 /// Starts the worker for host `index`; every host connects in parallel.
 pub fn spawn(
     index: usize,
@@ -72,13 +88,25 @@ pub fn spawn(
     shared: &Shared,
     tx: mpsc::Sender<Msg>,
 ) -> HostHandle {
-    let refresh = config.refresh_for(host);
-    let socket = host.docker_socket().to_string();
+    let watch = Watch {
+        host: index,
+        socket: host.docker_socket().to_string(),
+        refresh: config.refresh_for(host),
+        backups: host
+            .stacks
+            .iter()
+            .flat_map(|st| {
+                st.backups
+                    .iter()
+                    .map(|b| (st.name.get_ref().clone(), b.clone()))
+            })
+            .collect(),
+    };
     let cmds = if host.is_local() {
-        local::spawn(index, socket, refresh, tx)
+        local::spawn(watch, tx)
     } else {
         let target = ssh::resolve(host, &config.inventory.settings, shared.ssh_config.as_ref());
-        ssh_worker::spawn(index, target, socket, refresh, shared.policy.clone(), tx)
+        ssh_worker::spawn(watch, target, shared.policy.clone(), tx)
     };
     HostHandle { cmds }
 }

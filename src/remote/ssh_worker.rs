@@ -8,24 +8,22 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 
-use super::HostCmd;
 use super::docker_watch::DockerWatch;
 use super::ssh::{self, KeyPolicy, Session, Target};
-use crate::collect::procfs;
+use super::{BACKUP_EVERY, HostCmd, Watch};
+use crate::collect::{backups, procfs};
 use crate::model::{HostConn, Msg};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 pub fn spawn(
-    host: usize,
+    watch: Watch,
     target: Target,
-    socket: String,
-    refresh: Duration,
     policy: KeyPolicy,
     tx: mpsc::Sender<Msg>,
 ) -> mpsc::Sender<HostCmd> {
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
-    tokio::spawn(run(host, target, socket, refresh, policy, tx, cmd_rx));
+    tokio::spawn(run(watch, target, policy, tx, cmd_rx));
     cmd_tx
 }
 
@@ -37,14 +35,13 @@ enum Exit {
 }
 
 async fn run(
-    host: usize,
+    watch: Watch,
     target: Target,
-    socket: String,
-    refresh: Duration,
     mut policy: KeyPolicy,
     tx: mpsc::Sender<Msg>,
     mut cmds: mpsc::Receiver<HostCmd>,
 ) {
+    let host = watch.host;
     let mut backoff = Duration::from_secs(1);
     let mut down_since: Option<Timestamp> = None;
     let mut passphrases = ssh::Passphrases::new();
@@ -59,7 +56,7 @@ async fn run(
                         conn: HostConn::Up,
                     })
                     .await;
-                match serve(host, Arc::new(session), &socket, refresh, &tx, &mut cmds).await {
+                match serve(&watch, Arc::new(session), &tx, &mut cmds).await {
                     Exit::Quit => return,
                     Exit::Lost(reason) => {
                         let since = *down_since.get_or_insert_with(Timestamp::now);
@@ -159,13 +156,13 @@ async fn idle(wait: Option<Duration>, cmds: &mut mpsc::Receiver<HostCmd>) -> Idl
 }
 
 async fn serve(
-    host: usize,
+    spec: &Watch,
     session: Arc<Session>,
-    socket: &str,
-    refresh: Duration,
     tx: &mpsc::Sender<Msg>,
     cmds: &mut mpsc::Receiver<HostCmd>,
 ) -> Exit {
+    let (host, socket, refresh) = (spec.host, spec.socket.as_str(), spec.refresh);
+    let mut next_backups = Instant::now();
     let mut watch = DockerWatch::new(host);
     let mut sampler = procfs::Sampler::default();
     let mut ticker = tokio::time::interval(refresh);
@@ -192,6 +189,22 @@ async fn serve(
                 let (metrics, usage) = sampler.next(sample, Instant::now());
                 if tx.send(Msg::Metrics { host, at: Timestamp::now(), metrics }).await.is_err() {
                     return Exit::Quit;
+                }
+                if !spec.backups.is_empty() && Instant::now() >= next_backups {
+                    next_backups = Instant::now() + BACKUP_EVERY;
+                    let run = |cmd: String| {
+                        let session = session.clone();
+                        async move {
+                            let out = session.exec(&cmd).await.map_err(|e| e.to_string())?;
+                            Ok((
+                                out.status,
+                                String::from_utf8_lossy(&out.stdout).into_owned(),
+                                String::from_utf8_lossy(&out.stderr).into_owned(),
+                            ))
+                        }
+                    };
+                    let backups = backups::survey(host, &spec.backups, Timestamp::now().as_second(), run).await;
+                    let _ = tx.send(Msg::Backups { host, backups }).await;
                 }
                 if watch.wants_connect() {
                     watch.connected(ssh::docker(session.clone(), socket).await, tx).await;

@@ -6,6 +6,7 @@
 pub mod tui;
 
 use jiff::Timestamp;
+use opsdeck::collect::backups::{BackupStatus, FileEntry, Verdict};
 use opsdeck::model::host::Disk;
 use opsdeck::model::{
     Container, DockerState, Health, HostConn, HostState, Key, LogLine, Metrics, Model, Msg,
@@ -95,6 +96,32 @@ fn fill(h: &mut HostState, base: f64, mem_used: u64, mem_total: u64, cores: usiz
     }
 }
 
+fn backup(
+    host: usize,
+    stack: &str,
+    name: &str,
+    verdict: Verdict,
+    newest: Option<(&str, i64, u64)>,
+    count: usize,
+) -> BackupStatus {
+    BackupStatus {
+        host,
+        stack: stack.into(),
+        name: name.into(),
+        dir: "~/backups".into(),
+        newest: newest.map(|(n, age, size)| FileEntry {
+            name: n.into(),
+            mtime: NOW - age,
+            size,
+        }),
+        count,
+        total_bytes: newest.map_or(0, |(_, _, s)| s * count as u64),
+        max_age_secs: 26 * 3600,
+        verdict,
+        error: None,
+    }
+}
+
 pub fn fleet() -> Model {
     let mut cs = HostState::new("course-supporter", "deploy@203.0.113.10", 2);
     cs.production = true;
@@ -144,6 +171,24 @@ pub fn fleet() -> Model {
         },
     ];
     cs.containers_at = Some(ago(1));
+    cs.backups = vec![
+        backup(
+            0,
+            "course-supporter",
+            "db",
+            Verdict::Stale,
+            Some(("course-supporter-20261120-2322.dump", 60 * 3600, 6_833_000)),
+            5,
+        ),
+        backup(
+            0,
+            "course-supporter",
+            "uploads",
+            Verdict::Suspicious,
+            Some(("uploads-20261123-0622.tar.gz", 5 * 3600, 20_691)),
+            4,
+        ),
+    ];
 
     let mut lila = HostState::new("lila", "lila@lila.example.org", 2);
     lila.conn = HostConn::Up;
@@ -199,6 +244,14 @@ pub fn fleet() -> Model {
         ),
     ];
     lila.containers_at = Some(ago(1));
+    lila.backups = vec![backup(
+        1,
+        "lila",
+        "db",
+        Verdict::Fresh,
+        Some(("lila-20261123-0300.sql.gz", 3 * 3600, 1_200_000)),
+        7,
+    )];
 
     let mut duck = HostState::new("duckdb-app", "app@198.51.100.7", 2);
     duck.conn = HostConn::Up;
@@ -241,6 +294,7 @@ pub fn fleet() -> Model {
         ),
     ];
     duck.containers_at = Some(ago(1));
+    duck.backups = vec![backup(2, "app", "app.db", Verdict::Missing, None, 0)];
 
     let mut down = HostState::new("staging", "root@192.0.2.44", 2);
     down.conn = HostConn::Down {

@@ -82,6 +82,7 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             DockerState::Unavailable { .. } => ("n/a".into(), theme.dim),
             DockerState::Unknown => ("–".into(), theme.dim),
         };
+        let (backup, backup_style) = super::backups::fleet_cell(h, model.now.as_second(), theme);
         let bad = h.unhealthy();
         let (bad_text, bad_style) = if bad > 0 {
             (bad.to_string(), theme.crit)
@@ -95,8 +96,8 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             (mem, spark_col, theme.mem),
             (ctrs, fixed[2], ctrs_style),
             (bad_text, fixed[3], bad_style),
-            // Backup ages and checks arrive with their collectors; "–" means no data.
-            ("–".into(), fixed[4], theme.dim),
+            (backup, fixed[4], backup_style),
+            // Checks arrive with their collector; "–" means no data.
             ("–".into(), fixed[5], theme.dim),
         ]);
         if pos == model.fleet_cursor {

@@ -19,14 +19,18 @@ pub fn draw(model: &Model, host: usize, theme: &Theme, frame: &mut Frame, area: 
         return;
     };
     let graph_h = (area.height / 3).clamp(5, 14);
-    let [graphs, vitals, containers] = Layout::vertical([
+    let [graphs, vitals, backups, containers] = Layout::vertical([
         Constraint::Length(graph_h),
         Constraint::Length(2),
+        Constraint::Length(super::backups::height(h)),
         Constraint::Min(3),
     ])
     .areas(area);
     draw_graphs(h, theme, frame, graphs);
     draw_vitals(h, model, theme, frame, vitals);
+    if !h.backups.is_empty() {
+        super::backups::draw(h, model, theme, frame, backups);
+    }
     draw_containers(h, model, theme, frame, containers);
 }
 

@@ -1,5 +1,6 @@
 //! One file per panel.
 
+pub mod backups;
 pub mod confirm;
 pub mod container;
 pub mod fleet;
