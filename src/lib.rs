@@ -7,6 +7,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod docker;
+pub mod jobs;
 pub mod model;
 pub mod remote;
 pub mod runtime;

@@ -21,7 +21,7 @@ struct Cli {
     #[arg(long, value_name = "NAME|PATH")]
     theme: Option<String>,
     /// Refuse every action that changes a host.
-    #[arg(long)]
+    #[arg(long, global = true)]
     read_only: bool,
     #[command(subcommand)]
     command: Option<Command>,
@@ -56,6 +56,23 @@ enum Command {
         /// Only the last N lines.
         #[arg(long, value_name = "N")]
         tail: Option<u64>,
+        #[arg(long)]
+        accept_new: bool,
+    },
+    /// Run an action on a host: `backup [SET]` takes a backup of one of its backup sets.
+    Run {
+        host: String,
+        /// The action: backup.
+        action: String,
+        /// The action's argument: for backup, the set (needed when the host has several).
+        arg: Option<String>,
+        /// The stack the set belongs to, when two stacks have a set of that name.
+        #[arg(long)]
+        stack: Option<String>,
+        /// Run without asking for confirmation (the action changes the host).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Record host keys no known_hosts file has yet (like ssh's accept-new).
         #[arg(long)]
         accept_new: bool,
     },
@@ -116,6 +133,27 @@ fn main() -> ExitCode {
             let id = opsdeck::cli::logs::find(&docker, &container).await?;
             opsdeck::cli::logs::print(&docker, &id, follow, tail).await
         }),
+        Some(Command::Run {
+            host,
+            action,
+            arg,
+            stack,
+            yes,
+            accept_new,
+        }) => {
+            let args = opsdeck::cli::run::RunArgs {
+                host,
+                action,
+                arg,
+                stack,
+                yes,
+                accept_new,
+                read_only: cli.read_only,
+            };
+            headless_exit(cli.config, move |config| {
+                opsdeck::cli::run::run(config, args)
+            })
+        }
         None => run_tui(cli),
     }
 }
@@ -126,6 +164,28 @@ fn headless<F, Fut>(flag: Option<PathBuf>, body: F) -> ExitCode
 where
     F: FnOnce(config::Config) -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
+{
+    headless_exit(flag, move |config| async move {
+        match body(config).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.starts_with("unknown host ") => {
+                eprintln!("opsdeck: {e}");
+                ExitCode::from(2)
+            }
+            Err(e) => {
+                eprintln!("opsdeck: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Like [`headless`], for a command that chooses its own exit status (`run`: 2 when it
+/// refused before touching the host, 1 when the action failed).
+fn headless_exit<F, Fut>(flag: Option<PathBuf>, body: F) -> ExitCode
+where
+    F: FnOnce(config::Config) -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
 {
     let config = match config::load(discover(flag)) {
         Ok(c) => c,
@@ -146,17 +206,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(body(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.starts_with("unknown host ") => {
-            eprintln!("opsdeck: {e}");
-            ExitCode::from(2)
-        }
-        Err(e) => {
-            eprintln!("opsdeck: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    runtime.block_on(body(config))
 }
 
 fn run_tui(cli: Cli) -> ExitCode {

@@ -1,6 +1,7 @@
 //! Headless commands: the same workers and model as the console, printed for scripts.
 
 pub mod logs;
+pub mod run;
 pub mod status;
 
 use std::process::ExitCode;
