@@ -570,3 +570,86 @@ fn backups_update_the_host_and_its_worst_set() {
     assert!(m.dirty);
     assert!(m.hosts[1].backups.is_empty());
 }
+
+#[test]
+fn b_backs_up_the_set_that_needs_it_after_y() {
+    let mut m = fleet();
+    key(&mut m, Key::Enter); // course-supporter: db is stale, uploads has no recipe
+    key(&mut m, Key::Char('b'));
+    let Overlay::Confirm(opsdeck::model::Confirm::Backup {
+        host,
+        stack,
+        set,
+        recipe,
+    }) = m.overlay.clone()
+    else {
+        panic!("expected a backup confirmation, got {:?}", m.overlay);
+    };
+    assert_eq!(
+        (host, stack.as_str(), set.as_str()),
+        (0, "course-supporter", "db")
+    );
+    assert!(recipe.starts_with("pg_dump of database"));
+    // n cancels: nothing runs.
+    assert!(key(&mut m, Key::Char('n')).is_empty());
+    assert!(m.hosts[0].job.is_none());
+    key(&mut m, Key::Char('b'));
+    let fx = key(&mut m, Key::Char('y'));
+    assert_eq!(
+        fx,
+        vec![Effect::RunBackup {
+            host: 0,
+            stack: "course-supporter".into(),
+            set: "db".into()
+        }]
+    );
+    assert!(m.hosts[0].job.as_ref().unwrap().running());
+    // A second b while it runs is refused.
+    key(&mut m, Key::Char('b'));
+    assert_eq!(m.overlay, Overlay::None);
+    assert!(m.flash.as_ref().unwrap().text.contains("already running"));
+    update(
+        &mut m,
+        Msg::Job {
+            host: 0,
+            event: opsdeck::model::JobEvent::Progress {
+                bytes: 4096,
+                elapsed_secs: 2,
+            },
+        },
+    );
+    assert_eq!(m.hosts[0].job.as_ref().unwrap().bytes, 4096);
+    update(
+        &mut m,
+        Msg::Job {
+            host: 0,
+            event: opsdeck::model::JobEvent::Finished(Err(
+                "pg_dump failed: database \"x\" does not exist".into(),
+            )),
+        },
+    );
+    assert!(!m.hosts[0].job.as_ref().unwrap().running());
+    let flash = m.flash.as_ref().unwrap();
+    assert_eq!(flash.level, opsdeck::model::Level::Error);
+    assert!(
+        flash.text.contains("FAILED: pg_dump failed"),
+        "{}",
+        flash.text
+    );
+}
+
+#[test]
+fn b_is_refused_read_only_and_without_recipes() {
+    let mut m = fleet();
+    m.read_only = true;
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Char('b'));
+    assert_eq!(m.overlay, Overlay::None);
+    assert!(m.flash.as_ref().unwrap().text.contains("read-only"));
+    let mut m = fleet();
+    key(&mut m, Key::Char('G'));
+    key(&mut m, Key::Enter); // the down host: no sets listed
+    key(&mut m, Key::Char('b'));
+    assert_eq!(m.overlay, Overlay::None);
+    assert!(m.flash.as_ref().unwrap().text.contains("no backup sets"));
+}

@@ -181,3 +181,57 @@ fn changed_host_key_raises_a_banner_with_file_and_line() {
     tui.send("q");
     assert!(matches!(tui.finish(), WaitStatus::Exited(_, 0)));
 }
+
+#[test]
+fn b_takes_a_verified_backup_from_the_console() {
+    let Some(lab) = Lab::get() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // Its own backup directory, so the lab's seeded sets keep their verdicts.
+    let backups = "opsdeck-test/tui-backup";
+    let extra = format!(
+        "known_hosts = \"{}\"\nidentity_file = \"{}\"\n\
+         [[host.stack]]\nname = \"lila\"\ndir = \"~/lila\"\nproject = \"lila\"\ncompose = \"docker-compose\"\n\
+         [[host.stack.backup]]\nname = \"db\"\ndir = \"~/{backups}\"\nglob = \"lila-*.sql.gz\"\nmax_age = \"26h\"\n\
+         [host.stack.backup.pg_dump]\nservice = \"database\"\ndatabase = \"lila\"\nformat = \"sql-gzip\"\n",
+        lab.known_hosts.display(),
+        lab.key.display()
+    );
+    lab.ssh_ok(&LILA, &format!("rm -rf {backups} && mkdir -p {backups}"));
+    let config = one_host_inventory(dir.path(), lab, &LILA, &extra);
+    let env = [
+        ("OPSDECK_CONFIG", Some(config.as_str())),
+        ("XDG_STATE_HOME", Some(dir.path().to_str().unwrap())),
+    ];
+    let mut tui = Tui::start(dir.path(), &[], &env);
+    // An empty directory: the set is missing, and b offers to fix exactly that.
+    tui.wait_for("the missing set", |s| s.contains("MISSING"));
+    tui.send("b");
+    tui.wait_for("the confirmation", |s| {
+        s.contains("Back up lila/db on lila now?")
+    });
+    tui.send("y");
+    let screen = tui.wait_for("the finished backup", |s| {
+        s.contains("Backups: 1 fresh") && s.contains("fresh")
+    });
+    assert!(!screen.contains("FAILED"), "{screen}");
+    tui.send("q");
+    assert!(matches!(tui.finish(), WaitStatus::Exited(_, 0)));
+    // The file on the host is a complete gzip, and the audit log has the run.
+    let listing = lab.ssh_ok(
+        &LILA,
+        &format!("cd {backups} && ls -A && gzip -t lila-*.sql.gz && echo GZIP-OK"),
+    );
+    assert!(listing.contains("GZIP-OK"), "{listing}");
+    assert_eq!(
+        listing.lines().filter(|l| l.starts_with("lila-")).count(),
+        1,
+        "{listing}"
+    );
+    assert!(!listing.contains(".partial"), "{listing}");
+    let audit = std::fs::read_to_string(dir.path().join("opsdeck/audit.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(line["action"], "backup");
+    assert_eq!(line["host"], "lila");
+    assert_eq!(line["outcome"], "ok");
+    lab.ssh_ok(&LILA, "rm -rf opsdeck-test/tui-backup");
+}

@@ -269,3 +269,24 @@ fn passphrase_prompt_and_changed_key_banner() {
     keys(&mut m, "secret");
     snap("passphrase_prompt", &m);
 }
+
+#[test]
+fn backup_confirmation_and_running_job() {
+    let mut m = support::fleet();
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Char('b'));
+    snap("confirm_backup", &m);
+    key(&mut m, Key::Char('y'));
+    opsdeck::model::update(
+        &mut m,
+        opsdeck::model::Msg::Job {
+            host: 1,
+            event: opsdeck::model::JobEvent::Progress {
+                bytes: 12_900_000,
+                elapsed_secs: 4,
+            },
+        },
+    );
+    snap("backup_running", &m);
+}

@@ -302,21 +302,8 @@ fn record(
     result: &Result<BackupOutcome, String>,
     duration: Duration,
 ) {
-    let mut r = audit::Record::now(host, job.stack.name.get_ref(), "backup");
-    r.set = Some(job.set.name.get_ref().clone());
-    r.duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-    match result {
-        Ok(o) => {
-            r.file = Some(o.path.clone());
-            r.size = Some(o.size);
-            r.outcome = match &o.retention_error {
-                None => "ok".into(),
-                Some(e) => format!("ok; {e}"),
-            };
-        }
-        Err(e) => r.outcome = format!("failed: {e}"),
-    }
-    if let Err(e) = audit::append(&r) {
+    let (stack, set) = (job.stack.name.get_ref(), job.set.name.get_ref());
+    if let Err(e) = audit::record_backup(host, stack, set, result, duration) {
         eprintln!("opsdeck: warning: {e}");
     }
 }

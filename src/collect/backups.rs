@@ -58,6 +58,8 @@ pub struct BackupStatus {
     pub verdict: Verdict,
     /// Why the directory could not be listed, when it could not.
     pub error: Option<String>,
+    /// What `b` would run, in words; `None` for a set opsdeck only watches.
+    pub recipe: Option<String>,
 }
 
 impl BackupStatus {
@@ -193,6 +195,28 @@ fn class(p: &[char], c: char) -> Option<(bool, usize)> {
     None
 }
 
+/// What taking this set's backup means, for a confirmation an operator can check.
+pub fn recipe(set: &BackupSet) -> Option<String> {
+    if let Some(p) = &set.pg_dump {
+        let format = match p.format {
+            crate::config::DumpFormat::Custom => "custom format",
+            crate::config::DumpFormat::SqlGzip => "plain SQL, gzipped",
+        };
+        return Some(format!(
+            "pg_dump of database {} as {} in service {} ({format}) into {}",
+            p.database, p.user, p.service, set.dir
+        ));
+    }
+    set.file_copy.as_ref().map(|f| {
+        let quiesce = f
+            .quiesce
+            .as_ref()
+            .map(|q| format!(", after `{q}`"))
+            .unwrap_or_default();
+        format!("copy of {}{quiesce} into {}", f.source, set.dir)
+    })
+}
+
 /// The verdict for a set, from the files in its directory.
 pub fn evaluate(
     host: usize,
@@ -213,6 +237,7 @@ pub fn evaluate(
         max_age_secs,
         verdict: Verdict::Unknown,
         error: None,
+        recipe: recipe(set),
     };
     let files = match listing {
         Ok(files) => files,
@@ -260,29 +285,26 @@ pub fn name_for(glob: &str, stamp: &str) -> Option<String> {
 /// One listed backup set, with the stack it belongs to.
 pub type SetRef = (String, BackupSet);
 
-/// Lists every directory of `sets` once through `run` (a shell command on the host) and
-/// evaluates each set. A directory that cannot be listed gives `Unknown` with the reason.
-pub async fn survey<F, Fut>(
+/// Lists every directory of `sets` once on the host and evaluates each set. A directory
+/// that cannot be listed gives `Unknown` with the reason.
+pub async fn survey<R: crate::jobs::Runner>(
     host: usize,
     sets: &[SetRef],
     now_secs: i64,
-    run: F,
-) -> Vec<BackupStatus>
-where
-    F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Result<(Option<u32>, String, String), String>>,
-{
+    runner: &R,
+) -> Vec<BackupStatus> {
     let mut listings: Vec<(String, Result<Vec<FileEntry>, String>)> = Vec::new();
     for dir in directories(sets.iter().map(|(_, s)| s)) {
-        let listing = match run(list_command(&dir)).await {
-            Ok((Some(0), out, _)) => Ok(parse_listing(&out)),
-            Ok((_, _, err)) => Err(err
-                .lines()
-                .next()
-                .unwrap_or("cannot list the directory")
-                .trim()
-                .to_string()),
-            Err(e) => Err(e),
+        let listing = match runner.run(&list_command(&dir)).await {
+            Ok(out) if out.status == Some(0) => {
+                Ok(parse_listing(&String::from_utf8_lossy(&out.stdout)))
+            }
+            Ok(out) => {
+                let err = String::from_utf8_lossy(&out.stderr);
+                let first = err.lines().next().unwrap_or("cannot list the directory");
+                Err(first.trim().to_string())
+            }
+            Err(e) => Err(e.to_string()),
         };
         listings.push((dir, listing));
     }

@@ -51,7 +51,7 @@ pub struct Host {
     pub checks: Vec<Check>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Stack {
     pub name: Spanned<String>,
@@ -88,7 +88,7 @@ pub enum ComposeCommand {
     Standalone,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
     pub steps: Spanned<Vec<Step>>,
@@ -96,7 +96,7 @@ pub struct Recipe {
     pub timeout: Option<HumanDuration>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomAction {
     pub name: Spanned<String>,
@@ -118,7 +118,7 @@ pub enum Via {
     Ssh,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
     pub name: Spanned<String>,

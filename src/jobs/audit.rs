@@ -25,6 +25,31 @@ pub struct Record {
     pub outcome: String,
 }
 
+/// The audit line of one backup run, from the console or the command line alike.
+pub fn record_backup(
+    host: &str,
+    stack: &str,
+    set: &str,
+    result: &Result<crate::jobs::backup::BackupOutcome, String>,
+    duration: std::time::Duration,
+) -> Result<PathBuf, AuditError> {
+    let mut r = Record::now(host, stack, "backup");
+    r.set = Some(set.to_string());
+    r.duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    match result {
+        Ok(o) => {
+            r.file = Some(o.path.clone());
+            r.size = Some(o.size);
+            r.outcome = match &o.retention_error {
+                None => "ok".into(),
+                Some(e) => format!("ok; {e}"),
+            };
+        }
+        Err(e) => r.outcome = format!("failed: {e}"),
+    }
+    append(&r)
+}
+
 impl Record {
     /// A record stamped now, by the local user.
     pub fn now(host: &str, stack: &str, action: &str) -> Record {

@@ -158,6 +158,32 @@ pub struct HostState {
     /// A host key that changed or is revoked: shown as a banner until the host is up.
     pub key_alert: Option<String>,
     pub backups: Vec<BackupStatus>,
+    /// The host's current or last job, as the host view shows it.
+    pub job: Option<Job>,
+}
+
+/// A job on a host (today: a backup), from start to outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub what: String,
+    pub started: Timestamp,
+    pub bytes: u64,
+    pub elapsed_secs: u64,
+    /// `None` while running; then `Ok(summary)` or `Err(why)`.
+    pub outcome: Option<Result<String, String>>,
+}
+
+impl Job {
+    pub fn running(&self) -> bool {
+        self.outcome.is_none()
+    }
+}
+
+/// What a worker reports about a job, reduced to what the console shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobEvent {
+    Progress { bytes: u64, elapsed_secs: u64 },
+    Finished(Result<String, String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +215,7 @@ impl HostState {
             question: None,
             key_alert: None,
             backups: Vec::new(),
+            job: None,
         }
     }
 

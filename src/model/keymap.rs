@@ -45,6 +45,7 @@ pub enum Action {
     FollowEnd,
     GoFleet,
     Answer,
+    Backup,
 }
 
 impl Action {
@@ -72,6 +73,7 @@ impl Action {
             Action::FollowEnd => "follow",
             Action::GoFleet => "fleet",
             Action::Answer => "answer-host",
+            Action::Backup => "backup",
         }
     }
 }
@@ -255,6 +257,13 @@ pub const BINDINGS: &[Binding] = &[
         help: "back to the fleet",
     },
     Binding {
+        keys: &[Char('b')],
+        label: "b",
+        action: Action::Backup,
+        scope: Scope::Only(ViewKind::Host),
+        help: "take a backup now (pg_dump or file copy)",
+    },
+    Binding {
         keys: &[Char('A')],
         label: "A",
         action: Action::Answer,
@@ -313,6 +322,7 @@ pub fn is_reserved(c: char) -> bool {
 /// Actions worth offering in the palette, in the order shown.
 pub const PALETTE_ACTIONS: &[Action] = &[
     Action::GoFleet,
+    Action::Backup,
     Action::Filter,
     Action::Search,
     Action::TogglePause,

@@ -13,7 +13,8 @@ pub mod series;
 use jiff::Timestamp;
 
 pub use host::{
-    Container, DockerState, Group, Health, HostConn, HostQuestion, HostState, Metrics, RunState,
+    Container, DockerState, Group, Health, HostConn, HostQuestion, HostState, Job, JobEvent,
+    Metrics, RunState,
 };
 pub use keymap::{Action, Key, ViewKind};
 pub use logs::{LogLine, LogRing, Stream};
@@ -82,7 +83,16 @@ impl std::fmt::Debug for Secret {
 /// A question that must be answered `y` before anything happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirm {
-    TrustHostKey { host: usize, fingerprint: String },
+    TrustHostKey {
+        host: usize,
+        fingerprint: String,
+    },
+    Backup {
+        host: usize,
+        stack: String,
+        set: String,
+        recipe: String,
+    },
 }
 
 /// A line being typed at the bottom of the screen.
@@ -195,6 +205,10 @@ pub enum Msg {
         host: usize,
         backups: Vec<crate::collect::backups::BackupStatus>,
     },
+    Job {
+        host: usize,
+        event: JobEvent,
+    },
     /// SIGTERM, SIGHUP: leave cleanly.
     Shutdown,
 }
@@ -218,6 +232,11 @@ pub enum Effect {
         host: usize,
         path: String,
         passphrase: Secret,
+    },
+    RunBackup {
+        host: usize,
+        stack: String,
+        set: String,
     },
 }
 
@@ -416,6 +435,32 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 model.dirty = true;
             }
         }
+        Msg::Job { host, event } => {
+            let mut finished = None;
+            if let Some(job) = model.hosts.get_mut(host).and_then(|h| h.job.as_mut()) {
+                match event {
+                    JobEvent::Progress {
+                        bytes,
+                        elapsed_secs,
+                    } => {
+                        job.bytes = bytes;
+                        job.elapsed_secs = elapsed_secs;
+                    }
+                    JobEvent::Finished(outcome) => {
+                        finished = Some((job.what.clone(), outcome.clone()));
+                        job.outcome = Some(outcome);
+                    }
+                }
+                model.dirty = true;
+            }
+            match finished {
+                Some((what, Ok(summary))) => model.flash(Level::Info, format!("{what}: {summary}")),
+                Some((what, Err(why))) => {
+                    model.flash(Level::Error, format!("{what} FAILED: {why}"))
+                }
+                None => {}
+            }
+        }
         Msg::Shutdown => {
             model.should_quit = true;
         }
@@ -471,12 +516,29 @@ fn on_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
         Overlay::Confirm(confirm) => {
             match key {
                 Key::Char('y') | Key::Char('Y') => {
-                    let Confirm::TrustHostKey { host, fingerprint } = confirm.clone();
-                    if let Some(h) = model.hosts.get_mut(host) {
-                        h.question = None;
-                        h.conn = HostConn::Connecting;
+                    match confirm.clone() {
+                        Confirm::TrustHostKey { host, fingerprint } => {
+                            if let Some(h) = model.hosts.get_mut(host) {
+                                h.question = None;
+                                h.conn = HostConn::Connecting;
+                            }
+                            effects.push(Effect::AcceptHostKey { host, fingerprint });
+                        }
+                        Confirm::Backup {
+                            host, stack, set, ..
+                        } => {
+                            if let Some(h) = model.hosts.get_mut(host) {
+                                h.job = Some(Job {
+                                    what: format!("backup {stack}/{set}"),
+                                    started: model.now,
+                                    bytes: 0,
+                                    elapsed_secs: 0,
+                                    outcome: None,
+                                });
+                            }
+                            effects.push(Effect::RunBackup { host, stack, set });
+                        }
                     }
-                    effects.push(Effect::AcceptHostKey { host, fingerprint });
                     model.overlay = Overlay::None;
                 }
                 Key::Char('n') | Key::Char('N') | Key::Esc | Key::Char('q') => {
@@ -726,6 +788,47 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
                 if pane.follow {
                     pane.scroll = 0;
                 }
+            }
+        }
+        Action::Backup => {
+            let View::Host { host } = model.view else {
+                return;
+            };
+            let Some(h) = model.hosts.get(host) else {
+                return;
+            };
+            if model.read_only {
+                model.flash(Level::Warn, "read-only: taking backups is turned off");
+                return;
+            }
+            if h.job.as_ref().is_some_and(Job::running) {
+                model.flash(Level::Warn, "a job is already running on this host");
+                return;
+            }
+            // The set that most needs a fresh backup, among those opsdeck can take.
+            let now = model.now.as_second();
+            let pick = h
+                .backups
+                .iter()
+                .filter(|b| b.recipe.is_some())
+                .max_by_key(|b| (b.verdict.severity(), b.newest_age(now).unwrap_or(i64::MAX)));
+            match pick {
+                Some(b) => {
+                    let confirm = Confirm::Backup {
+                        host,
+                        stack: b.stack.clone(),
+                        set: b.name.clone(),
+                        recipe: b.recipe.clone().unwrap_or_default(),
+                    };
+                    model.overlay = Overlay::Confirm(confirm);
+                }
+                None if h.backups.is_empty() => {
+                    model.flash(Level::Info, "no backup sets listed for this host (yet)")
+                }
+                None => model.flash(
+                    Level::Info,
+                    "these backup sets have no pg_dump or file_copy recipe: opsdeck only watches them",
+                ),
             }
         }
         Action::Answer => {

@@ -160,7 +160,8 @@ impl DockerWatch {
                 }
             }
             // Host keys are the connection's business, not Docker's.
-            HostCmd::AcceptHostKey { .. } | HostCmd::Passphrase { .. } => {}
+            HostCmd::AcceptHostKey { .. } | HostCmd::Passphrase { .. } | HostCmd::Backup { .. } => {
+            }
         }
     }
 

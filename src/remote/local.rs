@@ -2,6 +2,7 @@
 //! socket for containers, cgroupfs for their CPU and memory.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use jiff::Timestamp;
@@ -13,29 +14,13 @@ use crate::collect::backups;
 use crate::collect::cgroup::{self, CpuRates};
 use crate::collect::local::LocalCollector;
 use crate::docker;
+use crate::jobs::Local;
 use crate::model::{HostConn, Msg};
 
 pub fn spawn(watch: Watch, tx: mpsc::Sender<Msg>) -> mpsc::Sender<HostCmd> {
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
     tokio::spawn(run(watch, tx, cmd_rx));
     cmd_tx
-}
-
-/// A shell command on this machine, from the home directory as an SSH exec would run it.
-async fn sh(command: String) -> Result<(Option<u32>, String, String), String> {
-    let home = std::env::var_os("HOME").unwrap_or_else(|| "/".into());
-    let out = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(&command)
-        .current_dir(home)
-        .output()
-        .await
-        .map_err(|e| format!("sh: {e}"))?;
-    Ok((
-        out.status.code().and_then(|c| u32::try_from(c).ok()),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
 }
 
 async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::Receiver<HostCmd>) {
@@ -46,6 +31,7 @@ async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::Receiver<HostC
         ..
     } = watch;
     let mut next_backups = Instant::now();
+    let local = Arc::new(Local::new());
     let mut collector = match LocalCollector::new() {
         Ok(c) => Some(c),
         Err(reason) => {
@@ -80,7 +66,8 @@ async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::Receiver<HostC
                 }
                 if !watch.backups.is_empty() && Instant::now() >= next_backups {
                     next_backups = Instant::now() + BACKUP_EVERY;
-                    let backups = backups::survey(host, &watch.backups, Timestamp::now().as_second(), sh).await;
+                    let now = Timestamp::now().as_second();
+                    let backups = backups::survey(host, &watch.backups, now, &*local).await;
                     let _ = tx.send(Msg::Backups { host, backups }).await;
                 }
                 if docker_watch.wants_connect() {
@@ -97,6 +84,9 @@ async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::Receiver<HostC
             }
             cmd = cmds.recv() => match cmd {
                 None => break,
+                Some(HostCmd::Backup { stack, set }) => {
+                    super::spawn_backup(local.clone(), &watch, &stack, &set, tx.clone());
+                }
                 Some(cmd) => docker_watch.command(cmd, &tx).await,
             }
         }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::collect::backups::SetRef;
 
-use crate::config::{Config, Host};
+use crate::config::{Config, Host, Stack};
 use crate::model::Msg;
 
 /// What the runtime asks of a host worker.
@@ -28,6 +28,11 @@ pub enum HostCmd {
     /// The operator trusts this host key fingerprint: record it and connect.
     AcceptHostKey {
         fingerprint: String,
+    },
+    /// Take a backup of one set now.
+    Backup {
+        stack: String,
+        set: String,
     },
     /// The passphrase of an encrypted identity file, typed by the operator.
     Passphrase {
@@ -72,8 +77,12 @@ impl Shared {
 #[derive(Debug, Clone)]
 pub struct Watch {
     pub host: usize,
+    pub name: String,
     pub socket: String,
+    /// The inventory's `docker_socket`, handed to commands run on the host.
+    pub docker_host: Option<String>,
     pub refresh: Duration,
+    pub stacks: Vec<Stack>,
     pub backups: Vec<SetRef>,
 }
 
@@ -90,8 +99,11 @@ pub fn spawn(
 ) -> HostHandle {
     let watch = Watch {
         host: index,
+        name: host.name.get_ref().clone(),
         socket: host.docker_socket().to_string(),
+        docker_host: host.docker_socket.clone(),
         refresh: config.refresh_for(host),
+        stacks: host.stacks.clone(),
         backups: host
             .stacks
             .iter()
@@ -109,4 +121,99 @@ pub fn spawn(
         ssh_worker::spawn(watch, target, shared.policy.clone(), tx)
     };
     HostHandle { cmds }
+}
+
+/// Runs a backup in its own task, so the worker keeps polling meanwhile: forwards its
+/// progress to the console, writes the audit line, and lists the sets again at the end so
+/// the new file shows at once.
+pub fn spawn_backup<R>(
+    runner: std::sync::Arc<R>,
+    watch: &Watch,
+    stack: &str,
+    set: &str,
+    tx: mpsc::Sender<Msg>,
+) where
+    R: crate::jobs::Runner + Send + 'static,
+{
+    use crate::jobs::backup::{self, BackupEvent, BackupJob};
+    use crate::model::JobEvent;
+    let host = watch.host;
+    let found = watch
+        .stacks
+        .iter()
+        .find(|s| s.name.get_ref() == stack)
+        .and_then(|st| {
+            st.backups
+                .iter()
+                .find(|b| b.name.get_ref() == set)
+                .map(|b| (st.clone(), b.clone()))
+        });
+    let Some((stack, set)) = found else {
+        let event =
+            JobEvent::Finished(Err(format!("no backup set {stack}/{set} in the inventory")));
+        let _ = tx.try_send(Msg::Job { host, event });
+        return;
+    };
+    let (name, docker_host, sets) = (
+        watch.name.clone(),
+        watch.docker_host.clone(),
+        watch.backups.clone(),
+    );
+    tokio::spawn(async move {
+        let (etx, mut erx) = mpsc::channel::<BackupEvent>(32);
+        let forward_tx = tx.clone();
+        let forward = tokio::spawn(async move {
+            while let Some(e) = erx.recv().await {
+                if let BackupEvent::Progress { bytes, elapsed } = e {
+                    let event = JobEvent::Progress {
+                        bytes,
+                        elapsed_secs: elapsed.as_secs(),
+                    };
+                    let _ = forward_tx.send(Msg::Job { host, event }).await;
+                }
+            }
+        });
+        let job = BackupJob {
+            stack: &stack,
+            set: &set,
+            docker_host: docker_host.as_deref(),
+        };
+        let started = std::time::Instant::now();
+        let result = backup::run(&*runner, &job, &etx)
+            .await
+            .map_err(|e| e.to_string());
+        drop(etx);
+        let _ = forward.await;
+        if let Err(e) = crate::jobs::audit::record_backup(
+            &name,
+            stack.name.get_ref(),
+            set.name.get_ref(),
+            &result,
+            started.elapsed(),
+        ) {
+            tracing::warn!("audit log: {e}");
+        }
+        let summary = result.map(|o| {
+            let removed = if o.removed.is_empty() {
+                String::new()
+            } else {
+                format!(", {} old removed", o.removed.len())
+            };
+            format!(
+                "{} ({} in {}s{removed})",
+                o.path,
+                crate::ui::format::bytes(o.size),
+                o.duration.as_secs()
+            )
+        });
+        let _ = tx
+            .send(Msg::Job {
+                host,
+                event: JobEvent::Finished(summary),
+            })
+            .await;
+        let now = jiff::Timestamp::now().as_second();
+        let backups = crate::collect::backups::survey(host, &sets, now, &*runner).await;
+        let _ = tx.send(Msg::Backups { host, backups }).await;
+    });
 }

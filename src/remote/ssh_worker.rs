@@ -192,18 +192,8 @@ async fn serve(
                 }
                 if !spec.backups.is_empty() && Instant::now() >= next_backups {
                     next_backups = Instant::now() + BACKUP_EVERY;
-                    let run = |cmd: String| {
-                        let session = session.clone();
-                        async move {
-                            let out = session.exec(&cmd).await.map_err(|e| e.to_string())?;
-                            Ok((
-                                out.status,
-                                String::from_utf8_lossy(&out.stdout).into_owned(),
-                                String::from_utf8_lossy(&out.stderr).into_owned(),
-                            ))
-                        }
-                    };
-                    let backups = backups::survey(host, &spec.backups, Timestamp::now().as_second(), run).await;
+                    let now = Timestamp::now().as_second();
+                    let backups = backups::survey(host, &spec.backups, now, &*session).await;
                     let _ = tx.send(Msg::Backups { host, backups }).await;
                 }
                 if watch.wants_connect() {
@@ -217,6 +207,9 @@ async fn serve(
                     return Exit::Quit;
                 }
                 Some(HostCmd::AcceptHostKey { .. } | HostCmd::Passphrase { .. }) => {}
+                Some(HostCmd::Backup { stack, set }) => {
+                    super::spawn_backup(session.clone(), spec, &stack, &set, tx.clone());
+                }
                 Some(cmd) => watch.command(cmd, tx).await,
             }
         }

@@ -134,6 +134,11 @@ async fn event_loop(
 
 fn dispatch(effect: Effect, handles: &[HostHandle]) {
     match effect {
+        Effect::RunBackup { host, stack, set } => {
+            if let Some(h) = handles.get(host) {
+                h.send(HostCmd::Backup { stack, set });
+            }
+        }
         Effect::AcceptHostKey { host, fingerprint } => {
             if let Some(h) = handles.get(host) {
                 h.send(HostCmd::AcceptHostKey { fingerprint });

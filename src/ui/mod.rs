@@ -139,6 +139,7 @@ fn draw_footer(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             ],
             View::Host { .. } => &[
                 ("⏎", "logs"),
+                ("b", "backup"),
                 ("Esc", "fleet"),
                 ("Tab", "next host"),
                 ("/", "filter"),

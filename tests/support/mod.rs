@@ -119,6 +119,7 @@ fn backup(
         max_age_secs: 26 * 3600,
         verdict,
         error: None,
+        recipe: (name != "uploads").then(|| format!("pg_dump of database {stack} as postgres in service db (custom format) into ~/backups")),
     }
 }
 

@@ -63,18 +63,30 @@ pub fn draw(h: &HostState, model: &Model, theme: &Theme, frame: &mut Frame, area
         .iter()
         .filter(|b| b.verdict != Verdict::Fresh)
         .count();
-    let title = if bad == 0 {
-        format!(" Backups: {} fresh ", h.backups.len())
-    } else {
-        format!(" Backups: {bad} of {} need attention ", h.backups.len())
+    let (title, style) = match &h.job {
+        Some(job) if job.running() => (
+            format!(
+                " {}: {} written, {}s… ",
+                job.what,
+                format::bytes(job.bytes),
+                job.elapsed_secs
+            ),
+            theme.info,
+        ),
+        Some(job) if matches!(job.outcome, Some(Err(_))) => (
+            format!(" {} FAILED (see the audit log) ", job.what),
+            theme.crit,
+        ),
+        _ if bad == 0 => (format!(" Backups: {} fresh ", h.backups.len()), theme.title),
+        _ => (
+            format!(" Backups: {bad} of {} need attention ", h.backups.len()),
+            theme.warn,
+        ),
     };
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border)
-        .title(Span::styled(
-            title,
-            if bad == 0 { theme.title } else { theme.warn },
-        ));
+        .title(Span::styled(title, style));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let mut sets: Vec<&BackupStatus> = h.backups.iter().collect();

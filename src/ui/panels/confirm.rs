@@ -43,9 +43,45 @@ pub fn draw(model: &Model, confirm: &Confirm, theme: &Theme, frame: &mut Frame, 
                 ],
             )
         }
+        Confirm::Backup {
+            host,
+            stack,
+            set,
+            recipe,
+        } => {
+            let h = model.hosts.get(*host);
+            let name = h.map_or("?", |h| h.name.as_str());
+            let mut lines = vec![
+                Line::from(vec![
+                    Span::styled("Back up ", theme.text),
+                    Span::styled(format!("{stack}/{set}"), theme.title),
+                    Span::styled(" on ", theme.text),
+                    Span::styled(name.to_string(), theme.title),
+                    Span::styled(" now?", theme.text),
+                ]),
+                Line::from(""),
+                Line::from(Span::styled(format!("  {recipe}"), theme.text)),
+                Line::from(""),
+                Line::from(Span::styled(
+                    "Written to a hidden partial file and verified before it counts; the set's retention runs after.",
+                    theme.dim,
+                )),
+                Line::from(""),
+            ];
+            if h.is_some_and(|h| h.production) {
+                lines.insert(0, Line::from(Span::styled("PRODUCTION HOST", theme.banner)));
+            }
+            lines.push(Line::from(vec![
+                Span::styled(" y ", theme.key),
+                Span::styled("back up now   ", theme.text),
+                Span::styled(" n Esc ", theme.key),
+                Span::styled("cancel", theme.text),
+            ]));
+            (" Take a backup ", lines)
+        }
     };
     let width = 70.min(area.width.saturating_sub(2));
-    let height = 11.min(area.height.saturating_sub(2));
+    let height = 12.min(area.height.saturating_sub(2));
     let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
     let block = Block::default()
