@@ -12,6 +12,14 @@ use std::process::{Command, Output};
 use common::lab::{COURSE_SUPPORTER, DOWN, HOSTS, LILA, Lab, LabHost};
 use serde_json::Value;
 
+/// Tests here count logins in the lab's sshd logs, so they must not log in concurrently:
+/// each test holds this for its whole run.
+static SSH_LOGINS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SSH_LOGINS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Runs the real binary with the lab's environment, minus what a test overrides.
 fn opsdeck(lab: &Lab, home: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsdeck"));
@@ -79,6 +87,7 @@ fn accepted(lab: &Lab, h: &LabHost) -> usize {
 #[test]
 fn status_lists_what_docker_ps_shows_on_each_host() {
     let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
     let home = tempfile::tempdir().unwrap();
     let status = status_json(lab, home.path(), &[], &[]);
     for h in HOSTS {
@@ -176,6 +185,7 @@ fn status_lists_what_docker_ps_shows_on_each_host() {
 #[test]
 fn status_text_is_a_compact_table_and_names_select_hosts() {
     let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
     let home = tempfile::tempdir().unwrap();
     let out = opsdeck(lab, home.path(), &["status", "lila", "down"], &[]);
     assert!(out.status.success());
@@ -204,6 +214,7 @@ fn status_text_is_a_compact_table_and_names_select_hosts() {
 #[test]
 fn unknown_host_key_is_refused_headless_and_accepted_with_accept_new() {
     let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
     let home = tempfile::tempdir().unwrap();
     let known = home.path().join("known_hosts");
     let config = inventory(
@@ -259,6 +270,7 @@ fn unknown_host_key_is_refused_headless_and_accepted_with_accept_new() {
 #[test]
 fn changed_host_key_is_refused_naming_file_and_line_and_nothing_runs() {
     let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
     let home = tempfile::tempdir().unwrap();
     // A different ed25519 key recorded for course-supporter's address, on line 3.
     let keyfile = home.path().join("other");
@@ -307,6 +319,7 @@ fn changed_host_key_is_refused_naming_file_and_line_and_nothing_runs() {
 #[test]
 fn agent_auth_and_key_file_auth_both_work() {
     let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
     let home = tempfile::tempdir().unwrap();
     let kh = format!("known_hosts = \"{}\"", lab.known_hosts.display());
     // Agent only: no identity file anywhere (HOME is empty).
@@ -356,6 +369,7 @@ fn agent_auth_and_key_file_auth_both_work() {
 #[test]
 fn proxyjump_through_one_lab_host_to_another() {
     let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
     let home = tempfile::tempdir().unwrap();
     let extra = format!(
         "known_hosts = \"{}\"\njump = \"{}@{}\"",
@@ -385,6 +399,7 @@ fn proxyjump_through_one_lab_host_to_another() {
 #[test]
 fn ssh_config_alias_supplies_address_user_and_key() {
     let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
     std::fs::write(
@@ -420,6 +435,7 @@ fn ssh_config_alias_supplies_address_user_and_key() {
 #[test]
 fn logs_command_prints_a_containers_log_over_ssh() {
     let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
     let home = tempfile::tempdir().unwrap();
     let out = opsdeck(
         lab,
@@ -447,6 +463,7 @@ fn logs_command_prints_a_containers_log_over_ssh() {
 #[test]
 fn status_reports_the_labs_backup_verdicts() {
     let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
     let home = tempfile::tempdir().unwrap();
     let status = status_json(lab, home.path(), &[], &[]);
     // The lab seeds these (tests/lab/README.md): one set per verdict.
