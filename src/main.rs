@@ -195,16 +195,9 @@ where
         }
     };
     let _log_guard = init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match async_runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("opsdeck: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(body(config))
 }
@@ -242,16 +235,9 @@ fn run_tui(cli: Cli) -> ExitCode {
         }
     };
     let _log_guard = init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match async_runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("opsdeck: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(opsdeck::runtime::run(config, theme, cli.read_only)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -260,6 +246,19 @@ fn run_tui(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Two worker threads: opsdeck waits on hosts, it does not compute, and the machines it
+/// runs on often have two cores.
+fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("opsdeck: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })
 }
 
 /// Logs go to a file in the XDG state dir: the terminal belongs to the UI.
