@@ -3,6 +3,7 @@
 //! `model` and `ui` are pure (no tokio, no I/O); `runtime` runs the loop; `remote`,
 //! `docker` and `collect` do the talking to hosts. See `../shared/DESIGN.md`.
 
+pub mod checks;
 pub mod cli;
 pub mod collect;
 pub mod config;

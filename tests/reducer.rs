@@ -653,3 +653,30 @@ fn b_is_refused_read_only_and_without_recipes() {
     assert_eq!(m.overlay, Overlay::None);
     assert!(m.flash.as_ref().unwrap().text.contains("no backup sets"));
 }
+
+#[test]
+fn checks_keep_their_last_failure_while_they_pass_again() {
+    let mut model = support::fleet();
+    let failing = support::check("api", Some(503), Some("expected status 200 got 503"), None);
+    update(
+        &mut model,
+        Msg::Checks {
+            host: 0,
+            checks: vec![failing.clone()],
+        },
+    );
+    assert_eq!(model.hosts[0].worst_check().unwrap().short(), "503");
+    let mut passing = support::check("api", Some(200), None, None);
+    passing.at += 30;
+    update(
+        &mut model,
+        Msg::Checks {
+            host: 0,
+            checks: vec![passing],
+        },
+    );
+    let c = &model.hosts[0].checks[0];
+    assert!(c.ok);
+    assert_eq!(c.short(), "ok");
+    assert_eq!(c.last_failure, failing.last_failure);
+}

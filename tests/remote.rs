@@ -167,8 +167,9 @@ fn status_lists_what_docker_ps_shows_on_each_host() {
             assert!(c["started_at"].is_string());
             assert_eq!(c["restarts"], 0);
         }
-        // Checks arrive with their issue; backups have their own test below.
-        assert_eq!(got["checks"], serde_json::json!([]));
+        // The lab inventory gives every up host two checks, one of them via SSH; they
+        // have their own test below, as do backups.
+        assert_eq!(got["checks"].as_array().unwrap().len(), 2, "{got:#}");
     }
     let down = host(&status, DOWN.name);
     assert_eq!(down["reachable"], false);
@@ -506,4 +507,37 @@ fn status_reports_the_labs_backup_verdicts() {
         .as_i64()
         .unwrap();
     assert!(fresh_age < 26 * 3600, "{fresh_age}");
+}
+
+#[test]
+fn status_runs_the_labs_http_checks_directly_and_through_ssh() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    let home = tempfile::tempdir().unwrap();
+    let status = status_json(lab, home.path(), &[], &[]);
+    // tests/lab/README.md: the app ports (8000, 12000) and lila's API are only checked
+    // through the host's SSH connection (direct-tcpip), the sites through nginx/caddy.
+    for (h, name, via) in [
+        ("course-supporter", "api via nginx", "direct"),
+        ("course-supporter", "app direct", "ssh"),
+        ("lila", "site", "direct"),
+        ("lila", "api health", "ssh"),
+        ("duckdb-app", "backend", "ssh"),
+        ("duckdb-app", "site via nginx", "direct"),
+    ] {
+        let c = host(&status, h)["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("{h}/{name} missing"))
+            .clone();
+        assert_eq!(c["via"], via, "{c:#}");
+        assert_eq!(c["status"], 200, "{h}/{name}: {c:#}");
+        assert_eq!(c["ok"], true, "{h}/{name}: {c:#}");
+        assert_eq!(c["error"], Value::Null);
+        assert!(c["latency_ms"].as_u64().unwrap() < 10_000);
+        assert_eq!(c["tls"], Value::Null, "plain http has no certificate");
+    }
+    assert_eq!(host(&status, "down")["checks"], serde_json::json!([]));
 }

@@ -46,8 +46,9 @@ pub fn select(config: &Config, names: &[String]) -> Result<Vec<usize>, String> {
 }
 
 /// One full answer: metrics, containers (or why Docker cannot be asked), and the
-/// backup sets when the host has any.
-fn complete(h: &HostState, wants_backups: bool) -> bool {
+/// backup sets and check results when the host has any.
+fn complete(h: &HostState, wants: (bool, bool)) -> bool {
+    let (wants_backups, wants_checks) = wants;
     match h.conn {
         HostConn::Down { .. } => true,
         _ => {
@@ -55,6 +56,7 @@ fn complete(h: &HostState, wants_backups: bool) -> bool {
                 && (matches!(h.docker, DockerState::Unavailable { .. })
                     || h.containers_at.is_some())
                 && (!wants_backups || !h.backups.is_empty())
+                && (!wants_checks || !h.checks.is_empty())
         }
     }
 }
@@ -68,11 +70,16 @@ pub async fn snapshot(config: &Config, selected: &[usize], shared: &Shared) -> M
         .map(|&i| remote::spawn(i, &config.inventory.hosts[i], config, shared, tx.clone()))
         .collect();
     drop(tx);
-    let wants: Vec<bool> = config
+    let wants: Vec<(bool, bool)> = config
         .inventory
         .hosts
         .iter()
-        .map(|h| h.stacks.iter().any(|s| !s.backups.is_empty()))
+        .map(|h| {
+            (
+                h.stacks.iter().any(|s| !s.backups.is_empty()),
+                !crate::checks::specs(h).is_empty(),
+            )
+        })
         .collect();
     let done = |m: &Model, i: usize| complete(&m.hosts[i], wants[i]);
     let deadline = tokio::time::Instant::now() + DEADLINE;
@@ -107,6 +114,29 @@ fn health(h: Option<Health>) -> Value {
         Some(Health::Starting) => json!("starting"),
         None => Value::Null,
     }
+}
+
+fn check_json(c: &crate::checks::CheckStatus) -> Value {
+    json!({
+        "stack": c.stack,
+        "name": c.name,
+        "url": c.url,
+        "via": if c.via_ssh { "ssh" } else { "direct" },
+        "ok": c.ok,
+        "status": c.status,
+        "latency_ms": c.latency_ms,
+        "error": c.error,
+        "tls": c.tls.as_ref().map(|t| json!({
+            "days_left": t.days_left,
+            "not_after": jiff::Timestamp::from_second(t.not_after).ok().map(|t| t.to_string()),
+            "issuer": t.issuer,
+            "warn_days": c.tls_warn_days,
+        })),
+        "last_failure": c.last_failure.as_ref().map(|f| json!({
+            "at": jiff::Timestamp::from_second(f.at).ok().map(|t| t.to_string()),
+            "error": f.error,
+        })),
+    })
 }
 
 pub fn to_json(model: &Model, selected: &[usize]) -> Value {
@@ -173,7 +203,7 @@ pub fn to_json(model: &Model, selected: &[usize]) -> Value {
                     "verdict": b.verdict,
                     "error": b.error,
                 })).collect::<Vec<_>>(),
-                "checks": [],
+                "checks": h.checks.iter().map(check_json).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -222,6 +252,19 @@ pub fn to_text(model: &Model, selected: &[usize]) -> String {
                         "  backup {}/{}: {verdict}{age}, {} files\n",
                         b.stack, b.name, b.count
                     ));
+                }
+                for c in &h.checks {
+                    let what = match (&c.error, c.status) {
+                        (Some(e), _) => e.clone(),
+                        (None, Some(s)) => format!("{s} in {}ms", c.latency_ms.unwrap_or(0)),
+                        (None, None) => "ok".into(),
+                    };
+                    let tls = c
+                        .tls
+                        .as_ref()
+                        .map(|t| format!(", TLS {}d left ({})", t.days_left, t.issuer))
+                        .unwrap_or_default();
+                    out.push_str(&format!("  check {}: {} {what}{tls}\n", c.name, c.short()));
                 }
                 for g in h.groups("") {
                     let project = g

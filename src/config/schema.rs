@@ -131,6 +131,9 @@ pub struct Check {
     pub via: Via,
     /// Warn when an https certificate has fewer days left than this.
     pub tls_warn_days: Option<u32>,
+    /// A PEM file of extra CA certificates trusted for this check, on top of the
+    /// bundled Mozilla roots: for a private CA (and for tests).
+    pub ca_file: Option<String>,
 }
 
 fn default_status() -> Spanned<u16> {

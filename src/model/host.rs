@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 
 use super::series::Series;
+use crate::checks::{CheckStatus, CheckVerdict};
 use crate::collect::backups::{BackupStatus, Verdict};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -158,6 +159,7 @@ pub struct HostState {
     /// A host key that changed or is revoked: shown as a banner until the host is up.
     pub key_alert: Option<String>,
     pub backups: Vec<BackupStatus>,
+    pub checks: Vec<CheckStatus>,
     /// The host's current or last job, as the host view shows it.
     pub job: Option<Job>,
 }
@@ -215,6 +217,7 @@ impl HostState {
             question: None,
             key_alert: None,
             backups: Vec::new(),
+            checks: Vec::new(),
             job: None,
         }
     }
@@ -238,6 +241,37 @@ impl HostState {
                 b.newest_age(now_secs).unwrap_or(i64::MAX),
             )
         })
+    }
+
+    /// Takes new results, keeping each check's last failure while it passes again.
+    pub fn set_checks(&mut self, mut checks: Vec<CheckStatus>) {
+        for c in &mut checks {
+            if c.last_failure.is_none() {
+                c.last_failure = self
+                    .checks
+                    .iter()
+                    .find(|o| o.stack == c.stack && o.name == c.name)
+                    .and_then(|o| o.last_failure.clone());
+            }
+        }
+        self.checks = checks;
+    }
+
+    /// The check that most needs attention: failed, then soonest certificate expiry.
+    pub fn worst_check(&self) -> Option<&CheckStatus> {
+        self.checks.iter().max_by_key(|c| {
+            (
+                c.verdict(),
+                std::cmp::Reverse(c.tls.as_ref().map_or(i64::MAX, |t| t.days_left)),
+            )
+        })
+    }
+
+    pub fn checks_with(&self, verdict: CheckVerdict) -> usize {
+        self.checks
+            .iter()
+            .filter(|c| c.verdict() == verdict)
+            .count()
     }
 
     pub fn backups_with(&self, verdict: Verdict) -> usize {

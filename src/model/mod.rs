@@ -205,6 +205,11 @@ pub enum Msg {
         host: usize,
         backups: Vec<crate::collect::backups::BackupStatus>,
     },
+    /// The latest results of a host's HTTP checks.
+    Checks {
+        host: usize,
+        checks: Vec<crate::checks::CheckStatus>,
+    },
     Job {
         host: usize,
         event: JobEvent,
@@ -432,6 +437,12 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 && h.backups != backups
             {
                 h.backups = backups;
+                model.dirty = true;
+            }
+        }
+        Msg::Checks { host, checks } => {
+            if let Some(h) = model.hosts.get_mut(host) {
+                h.set_checks(checks);
                 model.dirty = true;
             }
         }

@@ -31,6 +31,8 @@ async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::Receiver<HostC
         ..
     } = watch;
     let mut next_backups = Instant::now();
+    let mut next_checks = Instant::now();
+    let mut checks_running: Option<tokio::task::JoinHandle<()>> = None;
     let local = Arc::new(Local::new());
     let mut collector = match LocalCollector::new() {
         Ok(c) => Some(c),
@@ -69,6 +71,13 @@ async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::Receiver<HostC
                     let now = Timestamp::now().as_second();
                     let backups = backups::survey(host, &watch.backups, now, &*local).await;
                     let _ = tx.send(Msg::Backups { host, backups }).await;
+                }
+                if !watch.checks.is_empty()
+                    && Instant::now() >= next_checks
+                    && checks_running.as_ref().is_none_or(|h| h.is_finished())
+                {
+                    next_checks = Instant::now() + super::CHECK_EVERY;
+                    checks_running = Some(super::spawn_checks(&watch, None, &tx));
                 }
                 if docker_watch.wants_connect() {
                     docker_watch.connected(docker::connect_unix(socket).await, &tx).await;

@@ -84,10 +84,30 @@ pub struct Watch {
     pub refresh: Duration,
     pub stacks: Vec<Stack>,
     pub backups: Vec<SetRef>,
+    pub checks: Vec<crate::checks::CheckSpec>,
 }
 
 /// Backup directories change slowly: they are listed this often, not every tick.
 pub const BACKUP_EVERY: Duration = Duration::from_secs(30);
+
+/// HTTP checks run this often: often enough to notice an outage within a minute, rarely
+/// enough not to show up in the app's own request logs.
+pub const CHECK_EVERY: Duration = Duration::from_secs(30);
+
+/// Runs a host's checks in their own task, so a check waiting out its timeout never holds
+/// up the metrics; the returned handle tells the worker whether a round is still going.
+pub fn spawn_checks(
+    watch: &Watch,
+    tunnel: Option<std::sync::Arc<dyn crate::checks::Tunnel>>,
+    tx: &mpsc::Sender<Msg>,
+) -> tokio::task::JoinHandle<()> {
+    let (host, specs, tx) = (watch.host, watch.checks.clone(), tx.clone());
+    tokio::spawn(async move {
+        let now = jiff::Timestamp::now().as_second();
+        let checks = crate::checks::run_all(&specs, tunnel, now).await;
+        let _ = tx.send(Msg::Checks { host, checks }).await;
+    })
+}
 
 /// Starts the worker for host `index`; every host connects in parallel.
 pub fn spawn(
@@ -113,6 +133,7 @@ pub fn spawn(
                     .map(|b| (st.name.get_ref().clone(), b.clone()))
             })
             .collect(),
+        checks: crate::checks::specs(host),
     };
     let cmds = if host.is_local() {
         local::spawn(watch, tx)

@@ -459,6 +459,23 @@ impl Session {
         Ok(channel.into_stream())
     }
 
+    /// A TCP connection made by the host (`direct-tcpip`), for health checks of ports
+    /// only the host can reach.
+    pub async fn open_tcp(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<russh::ChannelStream<client::Msg>, SshError> {
+        let channel = self
+            .handle
+            .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
+            .await
+            .map_err(|e| {
+                SshError::Protocol(format!("cannot reach {host}:{port} from the host: {e}"))
+            })?;
+        Ok(channel.into_stream())
+    }
+
     pub async fn disconnect(&self) {
         let _ = self
             .handle
@@ -605,6 +622,17 @@ pub async fn docker(session: Arc<Session>, socket: &str) -> Result<(Docker, Stri
     )
     .map_err(|e| format!("docker over ssh: {e}"))?;
     crate::docker::negotiate(docker, &socket).await
+}
+
+impl crate::checks::Tunnel for Session {
+    fn open_tcp<'a>(&'a self, host: &'a str, port: u16) -> crate::checks::OpenFuture<'a> {
+        Box::pin(async move {
+            let stream = Session::open_tcp(self, host, port)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Box::new(stream) as crate::checks::BoxIo)
+        })
+    }
 }
 
 #[cfg(test)]

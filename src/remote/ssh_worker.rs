@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::docker_watch::DockerWatch;
 use super::ssh::{self, KeyPolicy, Session, Target};
-use super::{BACKUP_EVERY, HostCmd, Watch};
+use super::{BACKUP_EVERY, CHECK_EVERY, HostCmd, Watch};
 use crate::collect::{backups, procfs};
 use crate::model::{HostConn, Msg};
 
@@ -163,6 +163,8 @@ async fn serve(
 ) -> Exit {
     let (host, socket, refresh) = (spec.host, spec.socket.as_str(), spec.refresh);
     let mut next_backups = Instant::now();
+    let mut next_checks = Instant::now();
+    let mut checks_running: Option<tokio::task::JoinHandle<()>> = None;
     let mut watch = DockerWatch::new(host);
     let mut sampler = procfs::Sampler::default();
     let mut ticker = tokio::time::interval(refresh);
@@ -195,6 +197,14 @@ async fn serve(
                     let now = Timestamp::now().as_second();
                     let backups = backups::survey(host, &spec.backups, now, &*session).await;
                     let _ = tx.send(Msg::Backups { host, backups }).await;
+                }
+                if !spec.checks.is_empty()
+                    && Instant::now() >= next_checks
+                    && checks_running.as_ref().is_none_or(|h| h.is_finished())
+                {
+                    next_checks = Instant::now() + CHECK_EVERY;
+                    let tunnel: Arc<dyn crate::checks::Tunnel> = session.clone();
+                    checks_running = Some(super::spawn_checks(spec, Some(tunnel), tx));
                 }
                 if watch.wants_connect() {
                     watch.connected(ssh::docker(session.clone(), socket).await, tx).await;

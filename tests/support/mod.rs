@@ -6,6 +6,7 @@
 pub mod tui;
 
 use jiff::Timestamp;
+use opsdeck::checks::{CheckStatus, Failure, TlsStatus};
 use opsdeck::collect::backups::{BackupStatus, FileEntry, Verdict};
 use opsdeck::model::host::Disk;
 use opsdeck::model::{
@@ -96,6 +97,37 @@ fn fill(h: &mut HostState, base: f64, mem_used: u64, mem_total: u64, cores: usiz
     }
 }
 
+/// A check result; `tls` is the certificate's days left for an https check.
+pub fn check(
+    name: &str,
+    status: Option<u16>,
+    error: Option<&str>,
+    tls: Option<i64>,
+) -> CheckStatus {
+    CheckStatus {
+        stack: None,
+        name: name.into(),
+        url: format!("https://{name}.example/health"),
+        via_ssh: false,
+        ok: error.is_none(),
+        status,
+        expect_status: 200,
+        latency_ms: status.map(|_| 42),
+        error: error.map(str::to_string),
+        tls: tls.map(|days| TlsStatus {
+            days_left: days,
+            not_after: NOW + days * 86_400,
+            issuer: "R11".into(),
+        }),
+        tls_warn_days: 14,
+        at: NOW,
+        last_failure: error.map(|e| Failure {
+            at: NOW,
+            error: e.into(),
+        }),
+    }
+}
+
 fn backup(
     host: usize,
     stack: &str,
@@ -172,6 +204,7 @@ pub fn fleet() -> Model {
         },
     ];
     cs.containers_at = Some(ago(1));
+    cs.checks = vec![check("api", Some(200), None, Some(45))];
     cs.backups = vec![
         backup(
             0,
@@ -245,6 +278,15 @@ pub fn fleet() -> Model {
         ),
     ];
     lila.containers_at = Some(ago(1));
+    lila.checks = vec![
+        check("site", Some(200), None, Some(61)),
+        check(
+            "api",
+            Some(503),
+            Some("expected status 200 got 503"),
+            Some(61),
+        ),
+    ];
     lila.backups = vec![backup(
         1,
         "lila",
@@ -296,6 +338,10 @@ pub fn fleet() -> Model {
     ];
     duck.containers_at = Some(ago(1));
     duck.backups = vec![backup(2, "app", "app.db", Verdict::Missing, None, 0)];
+    duck.checks = vec![
+        check("backend", Some(200), None, None),
+        check("site", Some(200), None, Some(3)),
+    ];
 
     let mut down = HostState::new("staging", "root@192.0.2.44", 2);
     down.conn = HostConn::Down {

@@ -83,6 +83,7 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             DockerState::Unknown => ("–".into(), theme.dim),
         };
         let (backup, backup_style) = super::backups::fleet_cell(h, model.now.as_second(), theme);
+        let (check, check_style) = super::checks::fleet_cell(h, theme);
         let bad = h.unhealthy();
         let (bad_text, bad_style) = if bad > 0 {
             (bad.to_string(), theme.crit)
@@ -97,8 +98,7 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             (ctrs, fixed[2], ctrs_style),
             (bad_text, fixed[3], bad_style),
             (backup, fixed[4], backup_style),
-            // Checks arrive with their collector; "–" means no data.
-            ("–".into(), fixed[5], theme.dim),
+            (check, fixed[5], check_style),
         ]);
         if pos == model.fleet_cursor {
             select_row(&mut spans, w, theme);

@@ -19,10 +19,11 @@ pub fn draw(model: &Model, host: usize, theme: &Theme, frame: &mut Frame, area: 
         return;
     };
     let graph_h = (area.height / 3).clamp(5, 14);
-    let [graphs, vitals, backups, containers] = Layout::vertical([
+    let [graphs, vitals, backups, checks, containers] = Layout::vertical([
         Constraint::Length(graph_h),
         Constraint::Length(2),
         Constraint::Length(super::backups::height(h)),
+        Constraint::Length(super::checks::height(h)),
         Constraint::Min(3),
     ])
     .areas(area);
@@ -30,6 +31,9 @@ pub fn draw(model: &Model, host: usize, theme: &Theme, frame: &mut Frame, area: 
     draw_vitals(h, model, theme, frame, vitals);
     if !h.backups.is_empty() {
         super::backups::draw(h, model, theme, frame, backups);
+    }
+    if !h.checks.is_empty() {
+        super::checks::draw(h, model, theme, frame, checks);
     }
     draw_containers(h, model, theme, frame, containers);
 }

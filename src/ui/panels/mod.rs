@@ -1,6 +1,7 @@
 //! One file per panel.
 
 pub mod backups;
+pub mod checks;
 pub mod confirm;
 pub mod container;
 pub mod fleet;
