@@ -45,6 +45,18 @@ enum Command {
         #[arg(long)]
         accept_new: bool,
     },
+    /// Evaluate everything opsdeck knows and print the problems, worst first; exit 0 OK,
+    /// 1 warning, 2 critical, 3 could not run (as monitoring plugins do).
+    Check {
+        /// Hosts to check (default: all).
+        hosts: Vec<String>,
+        /// JSON for scripts instead of one line per problem.
+        #[arg(long)]
+        json: bool,
+        /// Record host keys no known_hosts file has yet (like ssh's accept-new).
+        #[arg(long)]
+        accept_new: bool,
+    },
     /// Print a container's log.
     Logs {
         host: String,
@@ -119,6 +131,25 @@ fn main() -> ExitCode {
             }
             Ok(())
         }),
+        Some(Command::Check {
+            hosts,
+            json,
+            accept_new,
+        }) => {
+            // Monitoring plugins say "could not run" with 3, not the 2 of a broken inventory.
+            if let Err(e) = config::load(discover(cli.config.clone())) {
+                eprintln!("opsdeck: {e}");
+                return ExitCode::from(opsdeck::cli::check::UNKNOWN);
+            }
+            let args = opsdeck::cli::check::CheckArgs {
+                hosts,
+                json,
+                accept_new,
+            };
+            headless_exit(cli.config, move |config| {
+                opsdeck::cli::check::run(config, args)
+            })
+        }
         Some(Command::Logs {
             host,
             container,

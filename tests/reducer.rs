@@ -680,3 +680,43 @@ fn checks_keep_their_last_failure_while_they_pass_again() {
     assert_eq!(c.short(), "ok");
     assert_eq!(c.last_failure, failing.last_failure);
 }
+
+#[test]
+fn problems_are_evaluated_from_the_model_worst_first() {
+    use opsdeck::model::problems::problems;
+    let model = support::fleet();
+    let all: Vec<usize> = (0..model.hosts.len()).collect();
+    let found = problems(&model, &all);
+    let lines: Vec<String> = found
+        .iter()
+        .map(|p| format!("{} {}: {}", p.severity.label(), p.host_name, p.what))
+        .collect();
+    let has = |s: &str| lines.iter().any(|l| l.starts_with(s));
+    assert!(
+        has("CRITICAL lila: check api failed: expected status 200 got 503"),
+        "{lines:#?}"
+    );
+    assert!(has("CRITICAL staging: host unreachable"), "{lines:#?}");
+    assert!(
+        has("WARNING duckdb-app: check site: certificate expires in 3 days"),
+        "{lines:#?}"
+    );
+    assert!(
+        has("CRITICAL duckdb-app: backup app/app.db missing"),
+        "{lines:#?}"
+    );
+    // The staging host is down: nothing else is said about it.
+    assert_eq!(found.iter().filter(|p| p.host_name == "staging").count(), 1);
+    let first_warning = found
+        .iter()
+        .position(|p| p.severity == opsdeck::model::Severity::Warning)
+        .unwrap();
+    assert!(
+        found[first_warning..]
+            .iter()
+            .all(|p| p.severity == opsdeck::model::Severity::Warning)
+    );
+    assert_eq!(opsdeck::cli::check::exit_code(&found), 2);
+    assert_eq!(opsdeck::cli::check::exit_code(&found[first_warning..]), 1);
+    assert_eq!(opsdeck::cli::check::exit_code(&[]), 0);
+}

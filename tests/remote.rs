@@ -541,3 +541,264 @@ fn status_runs_the_labs_http_checks_directly_and_through_ssh() {
     }
     assert_eq!(host(&status, "down")["checks"], serde_json::json!([]));
 }
+
+/// `opsdeck check` with the lab's environment: exit code and the JSON it printed.
+fn check_json(lab: &Lab, home: &Path, args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["check", "--json"];
+    all.extend_from_slice(args);
+    let out = opsdeck(lab, home, &all, &[]);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check printed no JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), json)
+}
+
+/// Problems of `host` whose text contains `needle`.
+fn problems_of(report: &Value, host: &str, needle: &str) -> Vec<Value> {
+    report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["host"] == host && p["what"].as_str().unwrap().contains(needle))
+        .cloned()
+        .collect()
+}
+
+/// Runs `check` until `done` holds (the lab's switches take a few seconds to show).
+fn check_until(
+    lab: &Lab,
+    home: &Path,
+    args: &[&str],
+    what: &str,
+    done: impl Fn(i32, &Value) -> bool,
+) -> (i32, Value) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (code, report) = check_json(lab, home, args);
+        if done(code, &report) {
+            return (code, report);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 60 s; last exit {code}: {report:#}"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
+#[test]
+fn check_prints_the_labs_problems_worst_first_with_plugin_exit_codes() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    let home = tempfile::tempdir().unwrap();
+    let (code, report) = check_json(lab, home.path(), &[]);
+    assert_eq!(code, 2, "{report:#}");
+    assert_eq!(report["status"], "critical");
+    // The lab's reference state: course-supporter's db dumps are stale by design, the
+    // duckdb app has no backup at all, and `down` refuses connections.
+    let stale = problems_of(
+        &report,
+        "course-supporter",
+        "backup course-supporter/db stale",
+    );
+    assert_eq!(stale.len(), 1, "{report:#}");
+    assert_eq!(stale[0]["severity"], "critical");
+    let down = problems_of(&report, "down", "host unreachable");
+    assert_eq!(down.len(), 1, "{report:#}");
+    assert!(
+        down[0]["what"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused")
+    );
+    assert_eq!(
+        problems_of(&report, "duckdb-app", "backup app/app.db missing").len(),
+        1
+    );
+    assert_eq!(
+        problems_of(&report, "course-supporter", "uploads suspicious")[0]["severity"],
+        "warning"
+    );
+    // Worst first.
+    let severities: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["severity"].as_str().unwrap())
+        .collect();
+    let first_warning = severities.iter().position(|s| *s == "warning");
+    if let Some(w) = first_warning {
+        assert!(
+            severities[w..].iter().all(|s| *s == "warning"),
+            "{severities:?}"
+        );
+    }
+
+    // Text: one line per problem, the same order.
+    let out = opsdeck(lab, home.path(), &["check"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), severities.len(), "{text}");
+    assert!(
+        text.lines().next().unwrap().starts_with("CRITICAL "),
+        "{text}"
+    );
+    assert!(text.contains("CRITICAL down: host unreachable"), "{text}");
+
+    // lila is clean in its reference state: 0.
+    let out = opsdeck(lab, home.path(), &["check", "lila"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "OK: 1 hosts, no problems\n"
+    );
+
+    // A warning only: 1. Thresholds from the inventory, here memory use at 0.1%.
+    let dir = tempfile::tempdir().unwrap();
+    let config = inventory(
+        dir.path(),
+        lab,
+        &LILA,
+        &format!(
+            "known_hosts = \"{}\"\nthresholds = {{ mem_warn = 0.1, mem_crit = 100 }}",
+            lab.known_hosts.display()
+        ),
+    );
+    let out = opsdeck(
+        lab,
+        home.path(),
+        &["check"],
+        &[("OPSDECK_CONFIG", Some(&config))],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.starts_with("WARNING  lila: memory "), "{text}");
+
+    // Could not run: 3, for an unknown host and for a broken inventory.
+    let out = opsdeck(lab, home.path(), &["check", "nosuch"], &[]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown host \"nosuch\""));
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "[[host]]\nnmae = \"x\"\n").unwrap();
+    let broken = broken.display().to_string();
+    let out = opsdeck(
+        lab,
+        home.path(),
+        &["check"],
+        &[("OPSDECK_CONFIG", Some(&broken))],
+    );
+    assert_eq!(out.status.code(), Some(3));
+}
+
+/// Turns lila's unhealthy switch off again even when the test fails.
+struct UnhealthyOff<'a>(&'a Lab);
+impl Drop for UnhealthyOff<'_> {
+    fn drop(&mut self) {
+        self.0.lab(&["unhealthy", "off"]);
+    }
+}
+
+#[test]
+fn check_turns_the_unhealthy_switch_into_critical_lines_and_back() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    let home = tempfile::tempdir().unwrap();
+    lab.lab(&["unhealthy", "on"]);
+    let guard = UnhealthyOff(lab);
+    let (code, report) = check_until(lab, home.path(), &["lila"], "lila unhealthy", |_, r| {
+        !problems_of(r, "lila", "unhealthy").is_empty()
+            && !problems_of(r, "lila", "check api health failed").is_empty()
+    });
+    assert_eq!(code, 2, "{report:#}");
+    let failed = &problems_of(&report, "lila", "check api health failed")[0];
+    assert_eq!(failed["severity"], "critical");
+    assert!(
+        failed["what"].as_str().unwrap().contains("got 503"),
+        "{failed:#}"
+    );
+    let unhealthy = &problems_of(&report, "lila", "unhealthy")[0];
+    assert!(
+        unhealthy["what"].as_str().unwrap().contains("api"),
+        "{unhealthy:#}"
+    );
+    drop(guard);
+    let (code, report) = check_until(lab, home.path(), &["lila"], "lila healthy again", |c, _| {
+        c == 0
+    });
+    assert_eq!(report["problems"], serde_json::json!([]));
+    assert_eq!(code, 0);
+}
+
+/// Starts a stopped lab container again (and waits until it is up) even when the test fails.
+struct StartAgain<'a>(&'a Lab, &'a LabHost, String);
+impl Drop for StartAgain<'_> {
+    fn drop(&mut self) {
+        let (lab, h, name) = (self.0, self.1, &self.2);
+        lab.ssh_ok(h, &format!("docker start {name}"));
+        for _ in 0..60 {
+            let state = lab.ssh_ok(
+                h,
+                &format!(
+                    "docker inspect -f '{{{{.State.Status}}}} {{{{if .State.Health}}}}{{{{.State.Health.Status}}}}{{{{end}}}}' {name}"
+                ),
+            );
+            if state.trim() == "running" || state.trim() == "running healthy" {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
+}
+
+#[test]
+fn check_reports_a_stopped_container() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    let home = tempfile::tempdir().unwrap();
+    let duck = HOSTS.iter().find(|h| h.name == "duckdb-app").unwrap();
+    let name = lab
+        .ssh_ok(
+            duck,
+            "docker ps --filter label=com.docker.compose.service=frontend --format '{{.Names}}'",
+        )
+        .trim()
+        .to_string();
+    assert!(!name.is_empty());
+    lab.ssh_ok(duck, &format!("docker stop -t 1 {name}"));
+    let restart = StartAgain(lab, duck, name.clone());
+    let needle = format!("container {name} not running");
+    let (code, report) = check_until(
+        lab,
+        home.path(),
+        &["duckdb-app"],
+        "stopped container",
+        |_, r| !problems_of(r, "duckdb-app", &needle).is_empty(),
+    );
+    assert_eq!(code, 2);
+    let p = &problems_of(&report, "duckdb-app", &needle)[0];
+    assert_eq!(p["severity"], "critical");
+    assert!(p["what"].as_str().unwrap().contains("exited"), "{p:#}");
+    // Its last health verdict is not news once it is not running.
+    assert!(
+        problems_of(&report, "duckdb-app", "unhealthy").is_empty(),
+        "{report:#}"
+    );
+    drop(restart);
+    let (_, report) = check_until(
+        lab,
+        home.path(),
+        &["duckdb-app"],
+        "container back",
+        |_, r| problems_of(r, "duckdb-app", &name).is_empty(),
+    );
+    assert!(problems_of(&report, "duckdb-app", "not running").is_empty());
+}

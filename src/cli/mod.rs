@@ -1,5 +1,6 @@
 //! Headless commands: the same workers and model as the console, printed for scripts.
 
+pub mod check;
 pub mod logs;
 pub mod run;
 pub mod status;

@@ -24,6 +24,50 @@ pub struct Settings {
     #[serde(default)]
     pub read_only: bool,
     pub known_hosts: Option<String>,
+    /// Fleet-wide limits for `opsdeck check` and the problems panel.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// Limits that turn a reading into a problem. Every key is optional: a host's own table
+/// overrides the settings' key by key, and what neither sets has a default.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Disk use in percent: warning at or above (default 85).
+    pub disk_warn: Option<f64>,
+    /// Disk use in percent: critical at or above (default 95).
+    pub disk_crit: Option<f64>,
+    /// Memory use in percent: warning at or above (default 90).
+    pub mem_warn: Option<f64>,
+    /// Memory use in percent: critical at or above (default 97).
+    pub mem_crit: Option<f64>,
+    /// A container restarted this many times or more is in a restart loop (default 3).
+    pub restarts: Option<i64>,
+}
+
+impl Thresholds {
+    /// `self` where set, else `base`.
+    pub fn or(self, base: Thresholds) -> Thresholds {
+        Thresholds {
+            disk_warn: self.disk_warn.or(base.disk_warn),
+            disk_crit: self.disk_crit.or(base.disk_crit),
+            mem_warn: self.mem_warn.or(base.mem_warn),
+            mem_crit: self.mem_crit.or(base.mem_crit),
+            restarts: self.restarts.or(base.restarts),
+        }
+    }
+
+    pub fn resolve(self) -> crate::model::Limits {
+        let d = crate::model::Limits::default();
+        crate::model::Limits {
+            disk_warn: self.disk_warn.unwrap_or(d.disk_warn),
+            disk_crit: self.disk_crit.unwrap_or(d.disk_crit),
+            mem_warn: self.mem_warn.unwrap_or(d.mem_warn),
+            mem_crit: self.mem_crit.unwrap_or(d.mem_crit),
+            restarts: self.restarts.unwrap_or(d.restarts),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,6 +93,9 @@ pub struct Host {
     pub stacks: Vec<Stack>,
     #[serde(default, rename = "check")]
     pub checks: Vec<Check>,
+    /// Overrides `settings.thresholds` for this host, key by key.
+    #[serde(default)]
+    pub thresholds: Thresholds,
 }
 
 #[derive(Debug, Clone, Deserialize)]

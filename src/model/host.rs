@@ -160,6 +160,8 @@ pub struct HostState {
     pub key_alert: Option<String>,
     pub backups: Vec<BackupStatus>,
     pub checks: Vec<CheckStatus>,
+    /// What counts as a problem on this host, from the inventory.
+    pub limits: super::Limits,
     /// The host's current or last job, as the host view shows it.
     pub job: Option<Job>,
 }
@@ -218,6 +220,7 @@ impl HostState {
             key_alert: None,
             backups: Vec::new(),
             checks: Vec::new(),
+            limits: super::Limits::default(),
             job: None,
         }
     }

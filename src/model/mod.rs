@@ -8,6 +8,7 @@ pub mod host;
 pub mod keymap;
 pub mod logs;
 pub mod palette;
+pub mod problems;
 pub mod series;
 
 use jiff::Timestamp;
@@ -19,6 +20,7 @@ pub use host::{
 pub use keymap::{Action, Key, ViewKind};
 pub use logs::{LogLine, LogRing, Stream};
 use palette::{Command, Palette};
+pub use problems::{Limits, Problem, Severity};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum View {

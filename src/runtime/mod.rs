@@ -33,6 +33,10 @@ pub fn initial_model(config: &Config, read_only: bool) -> Model {
                 config.refresh_for(h).as_secs(),
             );
             s.production = h.production;
+            s.limits = h
+                .thresholds
+                .or(config.inventory.settings.thresholds)
+                .resolve();
             s
         })
         .collect();

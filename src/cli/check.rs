@@ -1,0 +1,80 @@
+//! `opsdeck check`: everything opsdeck knows, as a monitoring plugin reports it: the
+//! problems one line each, worst first, and an exit status cron, Nagios-style monitors and
+//! shell scripts understand (0 OK, 1 warning, 2 critical, 3 could not run).
+
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use crate::config::Config;
+use crate::model::problems::problems;
+use crate::model::{Problem, Severity};
+use crate::remote::Shared;
+
+pub const OK: u8 = 0;
+pub const WARNING: u8 = 1;
+pub const CRITICAL: u8 = 2;
+pub const UNKNOWN: u8 = 3;
+
+pub struct CheckArgs {
+    pub hosts: Vec<String>,
+    pub json: bool,
+    pub accept_new: bool,
+}
+
+pub fn exit_code(problems: &[Problem]) -> u8 {
+    match problems.iter().map(|p| p.severity).max() {
+        None => OK,
+        Some(Severity::Warning) => WARNING,
+        Some(Severity::Critical) => CRITICAL,
+    }
+}
+
+fn status_word(code: u8) -> &'static str {
+    match code {
+        OK => "ok",
+        WARNING => "warning",
+        CRITICAL => "critical",
+        _ => "unknown",
+    }
+}
+
+pub fn to_text(problems: &[Problem], hosts: usize) -> String {
+    if problems.is_empty() {
+        return format!("OK: {hosts} hosts, no problems\n");
+    }
+    problems
+        .iter()
+        .map(|p| format!("{:<8} {}: {}\n", p.severity.label(), p.host_name, p.what))
+        .collect()
+}
+
+pub fn to_json(problems: &[Problem], hosts: usize) -> serde_json::Value {
+    json!({
+        "status": status_word(exit_code(problems)),
+        "hosts": hosts,
+        "problems": problems,
+    })
+}
+
+/// Connects, takes one snapshot, evaluates, prints; an unknown host name is "could not
+/// run" (3), not a problem of the fleet.
+pub async fn run(config: Config, args: CheckArgs) -> ExitCode {
+    let selected = match super::status::select(&config, &args.hosts) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("opsdeck: {e}");
+            return ExitCode::from(UNKNOWN);
+        }
+    };
+    let shared = Shared::new(args.accept_new);
+    let mut model = super::status::snapshot(&config, &selected, &shared).await;
+    model.now = jiff::Timestamp::now();
+    let found = problems(&model, &selected);
+    if args.json {
+        println!("{:#}", to_json(&found, selected.len()));
+    } else {
+        print!("{}", to_text(&found, selected.len()));
+    }
+    ExitCode::from(exit_code(&found))
+}

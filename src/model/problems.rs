@@ -1,0 +1,194 @@
+//! What needs attention across the fleet, worst first: one pure function from the model to
+//! a list, shared by `opsdeck check`, notifications and the console's problems panel, so
+//! the three never disagree.
+
+use serde::Serialize;
+
+use super::{DockerState, Health, HostConn, Model, RunState};
+use crate::checks::CheckVerdict;
+use crate::collect::backups::Verdict;
+
+/// When a reading becomes a problem; the inventory's `thresholds` resolved per host.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub disk_warn: f64,
+    pub disk_crit: f64,
+    pub mem_warn: f64,
+    pub mem_crit: f64,
+    pub restarts: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            disk_warn: 85.0,
+            disk_crit: 95.0,
+            mem_warn: 90.0,
+            mem_crit: 97.0,
+            restarts: 3,
+        }
+    }
+}
+
+/// Ordered as monitoring plugins rank them; the exit status of `opsdeck check` is the
+/// worst one's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Warning => "WARNING",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Problem {
+    pub severity: Severity,
+    #[serde(skip)]
+    pub host: usize,
+    #[serde(rename = "host")]
+    pub host_name: String,
+    pub what: String,
+}
+
+/// The problems of the given hosts, worst first, then by host and text so the order (and
+/// a notification's "has anything changed") is stable.
+pub fn problems(model: &Model, hosts: &[usize]) -> Vec<Problem> {
+    let now = model.now.as_second();
+    let mut out = Vec::new();
+    for &i in hosts {
+        let Some(h) = model.hosts.get(i) else {
+            continue;
+        };
+        let mut add = |severity, what: String| {
+            out.push(Problem {
+                severity,
+                host: i,
+                host_name: h.name.clone(),
+                what,
+            })
+        };
+        if let HostConn::Down { reason, .. } = &h.conn {
+            add(Severity::Critical, format!("host unreachable: {reason}"));
+            // Everything else about it would be stale.
+            continue;
+        }
+        let l = h.limits;
+        if let Some(m) = &h.metrics {
+            for d in &m.disks {
+                let p = super::host::percent(d.used_bytes, d.total_bytes);
+                let sev = level(p, l.disk_warn, l.disk_crit);
+                if let Some(sev) = sev {
+                    add(sev, format!("disk {} {p:.0}% full", d.mount));
+                }
+            }
+            let p = m.mem_percent();
+            if let Some(sev) = level(p, l.mem_warn, l.mem_crit) {
+                add(sev, format!("memory {p:.0}% used"));
+            }
+        }
+        if let DockerState::Unavailable { reason } = &h.docker {
+            add(Severity::Warning, format!("docker unavailable: {reason}"));
+        }
+        for c in &h.containers {
+            let name = &c.name;
+            match &c.state {
+                RunState::Running | RunState::Paused => {}
+                RunState::Restarting => {
+                    add(Severity::Critical, format!("container {name} restarting"));
+                }
+                other => {
+                    add(
+                        Severity::Critical,
+                        format!("container {name} not running ({})", other.label()),
+                    );
+                }
+            }
+            // A stopped container keeps its last health verdict; "not running" says it all.
+            if c.health == Some(Health::Unhealthy) && c.is_running() {
+                add(Severity::Critical, format!("container {name} unhealthy"));
+            }
+            if let Some(n) = c.restart_count
+                && n >= l.restarts
+                && c.state != RunState::Restarting
+            {
+                add(
+                    Severity::Warning,
+                    format!("container {name} restarted {n} times (restart loop?)"),
+                );
+            }
+        }
+        for b in &h.backups {
+            let set = format!("{}/{}", b.stack, b.name);
+            let age = b
+                .newest_age(now)
+                .map(|a| format!(", newest {}h old", a / 3600))
+                .unwrap_or_default();
+            match b.verdict {
+                Verdict::Fresh => {}
+                Verdict::Missing => add(Severity::Critical, format!("backup {set} missing")),
+                Verdict::Stale => add(Severity::Critical, format!("backup {set} stale{age}")),
+                Verdict::Suspicious => {
+                    add(Severity::Warning, format!("backup {set} suspicious{age}"));
+                }
+                Verdict::Unknown => add(
+                    Severity::Warning,
+                    format!(
+                        "backup {set} could not be listed: {}",
+                        b.error.as_deref().unwrap_or("unknown")
+                    ),
+                ),
+            }
+        }
+        for c in &h.checks {
+            match c.verdict() {
+                CheckVerdict::Ok => {}
+                CheckVerdict::Failed => add(
+                    Severity::Critical,
+                    format!(
+                        "check {} failed: {}",
+                        c.name,
+                        c.error.as_deref().unwrap_or("failed")
+                    ),
+                ),
+                CheckVerdict::TlsSoon => {
+                    let (days, issuer) = c
+                        .tls
+                        .as_ref()
+                        .map_or((0, ""), |t| (t.days_left, t.issuer.as_str()));
+                    add(
+                        Severity::Warning,
+                        format!(
+                            "check {}: certificate expires in {days} days (issuer {issuer})",
+                            c.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.host_name.cmp(&b.host_name))
+            .then_with(|| a.what.cmp(&b.what))
+    });
+    out
+}
+
+fn level(value: f64, warn: f64, crit: f64) -> Option<Severity> {
+    if value >= crit {
+        Some(Severity::Critical)
+    } else if value >= warn {
+        Some(Severity::Warning)
+    } else {
+        None
+    }
+}
