@@ -802,3 +802,120 @@ fn check_reports_a_stopped_container() {
     );
     assert!(problems_of(&report, "duckdb-app", "not running").is_empty());
 }
+
+/// A webhook receiver on 127.0.0.1: every request's headers and body, in order.
+fn webhook() -> (u16, std::sync::mpsc::Receiver<(String, String)>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = tx.send((head, String::from_utf8_lossy(&body).into_owned()));
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn check_notifies_once_per_change_of_the_problem_set() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    let home = tempfile::tempdir().unwrap();
+    let (port, received) = webhook();
+    let dir = tempfile::tempdir().unwrap();
+    // A memory threshold lila always exceeds: a problem that stays the same between runs
+    // (its percentage may move; its key does not).
+    let write = |threshold: &str| {
+        inventory(
+            dir.path(),
+            lab,
+            &LILA,
+            &format!(
+                "known_hosts = \"{}\"\n{threshold}\n[settings.notify]\nurl = \"http://127.0.0.1:{port}/hook\"\n",
+                lab.known_hosts.display()
+            ),
+        )
+    };
+    // The helper puts `extra` under [[host]]; a [settings.notify] header after it still
+    // names the top-level settings table.
+    let config = write("thresholds = { mem_warn = 0.1, mem_crit = 100 }");
+    let env = [("OPSDECK_CONFIG", Some(config.as_str()))];
+    let wait = std::time::Duration::from_secs(5);
+
+    let out = opsdeck(lab, home.path(), &["check"], &env);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (head, body) = received.recv_timeout(wait).expect("first run notifies");
+    assert!(head.starts_with("POST /hook HTTP/1.1"), "{head}");
+    let sent: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(sent["status"], "warning");
+    assert_eq!(sent["problems"][0]["host"], "lila");
+    assert!(
+        sent["problems"][0]["what"]
+            .as_str()
+            .unwrap()
+            .starts_with("memory ")
+    );
+    assert!(
+        std::fs::read_dir(home.path().join("state/opsdeck"))
+            .unwrap()
+            .any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("notify-"))
+    );
+
+    let out = opsdeck(lab, home.path(), &["check"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        received
+            .recv_timeout(std::time::Duration::from_secs(2))
+            .is_err(),
+        "an unchanged second run must not notify"
+    );
+
+    // The problem clears: one all-clear.
+    write("");
+    let out = opsdeck(lab, home.path(), &["check"], &env);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (_, body) = received.recv_timeout(wait).expect("the all-clear is sent");
+    let sent: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(sent["status"], "ok");
+    assert_eq!(sent["problems"], serde_json::json!([]));
+    let out = opsdeck(lab, home.path(), &["check"], &env);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        received
+            .recv_timeout(std::time::Duration::from_secs(2))
+            .is_err()
+    );
+}

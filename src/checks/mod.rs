@@ -342,3 +342,82 @@ async fn get(
         .unwrap_or_default();
     Ok((status, body))
 }
+
+/// Sends one POST (a notification webhook): over TLS the certificate must verify, since
+/// here we are the ones sending data. Returns the status; anything but 2xx is an error.
+pub async fn post(
+    url: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+    timeout: Duration,
+) -> Result<u16, String> {
+    tokio::time::timeout(timeout, post_inner(url, headers, body))
+        .await
+        .map_err(|_| format!("no answer within {}s", timeout.as_secs()))?
+}
+
+async fn post_inner(url: &str, headers: &[(&str, String)], body: Vec<u8>) -> Result<u16, String> {
+    let uri: hyper::Uri = url.parse().map_err(|e| format!("bad url: {e}"))?;
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err("url must start with http:// or https://".into()),
+    };
+    let host = uri
+        .host()
+        .map(|h| h.trim_matches(['[', ']']).to_string())
+        .ok_or("url has no host")?;
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| format!("connect {host}:{port}: {e}"))?;
+    let stream: BoxIo = if https {
+        let (config, recording) = tls::client(None)?;
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|_| format!("{host} is not a valid TLS server name"))?;
+        let conn = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake: {e}"))?;
+        if let Some(e) = recording.error.lock().ok().and_then(|e| e.clone()) {
+            return Err(e);
+        }
+        Box::new(conn)
+    } else {
+        Box::new(tcp)
+    };
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP: {e}"))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let default_port = if https { 443 } else { 80 };
+    let host_header = if port == default_port {
+        host.clone()
+    } else {
+        format!("{host}:{port}")
+    };
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut req = hyper::Request::post(path)
+        .header(hyper::header::HOST, host_header)
+        .header(hyper::header::USER_AGENT, "opsdeck")
+        .header(hyper::header::CONNECTION, "close")
+        .header(hyper::header::CONTENT_LENGTH, body.len());
+    for (k, v) in headers {
+        req = req.header(*k, v.as_str());
+    }
+    let req = req
+        .body(http_body_util::Full::new(Bytes::from(body)))
+        .map_err(|e| format!("request: {e}"))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("HTTP: {e}"))?;
+    let status = resp.status().as_u16();
+    if resp.status().is_success() {
+        Ok(status)
+    } else {
+        Err(format!("the webhook answered {status}"))
+    }
+}

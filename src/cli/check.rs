@@ -76,5 +76,17 @@ pub async fn run(config: Config, args: CheckArgs) -> ExitCode {
     } else {
         print!("{}", to_text(&found, selected.len()));
     }
+    if let Some(notify) = &config.inventory.settings.notify {
+        let source = config.source.describe();
+        match super::notify::state_path(&source, &args.hosts) {
+            None => eprintln!("opsdeck: notify: no state directory to remember the last run in"),
+            Some(state) => {
+                if let Err(e) = super::notify::run(notify, &found, selected.len(), &state).await {
+                    // The report above stands; cron mails stderr, and the next run retries.
+                    eprintln!("opsdeck: notify: {e}");
+                }
+            }
+        }
+    }
     ExitCode::from(exit_code(&found))
 }

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod logs;
+pub mod notify;
 pub mod run;
 pub mod status;
 

@@ -27,6 +27,31 @@ pub struct Settings {
     /// Fleet-wide limits for `opsdeck check` and the problems panel.
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// Where `opsdeck check` posts its problems when they change.
+    pub notify: Option<Notify>,
+}
+
+/// A webhook for `opsdeck check`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    pub url: Spanned<String>,
+    #[serde(default)]
+    pub kind: NotifyKind,
+    /// The chat a Telegram bot posts to (`kind = "telegram"`).
+    pub chat_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyKind {
+    /// `{"status", "hosts", "problems": [...]}`, as `check --json` prints it.
+    #[default]
+    Json,
+    /// A plain-text message with ntfy's Title, Priority and Tags headers.
+    Ntfy,
+    /// A bot's `sendMessage` URL (`https://api.telegram.org/bot<token>/sendMessage`).
+    Telegram,
 }
 
 /// Limits that turn a reading into a problem. Every key is optional: a host's own table

@@ -56,6 +56,10 @@ pub struct Problem {
     #[serde(rename = "host")]
     pub host_name: String,
     pub what: String,
+    /// Stable across runs while the problem stays the same (no ages, percentages or retry
+    /// counts), so notifications fire on a change of the set, not of its wording.
+    #[serde(skip)]
+    pub key: String,
 }
 
 /// The problems of the given hosts, worst first, then by host and text so the order (and
@@ -67,16 +71,21 @@ pub fn problems(model: &Model, hosts: &[usize]) -> Vec<Problem> {
         let Some(h) = model.hosts.get(i) else {
             continue;
         };
-        let mut add = |severity, what: String| {
+        let mut add = |severity: Severity, key: String, what: String| {
             out.push(Problem {
                 severity,
                 host: i,
                 host_name: h.name.clone(),
+                key: format!("{} {}: {key}", severity.label(), h.name),
                 what,
             })
         };
         if let HostConn::Down { reason, .. } = &h.conn {
-            add(Severity::Critical, format!("host unreachable: {reason}"));
+            add(
+                Severity::Critical,
+                "down".into(),
+                format!("host unreachable: {reason}"),
+            );
             // Everything else about it would be stale.
             continue;
         }
@@ -86,34 +95,51 @@ pub fn problems(model: &Model, hosts: &[usize]) -> Vec<Problem> {
                 let p = super::host::percent(d.used_bytes, d.total_bytes);
                 let sev = level(p, l.disk_warn, l.disk_crit);
                 if let Some(sev) = sev {
-                    add(sev, format!("disk {} {p:.0}% full", d.mount));
+                    add(
+                        sev,
+                        format!("disk {}", d.mount),
+                        format!("disk {} {p:.0}% full", d.mount),
+                    );
                 }
             }
             let p = m.mem_percent();
             if let Some(sev) = level(p, l.mem_warn, l.mem_crit) {
-                add(sev, format!("memory {p:.0}% used"));
+                add(sev, "memory".into(), format!("memory {p:.0}% used"));
             }
         }
         if let DockerState::Unavailable { reason } = &h.docker {
-            add(Severity::Warning, format!("docker unavailable: {reason}"));
+            add(
+                Severity::Warning,
+                "docker".into(),
+                format!("docker unavailable: {reason}"),
+            );
         }
         for c in &h.containers {
             let name = &c.name;
             match &c.state {
                 RunState::Running | RunState::Paused => {}
                 RunState::Restarting => {
-                    add(Severity::Critical, format!("container {name} restarting"));
+                    add(
+                        Severity::Critical,
+                        format!("restarting {name}"),
+                        format!("container {name} restarting"),
+                    );
                 }
                 other => {
                     add(
                         Severity::Critical,
+                        format!("stopped {name}"),
                         format!("container {name} not running ({})", other.label()),
                     );
                 }
             }
             // A stopped container keeps its last health verdict; "not running" says it all.
             if c.health == Some(Health::Unhealthy) && c.is_running() {
-                add(Severity::Critical, format!("container {name} unhealthy"));
+                add(
+                    Severity::Critical,
+                    format!("unhealthy {name}"),
+                    format!("container {name} unhealthy"),
+                );
             }
             if let Some(n) = c.restart_count
                 && n >= l.restarts
@@ -121,6 +147,7 @@ pub fn problems(model: &Model, hosts: &[usize]) -> Vec<Problem> {
             {
                 add(
                     Severity::Warning,
+                    format!("restarts {name}"),
                     format!("container {name} restarted {n} times (restart loop?)"),
                 );
             }
@@ -131,15 +158,21 @@ pub fn problems(model: &Model, hosts: &[usize]) -> Vec<Problem> {
                 .newest_age(now)
                 .map(|a| format!(", newest {}h old", a / 3600))
                 .unwrap_or_default();
+            let key = format!("backup {set} {:?}", b.verdict);
             match b.verdict {
                 Verdict::Fresh => {}
-                Verdict::Missing => add(Severity::Critical, format!("backup {set} missing")),
-                Verdict::Stale => add(Severity::Critical, format!("backup {set} stale{age}")),
+                Verdict::Missing => add(Severity::Critical, key, format!("backup {set} missing")),
+                Verdict::Stale => add(Severity::Critical, key, format!("backup {set} stale{age}")),
                 Verdict::Suspicious => {
-                    add(Severity::Warning, format!("backup {set} suspicious{age}"));
+                    add(
+                        Severity::Warning,
+                        key,
+                        format!("backup {set} suspicious{age}"),
+                    );
                 }
                 Verdict::Unknown => add(
                     Severity::Warning,
+                    key,
                     format!(
                         "backup {set} could not be listed: {}",
                         b.error.as_deref().unwrap_or("unknown")
@@ -152,6 +185,7 @@ pub fn problems(model: &Model, hosts: &[usize]) -> Vec<Problem> {
                 CheckVerdict::Ok => {}
                 CheckVerdict::Failed => add(
                     Severity::Critical,
+                    format!("check {} failed", c.name),
                     format!(
                         "check {} failed: {}",
                         c.name,
@@ -165,6 +199,7 @@ pub fn problems(model: &Model, hosts: &[usize]) -> Vec<Problem> {
                         .map_or((0, ""), |t| (t.days_left, t.issuer.as_str()));
                     add(
                         Severity::Warning,
+                        format!("check {} certificate", c.name),
                         format!(
                             "check {}: certificate expires in {days} days (issuer {issuer})",
                             c.name
