@@ -720,3 +720,59 @@ fn problems_are_evaluated_from_the_model_worst_first() {
     assert_eq!(opsdeck::cli::check::exit_code(&found[first_warning..]), 1);
     assert_eq!(opsdeck::cli::check::exit_code(&[]), 0);
 }
+
+#[test]
+fn s_sorts_the_fleet_worst_first_keeping_the_selection() {
+    let mut model = support::fleet();
+    let names = |m: &opsdeck::model::Model| -> Vec<String> {
+        m.visible_hosts()
+            .iter()
+            .map(|&i| m.hosts[i].name.clone())
+            .collect()
+    };
+    assert_eq!(
+        names(&model),
+        ["course-supporter", "lila", "duckdb-app", "staging"]
+    );
+    key(&mut model, Key::Down); // lila
+    key(&mut model, Key::Char('s'));
+    assert!(model.sort_worst);
+    let sorted = names(&model);
+    // Every host here has a critical problem; lila has the most of them.
+    assert_eq!(sorted[0], "lila", "{sorted:?}");
+    assert_eq!(sorted.len(), 4);
+    assert_eq!(
+        model.hosts[model.visible_hosts()[model.fleet_cursor]].name,
+        "lila"
+    );
+    key(&mut model, Key::Char('s'));
+    assert_eq!(
+        names(&model),
+        ["course-supporter", "lila", "duckdb-app", "staging"]
+    );
+    assert_eq!(model.fleet_cursor, 1);
+}
+
+#[test]
+fn p_lists_problems_and_enter_jumps_to_the_host() {
+    let mut model = support::fleet();
+    key(&mut model, Key::Char('P'));
+    assert_eq!(model.overlay, Overlay::Problems { cursor: 0 });
+    let found = model.problems();
+    let target = found
+        .iter()
+        .position(|p| p.host_name == "duckdb-app")
+        .unwrap();
+    for _ in 0..target {
+        key(&mut model, Key::Down);
+    }
+    assert_eq!(model.overlay, Overlay::Problems { cursor: target });
+    key(&mut model, Key::Enter);
+    assert_eq!(model.overlay, Overlay::None);
+    assert_eq!(model.view, View::Host { host: 2 });
+    // Esc closes without moving.
+    key(&mut model, Key::Char('P'));
+    key(&mut model, Key::Esc);
+    assert_eq!(model.overlay, Overlay::None);
+    assert_eq!(model.view, View::Host { host: 2 });
+}

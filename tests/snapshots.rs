@@ -290,3 +290,13 @@ fn backup_confirmation_and_running_job() {
     );
     snap("backup_running", &m);
 }
+
+#[test]
+fn fleet_sorted_worst_first_and_problems_panel() {
+    let mut m = support::fleet();
+    key(&mut m, Key::Char('s'));
+    snap("fleet_worst_first", &m);
+    key(&mut m, Key::Char('P'));
+    key(&mut m, Key::Down);
+    snap("problems_panel", &m);
+}

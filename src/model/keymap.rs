@@ -46,6 +46,8 @@ pub enum Action {
     GoFleet,
     Answer,
     Backup,
+    Problems,
+    SortWorst,
 }
 
 impl Action {
@@ -74,6 +76,8 @@ impl Action {
             Action::GoFleet => "fleet",
             Action::Answer => "answer-host",
             Action::Backup => "backup",
+            Action::Problems => "problems",
+            Action::SortWorst => "sort-worst",
         }
     }
 }
@@ -264,6 +268,20 @@ pub const BINDINGS: &[Binding] = &[
         help: "take a backup now (pg_dump or file copy)",
     },
     Binding {
+        keys: &[Char('P')],
+        label: "P",
+        action: Action::Problems,
+        scope: Scope::All,
+        help: "problems, worst first; Enter opens its host",
+    },
+    Binding {
+        keys: &[Char('s')],
+        label: "s",
+        action: Action::SortWorst,
+        scope: Scope::Only(ViewKind::Fleet),
+        help: "sort worst host first / inventory order",
+    },
+    Binding {
         keys: &[Char('A')],
         label: "A",
         action: Action::Answer,
@@ -322,6 +340,8 @@ pub fn is_reserved(c: char) -> bool {
 /// Actions worth offering in the palette, in the order shown.
 pub const PALETTE_ACTIONS: &[Action] = &[
     Action::GoFleet,
+    Action::Problems,
+    Action::SortWorst,
     Action::Backup,
     Action::Filter,
     Action::Search,

@@ -45,6 +45,10 @@ pub enum Overlay {
     Help,
     Palette(Palette),
     Confirm(Confirm),
+    /// The fleet's problems, worst first, with a cursor; Enter opens the problem's host.
+    Problems {
+        cursor: usize,
+    },
     /// Typing the passphrase of an encrypted identity file; shown masked.
     Passphrase {
         host: usize,
@@ -252,6 +256,8 @@ pub struct Model {
     pub hosts: Vec<HostState>,
     pub view: View,
     pub fleet_cursor: usize,
+    /// The fleet view lists the worst host first instead of in inventory order.
+    pub sort_worst: bool,
     pub host_cursor: usize,
     pub filter: String,
     pub input: Option<Input>,
@@ -280,6 +286,7 @@ impl Model {
             hosts,
             view,
             fleet_cursor: 0,
+            sort_worst: false,
             host_cursor: 0,
             filter: String::new(),
             input: None,
@@ -295,12 +302,29 @@ impl Model {
         }
     }
 
-    /// Hosts shown in the fleet view, as indices, after the filter.
+    /// Hosts shown in the fleet view, as indices, after the filter; with `sort_worst`,
+    /// by their worst problem, then how many, then inventory order.
     pub fn visible_hosts(&self) -> Vec<usize> {
         let f = self.filter.to_lowercase();
-        (0..self.hosts.len())
+        let mut hosts: Vec<usize> = (0..self.hosts.len())
             .filter(|&i| f.is_empty() || self.hosts[i].name.to_lowercase().contains(&f))
-            .collect()
+            .collect();
+        if self.sort_worst {
+            let found = self.problems();
+            let rank = |i: usize| {
+                let mine = found.iter().filter(|p| p.host == i);
+                let worst = mine.clone().map(|p| p.severity).max();
+                (std::cmp::Reverse(worst), std::cmp::Reverse(mine.count()), i)
+            };
+            hosts.sort_by_key(|&i| rank(i));
+        }
+        hosts
+    }
+
+    /// Every host's problems, worst first: what `opsdeck check` would print.
+    pub fn problems(&self) -> Vec<Problem> {
+        let all: Vec<usize> = (0..self.hosts.len()).collect();
+        problems::problems(self, &all)
     }
 
     pub fn selected_container(&self) -> Option<(usize, &Container)> {
@@ -501,6 +525,33 @@ fn on_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
             on_palette_key(model, key, effects);
             return;
         }
+        Overlay::Problems { cursor } => {
+            let cursor = *cursor;
+            let found = model.problems();
+            let last = found.len().saturating_sub(1);
+            let moved = match key {
+                Key::Up | Key::Char('k') => Some(cursor.saturating_sub(1)),
+                Key::Down | Key::Char('j') => Some((cursor + 1).min(last)),
+                Key::Home | Key::Char('g') => Some(0),
+                Key::End | Key::Char('G') => Some(last),
+                Key::Enter | Key::Right | Key::Char('l') => {
+                    model.overlay = Overlay::None;
+                    if let Some(p) = found.get(cursor) {
+                        goto_host(model, p.host, effects);
+                    }
+                    None
+                }
+                Key::Esc | Key::Char('q') | Key::Char('P') => {
+                    model.overlay = Overlay::None;
+                    None
+                }
+                _ => None,
+            };
+            if let Some(cursor) = moved {
+                model.overlay = Overlay::Problems { cursor };
+            }
+            return;
+        }
         Overlay::Passphrase { host, path, input } => {
             match key {
                 Key::Char(c) => input.0.push(c),
@@ -693,6 +744,23 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
     match action {
         Action::Quit => model.should_quit = true,
         Action::Help => model.overlay = Overlay::Help,
+        Action::Problems => model.overlay = Overlay::Problems { cursor: 0 },
+        Action::SortWorst => {
+            // Keep the selected host selected across the re-order.
+            let selected = model.visible_hosts().get(model.fleet_cursor).copied();
+            model.sort_worst = !model.sort_worst;
+            if let Some(pos) =
+                selected.and_then(|h| model.visible_hosts().iter().position(|&i| i == h))
+            {
+                model.fleet_cursor = pos;
+            }
+            let how = if model.sort_worst {
+                "worst host first"
+            } else {
+                "inventory order"
+            };
+            model.flash(Level::Info, format!("fleet sorted: {how}"));
+        }
         Action::Palette => model.overlay = Overlay::Palette(Palette::default()),
         Action::Filter => {
             if model.view.kind() == ViewKind::Container {

@@ -51,6 +51,7 @@ pub fn view(model: &Model, theme: &Theme, frame: &mut Frame) {
     match &model.overlay {
         Overlay::None => {}
         Overlay::Help => panels::help::draw(model, theme, frame, area),
+        Overlay::Problems { cursor } => panels::problems::draw(model, *cursor, theme, frame, area),
         Overlay::Palette(p) => panels::palette::draw(model, p, theme, frame, area),
         Overlay::Confirm(c) => panels::confirm::draw(model, c, theme, frame, area),
         Overlay::Passphrase { host, path, input } => {

@@ -13,11 +13,16 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     let [table_area, detail_area] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(3)]).areas(area);
     let visible = model.visible_hosts();
+    let order = if model.sort_worst {
+        " · worst first"
+    } else {
+        ""
+    };
     let title = if model.filter.is_empty() {
-        format!(" Hosts ({}) ", model.hosts.len())
+        format!(" Hosts ({}){order} ", model.hosts.len())
     } else {
         format!(
-            " Hosts ({} of {}, filter {:?}) ",
+            " Hosts ({} of {}, filter {:?}){order} ",
             visible.len(),
             model.hosts.len(),
             model.filter

@@ -8,3 +8,4 @@ pub mod fleet;
 pub mod help;
 pub mod host;
 pub mod palette;
+pub mod problems;
