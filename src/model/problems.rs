@@ -81,6 +81,8 @@ pub fn problems(model: &Model, hosts: &[usize]) -> Vec<Problem> {
             })
         };
         if let HostConn::Down { reason, .. } = &h.conn {
+            // The worker's retry schedule is not part of the problem.
+            let reason = reason.split(" (retry in ").next().unwrap_or(reason);
             add(
                 Severity::Critical,
                 "down".into(),
