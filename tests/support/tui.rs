@@ -49,7 +49,8 @@ impl Tui {
 
     /// Reads output until `done(screen)` holds, or fails showing the screen.
     pub fn wait_for(&mut self, what: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // Generous: under load a first SSH attempt may time out (10 s) before the retry succeeds.
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let alive = self.pump();
             let screen = self.parser.screen().contents();

@@ -116,9 +116,11 @@ pub fn draw(h: &HostState, model: &Model, theme: &Theme, frame: &mut Frame, area
             } else {
                 format!("{} files", b.count)
             };
-            let fixed = 22 + 10 + 9 + 6 + 9 + 5;
+            // Half a narrow screen still shows the verdict and the age.
+            let name_w = (w / 3).clamp(8, 22);
+            let fixed = name_w + 10 + 9 + 6 + 9 + 5;
             Line::from(cells(&[
-                (name, 22, theme.text),
+                (name, name_w, theme.text),
                 (label(b.verdict).into(), 10, verdict_style(b.verdict, theme)),
                 (age, 9, theme.text),
                 (size, 6, theme.mem),

@@ -79,9 +79,10 @@ pub fn draw(h: &HostState, model: &Model, theme: &Theme, frame: &mut Frame, area
                 ),
                 (None, None) => c.url.clone(),
             };
-            let fixed = 22 + 7 + 7 + 8;
+            let name_w = (w / 3).clamp(8, 22);
+            let fixed = name_w + 7 + 7 + 8;
             Line::from(cells(&[
-                (c.name.clone(), 22, theme.text),
+                (c.name.clone(), name_w, theme.text),
                 (c.short(), 7, verdict_style(v, theme)),
                 (latency, 7, theme.dim),
                 (tls, 8, verdict_style(v.min(CheckVerdict::TlsSoon), theme)),

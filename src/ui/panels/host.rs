@@ -19,16 +19,32 @@ pub fn draw(model: &Model, host: usize, theme: &Theme, frame: &mut Frame, area: 
         return;
     };
     let graph_h = (area.height / 3).clamp(5, 14);
-    let [graphs, vitals, backups, checks, containers] = Layout::vertical([
+    let (b_h, c_h) = (super::backups::height(h), super::checks::height(h));
+    // On a short terminal backups and checks share one row, so containers keep theirs.
+    let side_by_side = b_h > 0 && c_h > 0 && area.height < 40;
+    let (first_h, second_h) = if side_by_side {
+        (b_h.max(c_h), 0)
+    } else {
+        (b_h, c_h)
+    };
+    let [graphs, vitals, first, second, containers] = Layout::vertical([
         Constraint::Length(graph_h),
         Constraint::Length(2),
-        Constraint::Length(super::backups::height(h)),
-        Constraint::Length(super::checks::height(h)),
+        Constraint::Length(first_h),
+        Constraint::Length(second_h),
         Constraint::Min(3),
     ])
     .areas(area);
     draw_graphs(h, theme, frame, graphs);
     draw_vitals(h, model, theme, frame, vitals);
+    let (backups, checks) = if side_by_side {
+        let [l, r] = Layout::horizontal([Constraint::Ratio(1, 2); 2]).areas(first);
+        (l, r)
+    } else if b_h > 0 {
+        (first, second)
+    } else {
+        (second, first)
+    };
     if !h.backups.is_empty() {
         super::backups::draw(h, model, theme, frame, backups);
     }
