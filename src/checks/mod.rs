@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
@@ -281,7 +281,9 @@ async fn attempt(spec: &CheckSpec, tunnel: Option<&dyn Tunnel>, now: i64) -> Att
     } else {
         stream
     };
-    let (status, error) = match get(stream, &uri, &host, port, https).await {
+    let target = (host.as_str(), port, https);
+    let request = send(stream, hyper::Method::GET, &uri, target, &[], Bytes::new());
+    let (status, error) = match request.await {
         Ok((status, body)) => (Some(status), verdict(spec, status, &body)),
         Err(e) => (None, Some(e)),
     };
@@ -304,12 +306,15 @@ fn verdict(spec: &CheckSpec, status: u16, body: &[u8]) -> Option<String> {
     }
 }
 
-async fn get(
+/// One HTTP/1.1 request over an open stream (TCP, TLS, or an SSH channel), for checks
+/// and webhooks alike. Returns the status and up to `BODY_LIMIT` of the body.
+async fn send(
     stream: BoxIo,
+    method: hyper::Method,
     uri: &hyper::Uri,
-    host: &str,
-    port: u16,
-    https: bool,
+    (host, port, https): (&str, u16, bool),
+    headers: &[(&str, String)],
+    body: Bytes,
 ) -> Result<(u16, Bytes), String> {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -324,11 +329,17 @@ async fn get(
         format!("{host}:{port}")
     };
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let req = hyper::Request::get(path)
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
         .header(hyper::header::HOST, host_header)
-        .header(hyper::header::USER_AGENT, "opsdeck-check")
-        .header(hyper::header::CONNECTION, "close")
-        .body(Empty::<Bytes>::new())
+        .header(hyper::header::USER_AGENT, "opsdeck")
+        .header(hyper::header::CONNECTION, "close");
+    for (k, v) in headers {
+        req = req.header(*k, v.as_str());
+    }
+    let req = req
+        .body(http_body_util::Full::new(body))
         .map_err(|e| format!("request: {e}"))?;
     let resp = sender
         .send_request(req)
@@ -386,36 +397,19 @@ async fn post_inner(url: &str, headers: &[(&str, String)], body: Vec<u8>) -> Res
     } else {
         Box::new(tcp)
     };
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("HTTP: {e}"))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let default_port = if https { 443 } else { 80 };
-    let host_header = if port == default_port {
-        host.clone()
-    } else {
-        format!("{host}:{port}")
-    };
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut req = hyper::Request::post(path)
-        .header(hyper::header::HOST, host_header)
-        .header(hyper::header::USER_AGENT, "opsdeck")
-        .header(hyper::header::CONNECTION, "close")
-        .header(hyper::header::CONTENT_LENGTH, body.len());
-    for (k, v) in headers {
-        req = req.header(*k, v.as_str());
-    }
-    let req = req
-        .body(http_body_util::Full::new(Bytes::from(body)))
-        .map_err(|e| format!("request: {e}"))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("HTTP: {e}"))?;
-    let status = resp.status().as_u16();
-    if resp.status().is_success() {
+    let mut all: Vec<(&str, String)> = vec![("content-length", body.len().to_string())];
+    all.extend(headers.iter().map(|(k, v)| (*k, v.clone())));
+    let target = (host.as_str(), port, https);
+    let (status, _) = send(
+        stream,
+        hyper::Method::POST,
+        &uri,
+        target,
+        &all,
+        Bytes::from(body),
+    )
+    .await?;
+    if (200..300).contains(&status) {
         Ok(status)
     } else {
         Err(format!("the webhook answered {status}"))
