@@ -776,3 +776,30 @@ fn p_lists_problems_and_enter_jumps_to_the_host() {
     assert_eq!(model.overlay, Overlay::None);
     assert_eq!(model.view, View::Host { host: 2 });
 }
+
+#[test]
+fn search_match_count_follows_lines_in_and_out_of_the_ring() {
+    let mut m = container_view();
+    key(&mut m, Key::Char('/'));
+    keys(&mut m, "timeout");
+    key(&mut m, Key::Enter);
+    let pane = m.logs.as_ref().unwrap();
+    assert_eq!(pane.search_matches, pane.ring.count_matches("timeout"));
+    assert_eq!(pane.search_matches, 40);
+    // Enough new lines to push every old one out of the ring.
+    let (host, id) = (1, m.hosts[1].containers[1].id.clone());
+    for _ in 0..26 {
+        update(
+            &mut m,
+            Msg::LogLines {
+                host,
+                id: id.clone(),
+                lines: log_lines(200),
+            },
+        );
+    }
+    let pane = m.logs.as_ref().unwrap();
+    assert_eq!(pane.ring.len(), opsdeck::model::logs::LOG_CAPACITY);
+    assert_eq!(pane.search_matches, pane.ring.count_matches("timeout"));
+    assert_eq!(pane.search_matches, 1000);
+}

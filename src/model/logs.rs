@@ -28,12 +28,14 @@ pub struct LogRing {
 }
 
 impl LogRing {
-    pub fn push(&mut self, line: LogLine) {
+    /// Appends a line; returns the oldest one when the ring was full and let it go.
+    pub fn push(&mut self, line: LogLine) -> Option<LogLine> {
         self.lines.push_back(line);
         if self.lines.len() > LOG_CAPACITY {
-            self.lines.pop_front();
             self.first_seq += 1;
+            return self.lines.pop_front();
         }
+        None
     }
 
     pub fn len(&self) -> usize {
@@ -100,7 +102,8 @@ impl LogRing {
     }
 }
 
-fn matches(text: &str, lower_needle: &str) -> bool {
+/// Whether a line's visible text contains `lower_needle` (already lower-cased).
+pub fn matches(text: &str, lower_needle: &str) -> bool {
     strip_ansi(text).to_lowercase().contains(lower_needle)
 }
 

@@ -133,6 +133,9 @@ pub struct LogPane {
     /// Lines between the bottom of the viewport and the newest line, when not following.
     pub scroll: u64,
     pub search: String,
+    /// Lines in the ring matching `search`, kept as lines come and go so the view never
+    /// has to scan the whole ring on a redraw.
+    pub search_matches: usize,
     pub current_match: Option<u64>,
     /// Why the stream stopped, when it did (container gone, connection lost).
     pub ended: Option<String>,
@@ -147,6 +150,7 @@ impl LogPane {
             follow: true,
             scroll: 0,
             search: String::new(),
+            search_matches: 0,
             current_match: None,
             ended: None,
         }
@@ -422,8 +426,13 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::LogLines { host, id, lines } => {
             if let Some(pane) = model.logs.as_mut().filter(|p| p.host == host && p.id == id) {
                 let n = lines.len() as u64;
+                let needle = pane.search.to_lowercase();
+                let counted = |l: &LogLine| !needle.is_empty() && logs::matches(&l.text, &needle);
                 for l in lines {
-                    pane.ring.push(l);
+                    let added = counted(&l);
+                    let dropped = pane.ring.push(l).is_some_and(|old| counted(&old));
+                    pane.search_matches = (pane.search_matches + usize::from(added))
+                        .saturating_sub(usize::from(dropped));
                 }
                 if !pane.follow {
                     // Keep the paused viewport on the same lines.
@@ -659,6 +668,7 @@ fn start_search(model: &mut Model, needle: String) {
         return;
     };
     pane.search = needle;
+    pane.search_matches = pane.ring.count_matches(&pane.search);
     pane.current_match = None;
     if pane.search.is_empty() {
         return;
