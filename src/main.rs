@@ -71,14 +71,17 @@ enum Command {
         #[arg(long)]
         accept_new: bool,
     },
-    /// Run an action on a host: `backup [SET]` takes a backup of one of its backup sets.
+    /// Run a job on a host: deploy, migrate, rollback, restart [CONTAINER], backup [SET],
+    /// or one of the stack's custom actions by name. Exit 0 done, 1 failed, 2 refused
+    /// before anything ran, 75 the stack is locked by another job, 130 interrupted.
     Run {
         host: String,
-        /// The action: backup.
+        /// deploy, migrate, rollback, restart, backup, or a custom action's name.
         action: String,
-        /// The action's argument: for backup, the set (needed when the host has several).
+        /// For backup, the set; for restart, the container (name, service or id prefix;
+        /// without it the whole stack restarts).
         arg: Option<String>,
-        /// The stack the set belongs to, when two stacks have a set of that name.
+        /// The stack, when the host has several.
         #[arg(long)]
         stack: Option<String>,
         /// Run without asking for confirmation (the action changes the host).

@@ -153,7 +153,7 @@ fn ctrl_c_quits_from_anywhere() {
 fn help_opens_and_closes_without_quitting() {
     let mut m = fleet();
     key(&mut m, Key::Char('?'));
-    assert_eq!(m.overlay, Overlay::Help);
+    assert_eq!(m.overlay, Overlay::Help(0));
     key(&mut m, Key::Char('j'));
     assert_eq!(
         m.fleet_cursor, 0,
@@ -576,33 +576,47 @@ fn b_backs_up_the_set_that_needs_it_after_y() {
     let mut m = fleet();
     key(&mut m, Key::Enter); // course-supporter: db is stale, uploads has no recipe
     key(&mut m, Key::Char('b'));
-    let Overlay::Confirm(opsdeck::model::Confirm::Backup {
+    let Overlay::Confirm(opsdeck::model::Confirm::Job {
         host,
-        stack,
-        set,
-        recipe,
+        request,
+        details,
+        typed,
     }) = m.overlay.clone()
     else {
         panic!("expected a backup confirmation, got {:?}", m.overlay);
     };
     assert_eq!(
-        (host, stack.as_str(), set.as_str()),
-        (0, "course-supporter", "db")
+        (host, request.stack.as_str(), request.kind.clone()),
+        (
+            0,
+            "course-supporter",
+            opsdeck::model::JobKind::Backup { set: "db".into() }
+        )
     );
-    assert!(recipe.starts_with("pg_dump of database"));
-    // n cancels: nothing runs.
-    assert!(key(&mut m, Key::Char('n')).is_empty());
+    assert!(details[0].starts_with("pg_dump of database"));
+    // course-supporter is a production host: its name must be typed, `y` is just a letter.
+    assert_eq!(typed.as_deref(), Some(""));
+    // Esc cancels: nothing runs.
+    assert!(key(&mut m, Key::Esc).is_empty());
     assert!(m.hosts[0].job.is_none());
     key(&mut m, Key::Char('b'));
-    let fx = key(&mut m, Key::Char('y'));
+    assert!(key(&mut m, Key::Char('y')).is_empty());
+    key(&mut m, Key::Backspace);
+    keys(&mut m, "course-supporter");
+    let fx = key(&mut m, Key::Enter);
     assert_eq!(
         fx,
-        vec![Effect::RunBackup {
+        vec![Effect::RunJob {
             host: 0,
-            stack: "course-supporter".into(),
-            set: "db".into()
+            request: opsdeck::model::JobRequest {
+                stack: "course-supporter".into(),
+                kind: opsdeck::model::JobKind::Backup { set: "db".into() }
+            }
         }]
     );
+    // The job pane opens on the new job.
+    assert_eq!(m.view, View::Job(opsdeck::model::JobRef::Host(0)));
+    key(&mut m, Key::Esc);
     assert!(m.hosts[0].job.as_ref().unwrap().running());
     // A second b while it runs is refused.
     key(&mut m, Key::Char('b'));
@@ -612,10 +626,7 @@ fn b_backs_up_the_set_that_needs_it_after_y() {
         &mut m,
         Msg::Job {
             host: 0,
-            event: opsdeck::model::JobEvent::Progress {
-                bytes: 4096,
-                elapsed_secs: 2,
-            },
+            event: opsdeck::model::JobEvent::Progress { bytes: 4096 },
         },
     );
     assert_eq!(m.hosts[0].job.as_ref().unwrap().bytes, 4096);
@@ -648,9 +659,24 @@ fn b_is_refused_read_only_and_without_recipes() {
     assert!(m.flash.as_ref().unwrap().text.contains("read-only"));
     let mut m = fleet();
     key(&mut m, Key::Char('G'));
-    key(&mut m, Key::Enter); // the down host: no sets listed
+    key(&mut m, Key::Enter); // the down host: nothing can run there now
     key(&mut m, Key::Char('b'));
     assert_eq!(m.overlay, Overlay::None);
+    let flash = &m.flash.as_ref().unwrap().text;
+    assert!(flash.contains("staging is not connected"), "{flash}");
+    // An up host whose only set is watched, not taken.
+    let mut m = fleet();
+    m.hosts[2].backups[0].recipe = None;
+    m.hosts[2].stacks.clear();
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Char('b'));
+    assert_eq!(m.overlay, Overlay::None);
+    let flash = &m.flash.as_ref().unwrap().text;
+    assert!(flash.contains("no pg_dump or file_copy recipe"), "{flash}");
+    m.hosts[2].backups.clear();
+    key(&mut m, Key::Char('b'));
     assert!(m.flash.as_ref().unwrap().text.contains("no backup sets"));
 }
 

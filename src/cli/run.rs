@@ -1,19 +1,24 @@
-//! `opsdeck run HOST backup [SET] [--stack STACK] --yes`: one action on one host, without
-//! the console. Progress goes to stderr, the result to stdout, one line in the audit log.
+//! `opsdeck run HOST ACTION [ARG] [--stack STACK] [--yes]`: one job on one host, without
+//! the console, for scripts and CI. The job is the console's (same plan, lock, steps and
+//! audit record); its output streams as it comes: the steps' stdout to stdout, their
+//! stderr and opsdeck's own lines to stderr.
 //!
-//! Exit status: 0 done, 1 the action failed (or could not reach the host), 2 nothing was
-//! attempted (usage, inventory, no `--yes`, read-only), 130 interrupted.
+//! Exit status: 0 done; 1 the job failed (or the host could not be reached); 2 nothing
+//! was attempted (usage, inventory, no `--yes`, read-only); 75 the stack is locked by
+//! another job (try again later); 130 interrupted or cancelled.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use crate::config::{BackupSet, Config, Host, Stack};
-use crate::jobs::audit;
-use crate::jobs::backup::{self, BackupError, BackupEvent, BackupJob, BackupOutcome};
-use crate::jobs::{Local, Runner};
+use crate::jobs::exec::{self, Context};
+use crate::jobs::plan::{self, Plan};
+use crate::jobs::{Local, Runner, audit};
+use crate::model::job::{JobEvent, JobKind, JobRecord, JobRequest, LineKind};
 use crate::remote::Shared;
 use crate::remote::ssh::{self, Session};
 
@@ -22,7 +27,7 @@ use crate::remote::ssh::{self, Session};
 pub struct RunArgs {
     pub host: String,
     pub action: String,
-    /// The action's argument: for `backup`, the set's name.
+    /// The action's argument: the set for `backup`, the container for `restart`.
     pub arg: Option<String>,
     pub stack: Option<String>,
     pub yes: bool,
@@ -31,9 +36,12 @@ pub struct RunArgs {
     pub read_only: bool,
 }
 
-const ACTIONS: &str = "backup";
+/// What `opsdeck run` knows besides the stacks' custom actions.
+pub const ACTIONS: &str = "deploy, migrate, rollback, restart [CONTAINER], backup [SET]";
+/// Exit status when the stack is locked by another job.
+pub const LOCKED: u8 = 75;
 
-/// Runs the action and says how it went; the exit status is the whole answer for scripts.
+/// Runs the job and says how it went; the exit status is the whole answer for scripts.
 pub async fn run(config: Config, args: RunArgs) -> ExitCode {
     let Some(host) = config
         .inventory
@@ -53,69 +61,261 @@ pub async fn run(config: Config, args: RunArgs) -> ExitCode {
             known.join(", ")
         ));
     };
-    if args.action != "backup" {
-        return usage(&format!(
-            "unknown action {:?}: `opsdeck run` knows {ACTIONS}",
-            args.action
-        ));
-    }
-    let (stack, set) = match pick(host, args.stack.as_deref(), args.arg.as_deref()) {
-        Ok(found) => found,
+    let stack_flag = args.stack.clone().unwrap_or_default();
+    // `restart CONTAINER` is resolved on the host, once connected.
+    let container = match (args.action.as_str(), &args.arg) {
+        ("restart", Some(c)) => Some(c.clone()),
+        _ => None,
+    };
+    let request = match request(host, &args, &stack_flag) {
+        Ok(r) => r,
         Err(e) => return usage(&e),
     };
-    let what = format!("backup {}/{}", stack.name.get_ref(), set.name.get_ref());
-    if let Some(why) = read_only(&config, host, args.read_only) {
-        return usage(&format!(
-            "refused: {what} on {} changes the host, and {why}",
-            args.host
-        ));
-    }
-    if !args.yes {
-        return usage(&format!(
-            "{what} on {} changes the host: pass --yes to run without confirmation",
-            args.host
-        ));
-    }
-    let job = BackupJob::new(host, stack, set);
-    let started = Instant::now();
-    let result = if host.is_local() {
-        interruptible(&Local::new(), &job).await
-    } else {
-        let shared = Shared::new(args.accept_new);
-        let target = ssh::resolve(host, &config.inventory.settings, shared.ssh_config.as_ref());
-        match Session::connect(&target, &shared.policy, &ssh::Passphrases::new()).await {
-            Ok(session) => {
-                let result = interruptible(&session, &job).await;
-                if result.is_some() {
-                    session.disconnect().await;
+    let hname = host.name.get_ref();
+    let mut plan = match plan::plan(hname, &host.stacks, &request) {
+        Ok(p) => p,
+        Err(e) => return usage(&e),
+    };
+    let what = describe(&plan);
+    if plan.mutating {
+        if let Some(why) = read_only(&config, host, args.read_only) {
+            return usage(&format!("refused: {what} changes the host, and {why}"));
+        }
+        if !args.yes {
+            match confirm(host, &what) {
+                Ok(true) => {}
+                Ok(false) => {
+                    eprintln!("opsdeck: not confirmed: nothing was done");
+                    return ExitCode::from(2);
                 }
-                result
+                Err(()) => {
+                    return usage(&format!(
+                        "{what} changes the host: pass --yes to run without confirmation"
+                    ));
+                }
             }
-            Err(e) => Some(Err(format!("cannot connect: {e}"))),
+        }
+    }
+    let shared = Shared::new(args.accept_new);
+    if host.is_local() {
+        let runner = Arc::new(Local::new());
+        let docker = crate::docker::connect_unix(host.docker_socket())
+            .await
+            .map(|(d, _)| d)
+            .ok();
+        if let Some(wanted) = &container {
+            match resolve_container(docker.as_ref(), host, &stack_flag, wanted).await {
+                Ok(p) => plan = p,
+                Err(e) => return usage(&e),
+            }
+        }
+        let ctx = context(&*runner, host, docker, None);
+        return finish(&plan, interruptible(&ctx, &plan).await);
+    }
+    let target = ssh::resolve(host, &config.inventory.settings, shared.ssh_config.as_ref());
+    let session = match Session::connect(&target, &shared.policy, &ssh::Passphrases::new()).await {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("opsdeck: {what}: cannot connect: {e}");
+            return ExitCode::FAILURE;
         }
     };
-    let result = result.unwrap_or_else(|| Err("interrupted".into()));
-    record(&args.host, &job, &result, started.elapsed());
-    match result {
-        Ok(outcome) => {
-            report(&outcome);
-            match outcome.retention_error {
-                Some(e) => {
-                    eprintln!("opsdeck: {what}: the backup is saved, but {e}");
-                    ExitCode::FAILURE
-                }
-                None => ExitCode::SUCCESS,
+    let docker = ssh::docker(session.clone(), host.docker_socket())
+        .await
+        .map(|(d, _)| d)
+        .ok();
+    if let Some(wanted) = &container {
+        match resolve_container(docker.as_ref(), host, &stack_flag, wanted).await {
+            Ok(p) => plan = p,
+            Err(e) => {
+                session.disconnect().await;
+                return usage(&e);
             }
         }
-        Err(e) if e == "interrupted" => {
-            eprintln!("opsdeck: {what} interrupted; the host removes its partial file");
-            ExitCode::from(130)
-        }
-        Err(e) => {
-            eprintln!("opsdeck: {what} failed: {e}");
-            ExitCode::FAILURE
-        }
     }
+    let tunnel: Arc<dyn crate::checks::Tunnel> = session.clone();
+    let ctx = context(&*session, host, docker, Some(tunnel));
+    let record = interruptible(&ctx, &plan).await;
+    session.disconnect().await;
+    finish(&plan, record)
+}
+
+fn context<'a, R: Runner>(
+    runner: &'a R,
+    host: &Host,
+    docker: Option<bollard::Docker>,
+    tunnel: Option<Arc<dyn crate::checks::Tunnel>>,
+) -> Context<'a, R> {
+    Context {
+        runner,
+        docker,
+        tunnel,
+        docker_host: host.docker_socket.clone(),
+        audit: audit::path(),
+        user: audit::local_user(),
+    }
+}
+
+/// `deploy of stack lila on lila`.
+fn describe(plan: &Plan) -> String {
+    if plan.stack_name.is_empty() {
+        format!("{} on {}", plan.action, plan.host)
+    } else {
+        format!(
+            "{} of stack {} on {}",
+            plan.action, plan.stack_name, plan.host
+        )
+    }
+}
+
+/// The request the command line names.
+fn request(host: &Host, args: &RunArgs, stack: &str) -> Result<JobRequest, String> {
+    let kind = match args.action.as_str() {
+        "deploy" => JobKind::Deploy,
+        "migrate" => JobKind::Migrate,
+        "rollback" => JobKind::Rollback,
+        // resolved to a container once connected
+        "restart" if args.arg.is_some() => JobKind::Restart {
+            id: String::new(),
+            name: String::new(),
+        },
+        "restart" => JobKind::RestartStack,
+        "backup" => {
+            let (st, set) = pick(host, args.stack.as_deref(), args.arg.as_deref())?;
+            return Ok(JobRequest {
+                stack: st.name.get_ref().clone(),
+                kind: JobKind::Backup {
+                    set: set.name.get_ref().clone(),
+                },
+            });
+        }
+        other => {
+            let (st, name) = find_custom(host, stack, other)?;
+            return Ok(JobRequest {
+                stack: st,
+                kind: JobKind::Custom { name },
+            });
+        }
+    };
+    Ok(JobRequest {
+        stack: stack.to_string(),
+        kind,
+    })
+}
+
+/// A custom action by name (or the name with `-` for spaces), within `stack` if given.
+fn find_custom(host: &Host, stack: &str, wanted: &str) -> Result<(String, String), String> {
+    let hits: Vec<(String, String)> = host
+        .stacks
+        .iter()
+        .filter(|st| stack.is_empty() || st.name.get_ref() == stack)
+        .flat_map(|st| {
+            st.actions
+                .iter()
+                .map(move |a| (st.name.get_ref().clone(), a.name.get_ref().clone()))
+        })
+        .filter(|(_, name)| name == wanted || name.replace(' ', "-") == wanted)
+        .collect();
+    match hits.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => {
+            let customs: Vec<String> = host
+                .stacks
+                .iter()
+                .flat_map(|st| st.actions.iter().map(|a| format!("{:?}", a.name.get_ref())))
+                .collect();
+            let extra = if customs.is_empty() {
+                String::new()
+            } else {
+                format!(", or a custom action: {}", customs.join(", "))
+            };
+            Err(format!(
+                "unknown action {wanted:?}: `opsdeck run` knows {ACTIONS}{extra}"
+            ))
+        }
+        _ => Err(format!(
+            "action {wanted:?} is in several stacks of {}: choose one with --stack",
+            host.name.get_ref()
+        )),
+    }
+}
+
+/// The plan for `restart CONTAINER`: the container found by name, service or id prefix;
+/// its stack's lock when it belongs to one of the inventory's stacks.
+async fn resolve_container(
+    docker: Option<&bollard::Docker>,
+    host: &Host,
+    stack: &str,
+    wanted: &str,
+) -> Result<Plan, String> {
+    let docker = docker.ok_or("Docker is not reachable on the host")?;
+    let containers = crate::docker::InspectCache::default().list(docker).await?;
+    let in_stack = |c: &&crate::model::Container| {
+        stack.is_empty()
+            || host
+                .stacks
+                .iter()
+                .find(|s| s.name.get_ref() == stack)
+                .is_some_and(|s| {
+                    c.project.as_deref() == Some(&crate::jobs::compose::project_name(s))
+                })
+    };
+    let candidates: Vec<&crate::model::Container> = containers.iter().filter(in_stack).collect();
+    let hit = candidates
+        .iter()
+        .find(|c| c.name == wanted || c.id == wanted)
+        .or_else(|| {
+            candidates
+                .iter()
+                .find(|c| c.service.as_deref() == Some(wanted))
+        })
+        .or_else(|| {
+            candidates
+                .iter()
+                .find(|c| wanted.len() >= 4 && c.id.starts_with(wanted))
+        })
+        .ok_or_else(|| {
+            let names: Vec<&str> = candidates.iter().map(|c| c.name.as_str()).collect();
+            format!("no container {wanted:?} (there are: {})", names.join(", "))
+        })?;
+    let owner = host
+        .stacks
+        .iter()
+        .find(|s| hit.project.as_deref() == Some(crate::jobs::compose::project_name(s).as_str()));
+    let request = JobRequest {
+        stack: owner.map(|s| s.name.get_ref().clone()).unwrap_or_default(),
+        kind: JobKind::Restart {
+            id: hit.id.clone(),
+            name: hit.name.clone(),
+        },
+    };
+    plan::plan(host.name.get_ref(), &host.stacks, &request)
+}
+
+/// Asks on the terminal: `y`, or the host's name for a production host. `Err` when
+/// there is no terminal to ask on.
+fn confirm(host: &Host, what: &str) -> Result<bool, ()> {
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(());
+    }
+    let name = host.name.get_ref();
+    let mut err = std::io::stderr();
+    if host.production {
+        let _ = write!(err, "{what}: PRODUCTION host. Type {name} to go on: ");
+    } else {
+        let _ = write!(err, "{what}? [y/N] ");
+    }
+    let _ = err.flush();
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        return Ok(false);
+    }
+    let line = line.trim();
+    Ok(if host.production {
+        line == name
+    } else {
+        matches!(line, "y" | "Y" | "yes")
+    })
 }
 
 fn usage(message: &str) -> ExitCode {
@@ -211,101 +411,170 @@ pub fn pick<'a>(
     }
 }
 
-/// The job with its progress printer, until done or until SIGINT/SIGTERM (`None`). On a
-/// signal opsdeck just goes: the closing connection is what tells the host's script to
-/// stop and clean up.
-async fn interruptible<R: Runner>(
-    runner: &R,
-    job: &BackupJob<'_>,
-) -> Option<Result<BackupOutcome, String>> {
-    let (tx, rx) = mpsc::channel(64);
-    let printer = tokio::spawn(print_events(rx, std::io::stderr().is_terminal()));
-    let result = tokio::select! {
-        r = backup::run(runner, job, &tx) => Some(r.map_err(|e: BackupError| e.to_string())),
-        () = stop_signal() => None,
+/// The job with its printer. The first SIGINT or SIGTERM cancels it (the host stops the
+/// running step, and the record says so); a second one leaves at once.
+async fn interruptible<R: Runner>(ctx: &Context<'_, R>, plan: &Plan) -> JobRecord {
+    let (tx, rx) = mpsc::channel(256);
+    let printer = tokio::spawn(print_events(
+        rx,
+        plan.steps.len(),
+        std::io::stderr().is_terminal(),
+    ));
+    let (cancel, cancel_rx) = exec::cancel_channel();
+    let record = {
+        let job = exec::execute(ctx, plan, &tx, cancel_rx);
+        tokio::pin!(job);
+        tokio::select! {
+            r = &mut job => r,
+            sig = stop_signal() => {
+                eprintln!("\nopsdeck: {sig}: stopping the job (again to leave at once)");
+                let _ = cancel.send(Some(format!("interrupted ({sig})")));
+                tokio::select! {
+                    r = &mut job => r,
+                    _ = stop_signal() => std::process::exit(130),
+                }
+            }
+        }
     };
     drop(tx);
-    if result.is_some() {
-        let _ = printer.await;
-    }
-    result
+    let _ = printer.await;
+    record
 }
 
-async fn stop_signal() {
+async fn stop_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+    "SIGINT"
 }
 
-/// Progress on stderr: rewritten in place on a terminal, one line per second otherwise.
-async fn print_events(mut rx: mpsc::Receiver<BackupEvent>, tty: bool) {
+/// Output as it comes: step headers and results on stderr, each line where the step
+/// wrote it; backup progress rewritten in place on a terminal, once a second otherwise.
+async fn print_events(mut rx: mpsc::Receiver<JobEvent>, mut total: usize, tty: bool) {
+    let started = Instant::now();
     let mut pending_line = false;
+    let mut labels: Vec<String> = Vec::new();
     while let Some(event) = rx.recv().await {
         let mut err = std::io::stderr().lock();
-        let line = match event {
-            BackupEvent::Started { what } => format!("opsdeck: {what}"),
-            BackupEvent::Progress { bytes, elapsed } => {
-                let text = format!("{}  {}", human_bytes(bytes), human_secs(elapsed));
-                if tty {
-                    let _ = write!(err, "\r\x1b[K{text}");
-                    let _ = err.flush();
-                    pending_line = true;
-                    continue;
-                }
-                text
-            }
-            BackupEvent::Verified => "verified".into(),
-            BackupEvent::Warning(w) => format!("opsdeck: warning: {w}"),
-            BackupEvent::Renamed { .. }
-            | BackupEvent::Removed { .. }
-            | BackupEvent::Finished(_) => {
-                continue;
-            }
-        };
-        if pending_line {
+        if pending_line && !matches!(event, JobEvent::Progress { .. }) {
             let _ = write!(err, "\r\x1b[K");
             pending_line = false;
         }
-        let _ = writeln!(err, "{line}");
+        match event {
+            JobEvent::Planned { steps } => {
+                total = steps.len();
+                labels = steps;
+            }
+            JobEvent::StepStarted { index } => {
+                let label = labels.get(index).map_or("", String::as_str);
+                let _ = writeln!(err, "==> [{}/{total}] {label}", index + 1);
+            }
+            JobEvent::Output(lines) => {
+                let mut out = std::io::stdout().lock();
+                for l in lines {
+                    match l.kind {
+                        LineKind::Out => {
+                            let _ = writeln!(out, "{}", l.text);
+                        }
+                        LineKind::Err => {
+                            let _ = writeln!(err, "{}", l.text);
+                        }
+                        LineKind::Info => {
+                            let _ = writeln!(err, "    {}", l.text);
+                        }
+                    }
+                }
+                let _ = out.flush();
+            }
+            JobEvent::StepFinished {
+                ok, exit, millis, ..
+            } => {
+                let took = human_secs(Duration::from_millis(millis));
+                let exit = exit
+                    .filter(|e| *e != 0)
+                    .map(|e| format!("exit {e}, "))
+                    .unwrap_or_default();
+                let verdict = if ok { "ok" } else { "FAILED" };
+                let _ = writeln!(err, "    {verdict} ({exit}{took})");
+            }
+            JobEvent::Progress { bytes } => {
+                let text = format!("{}  {}", human_bytes(bytes), human_secs(started.elapsed()));
+                if tty {
+                    let _ = write!(err, "\r\x1b[K{text}");
+                    pending_line = true;
+                } else {
+                    let _ = writeln!(err, "{text}");
+                }
+            }
+            JobEvent::Finished(_) => {}
+        }
+        let _ = err.flush();
     }
     if pending_line {
         let _ = writeln!(std::io::stderr());
     }
 }
 
-fn report(outcome: &BackupOutcome) {
-    println!(
-        "{}  {} bytes ({})  {}",
-        outcome.path,
-        outcome.size,
-        human_bytes(outcome.size),
-        human_secs(outcome.duration)
+/// The last word, and the exit status.
+fn finish(plan: &Plan, record: JobRecord) -> ExitCode {
+    let what = describe(plan);
+    let outcome = record.outcome.as_str();
+    if let (Some(file), Some(size)) = (&record.file, record.size) {
+        println!(
+            "{file}  {size} bytes ({})  {}",
+            human_bytes(size),
+            human_secs(Duration::from_millis(record.duration_ms))
+        );
+        for l in &record.output {
+            if let Some(path) = l.text.strip_prefix("retention removed ") {
+                println!("removed {path}");
+            }
+        }
+    }
+    if outcome == "ok" {
+        eprintln!(
+            "opsdeck: {what}: done: {}",
+            record.summary.as_deref().unwrap_or("ok")
+        );
+        return ExitCode::SUCCESS;
+    }
+    if let Some(warning) = outcome.strip_prefix("ok; ") {
+        eprintln!("opsdeck: {what}: the backup is saved, but {warning}");
+        return ExitCode::FAILURE;
+    }
+    if let Some(why) = outcome.strip_prefix("refused: ") {
+        eprintln!("opsdeck: {what} refused: {why}");
+        return ExitCode::from(LOCKED);
+    }
+    if let Some(why) = outcome.strip_prefix("cancelled: ") {
+        let extra = if matches!(
+            plan.steps.first().map(|s| &s.kind),
+            Some(plan::StepKind::Backup(_))
+        ) {
+            "; the host removes its partial file"
+        } else {
+            ""
+        };
+        eprintln!("opsdeck: {what} {why}{extra}");
+        return ExitCode::from(130);
+    }
+    eprintln!(
+        "opsdeck: {what} {}",
+        if outcome.starts_with("failed: ") {
+            outcome.to_string()
+        } else {
+            format!("failed: {outcome}")
+        }
     );
-    for path in &outcome.removed {
-        println!("removed {path}");
-    }
-}
-
-/// One audit line; a log that cannot be written is reported, not fatal.
-fn record(
-    host: &str,
-    job: &BackupJob<'_>,
-    result: &Result<BackupOutcome, String>,
-    duration: Duration,
-) {
-    let (stack, set) = (job.stack.name.get_ref(), job.set.name.get_ref());
-    if let Err(e) = audit::record_backup(host, stack, set, result, duration) {
-        eprintln!("opsdeck: warning: {e}");
-    }
+    ExitCode::FAILURE
 }
 
 /// `532 B`, `12.3 MB`, `1.1 GB`: decimal, as file managers and `ls -h --si` print.

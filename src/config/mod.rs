@@ -298,6 +298,15 @@ fn validate(inv: &Inventory) -> Result<(), Invalid> {
                 }
             }
             for action in &stack.actions {
+                let aname = action.name.get_ref();
+                if crate::model::job::BUILTIN_ACTIONS.contains(&aname.as_str()) {
+                    return Err((
+                        action.name.span(),
+                        format!(
+                            "action name {aname:?} is taken by opsdeck's own `{aname}`: name it otherwise"
+                        ),
+                    ));
+                }
                 if action.steps.get_ref().is_empty() {
                     return Err((
                         action.steps.span(),

@@ -1,76 +1,16 @@
-//! The audit log: one JSON line per job run, appended to `audit.jsonl` in opsdeck's XDG
-//! state directory, so "who took which backup when, and did it work" survives the
-//! terminal that showed it. Appends are single writes in append mode, so two opsdeck
+//! The audit log: one JSON line per job run ([`JobRecord`]), appended to `audit.jsonl` in
+//! opsdeck's XDG state directory, so "who deployed what when, and did it work" survives
+//! the terminal that showed it. Appends are single writes in append mode, so two opsdeck
 //! processes finishing at once do not interleave their lines.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Record {
-    /// RFC 3339, UTC.
-    pub time: String,
-    /// `$USER` on the machine opsdeck runs on.
-    pub user: String,
-    pub host: String,
-    pub stack: String,
-    pub action: String,
-    pub set: Option<String>,
-    pub file: Option<String>,
-    pub size: Option<u64>,
-    pub duration_ms: u64,
-    /// `ok`, or `failed: <why>`.
-    pub outcome: String,
-}
-
-/// The audit line of one backup run, from the console or the command line alike.
-pub fn record_backup(
-    host: &str,
-    stack: &str,
-    set: &str,
-    result: &Result<crate::jobs::backup::BackupOutcome, String>,
-    duration: std::time::Duration,
-) -> Result<PathBuf, AuditError> {
-    let mut r = Record::now(host, stack, "backup");
-    r.set = Some(set.to_string());
-    r.duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-    match result {
-        Ok(o) => {
-            r.file = Some(o.path.clone());
-            r.size = Some(o.size);
-            r.outcome = match &o.retention_error {
-                None => "ok".into(),
-                Some(e) => format!("ok; {e}"),
-            };
-        }
-        Err(e) => r.outcome = format!("failed: {e}"),
-    }
-    append(&r)
-}
-
-impl Record {
-    /// A record stamped now, by the local user.
-    pub fn now(host: &str, stack: &str, action: &str) -> Record {
-        Record {
-            time: jiff::Timestamp::now().to_string(),
-            user: local_user(),
-            host: host.into(),
-            stack: stack.into(),
-            action: action.into(),
-            set: None,
-            file: None,
-            size: None,
-            duration_ms: 0,
-            outcome: String::new(),
-        }
-    }
-}
+use crate::model::job::JobRecord;
 
 /// `$USER`, else `$LOGNAME`, else the passwd name of our uid: cron and systemd units
 /// run without a login environment, and "unknown" is a poor answer to "who did this".
-fn local_user() -> String {
+pub fn local_user() -> String {
     for var in ["USER", "LOGNAME"] {
         if let Ok(u) = std::env::var(var)
             && !u.is_empty()
@@ -117,14 +57,8 @@ pub fn path() -> Option<PathBuf> {
     )
 }
 
-/// Appends one line; returns the file written.
-pub fn append(record: &Record) -> Result<PathBuf, AuditError> {
-    let path = path().ok_or(AuditError::NoDir)?;
-    append_to(&path, record)?;
-    Ok(path)
-}
-
-pub fn append_to(path: &std::path::Path, record: &Record) -> Result<(), AuditError> {
+/// Appends one line.
+pub fn append_to(path: &Path, record: &JobRecord) -> Result<(), AuditError> {
     let io = |source| AuditError::Io {
         path: path.to_path_buf(),
         source,
@@ -142,26 +76,77 @@ pub fn append_to(path: &std::path::Path, record: &Record) -> Result<(), AuditErr
         .map_err(io)
 }
 
+/// The last `n` records of the log, oldest first. Only the file's last 8 MiB are read:
+/// a log of years stays quick to open. Lines that do not parse are skipped.
+pub fn read_recent(path: &Path, n: usize) -> Vec<JobRecord> {
+    const TAIL: u64 = 8 * 1024 * 1024;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > TAIL && file.seek(std::io::SeekFrom::Start(len - TAIL)).is_err() {
+        return Vec::new();
+    }
+    let mut bytes = Vec::new();
+    if file.read_to_end(&mut bytes).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if len > TAIL && !lines.is_empty() {
+        lines.remove(0); // cut in the middle
+    }
+    let mut records: Vec<JobRecord> = lines
+        .iter()
+        .rev()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .take(n)
+        .collect();
+    records.reverse();
+    records
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn record(action: &str) -> JobRecord {
+        JobRecord::new(
+            jiff::Timestamp::now().to_string(),
+            local_user(),
+            "lila",
+            "lila",
+            action,
+        )
+    }
+
     #[test]
-    fn appends_one_json_line_per_record() {
+    fn appends_one_json_line_per_record_and_reads_the_newest_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("deep/audit.jsonl");
-        let mut r = Record::now("lila", "lila", "backup");
+        let mut r = record("backup db");
         r.set = Some("db".into());
         r.outcome = "ok".into();
         append_to(&path, &r).unwrap();
         r.outcome = "failed: interrupted".into();
         append_to(&path, &r).unwrap();
+        // a line from an older opsdeck, with fields it no longer writes, still reads
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"time\":\"2026-11-01T00:00:00Z\",\"user\":\"x\",\"host\":\"h\",\"stack\":\"s\",\"action\":\"backup\",\"set\":\"db\",\"file\":null,\"size\":null,\"duration_ms\":5,\"outcome\":\"ok\"}\nnot json\n")
+            .unwrap();
+        let back = read_recent(&path, 2);
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[0].outcome, "failed: interrupted");
+        assert_eq!(back[1].host, "h");
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<serde_json::Value> = text
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
+            .filter_map(|l| serde_json::from_str(l).ok())
             .collect();
-        assert_eq!(lines.len(), 2);
+        assert_eq!(lines.len(), 3);
         assert_eq!(lines[0]["host"], "lila");
         assert_eq!(lines[1]["outcome"], "failed: interrupted");
         assert!(lines[0]["time"].as_str().unwrap().ends_with('Z'));

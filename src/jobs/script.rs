@@ -177,6 +177,70 @@ cp -- "$source" "$partial" || fail 71 "cannot copy $source"
 printf 'verified\n'
 __RENAME__"#;
 
+/// One step of a deploy, migration or action: `dir` then the step's words, run in `dir`
+/// with stdin closed, in a process group of its own (`setsid`, where the host has it).
+///
+/// The wrapper watches its own stdin like the backup scripts do: when it closes (the
+/// operator cancelled, opsdeck died, the connection dropped) the step's whole group gets
+/// SIGTERM, then SIGKILL 5 s later, so `compose build` and its children really stop.
+/// Exit 126 means the directory could not be entered; otherwise the step's own status.
+pub const STEP: &str = r#"set -u
+dir=$1
+shift
+cd -- "$dir" 2>/dev/null || { printf 'opsdeck: cannot enter the stack directory %s\n' "$dir" >&2; exit 126; }
+exec 3<&0 </dev/null
+if command -v setsid >/dev/null 2>&1; then
+    setsid "$@" 3<&- &
+else
+    "$@" 3<&- &
+fi
+pid=$!
+(
+    trap '' PIPE
+    while read -r _; do :; done <&3
+    kill -s TERM -- "-$pid" 2>/dev/null || kill -s TERM "$pid" 2>/dev/null || exit 0
+    printf '\nopsdeck: stopping the step (SIGTERM to its process group)\n' >&2 2>/dev/null
+    i=0
+    while [ "$i" -lt 50 ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+    kill -s KILL -- "-$pid" 2>/dev/null || kill -s KILL "$pid" 2>/dev/null
+) &
+watch=$!
+exec 3<&-
+wait "$pid"
+st=$?
+kill "$watch" 2>/dev/null
+exit "$st""#;
+
+/// Holds a stack's lock for as long as its stdin is open: `flock` on `$1` (its directory
+/// made first), `$3` `shared` or `exclusive`, the holder's description `$2` written into
+/// the file. Prints `locked`, or `busy <what the holder wrote>` and exits 69 when another
+/// job holds it.
+///
+/// The lock lives in its own process, not in the steps', so it spans the whole job; when
+/// opsdeck goes away the channel closes, the loop ends, and the kernel drops the lock.
+pub const LOCK: &str = r#"set -u
+file=$1 info=$2 mode=$3
+mkdir -p -- "${file%/*}" 2>/dev/null
+exec 9>>"$file" || { printf 'opsdeck: cannot open the lock file %s\n' "$file" >&2; exit 75; }
+command -v flock >/dev/null 2>&1 || { printf 'opsdeck: flock is not installed on the host (Debian: util-linux)\n' >&2; exit 75; }
+if [ "$mode" = shared ]; then set -- -s; else set --; fi
+if ! flock -n "$@" 9; then
+    printf 'busy %s\n' "$(cat -- "$file" 2>/dev/null)"
+    exit 69
+fi
+printf '%s\n' "$info" >"$file"
+printf 'locked\n'
+while read -r _; do :; done
+exit 0"#;
+
+/// Writes `$2` to the file `$1` (directory made first) through a temporary name, so a
+/// reader never sees half of it.
+pub const WRITE_FILE: &str = r#"mkdir -p -- "${1%/*}" 2>/dev/null
+printf '%s' "$2" >"$1.tmp" && mv -f -- "$1.tmp" "$1""#;
+
+/// Prints the file `$1`, or nothing (status 0) when there is none.
+pub const READ_FILE: &str = r#"[ ! -e "$1" ] || cat -- "$1""#;
+
 /// The size of a partial file, for progress; fails (no output) when it is not there.
 pub const SIZE: &str = r#"[ -f "$1" ] && { stat -c %s -- "$1" 2>/dev/null || wc -c <"$1"; }"#;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::backup::{self, BackupError, BackupEvent, BackupJob};
-use super::runner::{Local, RunError, Runner};
+use super::runner::{Local, Process, RunError, Runner};
 use crate::config::{Stack, parse_str};
 use crate::remote::ssh::ExecOutput;
 
@@ -17,10 +17,19 @@ struct Fake {
     bin: PathBuf,
 }
 
+impl Fake {
+    fn prefixed(&self, command: &str) -> String {
+        format!("PATH={}:$PATH; export PATH; {command}", self.bin.display())
+    }
+}
+
 impl Runner for Fake {
     async fn run(&self, command: &str) -> Result<ExecOutput, RunError> {
-        let prefixed = format!("PATH={}:$PATH; export PATH; {command}", self.bin.display());
-        self.local.run(&prefixed).await
+        self.local.run(&self.prefixed(command)).await
+    }
+
+    async fn start(&self, command: &str) -> Result<Process, RunError> {
+        self.local.start(&self.prefixed(command)).await
     }
 }
 

@@ -163,31 +163,11 @@ pub struct HostState {
     /// What counts as a problem on this host, from the inventory.
     pub limits: super::Limits,
     /// The host's current or last job, as the host view shows it.
-    pub job: Option<Job>,
-}
-
-/// A job on a host (today: a backup), from start to outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Job {
-    pub what: String,
-    pub started: Timestamp,
-    pub bytes: u64,
-    pub elapsed_secs: u64,
-    /// `None` while running; then `Ok(summary)` or `Err(why)`.
-    pub outcome: Option<Result<String, String>>,
-}
-
-impl Job {
-    pub fn running(&self) -> bool {
-        self.outcome.is_none()
-    }
-}
-
-/// What a worker reports about a job, reduced to what the console shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobEvent {
-    Progress { bytes: u64, elapsed_secs: u64 },
-    Finished(Result<String, String>),
+    pub job: Option<super::job::Job>,
+    /// What its stacks offer: deploy, migrate, custom actions.
+    pub stacks: Vec<super::job::StackInfo>,
+    /// The inventory says this host must not be changed.
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,7 +202,19 @@ impl HostState {
             checks: Vec::new(),
             limits: super::Limits::default(),
             job: None,
+            stacks: Vec::new(),
+            read_only: false,
         }
+    }
+
+    /// The stack whose compose project a container belongs to.
+    pub fn stack_of(&self, c: &Container) -> Option<&super::job::StackInfo> {
+        let project = c.project.as_deref()?;
+        self.stacks.iter().find(|s| s.project == project)
+    }
+
+    pub fn job_running(&self) -> bool {
+        self.job.as_ref().is_some_and(super::job::Job::running)
     }
 
     pub fn apply_metrics(&mut self, at: Timestamp, m: Metrics) {

@@ -48,6 +48,13 @@ pub enum Action {
     Backup,
     Problems,
     SortWorst,
+    Deploy,
+    Migrate,
+    Restart,
+    RestartStack,
+    Rollback,
+    Jobs,
+    CancelJob,
 }
 
 impl Action {
@@ -78,6 +85,13 @@ impl Action {
             Action::Backup => "backup",
             Action::Problems => "problems",
             Action::SortWorst => "sort-worst",
+            Action::Deploy => "deploy",
+            Action::Migrate => "migrate",
+            Action::Restart => "restart",
+            Action::RestartStack => "restart-stack",
+            Action::Rollback => "rollback",
+            Action::Jobs => "jobs",
+            Action::CancelJob => "cancel-job",
         }
     }
 }
@@ -87,12 +101,36 @@ pub enum ViewKind {
     Fleet,
     Host,
     Container,
+    /// One job's steps and output.
+    Job,
+    /// Recent jobs, from the audit log.
+    Jobs,
+}
+
+impl ViewKind {
+    pub const ALL: [ViewKind; 5] = [
+        ViewKind::Fleet,
+        ViewKind::Host,
+        ViewKind::Container,
+        ViewKind::Job,
+        ViewKind::Jobs,
+    ];
+
+    /// Views whose body is a list with a cursor (the others scroll text).
+    pub fn is_list(self) -> bool {
+        matches!(self, ViewKind::Fleet | ViewKind::Host | ViewKind::Jobs)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     All,
+    /// Fleet, host and jobs: a cursor over rows.
     Lists,
+    /// Container log and job output: text that scrolls.
+    Text,
+    /// The views of one host: its host view and a container's.
+    OneHost,
     Only(ViewKind),
     Not(ViewKind),
 }
@@ -101,7 +139,9 @@ impl Scope {
     pub fn covers(self, view: ViewKind) -> bool {
         match self {
             Scope::All => true,
-            Scope::Lists => view != ViewKind::Container,
+            Scope::Lists => view.is_list(),
+            Scope::Text => !view.is_list(),
+            Scope::OneHost => matches!(view, ViewKind::Host | ViewKind::Container),
             Scope::Only(v) => v == view,
             Scope::Not(v) => v != view,
         }
@@ -138,14 +178,14 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[Up, Char('k')],
         label: "↑ k",
         action: Action::Up,
-        scope: Scope::Only(ViewKind::Container),
+        scope: Scope::Text,
         help: "scroll up (pauses following)",
     },
     Binding {
         keys: &[Down, Char('j')],
         label: "↓ j",
         action: Action::Down,
-        scope: Scope::Only(ViewKind::Container),
+        scope: Scope::Text,
         help: "scroll down",
     },
     Binding {
@@ -180,7 +220,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[End, Char('G')],
         label: "End G",
         action: Action::FollowEnd,
-        scope: Scope::Only(ViewKind::Container),
+        scope: Scope::Text,
         help: "jump to the end and follow",
     },
     Binding {
@@ -208,14 +248,14 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[Tab],
         label: "Tab",
         action: Action::NextHost,
-        scope: Scope::Not(ViewKind::Fleet),
+        scope: Scope::OneHost,
         help: "next host",
     },
     Binding {
         keys: &[BackTab],
         label: "S-Tab",
         action: Action::PrevHost,
-        scope: Scope::Not(ViewKind::Fleet),
+        scope: Scope::OneHost,
         help: "previous host",
     },
     Binding {
@@ -261,11 +301,53 @@ pub const BINDINGS: &[Binding] = &[
         help: "back to the fleet",
     },
     Binding {
+        keys: &[Char('d')],
+        label: "d",
+        action: Action::Deploy,
+        scope: Scope::Only(ViewKind::Host),
+        help: "deploy the selected container's stack (asks first)",
+    },
+    Binding {
+        keys: &[Char('m')],
+        label: "m",
+        action: Action::Migrate,
+        scope: Scope::Only(ViewKind::Host),
+        help: "run the stack's migrations (asks first)",
+    },
+    Binding {
+        keys: &[Char('r')],
+        label: "r",
+        action: Action::Restart,
+        scope: Scope::Only(ViewKind::Host),
+        help: "restart the selected container (asks first)",
+    },
+    Binding {
+        keys: &[Char('R')],
+        label: "R",
+        action: Action::Rollback,
+        scope: Scope::Only(ViewKind::Host),
+        help: "roll back to the images before the last deploy",
+    },
+    Binding {
         keys: &[Char('b')],
         label: "b",
         action: Action::Backup,
         scope: Scope::Only(ViewKind::Host),
         help: "take a backup now (pg_dump or file copy)",
+    },
+    Binding {
+        keys: &[Char('x')],
+        label: "x",
+        action: Action::CancelJob,
+        scope: Scope::Only(ViewKind::Job),
+        help: "cancel the running job (stops its step on the host)",
+    },
+    Binding {
+        keys: &[Char('J')],
+        label: "J",
+        action: Action::Jobs,
+        scope: Scope::All,
+        help: "jobs: this host's job, or recent jobs with their output",
     },
     Binding {
         keys: &[Char('P')],
@@ -329,11 +411,10 @@ pub fn help_for(view: ViewKind) -> impl Iterator<Item = &'static Binding> {
     BINDINGS.iter().filter(move |b| b.scope.covers(view))
 }
 
-/// Keys that custom actions may not take, because a view already binds them, or the
-/// actions opsdeck reserves for deploy (`d`), restart (`r`), migrate (`m`), backup (`b`),
-/// rollback (`R`), logs (`L`), jobs (`J`), sort (`s`) and read-only toggles.
+/// Keys that custom actions may not take, because a view already binds them, or opsdeck
+/// keeps them for itself (`L`, `t`, `y`, `z`, and `o` for what comes next).
 pub fn is_reserved(c: char) -> bool {
-    const RESERVED: &str = "drmbRLJstxyz";
+    const RESERVED: &str = "drmbRLJstxyzo";
     RESERVED.contains(c) || BINDINGS.iter().any(|b| b.keys.contains(&Key::Char(c)))
 }
 
@@ -341,8 +422,15 @@ pub fn is_reserved(c: char) -> bool {
 pub const PALETTE_ACTIONS: &[Action] = &[
     Action::GoFleet,
     Action::Problems,
+    Action::Jobs,
     Action::SortWorst,
+    Action::Deploy,
+    Action::Migrate,
+    Action::Restart,
+    Action::RestartStack,
+    Action::Rollback,
     Action::Backup,
+    Action::CancelJob,
     Action::Filter,
     Action::Search,
     Action::TogglePause,
@@ -359,7 +447,7 @@ mod tests {
 
     #[test]
     fn every_view_has_quit_help_palette() {
-        for v in [ViewKind::Fleet, ViewKind::Host, ViewKind::Container] {
+        for v in ViewKind::ALL {
             assert_eq!(lookup(v, Char('q')), Some(Action::Quit));
             assert_eq!(lookup(v, Ctrl('c')), Some(Action::Quit));
             assert_eq!(lookup(v, Char('?')), Some(Action::Help));
@@ -376,7 +464,7 @@ mod tests {
 
     #[test]
     fn no_key_is_bound_twice_in_one_view() {
-        for v in [ViewKind::Fleet, ViewKind::Host, ViewKind::Container] {
+        for v in ViewKind::ALL {
             let mut seen = Vec::new();
             for b in help_for(v) {
                 for k in b.keys {
@@ -389,7 +477,7 @@ mod tests {
 
     #[test]
     fn reserved_covers_bindings() {
-        for c in ['q', 'j', 'k', '/', 'd', 'r', 'm', 'b'] {
+        for c in ['q', 'j', 'k', '/', 'd', 'r', 'm', 'b', 'R', 'x', 'J'] {
             assert!(is_reserved(c));
         }
         assert!(!is_reserved('C'));

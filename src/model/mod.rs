@@ -4,7 +4,9 @@
 //! arrive as messages, and what should happen outside comes back as `Effect`s. That is
 //! what lets every screen be tested from a hand-built `Model`.
 
+mod actions;
 pub mod host;
+pub mod job;
 pub mod keymap;
 pub mod logs;
 pub mod palette;
@@ -14,9 +16,9 @@ pub mod series;
 use jiff::Timestamp;
 
 pub use host::{
-    Container, DockerState, Group, Health, HostConn, HostQuestion, HostState, Job, JobEvent,
-    Metrics, RunState,
+    Container, DockerState, Group, Health, HostConn, HostQuestion, HostState, Metrics, RunState,
 };
+pub use job::{Job, JobEvent, JobKind, JobRecord, JobRequest, StackInfo};
 pub use keymap::{Action, Key, ViewKind};
 pub use logs::{LogLine, LogRing, Stream};
 use palette::{Command, Palette};
@@ -25,8 +27,25 @@ pub use problems::{Limits, Problem, Severity};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum View {
     Fleet,
-    Host { host: usize },
-    Container { host: usize, id: String },
+    Host {
+        host: usize,
+    },
+    Container {
+        host: usize,
+        id: String,
+    },
+    /// One job: a host's current (or last) job, or one from the history.
+    Job(JobRef),
+    /// Recent jobs, newest first.
+    Jobs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobRef {
+    /// `hosts[i].job`: live while it runs.
+    Host(usize),
+    /// `history[i]`.
+    History(usize),
 }
 
 impl View {
@@ -35,6 +54,8 @@ impl View {
             View::Fleet => ViewKind::Fleet,
             View::Host { .. } => ViewKind::Host,
             View::Container { .. } => ViewKind::Container,
+            View::Job(_) => ViewKind::Job,
+            View::Jobs => ViewKind::Jobs,
         }
     }
 }
@@ -42,7 +63,8 @@ impl View {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
     None,
-    Help,
+    /// Every binding of the view; the number is how far it is scrolled.
+    Help(u16),
     Palette(Palette),
     Confirm(Confirm),
     /// The fleet's problems, worst first, with a cursor; Enter opens the problem's host.
@@ -86,18 +108,30 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// A question that must be answered `y` before anything happens.
+/// A question that must be answered before anything happens: `y`, or for a change to a
+/// production host, its name typed out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirm {
     TrustHostKey {
         host: usize,
         fingerprint: String,
     },
-    Backup {
+    /// A job that changes a host.
+    Job {
         host: usize,
-        stack: String,
-        set: String,
-        recipe: String,
+        request: JobRequest,
+        /// What will run, one line each (the recipe's steps, the backup's recipe).
+        details: Vec<String>,
+        /// `Some` on a production host: what has been typed of its name so far.
+        typed: Option<String>,
+    },
+    /// Stop a host's running job.
+    CancelJob {
+        host: usize,
+    },
+    /// Quit while jobs run: their steps are stopped on the hosts.
+    Quit {
+        running: Vec<String>,
     },
 }
 
@@ -224,6 +258,8 @@ pub enum Msg {
         host: usize,
         event: JobEvent,
     },
+    /// Recent jobs from the audit log, oldest first, read at start-up.
+    History(Vec<JobRecord>),
     /// SIGTERM, SIGHUP: leave cleanly.
     Shutdown,
 }
@@ -248,10 +284,14 @@ pub enum Effect {
         path: String,
         passphrase: Secret,
     },
-    RunBackup {
+    /// Run a job on a host (its worker plans it from the inventory).
+    RunJob {
         host: usize,
-        stack: String,
-        set: String,
+        request: JobRequest,
+    },
+    /// Stop the host's running job.
+    CancelJob {
+        host: usize,
     },
 }
 
@@ -267,6 +307,11 @@ pub struct Model {
     pub input: Option<Input>,
     pub overlay: Overlay,
     pub logs: Option<LogPane>,
+    /// Finished jobs, newest first: this session's and the audit log's.
+    pub history: Vec<Job>,
+    pub jobs_cursor: usize,
+    /// Lines between the bottom of the job pane and its newest line; 0 follows.
+    pub job_scroll: u64,
     pub flash: Option<Flash>,
     pub read_only: bool,
     pub now: Timestamp,
@@ -296,6 +341,9 @@ impl Model {
             input: None,
             overlay: Overlay::None,
             logs: None,
+            history: Vec::new(),
+            jobs_cursor: 0,
+            job_scroll: 0,
             flash: None,
             read_only: false,
             now,
@@ -329,6 +377,37 @@ impl Model {
     pub fn problems(&self) -> Vec<Problem> {
         let all: Vec<usize> = (0..self.hosts.len()).collect();
         problems::problems(self, &all)
+    }
+
+    /// The jobs list: jobs running now, then the history; both after the filter.
+    pub fn job_list(&self) -> Vec<JobRef> {
+        let f = self.filter.to_lowercase();
+        let fits = |j: &Job| {
+            f.is_empty()
+                || [&j.host, &j.stack, &j.action]
+                    .iter()
+                    .any(|s| s.to_lowercase().contains(&f))
+        };
+        let live = self
+            .hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.job.as_ref().is_some_and(|j| j.running() && fits(j)))
+            .map(|(i, _)| JobRef::Host(i));
+        let past = self
+            .history
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| fits(j))
+            .map(|(i, _)| JobRef::History(i));
+        live.chain(past).collect()
+    }
+
+    pub fn job(&self, r: JobRef) -> Option<&Job> {
+        match r {
+            JobRef::Host(h) => self.hosts.get(h)?.job.as_ref(),
+            JobRef::History(i) => self.history.get(i),
+        }
     }
 
     pub fn selected_container(&self) -> Option<(usize, &Container)> {
@@ -368,12 +447,14 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 model.flash = None;
                 model.dirty = true;
             }
-            // Ages on screen count in seconds only for hosts that are down or stale.
+            // Ages on screen count in seconds only for hosts that are down or stale, and
+            // for jobs that run.
             if now.as_second() != before
-                && model
-                    .hosts
-                    .iter()
-                    .any(|h| !matches!(h.conn, HostConn::Up) || h.stale_secs(now).is_some())
+                && model.hosts.iter().any(|h| {
+                    !matches!(h.conn, HostConn::Up)
+                        || h.stale_secs(now).is_some()
+                        || h.job_running()
+                })
             {
                 model.dirty = true;
             }
@@ -481,31 +562,12 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 model.dirty = true;
             }
         }
-        Msg::Job { host, event } => {
-            let mut finished = None;
-            if let Some(job) = model.hosts.get_mut(host).and_then(|h| h.job.as_mut()) {
-                match event {
-                    JobEvent::Progress {
-                        bytes,
-                        elapsed_secs,
-                    } => {
-                        job.bytes = bytes;
-                        job.elapsed_secs = elapsed_secs;
-                    }
-                    JobEvent::Finished(outcome) => {
-                        finished = Some((job.what.clone(), outcome.clone()));
-                        job.outcome = Some(outcome);
-                    }
-                }
-                model.dirty = true;
-            }
-            match finished {
-                Some((what, Ok(summary))) => model.flash(Level::Info, format!("{what}: {summary}")),
-                Some((what, Err(why))) => {
-                    model.flash(Level::Error, format!("{what} FAILED: {why}"))
-                }
-                None => {}
-            }
+        Msg::Job { host, event } => actions::on_job_event(model, host, event),
+        Msg::History(records) => {
+            let mut jobs: Vec<Job> = records.iter().rev().map(Job::from_record).collect();
+            jobs.truncate(job::HISTORY_LEN);
+            model.history = jobs;
+            model.dirty = true;
         }
         Msg::Shutdown => {
             model.should_quit = true;
@@ -524,9 +586,19 @@ fn on_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
         return;
     }
     match &mut model.overlay {
-        Overlay::Help => {
-            if matches!(key, Key::Esc | Key::Char('q') | Key::Char('?') | Key::Enter) {
-                model.overlay = Overlay::None;
+        Overlay::Help(scroll) => {
+            match key {
+                Key::Esc | Key::Char('q') | Key::Char('?') | Key::Enter => {
+                    model.overlay = Overlay::None
+                }
+                Key::Down | Key::Char('j') => *scroll = scroll.saturating_add(1).min(200),
+                Key::Up | Key::Char('k') => *scroll = scroll.saturating_sub(1),
+                Key::PageDown | Key::Ctrl('f') | Key::Char(' ') => {
+                    *scroll = scroll.saturating_add(10).min(200)
+                }
+                Key::PageUp | Key::Ctrl('b') => *scroll = scroll.saturating_sub(10),
+                Key::Home | Key::Char('g') => *scroll = 0,
+                _ => {}
             }
             return;
         }
@@ -586,45 +658,16 @@ fn on_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
             }
             return;
         }
-        Overlay::Confirm(confirm) => {
-            match key {
-                Key::Char('y') | Key::Char('Y') => {
-                    match confirm.clone() {
-                        Confirm::TrustHostKey { host, fingerprint } => {
-                            if let Some(h) = model.hosts.get_mut(host) {
-                                h.question = None;
-                                h.conn = HostConn::Connecting;
-                            }
-                            effects.push(Effect::AcceptHostKey { host, fingerprint });
-                        }
-                        Confirm::Backup {
-                            host, stack, set, ..
-                        } => {
-                            if let Some(h) = model.hosts.get_mut(host) {
-                                h.job = Some(Job {
-                                    what: format!("backup {stack}/{set}"),
-                                    started: model.now,
-                                    bytes: 0,
-                                    elapsed_secs: 0,
-                                    outcome: None,
-                                });
-                            }
-                            effects.push(Effect::RunBackup { host, stack, set });
-                        }
-                    }
-                    model.overlay = Overlay::None;
-                }
-                Key::Char('n') | Key::Char('N') | Key::Esc | Key::Char('q') => {
-                    model.overlay = Overlay::None
-                }
-                _ => {}
-            }
+        Overlay::Confirm(_) => {
+            actions::on_confirm_key(model, key, effects);
             return;
         }
         Overlay::None => {}
     }
     if let Some(action) = keymap::lookup(model.view.kind(), key) {
         run_action(model, action, effects);
+    } else if let (View::Host { host }, Key::Char(c)) = (&model.view, key) {
+        actions::custom_key(model, *host, c, effects);
     }
 }
 
@@ -660,6 +703,7 @@ fn on_input_key(model: &mut Model, key: Key) {
         model.filter = s.clone();
         model.fleet_cursor = 0;
         model.host_cursor = 0;
+        model.jobs_cursor = 0;
     }
 }
 
@@ -691,12 +735,33 @@ fn show_match(pane: &mut LogPane, seq: u64, height: u16) {
     pane.scroll = below.saturating_sub(half);
 }
 
+impl Model {
+    /// What the palette offers here: actions, the custom actions of the host on screen,
+    /// host jumps.
+    pub fn palette_entries(&self) -> Vec<palette::Entry> {
+        let customs: Vec<(usize, String, String)> = match &self.view {
+            View::Host { host } | View::Container { host, .. } => self.hosts[*host]
+                .stacks
+                .iter()
+                .flat_map(|st| {
+                    st.actions
+                        .iter()
+                        .map(|a| (*host, st.name.clone(), a.name.clone()))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let names: Vec<&str> = self.hosts.iter().map(|h| h.name.as_str()).collect();
+        palette::entries(&names, &customs)
+    }
+}
+
 fn on_palette_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
-    let names: Vec<&str> = model.hosts.iter().map(|h| h.name.as_str()).collect();
+    let all = model.palette_entries();
     let Overlay::Palette(p) = &mut model.overlay else {
         return;
     };
-    let matches = palette::matching(palette::entries(&names), &p.input);
+    let matches = palette::matching(all, &p.input);
     match key {
         Key::Esc => model.overlay = Overlay::None,
         Key::Char(c) => {
@@ -718,6 +783,18 @@ fn on_palette_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
             match chosen.map(|e| e.command) {
                 Some(Command::Run(action)) => run_action(model, action, effects),
                 Some(Command::GotoHost(i)) => goto_host(model, i, effects),
+                Some(Command::Custom { host, stack, name }) => {
+                    let action = model.hosts.get(host).and_then(|h| {
+                        h.stacks
+                            .iter()
+                            .find(|s| s.name == stack)
+                            .and_then(|s| s.actions.iter().find(|a| a.name == name))
+                            .cloned()
+                    });
+                    if let Some(a) = action {
+                        actions::custom(model, host, &stack, &a, effects);
+                    }
+                }
                 None => model.flash(Level::Warn, format!("no command matches {typed:?}")),
             }
         }
@@ -752,8 +829,8 @@ fn leave_container(model: &mut Model, effects: &mut Vec<Effect>) {
 fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
     let page = model.page();
     match action {
-        Action::Quit => model.should_quit = true,
-        Action::Help => model.overlay = Overlay::Help,
+        Action::Quit => actions::quit(model),
+        Action::Help => model.overlay = Overlay::Help(0),
         Action::Problems => model.overlay = Overlay::Problems { cursor: 0 },
         Action::SortWorst => {
             // Keep the selected host selected across the re-order.
@@ -815,7 +892,13 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
                     model.flash(Level::Info, "no container selected");
                 }
             }
-            View::Container { .. } => {}
+            View::Container { .. } | View::Job(_) => {}
+            View::Jobs => {
+                if let Some(&r) = model.job_list().get(model.jobs_cursor) {
+                    model.view = View::Job(r);
+                    model.job_scroll = 0;
+                }
+            }
         },
         Action::Back => match model.view.clone() {
             View::Fleet => {
@@ -830,6 +913,15 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
                 }
             }
             View::Container { .. } => leave_container(model, effects),
+            View::Job(JobRef::Host(host)) => model.view = View::Host { host },
+            View::Job(JobRef::History(_)) => model.view = View::Jobs,
+            View::Jobs => {
+                if !model.filter.is_empty() {
+                    model.filter.clear();
+                } else {
+                    model.view = View::Fleet;
+                }
+            }
         },
         Action::GoFleet => {
             leave_container(model, effects);
@@ -840,7 +932,7 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
             let n = model.hosts.len();
             let current = match &model.view {
                 View::Host { host } | View::Container { host, .. } => *host,
-                View::Fleet => return,
+                _ => return,
             };
             if n > 1 {
                 let next = if action == Action::NextHost {
@@ -881,54 +973,34 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
                 }
             }
         }
-        Action::Backup => {
-            let View::Host { host } = model.view else {
-                return;
+        Action::Backup => actions::ask(model, actions::Ask::Backup),
+        Action::Deploy => actions::ask(model, actions::Ask::Deploy),
+        Action::Migrate => actions::ask(model, actions::Ask::Migrate),
+        Action::Rollback => actions::ask(model, actions::Ask::Rollback),
+        Action::Restart => actions::ask(model, actions::Ask::Restart),
+        Action::RestartStack => actions::ask(model, actions::Ask::RestartStack),
+        Action::CancelJob => actions::cancel(model),
+        Action::Jobs => {
+            leave_container(model, effects);
+            let host = match model.view {
+                View::Host { host } => Some(host),
+                _ => None,
             };
-            let Some(h) = model.hosts.get(host) else {
-                return;
-            };
-            if model.read_only {
-                model.flash(Level::Warn, "read-only: taking backups is turned off");
-                return;
-            }
-            if h.job.as_ref().is_some_and(Job::running) {
-                model.flash(Level::Warn, "a job is already running on this host");
-                return;
-            }
-            // The set that most needs a fresh backup, among those opsdeck can take.
-            let now = model.now.as_second();
-            let pick = h
-                .backups
-                .iter()
-                .filter(|b| b.recipe.is_some())
-                .max_by_key(|b| (b.verdict.severity(), b.newest_age(now).unwrap_or(i64::MAX)));
-            match pick {
-                Some(b) => {
-                    let confirm = Confirm::Backup {
-                        host,
-                        stack: b.stack.clone(),
-                        set: b.name.clone(),
-                        recipe: b.recipe.clone().unwrap_or_default(),
-                    };
-                    model.overlay = Overlay::Confirm(confirm);
+            match host {
+                Some(h) if model.hosts[h].job.is_some() => {
+                    model.view = View::Job(JobRef::Host(h));
+                    model.job_scroll = 0;
                 }
-                None if h.backups.is_empty() => {
-                    model.flash(Level::Info, "no backup sets listed for this host (yet)")
+                _ => {
+                    model.view = View::Jobs;
+                    model.jobs_cursor = 0;
+                    model.filter.clear();
                 }
-                None => model.flash(
-                    Level::Info,
-                    "these backup sets have no pg_dump or file_copy recipe: opsdeck only watches them",
-                ),
             }
         }
         Action::Answer => {
-            let host = match &model.view {
-                View::Host { host } | View::Container { host, .. } => *host,
-                View::Fleet => match model.visible_hosts().get(model.fleet_cursor) {
-                    Some(&h) => h,
-                    None => return,
-                },
+            let Some(host) = actions::current_host(model) else {
+                return;
             };
             match model.hosts.get(host).and_then(|h| h.question.clone()) {
                 Some(HostQuestion::UnknownKey { fingerprint }) => {
@@ -949,6 +1021,7 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
                 pane.follow = true;
                 pane.scroll = 0;
             }
+            model.job_scroll = 0;
         }
     }
 }
@@ -965,6 +1038,17 @@ fn move_cursor(model: &mut Model, delta: i64) {
                 .get(*host)
                 .map_or(0, |h| h.visible_containers(&model.filter).len());
             model.host_cursor = step(model.host_cursor, delta, n);
+        }
+        View::Jobs => {
+            let n = model.job_list().len();
+            model.jobs_cursor = step(model.jobs_cursor, delta, n);
+        }
+        View::Job(r) => {
+            let lines = model.job(*r).map_or(0, |j| j.output.len());
+            let max = lines.saturating_sub(1) as i64;
+            model.job_scroll = (model.job_scroll as i64)
+                .saturating_sub(delta)
+                .clamp(0, max.max(0)) as u64;
         }
         View::Container { .. } => {
             if let Some(pane) = model.logs.as_mut() {

@@ -1,4 +1,5 @@
-//! The `:` command palette: action names and `host NAME` jumps, fuzzy-matched as typed.
+//! The `:` command palette: action names, `host NAME` jumps and the current host's custom
+//! actions (`action NAME`), fuzzy-matched as typed.
 
 use nucleo_matcher::pattern::{AtomKind, CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher, Utf32Str};
@@ -9,6 +10,12 @@ use super::keymap::{Action, PALETTE_ACTIONS};
 pub enum Command {
     Run(Action),
     GotoHost(usize),
+    /// A custom action of a stack on a host.
+    Custom {
+        host: usize,
+        stack: String,
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +30,9 @@ pub struct Palette {
     pub selected: usize,
 }
 
-/// Every palette entry for a fleet with these host names.
-pub fn entries(hosts: &[&str]) -> Vec<Entry> {
+/// Every palette entry for a fleet with these host names, and the custom actions
+/// (`(host, stack, action name)`) of the host on screen.
+pub fn entries(hosts: &[&str], customs: &[(usize, String, String)]) -> Vec<Entry> {
     let mut out: Vec<Entry> = PALETTE_ACTIONS
         .iter()
         .map(|a| Entry {
@@ -32,6 +40,14 @@ pub fn entries(hosts: &[&str]) -> Vec<Entry> {
             command: Command::Run(*a),
         })
         .collect();
+    out.extend(customs.iter().map(|(host, stack, name)| Entry {
+        label: format!("action {name}"),
+        command: Command::Custom {
+            host: *host,
+            stack: stack.clone(),
+            name: name.clone(),
+        },
+    }));
     out.extend(hosts.iter().enumerate().map(|(i, h)| Entry {
         label: format!("host {h}"),
         command: Command::GotoHost(i),
@@ -70,11 +86,16 @@ mod tests {
 
     #[test]
     fn fuzzy_matches_actions_and_hosts() {
-        let all = entries(&["lila", "course-supporter"]);
+        let all = entries(
+            &["lila", "course-supporter"],
+            &[(0, "lila".into(), "restart caddy".into())],
+        );
         let m = matching(all.clone(), "lil");
         assert_eq!(m[0].command, Command::GotoHost(0));
         let m = matching(all.clone(), "qui");
         assert_eq!(m[0].command, Command::Run(Action::Quit));
+        let m = matching(all.clone(), "action cad");
+        assert!(matches!(&m[0].command, Command::Custom { name, .. } if name == "restart caddy"));
         assert_eq!(matching(all.clone(), "").len(), all.len());
         assert!(matching(all, "zzzz").is_empty());
     }

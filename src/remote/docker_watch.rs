@@ -45,6 +45,11 @@ impl DockerWatch {
         }
     }
 
+    /// The Docker client, for a job's Docker API steps.
+    pub fn client(&self) -> Option<Docker> {
+        self.docker.clone()
+    }
+
     pub fn wants_connect(&self) -> bool {
         self.docker.is_none() && Instant::now() >= self.next_try
     }
@@ -160,8 +165,10 @@ impl DockerWatch {
                 }
             }
             // Host keys are the connection's business, not Docker's.
-            HostCmd::AcceptHostKey { .. } | HostCmd::Passphrase { .. } | HostCmd::Backup { .. } => {
-            }
+            HostCmd::AcceptHostKey { .. }
+            | HostCmd::Passphrase { .. }
+            | HostCmd::Job(_)
+            | HostCmd::CancelJob => {}
         }
     }
 

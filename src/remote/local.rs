@@ -33,6 +33,7 @@ async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::Receiver<HostC
     let mut next_backups = Instant::now();
     let mut next_checks = Instant::now();
     let mut checks_running: Option<tokio::task::JoinHandle<()>> = None;
+    let mut job: Option<super::RunningJob> = None;
     let local = Arc::new(Local::new());
     let mut collector = match LocalCollector::new() {
         Ok(c) => Some(c),
@@ -93,8 +94,18 @@ async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::Receiver<HostC
             }
             cmd = cmds.recv() => match cmd {
                 None => break,
-                Some(HostCmd::Backup { stack, set }) => {
-                    super::spawn_backup(local.clone(), &watch, &stack, &set, tx.clone());
+                Some(HostCmd::Job(request)) => {
+                    if job.as_ref().is_some_and(super::RunningJob::running) {
+                        super::refuse_job(host, "a job is already running on this host", &tx);
+                    } else {
+                        let tools = super::JobTools { docker: docker_watch.client(), tunnel: None };
+                        job = Some(super::spawn_job(local.clone(), tools, &watch, request, tx.clone()));
+                    }
+                }
+                Some(HostCmd::CancelJob) => {
+                    if let Some(j) = &job {
+                        j.cancel();
+                    }
                 }
                 Some(cmd) => docker_watch.command(cmd, &tx).await,
             }

@@ -29,11 +29,10 @@ pub enum HostCmd {
     AcceptHostKey {
         fingerprint: String,
     },
-    /// Take a backup of one set now.
-    Backup {
-        stack: String,
-        set: String,
-    },
+    /// Run a job: deploy, migrate, restart, rollback, a custom action, a backup.
+    Job(crate::model::JobRequest),
+    /// Stop the running job: its step is stopped on the host, later steps are skipped.
+    CancelJob,
     /// The passphrase of an encrypted identity file, typed by the operator.
     Passphrase {
         path: String,
@@ -144,97 +143,94 @@ pub fn spawn(
     HostHandle { cmds }
 }
 
-/// Runs a backup in its own task, so the worker keeps polling meanwhile: forwards its
-/// progress to the console, writes the audit line, and lists the sets again at the end so
-/// the new file shows at once.
-pub fn spawn_backup<R>(
+/// The job a worker runs now: how to stop it, and whether it is still going.
+pub struct RunningJob {
+    cancel: crate::jobs::exec::CancelSender,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningJob {
+    pub fn running(&self) -> bool {
+        !self.task.is_finished()
+    }
+
+    pub fn cancel(&self) {
+        let _ = self
+            .cancel
+            .send(Some("cancelled by the operator".to_string()));
+    }
+}
+
+/// What a job runs with on a host: Docker and, over SSH, a tunnel for checks.
+pub struct JobTools {
+    pub docker: Option<bollard::Docker>,
+    pub tunnel: Option<std::sync::Arc<dyn crate::checks::Tunnel>>,
+}
+
+/// Runs a job in its own task, so the worker keeps polling meanwhile: plans it from the
+/// inventory, forwards its events to the console (the audit line is written by the job),
+/// and after a backup lists the sets again so the new file shows at once.
+pub fn spawn_job<R>(
     runner: std::sync::Arc<R>,
+    tools: JobTools,
     watch: &Watch,
-    stack: &str,
-    set: &str,
+    request: crate::model::JobRequest,
     tx: mpsc::Sender<Msg>,
-) where
+) -> RunningJob
+where
     R: crate::jobs::Runner + Send + 'static,
 {
-    use crate::jobs::backup::{self, BackupEvent, BackupJob};
+    use crate::jobs::{audit, exec, plan};
     use crate::model::JobEvent;
     let host = watch.host;
-    let found = watch
-        .stacks
-        .iter()
-        .find(|s| s.name.get_ref() == stack)
-        .and_then(|st| {
-            st.backups
-                .iter()
-                .find(|b| b.name.get_ref() == set)
-                .map(|b| (st.clone(), b.clone()))
-        });
-    let Some((stack, set)) = found else {
-        let event =
-            JobEvent::Finished(Err(format!("no backup set {stack}/{set} in the inventory")));
-        let _ = tx.try_send(Msg::Job { host, event });
-        return;
-    };
-    let (name, docker_host, sets) = (
-        watch.name.clone(),
-        watch.docker_host.clone(),
-        watch.backups.clone(),
-    );
-    tokio::spawn(async move {
-        let (etx, mut erx) = mpsc::channel::<BackupEvent>(32);
+    let planned = plan::plan(&watch.name, &watch.stacks, &request);
+    let (docker_host, sets) = (watch.docker_host.clone(), watch.backups.clone());
+    let is_backup = matches!(request.kind, crate::model::JobKind::Backup { .. });
+    let (cancel, cancel_rx) = exec::cancel_channel();
+    let task = tokio::spawn(async move {
+        let plan = match planned {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = tx
+                    .send(Msg::Job {
+                        host,
+                        event: JobEvent::Finished(Err(e)),
+                    })
+                    .await;
+                return;
+            }
+        };
+        let (etx, mut erx) = mpsc::channel::<JobEvent>(256);
         let forward_tx = tx.clone();
         let forward = tokio::spawn(async move {
-            while let Some(e) = erx.recv().await {
-                if let BackupEvent::Progress { bytes, elapsed } = e {
-                    let event = JobEvent::Progress {
-                        bytes,
-                        elapsed_secs: elapsed.as_secs(),
-                    };
-                    let _ = forward_tx.send(Msg::Job { host, event }).await;
+            while let Some(event) = erx.recv().await {
+                if forward_tx.send(Msg::Job { host, event }).await.is_err() {
+                    break;
                 }
             }
         });
-        let job = BackupJob {
-            stack: &stack,
-            set: &set,
-            docker_host: docker_host.as_deref(),
+        let ctx = exec::Context {
+            runner: &*runner,
+            docker: tools.docker,
+            tunnel: tools.tunnel,
+            docker_host,
+            audit: audit::path(),
+            user: audit::local_user(),
         };
-        let started = std::time::Instant::now();
-        let result = backup::run(&*runner, &job, &etx)
-            .await
-            .map_err(|e| e.to_string());
+        exec::execute(&ctx, &plan, &etx, cancel_rx).await;
         drop(etx);
         let _ = forward.await;
-        if let Err(e) = crate::jobs::audit::record_backup(
-            &name,
-            stack.name.get_ref(),
-            set.name.get_ref(),
-            &result,
-            started.elapsed(),
-        ) {
-            tracing::warn!("audit log: {e}");
+        if is_backup {
+            let now = jiff::Timestamp::now().as_second();
+            let backups = crate::collect::backups::survey(host, &sets, now, &*runner).await;
+            let _ = tx.send(Msg::Backups { host, backups }).await;
         }
-        let summary = result.map(|o| {
-            let removed = if o.removed.is_empty() {
-                String::new()
-            } else {
-                format!(", {} old removed", o.removed.len())
-            };
-            format!(
-                "{} ({} in {}s{removed})",
-                o.path,
-                crate::ui::format::bytes(o.size),
-                o.duration.as_secs()
-            )
-        });
-        let _ = tx
-            .send(Msg::Job {
-                host,
-                event: JobEvent::Finished(summary),
-            })
-            .await;
-        let now = jiff::Timestamp::now().as_second();
-        let backups = crate::collect::backups::survey(host, &sets, now, &*runner).await;
-        let _ = tx.send(Msg::Backups { host, backups }).await;
     });
+    RunningJob { cancel, task }
+}
+
+/// Answers a job asked of a worker that cannot run it now.
+pub fn refuse_job(host: usize, why: &str, tx: &mpsc::Sender<Msg>) {
+    let event = crate::model::JobEvent::Finished(Err(why.to_string()));
+    let _ = tx.try_send(Msg::Job { host, event });
 }

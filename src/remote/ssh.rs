@@ -15,6 +15,7 @@ use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate, load
 
 use super::known_hosts::{self, HostKeyStatus};
 use crate::config::{Host, Settings};
+use crate::jobs::runner::{ProcEvent, Process};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Exec output kept per command: a metrics sample is a few kilobytes; this is a fence.
@@ -444,6 +445,54 @@ impl Session {
             }
         }
         Ok(out)
+    }
+
+    /// Starts a command whose output is forwarded as it arrives, for job steps. Closing
+    /// the [`Process`]'s stdin sends EOF on the channel, which the job scripts take as
+    /// "stop": sshd does not signal a command that has no terminal.
+    pub async fn exec_streaming(&self, command: &str) -> Result<Process, SshError> {
+        let mut channel = self.handle.channel_open_session().await.map_err(protocol)?;
+        channel
+            .exec(true, command.as_bytes())
+            .await
+            .map_err(protocol)?;
+        let (process, tx, mut close) = Process::channel();
+        tokio::spawn(async move {
+            let mut status = None;
+            let mut closing = false;
+            let end = loop {
+                tokio::select! {
+                    msg = channel.wait() => {
+                        let event = match msg {
+                            Some(ChannelMsg::Data { data }) => ProcEvent::Stdout(data.to_vec()),
+                            Some(ChannelMsg::ExtendedData { data, .. }) => {
+                                ProcEvent::Stderr(data.to_vec())
+                            }
+                            Some(ChannelMsg::ExitStatus { exit_status }) => {
+                                status = Some(exit_status);
+                                continue;
+                            }
+                            Some(ChannelMsg::Close) => break ProcEvent::Exit(status),
+                            Some(_) => continue,
+                            None if status.is_some() => break ProcEvent::Exit(status),
+                            None => break ProcEvent::Lost("the SSH connection was lost".into()),
+                        };
+                        if tx.send(event).await.is_err() {
+                            // Nobody listens any more: stop the command, as a cancel would.
+                            let _ = channel.eof().await;
+                            let _ = channel.close().await;
+                            return;
+                        }
+                    }
+                    _ = &mut close, if !closing => {
+                        closing = true;
+                        let _ = channel.eof().await;
+                    }
+                }
+            };
+            let _ = tx.send(end).await;
+        });
+        Ok(process)
     }
 
     /// A byte stream to a Unix socket on the host (OpenSSH `direct-streamlocal`).

@@ -111,7 +111,7 @@ async fn run(
                 }
                 // A refused host key is not retried until the operator says so.
                 let wait = if fatal { None } else { Some(backoff) };
-                match idle(wait, &mut cmds).await {
+                match idle(host, wait, &mut cmds, &tx).await {
                     Idle::Quit => return,
                     Idle::Accept(fingerprint) => policy = KeyPolicy::AcceptFingerprint(fingerprint),
                     Idle::Passphrase(path, secret) => {
@@ -134,7 +134,12 @@ enum Idle {
 
 /// Waits out a backoff (or, with `None`, until the operator accepts a key), answering
 /// commands that make no sense while down.
-async fn idle(wait: Option<Duration>, cmds: &mut mpsc::Receiver<HostCmd>) -> Idle {
+async fn idle(
+    host: usize,
+    wait: Option<Duration>,
+    cmds: &mut mpsc::Receiver<HostCmd>,
+    tx: &mpsc::Sender<Msg>,
+) -> Idle {
     let deadline = wait.map(|w| tokio::time::Instant::now() + w);
     loop {
         let cmd = match deadline {
@@ -149,6 +154,9 @@ async fn idle(wait: Option<Duration>, cmds: &mut mpsc::Receiver<HostCmd>) -> Idl
             Some(HostCmd::AcceptHostKey { fingerprint }) => return Idle::Accept(fingerprint),
             Some(HostCmd::Passphrase { path, passphrase }) => {
                 return Idle::Passphrase(path, passphrase);
+            }
+            Some(HostCmd::Job(_)) => {
+                super::refuse_job(host, "the host is not connected", tx);
             }
             Some(_) => {}
         }
@@ -165,6 +173,7 @@ async fn serve(
     let mut next_backups = Instant::now();
     let mut next_checks = Instant::now();
     let mut checks_running: Option<tokio::task::JoinHandle<()>> = None;
+    let mut job: Option<super::RunningJob> = None;
     let mut watch = DockerWatch::new(host);
     let mut sampler = procfs::Sampler::default();
     let mut ticker = tokio::time::interval(refresh);
@@ -217,8 +226,19 @@ async fn serve(
                     return Exit::Quit;
                 }
                 Some(HostCmd::AcceptHostKey { .. } | HostCmd::Passphrase { .. }) => {}
-                Some(HostCmd::Backup { stack, set }) => {
-                    super::spawn_backup(session.clone(), spec, &stack, &set, tx.clone());
+                Some(HostCmd::Job(request)) => {
+                    if job.as_ref().is_some_and(super::RunningJob::running) {
+                        super::refuse_job(host, "a job is already running on this host", tx);
+                    } else {
+                        let tunnel: Arc<dyn crate::checks::Tunnel> = session.clone();
+                        let tools = super::JobTools { docker: watch.client(), tunnel: Some(tunnel) };
+                        job = Some(super::spawn_job(session.clone(), tools, spec, request, tx.clone()));
+                    }
+                }
+                Some(HostCmd::CancelJob) => {
+                    if let Some(j) = &job {
+                        j.cancel();
+                    }
                 }
                 Some(cmd) => watch.command(cmd, tx).await,
             }

@@ -33,6 +33,8 @@ pub fn initial_model(config: &Config, read_only: bool) -> Model {
                 config.refresh_for(h).as_secs(),
             );
             s.production = h.production;
+            s.read_only = h.read_only;
+            s.stacks = h.stacks.iter().map(crate::jobs::plan::stack_info).collect();
             s.limits = h
                 .thresholds
                 .or(config.inventory.settings.thresholds)
@@ -59,6 +61,13 @@ pub async fn run(config: Config, theme: Theme, read_only: bool) -> anyhow::Resul
         .map(|(i, h)| remote::spawn(i, h, &config, &shared, tx.clone()))
         .collect();
 
+    // The history view starts with what the audit log remembers.
+    if let Some(path) = crate::jobs::audit::path() {
+        let records = crate::jobs::audit::read_recent(&path, crate::model::job::HISTORY_LEN);
+        if !records.is_empty() {
+            update(&mut model, Msg::History(records));
+        }
+    }
     let mut term = terminal::enter()?;
     let result = event_loop(&mut term, &mut model, &theme, &mut rx, &handles).await;
     terminal::restore();
@@ -138,9 +147,14 @@ async fn event_loop(
 
 fn dispatch(effect: Effect, handles: &[HostHandle]) {
     match effect {
-        Effect::RunBackup { host, stack, set } => {
+        Effect::RunJob { host, request } => {
             if let Some(h) = handles.get(host) {
-                h.send(HostCmd::Backup { stack, set });
+                h.send(HostCmd::Job(request));
+            }
+        }
+        Effect::CancelJob { host } => {
+            if let Some(h) = handles.get(host) {
+                h.send(HostCmd::CancelJob);
             }
         }
         Effect::AcceptHostKey { host, fingerprint } => {

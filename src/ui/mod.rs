@@ -46,11 +46,13 @@ pub fn view(model: &Model, theme: &Theme, frame: &mut Frame) {
         View::Container { host, id } => {
             panels::container::draw(model, *host, id, theme, frame, body)
         }
+        View::Job(r) => panels::job::draw(model, *r, theme, frame, body),
+        View::Jobs => panels::jobs::draw(model, theme, frame, body),
     }
     draw_footer(model, theme, frame, footer);
     match &model.overlay {
         Overlay::None => {}
-        Overlay::Help => panels::help::draw(model, theme, frame, area),
+        Overlay::Help(scroll) => panels::help::draw(model, *scroll, theme, frame, area),
         Overlay::Problems { cursor } => panels::problems::draw(model, *cursor, theme, frame, area),
         Overlay::Palette(p) => panels::palette::draw(model, p, theme, frame, area),
         Overlay::Confirm(c) => panels::confirm::draw(model, c, theme, frame, area),
@@ -74,6 +76,11 @@ fn draw_header(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                 .unwrap_or_else(|| id.chars().take(12).collect());
             format!("fleet › {} › {name}", host_name(model, *host))
         }
+        View::Job(crate::model::JobRef::Host(host)) => {
+            format!("fleet › {} › job", host_name(model, *host))
+        }
+        View::Job(crate::model::JobRef::History(_)) => "jobs › job".to_string(),
+        View::Jobs => "jobs".to_string(),
     };
     left.push(Span::styled(crumb, theme.text));
     let up = model
@@ -124,7 +131,7 @@ fn draw_footer(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         Line::from(Span::styled(format!(" {}", flash.text), style))
     } else {
         let mut spans = Vec::new();
-        if !model.filter.is_empty() && !matches!(model.view, View::Container { .. }) {
+        if !model.filter.is_empty() && model.view.kind().is_list() {
             spans.push(Span::styled(
                 format!(" filter: {} ", model.filter),
                 theme.warn,
@@ -138,15 +145,30 @@ fn draw_footer(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                 ("?", "help"),
                 ("q", "quit"),
             ],
-            View::Host { .. } => &[
-                ("⏎", "logs"),
-                ("b", "backup"),
-                ("Esc", "fleet"),
-                ("Tab", "next host"),
-                ("/", "filter"),
-                ("?", "help"),
-                ("q", "quit"),
-            ],
+            View::Host { host } => {
+                let locked = model.read_only || model.hosts.get(host).is_some_and(|h| h.read_only);
+                if locked {
+                    spans.push(Span::styled(" READ-ONLY host: no changes ", theme.warn));
+                    &[
+                        ("⏎", "logs"),
+                        ("J", "jobs"),
+                        ("Esc", "fleet"),
+                        ("?", "help"),
+                        ("q", "quit"),
+                    ]
+                } else {
+                    &[
+                        ("⏎", "logs"),
+                        ("d", "deploy"),
+                        ("r", "restart"),
+                        ("b", "backup"),
+                        ("J", "jobs"),
+                        ("Esc", "fleet"),
+                        ("?", "help"),
+                        ("q", "quit"),
+                    ]
+                }
+            }
             View::Container { .. } => &[
                 ("Esc", "back"),
                 ("p", "pause"),
@@ -154,6 +176,35 @@ fn draw_footer(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                 ("/", "search"),
                 ("n/N", "next/prev"),
                 ("?", "help"),
+            ],
+            View::Job(r) => {
+                if model.job(r).is_some_and(|j| j.running()) {
+                    &[
+                        ("Esc", "back"),
+                        ("x", "cancel"),
+                        ("↑↓", "scroll"),
+                        ("G", "follow"),
+                        ("J", "jobs"),
+                        ("?", "help"),
+                        ("q", "quit"),
+                    ]
+                } else {
+                    &[
+                        ("Esc", "back"),
+                        ("↑↓", "scroll"),
+                        ("G", "end"),
+                        ("J", "jobs"),
+                        ("?", "help"),
+                        ("q", "quit"),
+                    ]
+                }
+            }
+            View::Jobs => &[
+                ("⏎", "open"),
+                ("/", "filter"),
+                ("Esc", "back"),
+                ("?", "help"),
+                ("q", "quit"),
             ],
         };
         spans.extend(hint_spans(hints, theme));

@@ -349,7 +349,23 @@ pub fn fleet() -> Model {
         reason: "connect 192.0.2.44:22: connection refused (retry in 8s)".into(),
     };
 
-    let mut model = Model::new(vec![cs, lila, duck, down], now());
+    let mut hosts = vec![cs, lila, duck, down];
+    // What each stack offers, straight from the committed example inventory.
+    let example = opsdeck::config::parse_str(
+        include_str!("../../hosts.toml"),
+        std::path::Path::new("hosts.toml"),
+    )
+    .unwrap();
+    for h in &mut hosts {
+        if let Some(cfg) = example.hosts.iter().find(|c| c.name.get_ref() == &h.name) {
+            h.stacks = cfg
+                .stacks
+                .iter()
+                .map(opsdeck::jobs::plan::stack_info)
+                .collect();
+        }
+    }
+    let mut model = Model::new(hosts, now());
     model.source = "hosts.toml (working directory)".into();
     model.size = (80, 24);
     model
@@ -411,6 +427,87 @@ pub fn container_view() -> Model {
         },
     );
     m
+}
+
+/// Every event a deploy of course-supporter sends up to its third step, as a worker
+/// would: the model shows a job in the middle of `compose build`.
+pub fn deploy_events() -> Vec<opsdeck::model::JobEvent> {
+    use opsdeck::model::JobEvent;
+    use opsdeck::model::job::{JobLine, LineKind};
+    let line = |step: usize, kind: LineKind, text: &str| JobLine {
+        step: Some(step),
+        kind,
+        text: text.into(),
+    };
+    vec![
+        JobEvent::Planned {
+            steps: vec![
+                "record the image IDs in use (for a rollback)".into(),
+                "git pull --ff-only".into(),
+                "compose build".into(),
+                "compose up -d".into(),
+                "compose exec -T app alembic upgrade head".into(),
+                "wait healthy (up to 2m)".into(),
+            ],
+        },
+        JobEvent::Output(vec![JobLine {
+            step: None,
+            kind: LineKind::Info,
+            text: "locked .local/state/opsdeck/course-supporter.lock".into(),
+        }]),
+        JobEvent::StepStarted { index: 0 },
+        JobEvent::Output(vec![
+            line(
+                0,
+                LineKind::Info,
+                "app: course-supporter_app = 4f1c2a9b8d7e",
+            ),
+            line(
+                0,
+                LineKind::Info,
+                "db: opsdeck-lab/pgvector:pg17 = 9a8b7c6d5e4f",
+            ),
+        ]),
+        JobEvent::StepFinished {
+            index: 0,
+            exit: None,
+            ok: true,
+            millis: 140,
+        },
+        JobEvent::StepStarted { index: 1 },
+        JobEvent::Output(vec![
+            line(
+                1,
+                LineKind::Err,
+                "From /var/lib/opsdeck-lab/git/course-supporter",
+            ),
+            line(
+                1,
+                LineKind::Err,
+                "   3f2a1b0..8c9d0e1  main       -> origin/main",
+            ),
+            line(1, LineKind::Out, "Updating 3f2a1b0..8c9d0e1"),
+            line(1, LineKind::Out, "Fast-forward"),
+            line(
+                1,
+                LineKind::Out,
+                " migrations/versions/0002_published.py | 21 +++++++++++++++++++++",
+            ),
+        ]),
+        JobEvent::StepFinished {
+            index: 1,
+            exit: Some(0),
+            ok: true,
+            millis: 420,
+        },
+        JobEvent::StepStarted { index: 2 },
+        JobEvent::Output(vec![
+            line(2, LineKind::Err, "Building app"),
+            line(2, LineKind::Out, "Step 1/6 : FROM opsdeck-lab/base:latest"),
+            line(2, LineKind::Out, " ---> 5e6f7a8b9c0d"),
+            line(2, LineKind::Out, "Step 2/6 : WORKDIR /app"),
+        ]),
+    ]
 }
 
 pub fn render(model: &Model, theme: &opsdeck::ui::Theme, w: u16, h: u16) -> Terminal<TestBackend> {

@@ -63,20 +63,20 @@ pub fn draw(h: &HostState, model: &Model, theme: &Theme, frame: &mut Frame, area
         .iter()
         .filter(|b| b.verdict != Verdict::Fresh)
         .count();
-    let (title, style) = match &h.job {
+    let backup_job = h.job.as_ref().filter(|j| j.action.starts_with("backup "));
+    let (title, style) = match backup_job {
         Some(job) if job.running() => (
             format!(
                 " {}: {} written, {}s… ",
-                job.what,
+                job.action,
                 format::bytes(job.bytes),
-                job.elapsed_secs
+                job.elapsed_secs(model.now)
             ),
             theme.info,
         ),
-        Some(job) if matches!(job.outcome, Some(Err(_))) => (
-            format!(" {} FAILED (see the audit log) ", job.what),
-            theme.crit,
-        ),
+        Some(job) if matches!(job.outcome, Some(Err(_))) => {
+            (format!(" {} FAILED (J shows why) ", job.action), theme.crit)
+        }
         _ if bad == 0 => (format!(" Backups: {} fresh ", h.backups.len()), theme.title),
         _ => (
             format!(" Backups: {bad} of {} need attention ", h.backups.len()),

@@ -43,45 +43,134 @@ pub fn draw(model: &Model, confirm: &Confirm, theme: &Theme, frame: &mut Frame, 
                 ],
             )
         }
-        Confirm::Backup {
+        Confirm::Job {
             host,
-            stack,
-            set,
-            recipe,
+            request,
+            details,
+            typed,
         } => {
             let h = model.hosts.get(*host);
             let name = h.map_or("?", |h| h.name.as_str());
-            let mut lines = vec![
-                Line::from(vec![
-                    Span::styled("Back up ", theme.text),
-                    Span::styled(format!("{stack}/{set}"), theme.title),
-                    Span::styled(" on ", theme.text),
-                    Span::styled(name.to_string(), theme.title),
-                    Span::styled(" now?", theme.text),
-                ]),
-                Line::from(""),
-                Line::from(Span::styled(format!("  {recipe}"), theme.text)),
-                Line::from(""),
-                Line::from(Span::styled(
+            let action = request.action();
+            let mut lines = Vec::new();
+            if h.is_some_and(|h| h.production) {
+                lines.push(Line::from(Span::styled(" PRODUCTION HOST ", theme.banner)));
+            }
+            let mut ask = vec![
+                Span::styled(capitalise(&action), theme.title),
+                Span::styled(" on ", theme.text),
+                Span::styled(name.to_string(), theme.title),
+            ];
+            if !request.stack.is_empty() {
+                ask.push(Span::styled(" (stack ", theme.text));
+                ask.push(Span::styled(request.stack.clone(), theme.title));
+                ask.push(Span::styled(")", theme.text));
+            }
+            ask.push(Span::styled("?", theme.text));
+            lines.push(Line::from(ask));
+            lines.push(Line::from(""));
+            let many = details.len() > 1;
+            for (i, d) in details.iter().enumerate() {
+                let text = if many {
+                    format!(" {:>2}. {d}", i + 1)
+                } else {
+                    format!("  {d}")
+                };
+                lines.push(Line::from(Span::styled(text, theme.text)));
+            }
+            if matches!(request.kind, crate::model::JobKind::Backup { .. }) {
+                lines.push(Line::from(""));
+                lines.push(Line::from(Span::styled(
                     "Written to a hidden partial file and verified before it counts; the set's retention runs after.",
                     theme.dim,
-                )),
+                )));
+            }
+            lines.push(Line::from(""));
+            match typed {
+                Some(text) => {
+                    lines.push(Line::from(vec![
+                        Span::styled(format!(" Type {name} and press ⏎: "), theme.warn),
+                        Span::styled(text.clone(), theme.text),
+                        Span::styled("█", theme.dim),
+                    ]));
+                    lines.push(Line::from(vec![
+                        Span::styled(" Esc ", theme.key),
+                        Span::styled("cancel", theme.text),
+                    ]));
+                }
+                None => lines.push(Line::from(vec![
+                    Span::styled(" y ", theme.key),
+                    Span::styled(format!("{action} now   "), theme.text),
+                    Span::styled(" n Esc ", theme.key),
+                    Span::styled("cancel", theme.text),
+                ])),
+            }
+            (" Confirm ", lines)
+        }
+        Confirm::CancelJob { host } => {
+            let h = model.hosts.get(*host);
+            let name = h.map_or("?", |h| h.name.as_str());
+            let action = h
+                .and_then(|h| h.job.as_ref())
+                .map_or("the job".to_string(), |j| j.action.clone());
+            (
+                " Cancel the job ",
+                vec![
+                    Line::from(vec![
+                        Span::styled("Stop ", theme.text),
+                        Span::styled(action, theme.title),
+                        Span::styled(" on ", theme.text),
+                        Span::styled(name.to_string(), theme.title),
+                        Span::styled("?", theme.text),
+                    ]),
+                    Line::from(""),
+                    Line::from(Span::styled(
+                        "The running step gets SIGTERM on the host (SIGKILL 5 s later); the steps after it do not run. What earlier steps changed stays changed.",
+                        theme.dim,
+                    )),
+                    Line::from(""),
+                    Line::from(vec![
+                        Span::styled(" y ", theme.key),
+                        Span::styled("stop it   ", theme.text),
+                        Span::styled(" n Esc ", theme.key),
+                        Span::styled("let it run", theme.text),
+                    ]),
+                ],
+            )
+        }
+        Confirm::Quit { running } => {
+            let mut lines = vec![
+                Line::from(Span::styled("Jobs are running:", theme.text)),
                 Line::from(""),
             ];
-            if h.is_some_and(|h| h.production) {
-                lines.insert(0, Line::from(Span::styled("PRODUCTION HOST", theme.banner)));
+            for r in running {
+                lines.push(Line::from(Span::styled(format!("  {r}"), theme.title)));
             }
+            lines.push(Line::from(""));
+            lines.push(Line::from(Span::styled(
+                "Quitting closes their connections: each host stops the running step and skips the rest.",
+                theme.dim,
+            )));
+            lines.push(Line::from(""));
             lines.push(Line::from(vec![
                 Span::styled(" y ", theme.key),
-                Span::styled("back up now   ", theme.text),
+                Span::styled("quit anyway   ", theme.text),
                 Span::styled(" n Esc ", theme.key),
-                Span::styled("cancel", theme.text),
+                Span::styled("stay", theme.text),
             ]));
-            (" Take a backup ", lines)
+            (" Quit? ", lines)
         }
     };
-    let width = 70.min(area.width.saturating_sub(2));
-    let height = 12.min(area.height.saturating_sub(2));
+    let width = 76.min(area.width.saturating_sub(2));
+    let needed: u16 = lines
+        .iter()
+        .map(|l| {
+            let w = l.width() as u16;
+            // a little pessimistic: words wrap before the last column
+            1 + w.saturating_sub(1) / width.saturating_sub(8).max(1)
+        })
+        .sum();
+    let height = (needed + 2).min(area.height.saturating_sub(2));
     let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
     let block = Block::default()
@@ -94,6 +183,14 @@ pub fn draw(model: &Model, confirm: &Confirm, theme: &Theme, frame: &mut Frame, 
             .block(block),
         rect,
     );
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 /// The passphrase prompt: only bullets are drawn, one per character typed.

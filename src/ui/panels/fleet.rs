@@ -36,9 +36,11 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(block, table_area);
 
     let w = inner.width as usize;
-    // Fixed columns; CPU and MEM share what is left, for their sparklines.
-    let fixed = [16usize, 11, 5, 3, 6, 6];
-    let gaps = 7;
+    // Fixed columns; CPU and MEM share what is left, for their sparklines. The job column
+    // is a mark on a narrow screen and names the job on a wide one.
+    let job_w = if w >= 110 { 16 } else { 1 };
+    let fixed = [16usize, 11, 5, 3, 6, 6, job_w];
+    let gaps = 8;
     let flex = w.saturating_sub(fixed.iter().sum::<usize>() + gaps);
     let spark_col = (flex / 2).max(6);
     let spark_w = spark_col.saturating_sub(5);
@@ -52,6 +54,11 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         ("BAD".into(), fixed[3], theme.header),
         ("BACKUP".into(), fixed[4], theme.header),
         ("CHECK".into(), fixed[5], theme.header),
+        (
+            if job_w > 1 { "JOB" } else { "J" }.into(),
+            job_w,
+            theme.header,
+        ),
     ]))];
     let rows = inner.height.saturating_sub(1) as usize;
     let offset = model.fleet_cursor.saturating_sub(rows.saturating_sub(1));
@@ -95,6 +102,7 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         } else {
             ("0".into(), theme.dim)
         };
+        let (job, job_style) = job_cell(h, job_w > 1, theme);
         let mut spans = cells(&[
             (h.name.clone(), fixed[0], theme.text),
             (state, fixed[1], state_style),
@@ -104,6 +112,7 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             (bad_text, fixed[3], bad_style),
             (backup, fixed[4], backup_style),
             (check, fixed[5], check_style),
+            (job, job_w, job_style),
         ]);
         if pos == model.fleet_cursor {
             select_row(&mut spans, w, theme);
@@ -114,7 +123,7 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
 
     let detail = visible
         .get(model.fleet_cursor)
-        .map(|&i| detail_lines(&model.hosts[i], theme))
+        .map(|&i| detail_lines(&model.hosts[i], model, theme))
         .unwrap_or_default();
     let block = Block::default()
         .borders(Borders::TOP)
@@ -122,6 +131,28 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     let inner = block.inner(detail_area);
     frame.render_widget(block, detail_area);
     frame.render_widget(Paragraph::new(detail), inner);
+}
+
+/// The host's current or last job: `⟳ deploy 2/5`, `✔ deploy`, `✖ migrate`, or only
+/// its mark when `wide` is false.
+fn job_cell(h: &HostState, wide: bool, theme: &Theme) -> (String, Style) {
+    let Some(job) = &h.job else {
+        return (String::new(), theme.dim);
+    };
+    let style = match &job.outcome {
+        None => theme.info,
+        Some(Ok(_)) => theme.ok,
+        Some(Err(_)) => theme.crit,
+    };
+    let text = job.short();
+    if wide {
+        (text, style)
+    } else {
+        (
+            text.chars().next().map(String::from).unwrap_or_default(),
+            style,
+        )
+    }
 }
 
 fn state_cell(h: &HostState, model: &Model, theme: &Theme) -> (String, Style) {
@@ -141,14 +172,31 @@ fn state_cell(h: &HostState, model: &Model, theme: &Theme) -> (String, Style) {
     }
 }
 
-/// Two lines about the selected host: its vitals, or why it is down.
-fn detail_lines(h: &HostState, theme: &Theme) -> Vec<Line<'static>> {
+/// Two lines about the selected host: its vitals, or why it is down; its job.
+fn detail_lines(h: &HostState, model: &Model, theme: &Theme) -> Vec<Line<'static>> {
     let mut first = vec![
         Span::styled(h.name.clone(), theme.title),
         Span::styled(format!(" {}", h.target), theme.dim),
     ];
     if h.production {
         first.push(Span::styled(" production", theme.warn));
+    }
+    if h.read_only {
+        first.push(Span::styled(" read-only", theme.warn));
+    }
+    if let Some(job) = &h.job {
+        let (_, style) = job_cell(h, true, theme);
+        let age = if job.running() {
+            format!(" {}", super::job::duration(job.elapsed_secs(model.now)))
+        } else {
+            format!(
+                " {} ago",
+                format::age(model.now.as_second() - job.ended.unwrap_or(job.started).as_second())
+            )
+        };
+        first.push(Span::styled(" · job ", theme.dim));
+        first.push(Span::styled(job.short(), style));
+        first.push(Span::styled(age, theme.dim));
     }
     let second = match (&h.conn, &h.metrics) {
         (HostConn::Down { reason, .. }, _) => vec![Span::styled(reason.clone(), theme.crit)],

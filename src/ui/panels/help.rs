@@ -9,12 +9,14 @@ use crate::model::Model;
 use crate::model::keymap::{ViewKind, help_for};
 use crate::ui::{Theme, centered};
 
-pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
+pub fn draw(model: &Model, scroll: u16, theme: &Theme, frame: &mut Frame, area: Rect) {
     let kind = model.view.kind();
     let view_name = match kind {
         ViewKind::Fleet => "fleet view",
         ViewKind::Host => "host view",
         ViewKind::Container => "container view",
+        ViewKind::Job => "job",
+        ViewKind::Jobs => "jobs",
     };
     let mut lines: Vec<Line> = help_for(kind)
         .map(|b| {
@@ -24,6 +26,38 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             ])
         })
         .collect();
+    // The host's custom actions: their keys work in its host view.
+    if let crate::model::View::Host { host } = &model.view
+        && let Some(h) = model.hosts.get(*host)
+    {
+        let customs: Vec<Line> = h
+            .stacks
+            .iter()
+            .flat_map(|st| st.actions.iter().map(move |a| (st, a)))
+            .map(|(st, a)| {
+                let key = a.key.map_or(":".to_string(), |k| k.to_string());
+                let mut text = format!("{} ({})", a.name, st.name);
+                if let Some(d) = &a.description {
+                    text.push_str(&format!(": {d}"));
+                }
+                if a.dangerous {
+                    text.push_str(" [asks first]");
+                }
+                Line::from(vec![
+                    Span::styled(format!(" {key:<12}"), theme.key),
+                    Span::styled(text, theme.text),
+                ])
+            })
+            .collect();
+        if !customs.is_empty() {
+            lines.push(Line::from(""));
+            lines.push(Line::from(Span::styled(
+                " custom actions of this host (also `:action NAME`)",
+                theme.header,
+            )));
+            lines.extend(customs);
+        }
+    }
     lines.push(Line::from(""));
     if model.read_only {
         lines.push(Line::from(Span::styled(
@@ -37,16 +71,28 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.dim,
         )));
     }
-    let width = 60.min(area.width.saturating_sub(2));
+    let width = 72.min(area.width.saturating_sub(2));
     let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
     let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
-    let block = Block::default()
+    // Longer than the screen: it scrolls, and the border says there is more.
+    let rows = height.saturating_sub(2);
+    let total = lines.len() as u16;
+    let scroll = scroll.min(total.saturating_sub(rows));
+    let mut block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.title)
         .title(Span::styled(
             format!(" Help: {view_name} · Esc closes "),
             theme.title,
         ));
-    frame.render_widget(Paragraph::new(lines).block(block), rect);
+    if total > rows {
+        let more = if scroll + rows < total {
+            format!(" ↓ j/k scroll ({}/{total}) ", scroll + rows)
+        } else {
+            format!(" ↑ k ({total}/{total}) ")
+        };
+        block = block.title_bottom(Span::styled(more, theme.dim));
+    }
+    frame.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), rect);
 }

@@ -7,5 +7,7 @@ pub mod container;
 pub mod fleet;
 pub mod help;
 pub mod host;
+pub mod job;
+pub mod jobs;
 pub mod palette;
 pub mod problems;

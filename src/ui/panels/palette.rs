@@ -10,8 +10,7 @@ use crate::model::palette::{self, Palette};
 use crate::ui::Theme;
 
 pub fn draw(model: &Model, p: &Palette, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let names: Vec<&str> = model.hosts.iter().map(|h| h.name.as_str()).collect();
-    let matches = palette::matching(palette::entries(&names), &p.input);
+    let matches = palette::matching(model.palette_entries(), &p.input);
     let max_rows = area.height.saturating_sub(6).clamp(1, 10) as usize;
     let offset = p.selected.saturating_sub(max_rows - 1);
     let mut lines = vec![Line::from(vec![

@@ -1,0 +1,444 @@
+//! Asking for jobs and following them: which stack a key means, the confirmation that
+//! names host, stack and action (typed out for a production host), and the job's events
+//! folded into the host's job and the history.
+
+use super::job::{ActionInfo, HISTORY_LEN, Job, JobEvent, JobKind, JobRequest, StepState};
+use super::{Confirm, Effect, HostConn, JobRef, Key, Level, Model, Overlay, View};
+
+/// The host an action is about: the one on screen, or the fleet's selected row.
+pub(super) fn current_host(model: &Model) -> Option<usize> {
+    match &model.view {
+        View::Host { host } | View::Container { host, .. } => Some(*host),
+        View::Job(JobRef::Host(host)) => Some(*host),
+        View::Fleet => model.visible_hosts().get(model.fleet_cursor).copied(),
+        View::Job(JobRef::History(_)) | View::Jobs => None,
+    }
+}
+
+/// Why a job may not start on this host now, if it may not.
+fn refusal(model: &Model, host: usize, mutating: bool) -> Option<String> {
+    let h = model.hosts.get(host)?;
+    if mutating && model.read_only {
+        return Some("read-only: actions that change hosts are turned off".into());
+    }
+    if mutating && h.read_only {
+        return Some(format!(
+            "read-only: the inventory marks {} read_only",
+            h.name
+        ));
+    }
+    if h.job_running() {
+        return Some(format!(
+            "a job is already running on {}: J shows it",
+            h.name
+        ));
+    }
+    if !matches!(h.conn, HostConn::Up) {
+        return Some(format!("{} is not connected", h.name));
+    }
+    None
+}
+
+/// The kinds of request the keys make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ask {
+    Deploy,
+    Migrate,
+    Rollback,
+    Restart,
+    RestartStack,
+    Backup,
+}
+
+/// The stack a key means: the selected container's, when it qualifies, else the host's
+/// only stack that does.
+fn pick_stack(
+    model: &Model,
+    host: usize,
+    what: &str,
+    fits: impl Fn(&super::StackInfo) -> bool,
+) -> Result<String, String> {
+    let h = &model.hosts[host];
+    if let View::Host { host: shown } = model.view
+        && shown == host
+        && let Some((_, c)) = model.selected_container()
+        && let Some(st) = h.stack_of(c)
+        && fits(st)
+    {
+        return Ok(st.name.clone());
+    }
+    let fitting: Vec<&super::StackInfo> = h.stacks.iter().filter(|s| fits(s)).collect();
+    match fitting.as_slice() {
+        [one] => Ok(one.name.clone()),
+        [] => Err(format!(
+            "no stack on {} has {what} in the inventory",
+            h.name
+        )),
+        _ => Err(format!(
+            "several stacks on {} have {what}: select one of its containers first",
+            h.name
+        )),
+    }
+}
+
+pub(super) fn ask(model: &mut Model, what: Ask) {
+    let Some(host) = current_host(model) else {
+        model.flash(Level::Info, "open a host first");
+        return;
+    };
+    if let Some(why) = refusal(model, host, true) {
+        model.flash(Level::Warn, why);
+        return;
+    }
+    let h = &model.hosts[host];
+    let made = match what {
+        Ask::Deploy => {
+            pick_stack(model, host, "a deploy recipe", |s| s.deploy.is_some()).map(|stack| {
+                let steps = h
+                    .stacks
+                    .iter()
+                    .find(|s| s.name == stack)
+                    .and_then(|s| s.deploy.clone())
+                    .unwrap_or_default();
+                let mut details = vec!["record the image IDs in use (for a rollback)".into()];
+                details.extend(steps);
+                (stack, JobKind::Deploy, details)
+            })
+        }
+        Ask::Migrate => {
+            pick_stack(model, host, "a migrate recipe", |s| s.migrate.is_some()).map(|stack| {
+                let details = h
+                    .stacks
+                    .iter()
+                    .find(|s| s.name == stack)
+                    .and_then(|s| s.migrate.clone())
+                    .unwrap_or_default();
+                (stack, JobKind::Migrate, details)
+            })
+        }
+        Ask::Rollback => {
+            pick_stack(model, host, "a deploy recipe", |s| s.deploy.is_some()).map(|stack| {
+                let details = vec![
+                    "put back the image IDs recorded by the last deploy".to_string(),
+                    "compose up -d --no-build".into(),
+                    "wait until healthy".into(),
+                ];
+                (stack, JobKind::Rollback, details)
+            })
+        }
+        Ask::RestartStack => pick_stack(model, host, "a stack", |_| true).map(|stack| {
+            let details = vec![format!(
+                "restart every container of {stack}, one after the other (Docker API)"
+            )];
+            (stack, JobKind::RestartStack, details)
+        }),
+        Ask::Restart => match (&model.view, model.selected_container()) {
+            (View::Host { .. }, Some((_, c))) => {
+                let stack = h.stack_of(c).map(|s| s.name.clone()).unwrap_or_default();
+                let details = vec![format!(
+                    "docker restart {} (Docker API: SIGTERM, 10 s, then SIGKILL; then start)",
+                    c.name
+                )];
+                Ok((
+                    stack,
+                    JobKind::Restart {
+                        id: c.id.clone(),
+                        name: c.display_name().to_string(),
+                    },
+                    details,
+                ))
+            }
+            _ => Err("select a container in the host view first".into()),
+        },
+        Ask::Backup => {
+            let now = model.now.as_second();
+            let pick = h
+                .backups
+                .iter()
+                .filter(|b| b.recipe.is_some())
+                .max_by_key(|b| (b.verdict.severity(), b.newest_age(now).unwrap_or(i64::MAX)));
+            match pick {
+                Some(b) => Ok((
+                    b.stack.clone(),
+                    JobKind::Backup {
+                        set: b.name.clone(),
+                    },
+                    vec![b.recipe.clone().unwrap_or_default()],
+                )),
+                None if h.backups.is_empty() => {
+                    Err("no backup sets listed for this host (yet)".into())
+                }
+                None => Err(
+                    "these backup sets have no pg_dump or file_copy recipe: opsdeck only watches them"
+                        .into(),
+                ),
+            }
+        }
+    };
+    match made {
+        Ok((stack, kind, details)) => {
+            let request = JobRequest { stack, kind };
+            let typed = h.production.then(String::new);
+            model.overlay = Overlay::Confirm(Confirm::Job {
+                host,
+                request,
+                details,
+                typed,
+            });
+        }
+        Err(why) => model.flash(Level::Info, why),
+    }
+}
+
+/// A custom action's key in the host view.
+pub(super) fn custom_key(model: &mut Model, host: usize, key: char, effects: &mut Vec<Effect>) {
+    let Some(h) = model.hosts.get(host) else {
+        return;
+    };
+    let found = h.stacks.iter().find_map(|st| {
+        st.actions
+            .iter()
+            .find(|a| a.key == Some(key))
+            .map(|a| (st.name.clone(), a.clone()))
+    });
+    if let Some((stack, action)) = found {
+        custom(model, host, &stack, &action, effects);
+    }
+}
+
+/// A custom action by stack and name (its key, or the palette).
+pub(super) fn custom(
+    model: &mut Model,
+    host: usize,
+    stack: &str,
+    action: &ActionInfo,
+    effects: &mut Vec<Effect>,
+) {
+    if let Some(why) = refusal(model, host, action.dangerous) {
+        model.flash(Level::Warn, why);
+        return;
+    }
+    let request = JobRequest {
+        stack: stack.to_string(),
+        kind: JobKind::Custom {
+            name: action.name.clone(),
+        },
+    };
+    if action.dangerous {
+        let mut details = action.steps.clone();
+        if let Some(d) = &action.description {
+            details.insert(0, d.clone());
+        }
+        let typed = model.hosts[host].production.then(String::new);
+        model.overlay = Overlay::Confirm(Confirm::Job {
+            host,
+            request,
+            details,
+            typed,
+        });
+    } else {
+        let steps = action.steps.clone();
+        start(model, host, request, steps, effects);
+    }
+}
+
+/// Creates the host's job (shown at once) and asks its worker to run it.
+fn start(
+    model: &mut Model,
+    host: usize,
+    request: JobRequest,
+    steps: Vec<String>,
+    effects: &mut Vec<Effect>,
+) {
+    let h = &mut model.hosts[host];
+    h.job = Some(Job::new(
+        &h.name,
+        &request.stack,
+        &request.action(),
+        steps,
+        model.now,
+    ));
+    if let View::Container { host, id } = &model.view {
+        effects.push(Effect::StopLogs {
+            host: *host,
+            id: id.clone(),
+        });
+        model.logs = None;
+    }
+    model.view = View::Job(JobRef::Host(host));
+    model.job_scroll = 0;
+    effects.push(Effect::RunJob { host, request });
+}
+
+pub(super) fn on_confirm_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
+    let Overlay::Confirm(confirm) = &mut model.overlay else {
+        return;
+    };
+    // Typing a production host's name: every character is input, Enter decides.
+    if let Confirm::Job {
+        host,
+        typed: Some(text),
+        ..
+    } = confirm
+    {
+        let host = *host;
+        match key {
+            Key::Char(c) => text.push(c),
+            Key::Backspace => {
+                text.pop();
+            }
+            Key::Esc => model.overlay = Overlay::None,
+            Key::Enter => {
+                let name = model.hosts.get(host).map_or("", |h| h.name.as_str());
+                if text == name {
+                    accept(model, effects);
+                } else {
+                    let msg = format!("type the host name {name} exactly, or Esc to cancel");
+                    model.flash(Level::Warn, msg);
+                }
+            }
+            _ => {}
+        }
+        return;
+    }
+    match key {
+        Key::Char('y') | Key::Char('Y') => accept(model, effects),
+        Key::Char('n') | Key::Char('N') | Key::Esc | Key::Char('q') => {
+            model.overlay = Overlay::None
+        }
+        _ => {}
+    }
+}
+
+fn accept(model: &mut Model, effects: &mut Vec<Effect>) {
+    let Overlay::Confirm(confirm) = std::mem::replace(&mut model.overlay, Overlay::None) else {
+        return;
+    };
+    match confirm {
+        Confirm::TrustHostKey { host, fingerprint } => {
+            if let Some(h) = model.hosts.get_mut(host) {
+                h.question = None;
+                h.conn = HostConn::Connecting;
+            }
+            effects.push(Effect::AcceptHostKey { host, fingerprint });
+        }
+        Confirm::Job {
+            host,
+            request,
+            details,
+            ..
+        } => {
+            // The host may have changed while the dialog was open.
+            if let Some(why) = refusal(model, host, true) {
+                model.flash(Level::Warn, why);
+                return;
+            }
+            start(model, host, request, details, effects);
+        }
+        Confirm::CancelJob { host } => {
+            if let Some(job) = model.hosts.get_mut(host).and_then(|h| h.job.as_mut())
+                && job.running()
+            {
+                job.cancelling = true;
+                effects.push(Effect::CancelJob { host });
+            }
+        }
+        Confirm::Quit { .. } => model.should_quit = true,
+    }
+}
+
+/// `x` in a job's pane.
+pub(super) fn cancel(model: &mut Model) {
+    match model.view {
+        View::Job(JobRef::Host(host)) if model.hosts[host].job_running() => {
+            model.overlay = Overlay::Confirm(Confirm::CancelJob { host });
+        }
+        _ => model.flash(Level::Info, "no running job here to cancel"),
+    }
+}
+
+/// `q` with jobs running asks first: quitting stops their steps on the hosts.
+pub(super) fn quit(model: &mut Model) {
+    let running: Vec<String> = model
+        .hosts
+        .iter()
+        .filter_map(|h| h.job.as_ref().filter(|j| j.running()))
+        .map(|j| format!("{} on {}", j.action, j.host))
+        .collect();
+    if running.is_empty() {
+        model.should_quit = true;
+    } else {
+        model.overlay = Overlay::Confirm(Confirm::Quit { running });
+    }
+}
+
+pub(super) fn on_job_event(model: &mut Model, host: usize, event: JobEvent) {
+    let now = model.now;
+    let viewing = model.view == View::Job(JobRef::Host(host));
+    let Some(h) = model.hosts.get_mut(host) else {
+        return;
+    };
+    let Some(job) = h.job.as_mut() else {
+        return;
+    };
+    model.dirty = true;
+    match event {
+        JobEvent::Planned { steps } => {
+            job.steps = Job::new("", "", "", steps, now).steps;
+        }
+        JobEvent::StepStarted { index } => {
+            if let Some(s) = job.steps.get_mut(index) {
+                s.state = StepState::Running;
+            }
+        }
+        JobEvent::Output(lines) => {
+            let n = lines.len() as u64;
+            for l in lines {
+                job.push_line(l);
+            }
+            if viewing && model.job_scroll > 0 {
+                // Keep a scrolled-back viewport on the same lines.
+                model.job_scroll =
+                    (model.job_scroll + n).min(job.output.len().saturating_sub(1) as u64);
+            }
+        }
+        JobEvent::StepFinished {
+            index,
+            exit,
+            ok,
+            millis,
+        } => {
+            if let Some(s) = job.steps.get_mut(index) {
+                s.state = if ok {
+                    StepState::Done { exit, millis }
+                } else {
+                    StepState::Failed { exit, millis }
+                };
+            }
+        }
+        JobEvent::Progress { bytes } => job.bytes = bytes,
+        JobEvent::Finished(outcome) => {
+            for s in &mut job.steps {
+                if matches!(s.state, StepState::Pending | StepState::Running) {
+                    s.state = StepState::Skipped;
+                }
+            }
+            job.outcome = Some(outcome.clone());
+            job.ended = Some(now);
+            job.cancelling = false;
+            let done = job.clone();
+            let (name, action) = (done.host.clone(), done.action.clone());
+            model.history.insert(0, done);
+            model.history.truncate(HISTORY_LEN);
+            if let View::Job(JobRef::History(i)) = &mut model.view {
+                *i += 1;
+            }
+            match outcome {
+                Ok(summary) => {
+                    model.flash(Level::Info, format!("{name}: {action} done: {summary}"))
+                }
+                Err(why) => model.flash(Level::Error, format!("{name}: {action} FAILED: {why}")),
+            }
+        }
+    }
+}

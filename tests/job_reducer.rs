@@ -1,0 +1,474 @@
+//! Jobs in the pure model: which keys ask for what, the confirmation (typed host name on
+//! production hosts), read-only refusals, the job's events folded into its pane, cancel,
+//! quit with jobs running, the jobs list and its history.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod support;
+
+use opsdeck::model::job::{JobLine, JobRecord, LineKind, StepRecord, StepState};
+use opsdeck::model::{
+    Confirm, Effect, JobEvent, JobKind, JobRef, JobRequest, Key, Level, Model, Msg, Overlay, View,
+    update,
+};
+use support::*;
+
+/// The fleet model with host `host` opened in the host view.
+fn at_host(host: usize) -> Model {
+    let mut m = fleet();
+    for _ in 0..host {
+        key(&mut m, Key::Down);
+    }
+    key(&mut m, Key::Enter);
+    assert_eq!(m.view, View::Host { host });
+    m
+}
+
+fn confirm(m: &Model) -> (usize, JobRequest, Vec<String>, Option<String>) {
+    match &m.overlay {
+        Overlay::Confirm(Confirm::Job {
+            host,
+            request,
+            details,
+            typed,
+        }) => (*host, request.clone(), details.clone(), typed.clone()),
+        other => panic!("expected a job confirmation, got {other:?}"),
+    }
+}
+
+fn flash(m: &Model) -> String {
+    m.flash.as_ref().map(|f| f.text.clone()).unwrap_or_default()
+}
+
+fn job_event(m: &mut Model, host: usize, event: JobEvent) {
+    update(m, Msg::Job { host, event });
+}
+
+#[test]
+fn d_on_a_production_host_wants_its_name_typed() {
+    let mut m = at_host(0);
+    // the cursor is on nginx of project proxy, which has no deploy: the host's only
+    // stack with a deploy recipe is meant
+    key(&mut m, Key::Char('G'));
+    assert!(key(&mut m, Key::Char('d')).is_empty());
+    let (host, request, details, typed) = confirm(&m);
+    assert_eq!(host, 0);
+    assert_eq!(
+        request,
+        JobRequest {
+            stack: "course-supporter".into(),
+            kind: JobKind::Deploy
+        }
+    );
+    assert_eq!(
+        details,
+        [
+            "record the image IDs in use (for a rollback)",
+            "git pull --ff-only",
+            "compose build",
+            "compose up -d",
+            "compose exec -T app alembic upgrade head",
+            "wait healthy (up to 2m)",
+        ]
+    );
+    assert_eq!(typed.as_deref(), Some(""));
+    // y is just a letter of the name here; a wrong name is refused and the dialog stays
+    keys(&mut m, "yes");
+    assert!(key(&mut m, Key::Enter).is_empty());
+    assert!(flash(&m).contains("type the host name course-supporter exactly"));
+    assert!(matches!(m.overlay, Overlay::Confirm(_)));
+    for _ in 0..3 {
+        key(&mut m, Key::Backspace);
+    }
+    keys(&mut m, "course-supporter");
+    let fx = key(&mut m, Key::Enter);
+    assert_eq!(
+        fx,
+        vec![Effect::RunJob {
+            host: 0,
+            request: request.clone()
+        }]
+    );
+    assert_eq!(m.overlay, Overlay::None);
+    assert_eq!(m.view, View::Job(JobRef::Host(0)));
+    let job = m.hosts[0].job.as_ref().unwrap();
+    assert!(job.running());
+    assert_eq!(job.steps.len(), 6);
+    assert_eq!(job.action, "deploy");
+    // Esc cancels a typed confirmation too
+    let mut m = at_host(0);
+    key(&mut m, Key::Char('d'));
+    keys(&mut m, "course");
+    assert!(key(&mut m, Key::Esc).is_empty());
+    assert_eq!(m.overlay, Overlay::None);
+    assert!(m.hosts[0].job.is_none());
+}
+
+#[test]
+fn y_confirms_elsewhere_and_n_runs_nothing() {
+    let mut m = at_host(1); // lila: not production
+    key(&mut m, Key::Char('d'));
+    let (_, request, details, typed) = confirm(&m);
+    assert_eq!(typed, None);
+    assert_eq!(request.kind, JobKind::Deploy);
+    assert_eq!(details[1], "compose pull");
+    assert!(key(&mut m, Key::Char('n')).is_empty());
+    assert!(m.hosts[1].job.is_none());
+    key(&mut m, Key::Char('d'));
+    let fx = key(&mut m, Key::Char('y'));
+    assert!(matches!(&fx[..], [Effect::RunJob { host: 1, .. }]));
+}
+
+#[test]
+fn m_r_and_rollback_name_the_right_target() {
+    let mut m = at_host(0);
+    key(&mut m, Key::Char('m'));
+    let (_, request, details, _) = confirm(&m);
+    assert_eq!(request.kind, JobKind::Migrate);
+    assert_eq!(details, ["compose exec -T app alembic upgrade head"]);
+    key(&mut m, Key::Esc);
+    key(&mut m, Key::Char('R'));
+    let (_, request, details, _) = confirm(&m);
+    assert_eq!(request.kind, JobKind::Rollback);
+    assert!(details[1].contains("--no-build"));
+    key(&mut m, Key::Esc);
+    // r restarts the selected container: app, of stack course-supporter
+    key(&mut m, Key::Char('r'));
+    let (_, request, details, _) = confirm(&m);
+    assert_eq!(request.stack, "course-supporter");
+    assert!(
+        matches!(&request.kind, JobKind::Restart { name, id } if name == "app" && id.starts_with("a1"))
+    );
+    assert!(details[0].contains("course-supporter-app-1"));
+    key(&mut m, Key::Esc);
+    // on the duckdb host, a Coolify container outside compose: no stack, so no lock
+    let mut m = at_host(2);
+    key(&mut m, Key::Char('G'));
+    key(&mut m, Key::Char('r'));
+    let (_, request, _, _) = confirm(&m);
+    assert_eq!(request.stack, "");
+    assert!(matches!(&request.kind, JobKind::Restart { name, .. } if name == "coolify-proxy"));
+    // migrate on a host whose stacks have no migrate recipe
+    key(&mut m, Key::Esc);
+    key(&mut m, Key::Char('m'));
+    assert_eq!(m.overlay, Overlay::None);
+    assert!(flash(&m).contains("no stack on duckdb-app has a migrate recipe"));
+}
+
+#[test]
+fn custom_actions_run_from_their_key_and_the_palette() {
+    let mut m = at_host(1);
+    // `C` is lila's dangerous "restart caddy": it asks first
+    assert!(key(&mut m, Key::Char('C')).is_empty());
+    let (_, request, details, _) = confirm(&m);
+    assert_eq!(
+        request,
+        JobRequest {
+            stack: "lila".into(),
+            kind: JobKind::Custom {
+                name: "restart caddy".into()
+            }
+        }
+    );
+    assert_eq!(
+        details,
+        [
+            "Reload the reverse proxy after a Caddyfile change",
+            "compose restart caddy"
+        ]
+    );
+    key(&mut m, Key::Esc);
+    // and the palette offers it by name
+    key(&mut m, Key::Char(':'));
+    keys(&mut m, "action cad");
+    key(&mut m, Key::Enter);
+    let (_, request, _, _) = confirm(&m);
+    assert!(matches!(request.kind, JobKind::Custom { .. }));
+    key(&mut m, Key::Char('y'));
+    assert_eq!(m.view, View::Job(JobRef::Host(1)));
+    // keys of another host's actions mean nothing here
+    let mut m = at_host(0);
+    assert!(key(&mut m, Key::Char('C')).is_empty());
+    assert_eq!(m.overlay, Overlay::None);
+}
+
+#[test]
+fn read_only_refuses_every_action_and_says_why() {
+    for global in [true, false] {
+        let mut m = at_host(1);
+        if global {
+            m.read_only = true;
+        } else {
+            m.hosts[1].read_only = true;
+        }
+        for k in ['d', 'm', 'r', 'R', 'b', 'C'] {
+            m.flash = None;
+            assert!(key(&mut m, Key::Char(k)).is_empty(), "{k}");
+            assert_eq!(m.overlay, Overlay::None, "{k}");
+            // read-only is said first, even where the stack has no recipe for it (m)
+            let text = flash(&m);
+            assert!(text.contains("read-only"), "{k}: {text}");
+        }
+        for action in [
+            "deploy",
+            "restart-stack",
+            "rollback",
+            "action restart caddy",
+        ] {
+            key(&mut m, Key::Char(':'));
+            keys(&mut m, action);
+            assert!(key(&mut m, Key::Enter).is_empty(), "{action}");
+            assert_eq!(m.overlay, Overlay::None, "{action}");
+        }
+        assert!(m.hosts[1].job.is_none());
+    }
+}
+
+#[test]
+fn one_job_per_host_and_only_on_a_connected_host() {
+    let mut m = at_host(1);
+    key(&mut m, Key::Char('d'));
+    key(&mut m, Key::Char('y'));
+    key(&mut m, Key::Esc);
+    assert_eq!(m.view, View::Host { host: 1 });
+    key(&mut m, Key::Char('r'));
+    assert_eq!(m.overlay, Overlay::None);
+    assert!(flash(&m).contains("a job is already running on lila"));
+    // other hosts are free
+    key(&mut m, Key::Tab);
+    key(&mut m, Key::Char('d'));
+    assert!(matches!(m.overlay, Overlay::Confirm(_)));
+}
+
+#[test]
+fn job_events_fill_the_pane_and_the_history() {
+    let mut m = at_host(0);
+    key(&mut m, Key::Char('d'));
+    keys(&mut m, "course-supporter");
+    key(&mut m, Key::Enter);
+    for e in deploy_events() {
+        job_event(&mut m, 0, e);
+    }
+    let job = m.hosts[0].job.clone().unwrap();
+    assert_eq!(job.current(), Some(2));
+    assert!(matches!(
+        job.steps[1].state,
+        StepState::Done {
+            exit: Some(0),
+            millis: 420
+        }
+    ));
+    assert_eq!(job.steps[2].state, StepState::Running);
+    assert_eq!(job.output.len(), 12);
+    assert_eq!(job.short(), "⟳ deploy 3/6");
+    // scrolled back, new lines keep the viewport on the same lines
+    key(&mut m, Key::Up);
+    key(&mut m, Key::Up);
+    assert_eq!(m.job_scroll, 2);
+    job_event(
+        &mut m,
+        0,
+        JobEvent::Output(vec![JobLine {
+            step: Some(2),
+            kind: LineKind::Out,
+            text: "Step 3/6 : COPY . /app".into(),
+        }]),
+    );
+    assert_eq!(m.job_scroll, 3);
+    key(&mut m, Key::Char('G'));
+    assert_eq!(m.job_scroll, 0);
+    // elapsed time on screen: ticks redraw while the job runs
+    m.dirty = false;
+    update(
+        &mut m,
+        Msg::Tick {
+            now: opsdeck::model::job::Job::new("", "", "", vec![], now())
+                .started
+                .checked_add(jiff::SignedDuration::from_secs(5))
+                .unwrap(),
+        },
+    );
+    assert!(m.dirty);
+    job_event(
+        &mut m,
+        0,
+        JobEvent::StepFinished {
+            index: 2,
+            exit: Some(1),
+            ok: false,
+            millis: 3000,
+        },
+    );
+    job_event(
+        &mut m,
+        0,
+        JobEvent::Finished(Err("step 3/6 (compose build): exit status 1".into())),
+    );
+    let job = m.hosts[0].job.as_ref().unwrap();
+    assert!(!job.running());
+    assert_eq!(job.steps[3].state, StepState::Skipped);
+    assert_eq!(job.short(), "✖ deploy");
+    assert_eq!(m.history.len(), 1);
+    assert_eq!(m.history[0].action, "deploy");
+    let f = m.flash.as_ref().unwrap();
+    assert_eq!(f.level, Level::Error);
+    assert!(
+        f.text.contains("course-supporter: deploy FAILED: step 3/6"),
+        "{}",
+        f.text
+    );
+    // the host is free again
+    key(&mut m, Key::Esc);
+    key(&mut m, Key::Char('m'));
+    assert!(matches!(m.overlay, Overlay::Confirm(_)));
+}
+
+#[test]
+fn x_cancels_after_a_yes_and_q_asks_while_jobs_run() {
+    let mut m = at_host(1);
+    key(&mut m, Key::Char('d'));
+    key(&mut m, Key::Char('y'));
+    assert!(key(&mut m, Key::Char('x')).is_empty());
+    assert_eq!(m.overlay, Overlay::Confirm(Confirm::CancelJob { host: 1 }));
+    assert!(key(&mut m, Key::Char('n')).is_empty());
+    assert!(!m.hosts[1].job.as_ref().unwrap().cancelling);
+    key(&mut m, Key::Char('x'));
+    assert_eq!(
+        key(&mut m, Key::Char('y')),
+        vec![Effect::CancelJob { host: 1 }]
+    );
+    assert!(m.hosts[1].job.as_ref().unwrap().cancelling);
+    // q while it runs: asks, names the job, n stays
+    key(&mut m, Key::Char('q'));
+    assert_eq!(
+        m.overlay,
+        Overlay::Confirm(Confirm::Quit {
+            running: vec!["deploy on lila".into()]
+        })
+    );
+    key(&mut m, Key::Esc);
+    assert!(!m.should_quit);
+    key(&mut m, Key::Char('q'));
+    key(&mut m, Key::Char('y'));
+    assert!(m.should_quit);
+    // Ctrl-C never asks
+    let mut m = at_host(1);
+    key(&mut m, Key::Char('d'));
+    key(&mut m, Key::Char('y'));
+    key(&mut m, Key::Ctrl('c'));
+    assert!(m.should_quit);
+    // nothing to cancel in a finished job's pane
+    let mut m = at_host(1);
+    key(&mut m, Key::Char('d'));
+    key(&mut m, Key::Char('y'));
+    job_event(&mut m, 1, JobEvent::Finished(Ok("3 steps in 40s".into())));
+    key(&mut m, Key::Char('x'));
+    assert_eq!(m.overlay, Overlay::None);
+    assert!(flash(&m).contains("no running job"));
+}
+
+fn record(host: &str, action: &str, outcome: &str, secs_ago: i64) -> JobRecord {
+    let mut r = JobRecord::new(
+        ago(secs_ago).to_string(),
+        "alice".into(),
+        host,
+        host,
+        action,
+    );
+    r.outcome = outcome.into();
+    r.duration_ms = 42_000;
+    r.steps = vec![StepRecord {
+        step: "compose pull".into(),
+        exit: Some(0),
+        duration_ms: 42_000,
+        outcome: "ok".into(),
+    }];
+    r.output = vec![JobLine {
+        step: Some(0),
+        kind: LineKind::Err,
+        text: "Pulling api ... done".into(),
+    }];
+    r
+}
+
+#[test]
+fn the_jobs_list_shows_running_jobs_then_history_and_opens_them() {
+    let mut m = fleet();
+    update(
+        &mut m,
+        Msg::History(vec![
+            record("lila", "deploy", "ok", 7200),
+            record(
+                "course-supporter",
+                "migrate",
+                "failed: step 1/1 (x): exit status 1",
+                3600,
+            ),
+        ]),
+    );
+    // newest first
+    assert_eq!(m.history[0].action, "migrate");
+    assert_eq!(
+        m.history[0].outcome,
+        Some(Err("step 1/1 (x): exit status 1".into()))
+    );
+    assert_eq!(m.history[1].user, "alice");
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Enter); // lila
+    key(&mut m, Key::Char('d'));
+    key(&mut m, Key::Char('y'));
+    key(&mut m, Key::Esc);
+    key(&mut m, Key::Char('F'));
+    key(&mut m, Key::Char('J'));
+    assert_eq!(m.view, View::Jobs);
+    assert_eq!(
+        m.job_list(),
+        [JobRef::Host(1), JobRef::History(0), JobRef::History(1)]
+    );
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Enter);
+    assert_eq!(m.view, View::Job(JobRef::History(0)));
+    let shown = m.job(JobRef::History(0)).unwrap();
+    assert_eq!(shown.output[0].text, "Pulling api ... done");
+    // the live job finishing moves the history along under the viewer
+    job_event(&mut m, 1, JobEvent::Finished(Ok("done".into())));
+    assert_eq!(m.view, View::Job(JobRef::History(1)));
+    assert_eq!(m.job(JobRef::History(1)).unwrap().action, "migrate");
+    key(&mut m, Key::Esc);
+    assert_eq!(m.view, View::Jobs);
+    // the filter narrows the list
+    key(&mut m, Key::Char('/'));
+    keys(&mut m, "migr");
+    key(&mut m, Key::Enter);
+    assert_eq!(m.job_list(), [JobRef::History(1)]);
+    key(&mut m, Key::Esc);
+    key(&mut m, Key::Esc);
+    assert_eq!(m.view, View::Fleet);
+    // J in a host view with a job opens that job
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Char('J'));
+    assert_eq!(m.view, View::Job(JobRef::Host(1)));
+    key(&mut m, Key::Esc);
+    assert_eq!(m.view, View::Host { host: 1 });
+}
+
+#[test]
+fn jobs_on_other_hosts_keep_running_while_the_operator_looks_elsewhere() {
+    let mut m = at_host(1);
+    key(&mut m, Key::Char('d'));
+    key(&mut m, Key::Char('y'));
+    key(&mut m, Key::Char('F'));
+    assert_eq!(m.view, View::Fleet);
+    job_event(&mut m, 1, JobEvent::StepStarted { index: 1 });
+    assert_eq!(m.hosts[1].job.as_ref().unwrap().current(), Some(1));
+    job_event(&mut m, 1, JobEvent::Finished(Ok("4 steps in 1m".into())));
+    assert_eq!(
+        m.view,
+        View::Fleet,
+        "a finished job does not steal the screen"
+    );
+    let f = m.flash.as_ref().unwrap();
+    assert_eq!(f.level, Level::Info);
+    assert!(f.text.contains("lila: deploy done: 4 steps in 1m"));
+}
