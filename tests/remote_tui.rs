@@ -235,3 +235,51 @@ fn b_takes_a_verified_backup_from_the_console() {
     assert_eq!(line["outcome"], "ok");
     lab.ssh_ok(&LILA, "rm -rf opsdeck-test/tui-backup");
 }
+
+#[test]
+fn a_job_from_the_console_over_ssh_typed_confirmation_and_the_job_pane() {
+    let Some(lab) = Lab::get() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut tui = Tui::start(dir.path(), &[], &lab_env(lab));
+    tui.wait_for("the fleet", |s| {
+        row(s, COURSE_SUPPORTER.name).is_some_and(|r| r.contains("● up"))
+            && row(s, LILA.name).is_some_and(|r| r.contains("● up"))
+    });
+    // course-supporter is production: migrate asks for its name, typed out
+    tui.send("\r");
+    tui.wait_for("course-supporter's containers", |s| {
+        s.contains("fleet › course-supporter") && s.contains("course-supporter 2/2 running")
+    });
+    tui.send("m");
+    tui.wait_for("the typed confirmation", |s| {
+        s.contains("PRODUCTION HOST") && s.contains("Type course-supporter and press ⏎")
+    });
+    tui.send("y\r");
+    tui.wait_for("a refusal of the wrong name", |s| {
+        s.contains("type the host name course-supporter exactly")
+    });
+    tui.send("\u{7f}course-supporter\r");
+    let screen = tui.wait_for("the migration done in the job pane", |s| {
+        s.contains("migrate on course-supporter") && s.contains("· done")
+    });
+    assert!(
+        screen.contains("compose exec -T app alembic upgrade head"),
+        "{screen}"
+    );
+    assert!(screen.contains("Context impl PostgresqlImpl"), "{screen}");
+    // the fleet shows how the host's last job ended
+    tui.send("F");
+    tui.wait_for("the job in the fleet", |s| {
+        row(s, COURSE_SUPPORTER.name)
+            .is_some_and(|r| r.trim_end_matches('│').trim_end().ends_with('✔'))
+    });
+    tui.send("q");
+    assert!(matches!(tui.finish(), WaitStatus::Exited(_, 0)));
+    tui.assert_restored();
+    let audit = std::fs::read_to_string(dir.path().join("state/opsdeck/audit.jsonl")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(record["host"], "course-supporter");
+    assert_eq!(record["action"], "migrate");
+    assert_eq!(record["outcome"], "ok");
+    assert_eq!(record["steps"][0]["exit"], 0);
+}

@@ -298,3 +298,109 @@ fn fleet_sorted_worst_first_and_problems_panel() {
     key(&mut m, Key::Down);
     snap("problems_panel", &m);
 }
+
+fn deploying() -> Model {
+    let mut m = support::fleet();
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Char('d'));
+    keys(&mut m, "course-supp");
+    snap("confirm_deploy_production", &m);
+    keys(&mut m, "orter");
+    key(&mut m, Key::Enter);
+    for e in support::deploy_events() {
+        opsdeck::model::update(&mut m, opsdeck::model::Msg::Job { host: 0, event: e });
+    }
+    m
+}
+
+#[test]
+fn job_pane_running_and_failed() {
+    let mut m = deploying();
+    snap("job_running", &m);
+    use opsdeck::model::JobEvent;
+    for e in [
+        JobEvent::Output(vec![opsdeck::model::job::JobLine {
+            step: Some(2),
+            kind: opsdeck::model::job::LineKind::Err,
+            text: "ERROR: Service 'app' failed to build: COPY failed: no source files".into(),
+        }]),
+        JobEvent::StepFinished {
+            index: 2,
+            exit: Some(1),
+            ok: false,
+            millis: 3100,
+        },
+        JobEvent::Finished(Err("step 3/6 (compose build): exit status 1".into())),
+    ] {
+        opsdeck::model::update(&mut m, opsdeck::model::Msg::Job { host: 0, event: e });
+    }
+    m.flash = None;
+    snap("job_failed", &m);
+    // scrolled back: paused, with how much is below
+    key(&mut m, Key::Up);
+    key(&mut m, Key::Up);
+    key(&mut m, Key::Up);
+    snap("job_scrolled", &m);
+}
+
+#[test]
+fn fleet_with_jobs_and_the_jobs_list() {
+    let mut m = deploying();
+    key(&mut m, Key::Char('F'));
+    // lila: a restart that went well, earlier
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Char('r'));
+    key(&mut m, Key::Char('y'));
+    opsdeck::model::update(
+        &mut m,
+        opsdeck::model::Msg::Job {
+            host: 1,
+            event: opsdeck::model::JobEvent::Finished(Ok("1 step in 2s".into())),
+        },
+    );
+    key(&mut m, Key::Char('F'));
+    m.flash = None;
+    snap("fleet_with_jobs", &m);
+    let mut r = opsdeck::model::JobRecord::new(
+        ago(7200).to_string(),
+        "alice".into(),
+        "duckdb-app",
+        "app",
+        "deploy",
+    );
+    r.outcome = "ok".into();
+    r.duration_ms = 95_000;
+    let mut b = opsdeck::model::JobRecord::new(
+        ago(86_400).to_string(),
+        "cron".into(),
+        "course-supporter",
+        "course-supporter",
+        "backup",
+    );
+    b.set = Some("db".into());
+    b.outcome = "failed: pg_dump failed: database \"course_supporter\" does not exist".into();
+    b.duration_ms = 800;
+    opsdeck::model::update(&mut m, opsdeck::model::Msg::History(vec![b, r]));
+    key(&mut m, Key::Char('J'));
+    snap("jobs_list", &m);
+}
+
+#[test]
+fn cancel_quit_and_custom_action_dialogs() {
+    let mut m = deploying();
+    key(&mut m, Key::Char('x'));
+    snap("confirm_cancel_job", &m);
+    key(&mut m, Key::Esc);
+    key(&mut m, Key::Char('q'));
+    snap("confirm_quit_with_jobs", &m);
+    let mut m = support::fleet();
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Char('C'));
+    snap("confirm_custom_action", &m);
+    key(&mut m, Key::Esc);
+    key(&mut m, Key::Char('?'));
+    key(&mut m, Key::Char('G'));
+    snap("help_host_custom_actions", &m);
+}

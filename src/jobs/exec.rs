@@ -252,7 +252,7 @@ pub async fn execute<R: Runner>(
             ctx.user.clone(),
             &plan.host,
             &plan.stack_name,
-            &plan.action,
+            &plan.audit_action,
         ),
     };
     t.send(JobEvent::Planned {
@@ -319,7 +319,7 @@ async fn run_locked<R: Runner>(
             let info = lock::lock_info(&ctx.user, &plan.action);
             match lock::lock(ctx.runner, project, &info, plan.shared_lock).await {
                 Ok(guard) => {
-                    t.info(None, format!("locked {}", guard.file)).await;
+                    t.info(None, format!("locked ~/{}", guard.file)).await;
                     Some(guard)
                 }
                 Err(lock::LockError::Busy(holder)) => {
@@ -431,11 +431,18 @@ async fn run_locked<R: Runner>(
             )
             .await;
             skip_from(t, plan, i + 1).await;
-            let step_no = format!("step {}/{n} ({})", i + 1, step.label);
-            return Err(if outcome == "cancelled" {
-                format!("cancelled: {why} (during {step_no})")
-            } else {
-                format!("failed: {step_no}: {why}")
+            // A job of one step needs no step number to say what failed.
+            return Err(match (outcome, n) {
+                ("cancelled", 1) => format!("cancelled: {why}"),
+                ("cancelled", _) => {
+                    format!(
+                        "cancelled: {why} (during step {}/{n}: {})",
+                        i + 1,
+                        step.label
+                    )
+                }
+                (_, 1) => format!("failed: {why}"),
+                _ => format!("failed: step {}/{n} ({}): {why}", i + 1, step.label),
             });
         }
     }
@@ -542,7 +549,7 @@ async fn run_command<R: Runner>(
         },
         (None, Ok(Some(127))) => StepEnd::Failed {
             exit,
-            why: format!("{} not found on the host", argv.first().map_or("", |s| s)),
+            why: "exit status 127 (command not found on the host)".into(),
         },
         (None, Ok(Some(s))) => StepEnd::Failed {
             exit,

@@ -68,6 +68,9 @@ pub struct Plan {
     /// deploys and actions.
     pub shared_lock: bool,
     pub action: String,
+    /// The action as the audit log names it: `backup` (with the set in its own field)
+    /// where the console says `backup db`.
+    pub audit_action: String,
     pub steps: Vec<PlannedStep>,
     /// The recipe's `timeout`: past it, the running step is stopped.
     pub timeout: Option<Duration>,
@@ -117,30 +120,56 @@ pub fn stack_info(stack: &Stack) -> StackInfo {
     }
 }
 
-/// The stack a request names: by name, or the host's only stack when the name is empty
-/// and there is just one.
-pub fn find_stack<'a>(hname: &str, stacks: &'a [Stack], name: &str) -> Result<&'a Stack, String> {
-    let names = || {
-        stacks
-            .iter()
+/// The stack a request names: by name, or, when the name is empty, the host's only stack
+/// that can do what is asked (the only one with a deploy recipe, say).
+pub fn find_stack<'a>(
+    hname: &str,
+    stacks: &'a [Stack],
+    name: &str,
+    kind: &JobKind,
+) -> Result<&'a Stack, String> {
+    let names = |list: &[&Stack]| {
+        list.iter()
             .map(|s| s.name.get_ref().as_str())
             .collect::<Vec<_>>()
             .join(", ")
     };
-    if name.is_empty() {
-        return match stacks {
-            [only] => Ok(only),
-            [] => Err(format!("host {hname} has no stacks in the inventory")),
-            _ => Err(format!(
-                "host {hname} has several stacks: choose one with --stack (stacks: {})",
-                names()
-            )),
-        };
+    if !name.is_empty() {
+        return stacks
+            .iter()
+            .find(|s| s.name.get_ref() == name)
+            .ok_or_else(|| {
+                let all: Vec<&Stack> = stacks.iter().collect();
+                format!(
+                    "host {hname} has no stack {name:?} (stacks: {})",
+                    names(&all)
+                )
+            });
     }
-    stacks
-        .iter()
-        .find(|s| s.name.get_ref() == name)
-        .ok_or_else(|| format!("host {hname} has no stack {name:?} (stacks: {})", names()))
+    let fits = |s: &&Stack| match kind {
+        JobKind::Deploy | JobKind::Rollback => s.deploy.is_some(),
+        JobKind::Migrate => s.migrate.is_some(),
+        JobKind::Custom { name } => s.actions.iter().any(|a| a.name.get_ref() == name),
+        JobKind::Backup { set } => s.backups.iter().any(|b| b.name.get_ref() == set),
+        JobKind::Restart { .. } | JobKind::RestartStack => true,
+    };
+    let fitting: Vec<&Stack> = stacks.iter().filter(fits).collect();
+    match fitting.as_slice() {
+        [only] => Ok(only),
+        [] if stacks.is_empty() => Err(format!("host {hname} has no stacks in the inventory")),
+        [] => {
+            let what = match kind {
+                JobKind::Deploy | JobKind::Rollback => "a deploy recipe",
+                JobKind::Migrate => "a migrate recipe",
+                _ => "that",
+            };
+            Err(format!("no stack on {hname} has {what} in the inventory"))
+        }
+        several => Err(format!(
+            "host {hname} has several stacks for this: choose one with --stack (stacks: {})",
+            names(several)
+        )),
+    }
 }
 
 /// The job for a request on a host (its name and its stacks, from the inventory).
@@ -150,7 +179,7 @@ pub fn plan(hname: &str, stacks: &[Stack], req: &JobRequest) -> Result<Plan, Str
     let stack = if restart_outside {
         None
     } else {
-        Some(find_stack(&hname, stacks, &req.stack)?)
+        Some(find_stack(&hname, stacks, &req.stack, &req.kind)?)
     };
     let sname = stack.map(|s| s.name.get_ref().clone()).unwrap_or_default();
     let mut timeout = None;
@@ -254,6 +283,10 @@ pub fn plan(hname: &str, stacks: &[Stack], req: &JobRequest) -> Result<Plan, Str
         project,
         shared_lock,
         action: req.action(),
+        audit_action: match &req.kind {
+            JobKind::Backup { .. } => "backup".into(),
+            _ => req.action(),
+        },
         steps,
         timeout,
         checks: stack
@@ -373,7 +406,19 @@ database = "lila"
     fn missing_recipes_and_stacks_are_refused_before_anything_runs() {
         let h = host(LILA);
         let err = plan(&h, &req(JobKind::Migrate)).unwrap_err();
-        assert_eq!(err, "stack lila on lila has no migrate recipe");
+        assert_eq!(
+            err,
+            "no stack on lila has a migrate recipe in the inventory"
+        );
+        let named = plan(
+            &h,
+            &JobRequest {
+                stack: "lila".into(),
+                kind: JobKind::Migrate,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(named, "stack lila on lila has no migrate recipe");
         let err = plan(
             &h,
             &JobRequest {

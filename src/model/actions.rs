@@ -251,13 +251,9 @@ fn start(
     effects: &mut Vec<Effect>,
 ) {
     let h = &mut model.hosts[host];
-    h.job = Some(Job::new(
-        &h.name,
-        &request.stack,
-        &request.action(),
-        steps,
-        model.now,
-    ));
+    let mut job = Job::new(&h.name, &request.stack, &request.action(), steps, model.now);
+    job.user = model.user.clone();
+    h.job = Some(job);
     if let View::Container { host, id } = &model.view {
         effects.push(Effect::StopLogs {
             host: *host,

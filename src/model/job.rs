@@ -130,7 +130,7 @@ pub struct JobStep {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     pub host: String,
-    /// Who ran it; empty for this console's own jobs.
+    /// Who ran it (`$USER` where opsdeck ran); empty when unknown.
     pub user: String,
     pub stack: String,
     pub action: String,
@@ -267,11 +267,15 @@ impl Job {
                 .unwrap_or(&r.outcome)
                 .to_string())
         };
+        let action = match &r.set {
+            Some(set) if r.action == "backup" => format!("backup {set}"),
+            _ => r.action.clone(),
+        };
         Job {
             host: r.host.clone(),
             user: r.user.clone(),
             stack: r.stack.clone(),
-            action: r.action.clone(),
+            action,
             steps,
             output: r.output.iter().cloned().collect(),
             dropped: r.output_dropped,

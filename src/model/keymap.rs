@@ -407,8 +407,18 @@ pub fn lookup(view: ViewKind, key: Key) -> Option<Action> {
         .map(|b| b.action)
 }
 
+/// The bindings of a view, as help lists them: what only this view does first (its
+/// actions), then moving about, then what works everywhere.
 pub fn help_for(view: ViewKind) -> impl Iterator<Item = &'static Binding> {
-    BINDINGS.iter().filter(move |b| b.scope.covers(view))
+    let rank = |b: &Binding| match b.scope {
+        Scope::Only(_) => 0,
+        Scope::All => 2,
+        _ => 1,
+    };
+    let mut list: Vec<&'static Binding> =
+        BINDINGS.iter().filter(|b| b.scope.covers(view)).collect();
+    list.sort_by_key(|b| rank(b));
+    list.into_iter()
 }
 
 /// Keys that custom actions may not take, because a view already binds them, or opsdeck

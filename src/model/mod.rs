@@ -318,6 +318,8 @@ pub struct Model {
     pub size: (u16, u16),
     /// Where the inventory came from, shown in help.
     pub source: String,
+    /// Who runs this console (`$USER`), for its own jobs in the jobs list.
+    pub user: String,
     pub dirty: bool,
     pub should_quit: bool,
 }
@@ -349,6 +351,7 @@ impl Model {
             now,
             size: (80, 24),
             source: String::new(),
+            user: String::new(),
             dirty: true,
             should_quit: false,
         }
@@ -598,6 +601,8 @@ fn on_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
                 }
                 Key::PageUp | Key::Ctrl('b') => *scroll = scroll.saturating_sub(10),
                 Key::Home | Key::Char('g') => *scroll = 0,
+                // the view clamps it to the last page
+                Key::End | Key::Char('G') => *scroll = 200,
                 _ => {}
             }
             return;

@@ -45,6 +45,7 @@ pub fn initial_model(config: &Config, read_only: bool) -> Model {
     let mut model = Model::new(hosts, Timestamp::now());
     model.read_only = read_only || config.inventory.settings.read_only;
     model.source = config.source.describe();
+    model.user = crate::jobs::audit::local_user();
     model
 }
 

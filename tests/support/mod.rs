@@ -453,7 +453,7 @@ pub fn deploy_events() -> Vec<opsdeck::model::JobEvent> {
         JobEvent::Output(vec![JobLine {
             step: None,
             kind: LineKind::Info,
-            text: "locked .local/state/opsdeck/course-supporter.lock".into(),
+            text: "locked ~/.local/state/opsdeck/course-supporter.lock".into(),
         }]),
         JobEvent::StepStarted { index: 0 },
         JobEvent::Output(vec![
