@@ -590,7 +590,7 @@ fn interrupting_a_job_stops_its_step_on_the_host() {
             dir.rel
         ),
     );
-    let mut child = opsdeck_command(
+    let child = opsdeck_command(
         lab,
         home.path(),
         &["-c", &config, "run", "course-supporter", "wait"],
