@@ -196,15 +196,19 @@ fn confirm_dialog_cancel_and_accept_then_the_job_pane_and_cancel() {
     // a dangerous one asks: n cancels and nothing runs
     tui.send("W");
     tui.wait_for("the confirm dialog", |s| {
-        s.contains("Wipe on here (stack app)?") && s.contains("touch wiped")
+        s.contains("Run wipe (app) on here?") && s.contains("touch wiped")
     });
     tui.send("n");
-    tui.wait_for("the dialog to close", |s| !s.contains("Wipe on here"));
+    tui.wait_for("the dialog to close", |s| {
+        !s.contains("Run wipe (app) on here")
+    });
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(!dir.path().join("app/wiped").exists());
     // y runs it
     tui.send("W");
-    tui.wait_for("the confirm dialog", |s| s.contains("Wipe on here"));
+    tui.wait_for("the confirm dialog", |s| {
+        s.contains("Run wipe (app) on here")
+    });
     tui.send("y");
     tui.wait_for("the wipe job done", |s| {
         s.contains("wipe on here") && s.contains("· done")
@@ -215,7 +219,9 @@ fn confirm_dialog_cancel_and_accept_then_the_job_pane_and_cancel() {
 
     // a slow one: its pane shows step 1/2 running; x asks, y stops it on the host
     tui.send("S");
-    tui.wait_for("the confirm dialog", |s| s.contains("Slow on here"));
+    tui.wait_for("the confirm dialog", |s| {
+        s.contains("Run slow (app) on here")
+    });
     tui.send("y");
     tui.wait_for("the running step", |s| {
         s.contains("step 1/2") && s.contains("running")

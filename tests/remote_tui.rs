@@ -210,10 +210,13 @@ fn b_takes_a_verified_backup_from_the_console() {
         s.contains("Back up lila/db on lila now?")
     });
     tui.send("y");
+    // The job pane follows it, then the backups panel shows the new file.
     let screen = tui.wait_for("the finished backup", |s| {
-        s.contains("Backups: 1 fresh") && s.contains("fresh")
+        s.contains("backup db on lila · done") && s.contains("verified")
     });
     assert!(!screen.contains("FAILED"), "{screen}");
+    tui.send("\u{1b}");
+    tui.wait_for("the fresh set", |s| s.contains("Backups: 1 fresh"));
     tui.send("q");
     assert!(matches!(tui.finish(), WaitStatus::Exited(_, 0)));
     // The file on the host is a complete gzip, and the audit log has the run.

@@ -159,9 +159,22 @@ pub fn find_stack<'a>(
         [] if stacks.is_empty() => Err(format!("host {hname} has no stacks in the inventory")),
         [] => {
             let what = match kind {
-                JobKind::Deploy | JobKind::Rollback => "a deploy recipe",
-                JobKind::Migrate => "a migrate recipe",
-                _ => "that",
+                JobKind::Deploy | JobKind::Rollback => "a deploy recipe".to_string(),
+                JobKind::Migrate => "a migrate recipe".to_string(),
+                JobKind::Custom { name } => {
+                    let known: Vec<&str> = stacks
+                        .iter()
+                        .flat_map(|s| s.actions.iter().map(|a| a.name.get_ref().as_str()))
+                        .collect();
+                    let known = if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    };
+                    format!("an action {name:?} (actions: {known})")
+                }
+                JobKind::Backup { set } => format!("a backup set {set:?}"),
+                JobKind::Restart { .. } | JobKind::RestartStack => "that".to_string(),
             };
             Err(format!("no stack on {hname} has {what} in the inventory"))
         }

@@ -51,6 +51,25 @@ pub struct JobRequest {
 }
 
 impl JobRequest {
+    /// What the confirmation asks, naming host, stack and action.
+    pub fn question(&self, host: &str) -> String {
+        let stack = &self.stack;
+        match &self.kind {
+            JobKind::Deploy => format!("Deploy {stack} on {host}?"),
+            JobKind::Migrate => format!("Run the migrations of {stack} on {host}?"),
+            JobKind::Rollback => {
+                format!("Roll {stack} on {host} back to the images it ran before its last deploy?")
+            }
+            JobKind::Restart { name, .. } if stack.is_empty() => {
+                format!("Restart {name} on {host}?")
+            }
+            JobKind::Restart { name, .. } => format!("Restart {name} ({stack}) on {host}?"),
+            JobKind::RestartStack => format!("Restart every container of {stack} on {host}?"),
+            JobKind::Custom { name } => format!("Run {name} ({stack}) on {host}?"),
+            JobKind::Backup { set } => format!("Back up {stack}/{set} on {host} now?"),
+        }
+    }
+
     /// How the action is named in confirmations, the job pane and the audit log.
     pub fn action(&self) -> String {
         match &self.kind {

@@ -18,6 +18,17 @@ impl Tui {
     /// Starts opsdeck with a clean environment: no inventory anywhere unless given; `env`
     /// sets (`Some`) or removes (`None`) variables.
     pub fn start(dir: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Tui {
+        Tui::start_sized(dir, args, env, 80, 24)
+    }
+
+    /// [`Tui::start`] in a terminal of `cols`×`rows`.
+    pub fn start_sized(
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, Option<&str>)],
+        cols: u16,
+        rows: u16,
+    ) -> Tui {
         // The pty starts with echo off; `stty sane` gives opsdeck the cooked terminal a
         // shell would, so "echo is back on" after exit really means opsdeck restored it.
         let mut cmd = Command::new("sh");
@@ -39,10 +50,17 @@ impl Tui {
             };
         }
         let mut session = Session::spawn(cmd).expect("spawn opsdeck in a pty");
-        session.get_process_mut().set_window_size(80, 24).unwrap();
+        session
+            .get_process_mut()
+            .set_window_size(cols, rows)
+            .unwrap();
         Tui {
             session,
-            parser: vt100::Parser::new(24.try_into().unwrap(), 80.try_into().unwrap(), 0),
+            parser: vt100::Parser::new(
+                rows.max(1).try_into().unwrap(),
+                cols.max(1).try_into().unwrap(),
+                0,
+            ),
             raw: Vec::new(),
         }
     }
@@ -50,7 +68,17 @@ impl Tui {
     /// Reads output until `done(screen)` holds, or fails showing the screen.
     pub fn wait_for(&mut self, what: &str, done: impl Fn(&str) -> bool) -> String {
         // Generous: under load a first SSH attempt may time out (10 s) before the retry succeeds.
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_for_within(Duration::from_secs(30), what, done)
+    }
+
+    /// [`Tui::wait_for`] with a time limit of its own.
+    pub fn wait_for_within(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + limit;
         loop {
             let alive = self.pump();
             let screen = self.parser.screen().contents();
@@ -80,6 +108,12 @@ impl Tui {
             }
             Err(_) => false,
         }
+    }
+
+    /// Keeps reading the screen for `d` (the program keeps drawing meanwhile).
+    pub fn pump_for(&mut self, d: Duration) {
+        let until = Instant::now() + d;
+        while Instant::now() < until && self.pump() {}
     }
 
     pub fn send(&mut self, keys: &str) {

@@ -56,18 +56,10 @@ pub fn draw(model: &Model, confirm: &Confirm, theme: &Theme, frame: &mut Frame, 
             if h.is_some_and(|h| h.production) {
                 lines.push(Line::from(Span::styled(" PRODUCTION HOST ", theme.banner)));
             }
-            let mut ask = vec![
-                Span::styled(capitalise(&action), theme.title),
-                Span::styled(" on ", theme.text),
-                Span::styled(name.to_string(), theme.title),
-            ];
-            if !request.stack.is_empty() {
-                ask.push(Span::styled(" (stack ", theme.text));
-                ask.push(Span::styled(request.stack.clone(), theme.title));
-                ask.push(Span::styled(")", theme.text));
-            }
-            ask.push(Span::styled("?", theme.text));
-            lines.push(Line::from(ask));
+            lines.push(Line::from(Span::styled(
+                request.question(name),
+                theme.title,
+            )));
             lines.push(Line::from(""));
             let many = details.len() > 1;
             for (i, d) in details.iter().enumerate() {
@@ -183,14 +175,6 @@ pub fn draw(model: &Model, confirm: &Confirm, theme: &Theme, frame: &mut Frame, 
             .block(block),
         rect,
     );
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
 }
 
 /// The passphrase prompt: only bullets are drawn, one per character typed.
