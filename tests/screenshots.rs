@@ -52,29 +52,34 @@ fn the_capture_step_draws_what_the_terminal_shows() {
     );
     assert!(svg.trim_end().ends_with("</svg>"));
     assert!(svg.contains("<title>opsdeck on this machine</title>"));
-    // the screen's text, box drawing included, is there
-    let texts: Vec<&str> = svg.lines().filter(|l| l.starts_with("<text ")).collect();
-    let all: String = texts
-        .iter()
-        .map(|l| &l[l.find('>').unwrap() + 1..l.rfind("</text>").unwrap()])
+    // the screen's text, box drawing included, is there, every glyph in its own column:
+    // as many x positions as characters in each word
+    let spans: Vec<(&str, &str)> = svg
+        .split("<tspan x=\"")
+        .skip(1)
+        .map(|rest| {
+            let (xs, rest) = rest.split_once("\">").unwrap();
+            (xs, rest.split("</tspan>").next().unwrap())
+        })
         .collect();
-    for needle in [
-        "opsdeck", "fleet", "local", "CPU", "MEM", "┌", "─", "┐", "│", "quit",
-    ] {
-        assert!(all.contains(needle), "{needle} missing from the picture");
-    }
-    // every glyph has its own column: as many x positions as characters
-    for l in &texts {
-        let xs = l.split("x=\"").nth(1).unwrap().split('"').next().unwrap();
-        let text = &l[l.find('>').unwrap() + 1..l.rfind("</text>").unwrap()];
-        let chars = text
-            .replace("&amp;", "&")
-            .replace("&lt;", "<")
+    let unescape = |t: &str| {
+        t.replace("&lt;", "<")
             .replace("&gt;", ">")
             .replace("&quot;", "\"")
-            .chars()
-            .count();
-        assert_eq!(xs.split(' ').count(), chars, "{l}");
+            .replace("&amp;", "&")
+    };
+    for (xs, text) in &spans {
+        assert_eq!(
+            xs.split(' ').count(),
+            unescape(text).chars().count(),
+            "{xs} {text}"
+        );
+    }
+    let all: String = spans.iter().map(|(_, t)| unescape(t)).collect();
+    for needle in [
+        "opsdeck", "fleet", "local", "far", "CPU", "MEM", "┌", "─", "┐", "│", "●", "✖", "quit",
+    ] {
+        assert!(all.contains(needle), "{needle} missing from the picture");
     }
     // colours and emphasis came through: several colours, bold, a selection background
     let fills: HashSet<&str> = svg

@@ -65,7 +65,8 @@ struct Run {
     start: u16,
     end: u16,
     style: Style,
-    glyphs: Vec<(u16, String)>,
+    /// column, cells wide, contents
+    glyphs: Vec<(u16, u16, String)>,
 }
 
 #[derive(Clone, PartialEq)]
@@ -142,14 +143,14 @@ pub fn render(screen: &vt100::Screen, title: &str) -> String {
                 Some(run) if run.style == st && run.end == col => {
                     run.end = col + span;
                     if !text.trim().is_empty() {
-                        run.glyphs.push((col, text));
+                        run.glyphs.push((col, span, text));
                     }
                 }
                 _ => {
                     let glyphs = if text.trim().is_empty() {
                         Vec::new()
                     } else {
-                        vec![(col, text)]
+                        vec![(col, span, text)]
                     };
                     runs.push(Run {
                         start: col,
@@ -179,18 +180,6 @@ pub fn render(screen: &vt100::Screen, title: &str) -> String {
             if glyphs.is_empty() {
                 continue;
             }
-            let xs: Vec<String> = glyphs
-                .iter()
-                .flat_map(|(c, t)| {
-                    // one x per character: a cell's contents is one grapheme
-                    let x = PAD + f64::from(*c) * CW;
-                    t.chars().take(1).map(move |_| format!("{x:.1}"))
-                })
-                .collect();
-            let text: String = glyphs
-                .iter()
-                .filter_map(|(_, t)| t.chars().next())
-                .collect();
             let mut attrs = format!(r#" fill="{}""#, hex(st.fg));
             if st.bold {
                 attrs.push_str(r#" font-weight="bold""#);
@@ -204,12 +193,32 @@ pub fn render(screen: &vt100::Screen, title: &str) -> String {
             if st.underline {
                 attrs.push_str(r#" text-decoration="underline""#);
             }
+            // One tspan per word (glyphs in touching cells), with an x for every
+            // character: browsers place each glyph in its own column, and renderers
+            // that take only a tspan's first x still start every word where it belongs.
+            let mut words: Vec<Vec<&(u16, u16, String)>> = Vec::new();
+            for g in glyphs {
+                match words.last_mut() {
+                    Some(w) if w.last().is_some_and(|p| p.0 + p.1 == g.0) => w.push(g),
+                    _ => words.push(vec![g]),
+                }
+            }
+            let spans: String = words
+                .iter()
+                .map(|w| {
+                    let xs: Vec<String> = w
+                        .iter()
+                        .map(|(c, _, _)| format!("{:.1}", PAD + f64::from(*c) * CW))
+                        .collect();
+                    // a cell holds one character (a combining mark would need an x too)
+                    let text: String = w.iter().filter_map(|(_, _, t)| t.chars().next()).collect();
+                    format!(r#"<tspan x="{}">{}</tspan>"#, xs.join(" "), escape(&text))
+                })
+                .collect();
             let _ = writeln!(
                 out,
-                r#"<text x="{}" y="{:.1}"{attrs}>{}</text>"#,
-                xs.join(" "),
-                y + CH * 0.78,
-                escape(&text)
+                r#"<text y="{:.1}"{attrs}>{spans}</text>"#,
+                y + CH * 0.78
             );
         }
     }
