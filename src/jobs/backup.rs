@@ -39,13 +39,7 @@ impl<'a> BackupJob<'a> {
     }
 
     fn docker_env(&self) -> Option<String> {
-        self.docker_host.map(|s| {
-            if s.contains("://") {
-                s.to_string()
-            } else {
-                format!("unix://{s}")
-            }
-        })
+        script::docker_host_env(self.docker_host)
     }
 }
 

@@ -230,6 +230,16 @@ pub(super) enum StepEnd {
     Cancelled(String),
 }
 
+impl StepEnd {
+    /// A step that failed without an exit status of its own (Docker API calls, waits).
+    pub(super) fn fail(why: impl Into<String>) -> StepEnd {
+        StepEnd::Failed {
+            exit: None,
+            why: why.into(),
+        }
+    }
+}
+
 /// What the job learned that the summary and the record want.
 #[derive(Default)]
 struct Notes {
@@ -397,10 +407,7 @@ async fn run_locked<R: Runner>(
                     notes.summary = summary;
                     end
                 }
-                None => StepEnd::Failed {
-                    exit: None,
-                    why: "a backup needs its stack".into(),
-                },
+                None => StepEnd::fail("a backup needs its stack"),
             },
         };
         let ms = millis(t0.elapsed());
@@ -474,16 +481,6 @@ pub fn stack_dir(stack: &Stack) -> &str {
     if d.is_empty() { "/" } else { d }
 }
 
-fn docker_env(ctx_host: &Option<String>) -> Option<String> {
-    ctx_host.as_ref().map(|s| {
-        if s.contains("://") {
-            s.clone()
-        } else {
-            format!("unix://{s}")
-        }
-    })
-}
-
 /// One command, its output streamed, stopped (really, on the host) when the job is.
 async fn run_command<R: Runner>(
     ctx: &Context<'_, R>,
@@ -495,21 +492,19 @@ async fn run_command<R: Runner>(
 ) -> StepEnd {
     let mut args = vec![dir.to_string()];
     args.extend(argv.iter().cloned());
-    let Some(command) =
-        script::command(docker_env(&ctx.docker_host).as_deref(), script::STEP, &args)
-    else {
-        return StepEnd::Failed {
-            exit: None,
-            why: "a word of the step cannot be passed to the host's shell (a NUL byte?)".into(),
-        };
+    let Some(command) = script::command(
+        script::docker_host_env(ctx.docker_host.as_deref()).as_deref(),
+        script::STEP,
+        &args,
+    ) else {
+        return StepEnd::fail(
+            "a word of the step cannot be passed to the host's shell (a NUL byte?)",
+        );
     };
     let mut p = match ctx.runner.start(&command).await {
         Ok(p) => p,
         Err(e) => {
-            return StepEnd::Failed {
-                exit: None,
-                why: e.to_string(),
-            };
+            return StepEnd::fail(e.to_string());
         }
     };
     let (mut out, mut err) = (Lines::default(), Lines::default());
@@ -555,10 +550,7 @@ async fn run_command<R: Runner>(
             exit,
             why: format!("exit status {s}"),
         },
-        (None, Ok(None)) => StepEnd::Failed {
-            exit: None,
-            why: "killed by a signal".into(),
-        },
+        (None, Ok(None)) => StepEnd::fail("killed by a signal"),
         (None, Err(why)) => StepEnd::Failed { exit: None, why },
     }
 }

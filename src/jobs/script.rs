@@ -260,6 +260,18 @@ pub fn assemble(script: &str) -> String {
         .replace("__RENAME__", RENAME.trim())
 }
 
+/// `DOCKER_HOST` for commands on the host, from the inventory's `docker_socket` (a path
+/// or already a URL).
+pub fn docker_host_env(socket: Option<&str>) -> Option<String> {
+    socket.map(|s| {
+        if s.contains("://") {
+            s.to_string()
+        } else {
+            format!("unix://{s}")
+        }
+    })
+}
+
 /// The command line for a host's login shell: `[env DOCKER_HOST=...] sh -c SCRIPT sh
 /// ARGS...`, every word quoted. `None` when a word cannot be quoted (a NUL byte).
 pub fn command(docker_host: Option<&str>, script: &str, args: &[String]) -> Option<String> {

@@ -29,10 +29,7 @@ fn need_docker<R: Runner>(ctx: &Context<'_, R>) -> Result<Docker, StepEnd> {
     ctx.docker
         .clone()
         .map(|d| d.with_timeout(DOCKER_TIMEOUT))
-        .ok_or_else(|| StepEnd::Failed {
-            exit: None,
-            why: "Docker is not reachable on the host".into(),
-        })
+        .ok_or_else(|| StepEnd::fail("Docker is not reachable on the host"))
 }
 
 /// The project's containers (not one-off `compose run` ones), as the console shows them.
@@ -82,10 +79,7 @@ pub(super) async fn wait_healthy<R: Runner>(
         Err(e) => return e,
     };
     let Some(project) = &plan.project else {
-        return StepEnd::Failed {
-            exit: None,
-            why: "wait healthy needs a stack".into(),
-        };
+        return StepEnd::fail("wait healthy needs a stack");
     };
     let started = tokio::time::Instant::now();
     let deadline = started + limit;
@@ -151,14 +145,11 @@ pub(super) async fn wait_healthy<R: Runner>(
             return StepEnd::Ok;
         }
         if tokio::time::Instant::now() >= deadline {
-            return StepEnd::Failed {
-                exit: None,
-                why: format!(
-                    "not healthy after {}: {}",
-                    crate::config::format_duration(limit),
-                    bad.join(", ")
-                ),
-            };
+            return StepEnd::fail(format!(
+                "not healthy after {}: {}",
+                crate::config::format_duration(limit),
+                bad.join(", ")
+            ));
         }
         tokio::select! {
             _ = tokio::time::sleep(WAIT_EVERY.min(deadline - tokio::time::Instant::now())) => {}
@@ -218,10 +209,7 @@ pub(super) async fn record_images<R: Runner>(
     let containers = match project_containers(&docker, &mut cache, project, &[]).await {
         Ok(c) => c,
         Err(e) => {
-            return StepEnd::Failed {
-                exit: None,
-                why: format!("cannot list the containers: {e}"),
-            };
+            return StepEnd::fail(format!("cannot list the containers: {e}"));
         }
     };
     let mut rows: Vec<(String, String, String)> = Vec::new();
@@ -238,10 +226,7 @@ pub(super) async fn record_images<R: Runner>(
         )
         .await;
         let Ok(Ok(r)) = inspect else {
-            return StepEnd::Failed {
-                exit: None,
-                why: format!("cannot inspect {}", c.name),
-            };
+            return StepEnd::fail(format!("cannot inspect {}", c.name));
         };
         let name = r.config.as_ref().and_then(|c| c.image.clone());
         if let (Some(name), Some(id)) = (name, r.image)
@@ -265,10 +250,7 @@ pub(super) async fn record_images<R: Runner>(
         script::WRITE_FILE,
         &[file.clone(), images_record(&rows)],
     ) else {
-        return StepEnd::Failed {
-            exit: None,
-            why: "an image name cannot be passed to the host's shell".into(),
-        };
+        return StepEnd::fail("an image name cannot be passed to the host's shell");
     };
     match runner.run(&command).await {
         Ok(out) if out.status == Some(0) => {
@@ -287,10 +269,7 @@ pub(super) async fn record_images<R: Runner>(
                 String::from_utf8_lossy(&out.stderr).trim()
             ),
         },
-        Err(e) => StepEnd::Failed {
-            exit: None,
-            why: e.to_string(),
-        },
+        Err(e) => StepEnd::fail(e.to_string()),
     }
 }
 
@@ -321,47 +300,32 @@ pub(super) async fn restore_images<R: Runner>(
     let file = host_file(project, "images");
     let Some(command) = script::command(None, script::READ_FILE, std::slice::from_ref(&file))
     else {
-        return StepEnd::Failed {
-            exit: None,
-            why: "the record's path cannot be quoted".into(),
-        };
+        return StepEnd::fail("the record's path cannot be quoted");
     };
     let text = match runner.run(&command).await {
         Ok(out) if out.status == Some(0) => String::from_utf8_lossy(&out.stdout).into_owned(),
         Ok(out) => {
-            return StepEnd::Failed {
-                exit: None,
-                why: format!(
-                    "cannot read ~/{file}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            };
+            return StepEnd::fail(format!(
+                "cannot read ~/{file}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
         }
         Err(e) => {
-            return StepEnd::Failed {
-                exit: None,
-                why: e.to_string(),
-            };
+            return StepEnd::fail(e.to_string());
         }
     };
     let rows = parse_images_record(&text);
     if rows.is_empty() {
-        return StepEnd::Failed {
-            exit: None,
-            why: format!(
-                "nothing to roll back to: ~/{file} is missing or empty (each deploy records the image IDs in use before it changes anything)"
-            ),
-        };
+        return StepEnd::fail(format!(
+            "nothing to roll back to: ~/{file} is missing or empty (each deploy records the image IDs in use before it changes anything)"
+        ));
     }
     for (service, name, id) in &rows {
         if let Err(e) = docker.inspect_image(id).await {
-            return StepEnd::Failed {
-                exit: None,
-                why: format!(
-                    "the image {} of {service} is gone from the host ({e})",
-                    short_id(id)
-                ),
-            };
+            return StepEnd::fail(format!(
+                "the image {} of {service} is gone from the host ({e})",
+                short_id(id)
+            ));
         }
         let (repo, tag) = split_image(name);
         let opts = TagImageOptions {
@@ -369,10 +333,7 @@ pub(super) async fn restore_images<R: Runner>(
             tag: Some(tag),
         };
         if let Err(e) = docker.tag_image(id, Some(opts)).await {
-            return StepEnd::Failed {
-                exit: None,
-                why: format!("cannot tag {} as {name}: {e}", short_id(id)),
-            };
+            return StepEnd::fail(format!("cannot tag {} as {name}: {e}", short_id(id)));
         }
         t.info(Some(step), format!("{service}: {name} → {}", short_id(id)))
             .await;
@@ -400,10 +361,7 @@ pub(super) async fn restart<R: Runner>(
             t.info(Some(step), format!("{name} restarted")).await;
             StepEnd::Ok
         }
-        Err(e) => StepEnd::Failed {
-            exit: None,
-            why: format!("cannot restart {name}: {e}"),
-        },
+        Err(e) => StepEnd::fail(format!("cannot restart {name}: {e}")),
     }
 }
 
@@ -425,17 +383,11 @@ pub(super) async fn restart_project<R: Runner>(
     let mut containers = match project_containers(&docker, &mut cache, project, &[]).await {
         Ok(c) => c,
         Err(e) => {
-            return StepEnd::Failed {
-                exit: None,
-                why: format!("cannot list the containers: {e}"),
-            };
+            return StepEnd::fail(format!("cannot list the containers: {e}"));
         }
     };
     if containers.is_empty() {
-        return StepEnd::Failed {
-            exit: None,
-            why: format!("no containers of project {project} on the host"),
-        };
+        return StepEnd::fail(format!("no containers of project {project} on the host"));
     }
     containers.sort_by(|a, b| a.name.cmp(&b.name));
     for c in containers {
@@ -509,13 +461,7 @@ pub(super) async fn run_backup<R: Runner>(
             StepEnd::Cancelled("the host stopped the backup and removed its partial file".into()),
             None,
         ),
-        Err(e) => (
-            StepEnd::Failed {
-                exit: None,
-                why: e.to_string(),
-            },
-            None,
-        ),
+        Err(e) => (StepEnd::fail(e.to_string()), None),
     }
 }
 
