@@ -425,9 +425,47 @@ fn restart_changes_the_start_time_and_custom_actions_run_by_name() {
     );
     assert!(out.status.success(), "{}", both(&out));
     assert_ne!(started_at(lab, &LILA, "lila_caddy_1"), caddy);
+    // without a container: every container of the stack, one after the other
+    let before: Vec<String> = [
+        "lila_api_1",
+        "lila_caddy_1",
+        "lila_database_1",
+        "lila_web_1",
+    ]
+    .iter()
+    .map(|c| started_at(lab, &LILA, c))
+    .collect();
+    let out = opsdeck(
+        lab,
+        home.path(),
+        &["-c", &config, "run", "lila", "restart", "--yes"],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    for (c, was) in [
+        "lila_api_1",
+        "lila_caddy_1",
+        "lila_database_1",
+        "lila_web_1",
+    ]
+    .iter()
+    .zip(&before)
+    {
+        assert_ne!(&started_at(lab, &LILA, c), was, "{c} was not restarted");
+    }
     let a = audit(home.path());
     assert_eq!(a[0]["action"], "restart lila_web_1");
     assert_eq!(a[1]["action"], "restart caddy");
+    assert_eq!(a[2]["action"], "restart stack");
+    // the api is healthy again before anything else runs on lila
+    let healthy = wait_for(Duration::from_secs(60), Duration::from_millis(500), || {
+        (docker(
+            lab,
+            &LILA,
+            &["inspect", "-f", "{{.State.Health.Status}}", "lila_api_1"],
+        ) == "healthy")
+            .then_some(())
+    });
+    assert!(healthy.is_some(), "lila's api did not come back healthy");
 }
 
 #[test]

@@ -141,6 +141,20 @@ fn m_r_and_rollback_name_the_right_target() {
     );
     assert!(details[0].contains("course-supporter-app-1"));
     key(&mut m, Key::Esc);
+    // the palette restarts the selected container's whole stack
+    key(&mut m, Key::Char(':'));
+    keys(&mut m, "restart-stack");
+    key(&mut m, Key::Enter);
+    let (_, request, details, _) = confirm(&m);
+    assert_eq!(
+        request,
+        JobRequest {
+            stack: "course-supporter".into(),
+            kind: JobKind::RestartStack
+        }
+    );
+    assert!(details[0].contains("every container of course-supporter"));
+    key(&mut m, Key::Esc);
     // on the duckdb host, a Coolify container outside compose: no stack, so no lock
     let mut m = at_host(2);
     key(&mut m, Key::Char('G'));
