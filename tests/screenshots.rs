@@ -150,12 +150,6 @@ fn screenshots_of_the_lab() {
     let mut tui = Tui::start_sized(home.path(), &[], &env, 120, 36);
     tui.wait_for("the full fleet", full_fleet);
     tui.pump_for(Duration::from_secs(65));
-    save(
-        &mut tui,
-        &out,
-        "fleet",
-        "opsdeck: the fleet view watching the reference lab over SSH",
-    );
 
     tui.send("j");
     tui.send("\r");
@@ -240,6 +234,15 @@ fn screenshots_of_the_lab() {
     tui.wait_for_within(Duration::from_secs(180), "the deploy to finish", |s| {
         s.contains("deploy on course-supporter · done") || s.contains("· FAILED")
     });
+    // the fleet last: its job column now says how the deploy ended
+    tui.send("F");
+    tui.wait_for("the fleet with the job", |s| s.contains("✔ deploy"));
+    save(
+        &mut tui,
+        &out,
+        "fleet",
+        "opsdeck: the fleet view watching the reference lab over SSH",
+    );
     tui.send("q");
     tui.finish();
 
