@@ -284,11 +284,8 @@ pub fn plan(hname: &str, stacks: &[Stack], req: &JobRequest) -> Result<Plan, Str
         }
         (_, None) => return Err("this action needs a stack".into()),
     };
-    let project = match (&req.kind, stack) {
-        (_, Some(st)) => Some(super::compose::project_name(st)),
-        (JobKind::Restart { .. }, None) => None,
-        _ => None,
-    };
+    // A container outside any stack of the inventory is restarted without a lock.
+    let project = stack.map(super::compose::project_name);
     Ok(Plan {
         host: hname,
         stack_name: sname.clone(),
