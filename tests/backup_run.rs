@@ -11,91 +11,20 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use common::lab::{COURSE_SUPPORTER, DUCKDB_APP, LILA, Lab, LabHost, wait_for};
+use common::run::{TestDir, audit, host_inventory, opsdeck, opsdeck_command, text};
 use serde_json::Value;
 
 /// The DuckDB app's backend is stopped and started by two tests: one at a time.
 static DUCK: Mutex<()> = Mutex::new(());
 
-fn opsdeck_command(lab: &Lab, home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsdeck"));
-    cmd.args(args)
-        .current_dir(home)
-        .env("HOME", home)
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("USER", "tester");
-    for (k, v) in &lab.env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-fn opsdeck(lab: &Lab, home: &Path, args: &[&str]) -> Output {
-    opsdeck_command(lab, home, args).output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// An inventory with one lab host and one stack; `stack` is the TOML after `[[host.stack]]`.
 fn inventory(home: &Path, lab: &Lab, h: &LabHost, stack: &str) -> String {
-    let path = home.join("hosts.toml");
-    let text = format!(
-        "[settings]\nknown_hosts = \"{}\"\n\n[[host]]\nname = \"{}\"\naddress = \"{}\"\nuser = \"{}\"\nidentity_file = \"{}\"\ndocker_socket = \"{}\"\n\n[[host.stack]]\n{stack}\n",
-        lab.known_hosts.display(),
-        h.name,
-        h.address,
-        h.user,
-        lab.key.display(),
-        lab.docker_socket(h).display()
-    );
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
-/// `~/opsdeck-test/<name>` on a host, emptied now and removed when dropped.
-struct TestDir<'a> {
-    lab: &'a Lab,
-    host: LabHost,
-    /// Relative to the home directory, as remote commands see it.
-    rel: String,
-}
-
-impl<'a> TestDir<'a> {
-    fn new(lab: &'a Lab, host: LabHost, name: &str) -> Self {
-        let rel = format!("opsdeck-test/{name}");
-        lab.ssh_ok(&host, &format!("rm -rf {rel} && mkdir -p {rel}"));
-        TestDir { lab, host, rel }
-    }
-
-    /// Every file in the directory, dot files included, sorted.
-    fn files(&self) -> Vec<String> {
-        let out = self.lab.ssh_ok(
-            &self.host,
-            &format!("ls -A {} 2>/dev/null || true", self.rel),
-        );
-        let mut v: Vec<String> = out.lines().map(str::to_string).collect();
-        v.sort();
-        v
-    }
-
-    fn ssh_ok(&self, cmd: &str) -> String {
-        self.lab.ssh_ok(&self.host, cmd)
-    }
-}
-
-impl Drop for TestDir<'_> {
-    fn drop(&mut self) {
-        let _ = self.lab.ssh(&self.host, &format!("rm -rf {}", self.rel));
-        let _ = self
-            .lab
-            .ssh(&self.host, "rmdir opsdeck-test 2>/dev/null; true");
-    }
+    host_inventory(home, lab, h, &format!("[[host.stack]]\n{stack}"))
 }
 
 /// `psql` as postgres in lila's database container.
@@ -161,11 +90,7 @@ fn lila_set(dir: &str, extra: &str) -> String {
 }
 
 fn audit_lines(home: &Path) -> Vec<Value> {
-    std::fs::read_to_string(home.join("state/opsdeck/audit.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    audit(home)
 }
 
 /// The first word of stdout: the new file as the inventory spells it (`~/...`).

@@ -11,11 +11,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use common::lab::{COURSE_SUPPORTER, DUCKDB_APP, LILA, Lab, LabHost, wait_for};
+use common::run::{
+    TestDir, audit, both, host_inventory as inventory, opsdeck, opsdeck_command, text,
+};
 use serde_json::Value;
 
 static CS: Mutex<()> = Mutex::new(());
@@ -24,40 +27,6 @@ static DUCK: Mutex<()> = Mutex::new(());
 
 fn serial(m: &'static Mutex<()>) -> std::sync::MutexGuard<'static, ()> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn opsdeck_command(lab: &Lab, home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsdeck"));
-    cmd.args(args)
-        .current_dir(home)
-        .env("HOME", home)
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("USER", "tester")
-        .stdin(Stdio::null());
-    for (k, v) in &lab.env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-fn opsdeck(lab: &Lab, home: &Path, args: &[&str]) -> Output {
-    opsdeck_command(lab, home, args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn both(out: &Output) -> String {
-    format!("{}{}", text(&out.stdout), text(&out.stderr))
-}
-
-fn audit(home: &Path) -> Vec<Value> {
-    std::fs::read_to_string(home.join("state/opsdeck/audit.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// `docker` on a lab host's engine, from this machine (root reaches every engine).
@@ -88,49 +57,6 @@ fn started_at(lab: &Lab, h: &LabHost, container: &str) -> String {
         h,
         &["inspect", "-f", "{{.State.StartedAt}}", container],
     )
-}
-
-/// One lab host with its connection details and `stacks` (TOML after the host).
-fn inventory(home: &Path, lab: &Lab, h: &LabHost, stacks: &str) -> String {
-    let path = home.join("hosts.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[settings]\nknown_hosts = \"{}\"\n\n[[host]]\nname = \"{}\"\naddress = \"{}\"\nuser = \"{}\"\nidentity_file = \"{}\"\ndocker_socket = \"{}\"\n\n{stacks}\n",
-            lab.known_hosts.display(),
-            h.name,
-            h.address,
-            h.user,
-            lab.key.display(),
-            lab.docker_socket(h).display()
-        ),
-    )
-    .unwrap();
-    path.display().to_string()
-}
-
-/// `~/opsdeck-test/<name>` on a host, removed when dropped.
-struct TestDir<'a> {
-    lab: &'a Lab,
-    host: LabHost,
-    rel: String,
-}
-
-impl<'a> TestDir<'a> {
-    fn new(lab: &'a Lab, host: LabHost, name: &str) -> Self {
-        let rel = format!("opsdeck-test/{name}");
-        lab.ssh_ok(&host, &format!("rm -rf {rel} && mkdir -p {rel}"));
-        TestDir { lab, host, rel }
-    }
-}
-
-impl Drop for TestDir<'_> {
-    fn drop(&mut self) {
-        let _ = self.lab.ssh(&self.host, &format!("rm -rf {}", self.rel));
-        let _ = self
-            .lab
-            .ssh(&self.host, "rmdir opsdeck-test 2>/dev/null; true");
-    }
 }
 
 fn cs_sql(lab: &Lab, sql: &str) -> String {

@@ -1,0 +1,111 @@
+//! `opsdeck` as a command against the lab, for the tests of headless jobs: a clean home
+//! per test (its audit log in `state/`), an inventory of one lab host, and a scratch
+//! directory on a host that goes away with the test.
+
+#![allow(dead_code)] // each test binary uses its own subset
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use super::lab::{Lab, LabHost};
+
+/// The binary with the lab's environment, `home` as HOME and its state dir, user
+/// `tester`, no stdin (so nothing can ask for a confirmation).
+pub fn opsdeck_command(lab: &Lab, home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsdeck"));
+    cmd.args(args)
+        .current_dir(home)
+        .env("HOME", home)
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("USER", "tester")
+        .stdin(Stdio::null());
+    for (k, v) in &lab.env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+pub fn opsdeck(lab: &Lab, home: &Path, args: &[&str]) -> Output {
+    opsdeck_command(lab, home, args).output().unwrap()
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Stdout then stderr, for assertion messages.
+pub fn both(out: &Output) -> String {
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+/// The audit log of a test's home, one JSON value per line.
+pub fn audit(home: &Path) -> Vec<Value> {
+    std::fs::read_to_string(home.join("state/opsdeck/audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `home/hosts.toml` with one lab host (its address, user, key, known_hosts and engine)
+/// followed by `body` (its stacks); returns the path.
+pub fn host_inventory(home: &Path, lab: &Lab, h: &LabHost, body: &str) -> String {
+    let path = home.join("hosts.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[settings]\nknown_hosts = \"{}\"\n\n[[host]]\nname = \"{}\"\naddress = \"{}\"\nuser = \"{}\"\nidentity_file = \"{}\"\ndocker_socket = \"{}\"\n\n{body}\n",
+            lab.known_hosts.display(),
+            h.name,
+            h.address,
+            h.user,
+            lab.key.display(),
+            lab.docker_socket(h).display()
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+/// `~/opsdeck-test/<name>` on a host, emptied now and removed when dropped.
+pub struct TestDir<'a> {
+    lab: &'a Lab,
+    host: LabHost,
+    /// Relative to the home directory, as remote commands see it.
+    pub rel: String,
+}
+
+impl<'a> TestDir<'a> {
+    pub fn new(lab: &'a Lab, host: LabHost, name: &str) -> Self {
+        let rel = format!("opsdeck-test/{name}");
+        lab.ssh_ok(&host, &format!("rm -rf {rel} && mkdir -p {rel}"));
+        TestDir { lab, host, rel }
+    }
+
+    /// Every file in the directory, dot files included, sorted.
+    pub fn files(&self) -> Vec<String> {
+        let out = self.lab.ssh_ok(
+            &self.host,
+            &format!("ls -A {} 2>/dev/null || true", self.rel),
+        );
+        let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    }
+
+    pub fn ssh_ok(&self, cmd: &str) -> String {
+        self.lab.ssh_ok(&self.host, cmd)
+    }
+}
+
+impl Drop for TestDir<'_> {
+    fn drop(&mut self) {
+        let _ = self.lab.ssh(&self.host, &format!("rm -rf {}", self.rel));
+        let _ = self
+            .lab
+            .ssh(&self.host, "rmdir opsdeck-test 2>/dev/null; true");
+    }
+}
