@@ -9,8 +9,8 @@ use super::runner::{ProcEvent, Process, Runner};
 use super::script;
 
 /// Where opsdeck keeps its per-stack files on a host, relative to the login directory:
-/// `<project>.lock` (who runs a job there now) and `<project>.images` (the image IDs
-/// before the last deploy). Not in the stack directory, which may be a build context.
+/// `<project>.lock` (the lock), `<project>.holder` (who holds it, since when) and
+/// `<project>.images` (the image IDs before the last deploy). Not in the stack directory, which may be a build context.
 pub const HOST_STATE_DIR: &str = ".local/state/opsdeck";
 /// How long a job waits for its lock holder to answer.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);

@@ -212,23 +212,38 @@ kill "$watch" 2>/dev/null
 exit "$st""#;
 
 /// Holds a stack's lock for as long as its stdin is open: `flock` on `$1` (its directory
-/// made first), `$3` `shared` or `exclusive`, the holder's description `$2` written into
-/// the file. Prints `locked`, or `busy <what the holder wrote>` and exits 69 when another
-/// job holds it.
+/// made first), `$3` `shared` or `exclusive`. Prints `locked`, or `busy <holder>` and
+/// exits 69 when another job holds it.
+///
+/// Who holds it goes into a file of its own beside the lock (`<name>.holder`: the holder's
+/// pid and `$2`), written whole through a rename: the lock file itself is never replaced,
+/// since the lock lives on its inode. A job refused in the instant between another's
+/// `flock` and its writing the holder file waits (up to 2 s) for a holder that is alive,
+/// so it never names a finished job from before.
 ///
 /// The lock lives in its own process, not in the steps', so it spans the whole job; when
 /// opsdeck goes away the channel closes, the loop ends, and the kernel drops the lock.
 pub const LOCK: &str = r#"set -u
 file=$1 info=$2 mode=$3
+holder=${file%.lock}.holder
 mkdir -p -- "${file%/*}" 2>/dev/null
 exec 9>>"$file" || { printf 'opsdeck: cannot open the lock file %s\n' "$file" >&2; exit 75; }
 command -v flock >/dev/null 2>&1 || { printf 'opsdeck: flock is not installed on the host (Debian: util-linux)\n' >&2; exit 75; }
 if [ "$mode" = shared ]; then set -- -s; else set --; fi
 if ! flock -n "$@" 9; then
-    printf 'busy %s\n' "$(cat -- "$file" 2>/dev/null)"
+    i=0
+    while :; do
+        h=$(cat -- "$holder" 2>/dev/null) || h=
+        pid=${h%% *}
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then break; fi
+        [ "$i" -ge 20 ] && break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    printf 'busy %s\n' "${h#* }"
     exit 69
 fi
-printf '%s\n' "$info" >"$file"
+printf '%s %s\n' "$$" "$info" >"$holder.$$" && mv -f -- "$holder.$$" "$holder"
 printf 'locked\n'
 while read -r _; do :; done
 exit 0"#;

@@ -32,6 +32,20 @@ fn need_docker<R: Runner>(ctx: &Context<'_, R>) -> Result<Docker, StepEnd> {
         .ok_or_else(|| StepEnd::fail("Docker is not reachable on the host"))
 }
 
+/// Docker, and the compose project the step works on (every step that needs one belongs
+/// to a stack; the plan refuses the others).
+fn docker_and_project<'p, R: Runner>(
+    ctx: &Context<'_, R>,
+    plan: &'p Plan,
+) -> Result<(Docker, &'p str), StepEnd> {
+    let docker = need_docker(ctx)?;
+    let project = plan
+        .project
+        .as_deref()
+        .ok_or_else(|| StepEnd::fail("this step works on a stack, and the job has none"))?;
+    Ok((docker, project))
+}
+
 /// The project's containers (not one-off `compose run` ones), as the console shows them.
 async fn project_containers(
     docker: &Docker,
@@ -74,12 +88,9 @@ pub(super) async fn wait_healthy<R: Runner>(
     t: &mut Tracker<'_>,
     mut stop: Stop,
 ) -> StepEnd {
-    let docker = match need_docker(ctx) {
-        Ok(d) => d,
+    let (docker, project) = match docker_and_project(ctx, plan) {
+        Ok(found) => found,
         Err(e) => return e,
-    };
-    let Some(project) = &plan.project else {
-        return StepEnd::fail("wait healthy needs a stack");
     };
     let started = tokio::time::Instant::now();
     let deadline = started + limit;
@@ -198,12 +209,9 @@ pub(super) async fn record_images<R: Runner>(
     t: &mut Tracker<'_>,
     runner: &impl Runner,
 ) -> StepEnd {
-    let docker = match need_docker(ctx) {
-        Ok(d) => d,
+    let (docker, project) = match docker_and_project(ctx, plan) {
+        Ok(found) => found,
         Err(e) => return e,
-    };
-    let Some(project) = &plan.project else {
-        return StepEnd::Ok;
     };
     let mut cache = crate::docker::InspectCache::default();
     let containers = match project_containers(&docker, &mut cache, project, &[]).await {
@@ -290,12 +298,9 @@ pub(super) async fn restore_images<R: Runner>(
     t: &mut Tracker<'_>,
     runner: &impl Runner,
 ) -> StepEnd {
-    let docker = match need_docker(ctx) {
-        Ok(d) => d,
+    let (docker, project) = match docker_and_project(ctx, plan) {
+        Ok(found) => found,
         Err(e) => return e,
-    };
-    let Some(project) = &plan.project else {
-        return StepEnd::Ok;
     };
     let file = host_file(project, "images");
     let Some(command) = script::command(None, script::READ_FILE, std::slice::from_ref(&file))
@@ -372,12 +377,9 @@ pub(super) async fn restart_project<R: Runner>(
     t: &mut Tracker<'_>,
     stop: Stop,
 ) -> StepEnd {
-    let docker = match need_docker(ctx) {
-        Ok(d) => d,
+    let (docker, project) = match docker_and_project(ctx, plan) {
+        Ok(found) => found,
         Err(e) => return e,
-    };
-    let Some(project) = &plan.project else {
-        return StepEnd::Ok;
     };
     let mut cache = crate::docker::InspectCache::default();
     let mut containers = match project_containers(&docker, &mut cache, project, &[]).await {
