@@ -37,29 +37,25 @@ pub async fn docker_for(
 /// Finds a container by name, compose service or id prefix.
 pub async fn find(docker: &Docker, wanted: &str) -> Result<String, String> {
     let containers = InspectCache::default().list(docker).await?;
-    let hit = containers
-        .iter()
-        .find(|c| c.name == wanted || c.id == wanted)
-        .or_else(|| {
-            containers
-                .iter()
-                .find(|c| c.service.as_deref() == Some(wanted))
-        })
-        .or_else(|| {
-            containers
-                .iter()
-                .find(|c| wanted.len() >= 4 && c.id.starts_with(wanted))
-        });
-    match hit {
-        Some(c) => Ok(c.id.clone()),
-        None => {
+    let all: Vec<&crate::model::Container> = containers.iter().collect();
+    pick(&all, wanted).map(|c| c.id.clone())
+}
+
+/// The container `wanted` names among `containers`: by name or full id, else by compose
+/// service, else by an id prefix of at least 4 characters. The error lists the names.
+pub fn pick<'a>(
+    containers: &[&'a crate::model::Container],
+    wanted: &str,
+) -> Result<&'a crate::model::Container, String> {
+    let by =
+        |f: &dyn Fn(&crate::model::Container) -> bool| containers.iter().copied().find(|c| f(c));
+    by(&|c| c.name == wanted || c.id == wanted)
+        .or_else(|| by(&|c| c.service.as_deref() == Some(wanted)))
+        .or_else(|| by(&|c| wanted.len() >= 4 && c.id.starts_with(wanted)))
+        .ok_or_else(|| {
             let names: Vec<&str> = containers.iter().map(|c| c.name.as_str()).collect();
-            Err(format!(
-                "no container {wanted:?} (there are: {})",
-                names.join(", ")
-            ))
-        }
-    }
+            format!("no container {wanted:?} (there are: {})", names.join(", "))
+        })
 }
 
 pub async fn print(
@@ -92,4 +88,47 @@ pub async fn print(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Container, RunState};
+
+    fn c(id: &str, name: &str, service: Option<&str>) -> Container {
+        Container {
+            id: id.into(),
+            name: name.into(),
+            project: service.map(|_| "lila".into()),
+            service: service.map(str::to_string),
+            image: "i".into(),
+            state: RunState::Running,
+            health: None,
+            restart_count: None,
+            started_at: None,
+            ports: vec![],
+            cpu_percent: None,
+            mem_bytes: None,
+        }
+    }
+
+    #[test]
+    fn names_win_over_services_and_services_over_id_prefixes() {
+        let all = [
+            c("aaaa1111", "web", None),
+            c("bbbb2222", "lila_web_1", Some("web")),
+            c("cccc3333", "lila_api_1", Some("api")),
+        ];
+        let refs: Vec<&Container> = all.iter().collect();
+        assert_eq!(pick(&refs, "web").unwrap().id, "aaaa1111");
+        assert_eq!(pick(&refs, "api").unwrap().id, "cccc3333");
+        assert_eq!(pick(&refs, "bbbb").unwrap().name, "lila_web_1");
+        assert_eq!(pick(&refs, "lila_web_1").unwrap().id, "bbbb2222");
+        // too short to be a prefix, and no such name
+        let err = pick(&refs, "ccc").unwrap_err();
+        assert_eq!(
+            err,
+            "no container \"ccc\" (there are: web, lila_web_1, lila_api_1)"
+        );
+    }
 }

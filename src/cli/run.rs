@@ -250,34 +250,17 @@ async fn resolve_container(
 ) -> Result<Plan, String> {
     let docker = docker.ok_or("Docker is not reachable on the host")?;
     let containers = crate::docker::InspectCache::default().list(docker).await?;
-    let in_stack = |c: &&crate::model::Container| {
-        stack.is_empty()
-            || host
-                .stacks
-                .iter()
-                .find(|s| s.name.get_ref() == stack)
-                .is_some_and(|s| {
-                    c.project.as_deref() == Some(&crate::jobs::compose::project_name(s))
-                })
-    };
-    let candidates: Vec<&crate::model::Container> = containers.iter().filter(in_stack).collect();
-    let hit = candidates
+    // within --stack, when given: its compose project's containers
+    let project = host
+        .stacks
         .iter()
-        .find(|c| c.name == wanted || c.id == wanted)
-        .or_else(|| {
-            candidates
-                .iter()
-                .find(|c| c.service.as_deref() == Some(wanted))
-        })
-        .or_else(|| {
-            candidates
-                .iter()
-                .find(|c| wanted.len() >= 4 && c.id.starts_with(wanted))
-        })
-        .ok_or_else(|| {
-            let names: Vec<&str> = candidates.iter().map(|c| c.name.as_str()).collect();
-            format!("no container {wanted:?} (there are: {})", names.join(", "))
-        })?;
+        .find(|s| s.name.get_ref() == stack)
+        .map(crate::jobs::compose::project_name);
+    let candidates: Vec<&crate::model::Container> = containers
+        .iter()
+        .filter(|c| stack.is_empty() || (project.is_some() && c.project == project))
+        .collect();
+    let hit = super::logs::pick(&candidates, wanted)?;
     let owner = host
         .stacks
         .iter()
