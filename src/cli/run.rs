@@ -72,7 +72,7 @@ pub async fn run(config: Config, args: RunArgs) -> ExitCode {
         Err(e) => return usage(&e),
     };
     let hname = host.name.get_ref();
-    let mut plan = match plan::plan(hname, &host.stacks, &request) {
+    let plan = match plan::plan(hname, &host.stacks, &request) {
         Ok(p) => p,
         Err(e) => return usage(&e),
     };
@@ -96,22 +96,23 @@ pub async fn run(config: Config, args: RunArgs) -> ExitCode {
             }
         }
     }
-    let shared = Shared::new(args.accept_new);
     if host.is_local() {
-        let runner = Arc::new(Local::new());
         let docker = crate::docker::connect_unix(host.docker_socket())
             .await
             .map(|(d, _)| d)
             .ok();
-        if let Some(wanted) = &container {
-            match resolve_container(docker.as_ref(), host, &stack_flag, wanted).await {
-                Ok(p) => plan = p,
-                Err(e) => return usage(&e),
-            }
-        }
-        let ctx = context(&*runner, host, docker, None);
-        return finish(&plan, interruptible(&ctx, &plan).await);
+        return on_host(
+            &Local::new(),
+            host,
+            docker,
+            None,
+            plan,
+            container.as_deref(),
+            &stack_flag,
+        )
+        .await;
     }
+    let shared = Shared::new(args.accept_new);
     let target = ssh::resolve(host, &config.inventory.settings, shared.ssh_config.as_ref());
     let session = match Session::connect(&target, &shared.policy, &ssh::Passphrases::new()).await {
         Ok(s) => Arc::new(s),
@@ -124,36 +125,47 @@ pub async fn run(config: Config, args: RunArgs) -> ExitCode {
         .await
         .map(|(d, _)| d)
         .ok();
-    if let Some(wanted) = &container {
-        match resolve_container(docker.as_ref(), host, &stack_flag, wanted).await {
-            Ok(p) => plan = p,
-            Err(e) => {
-                session.disconnect().await;
-                return usage(&e);
-            }
-        }
-    }
     let tunnel: Arc<dyn crate::checks::Tunnel> = session.clone();
-    let ctx = context(&*session, host, docker, Some(tunnel));
-    let record = interruptible(&ctx, &plan).await;
+    let code = on_host(
+        &*session,
+        host,
+        docker,
+        Some(tunnel),
+        plan,
+        container.as_deref(),
+        &stack_flag,
+    )
+    .await;
     session.disconnect().await;
-    finish(&plan, record)
+    code
 }
 
-fn context<'a, R: Runner>(
-    runner: &'a R,
+/// The job on a connected host (this machine or an SSH session): `restart CONTAINER`
+/// resolved first, then the job with its printer, then the last word.
+async fn on_host<R: Runner>(
+    runner: &R,
     host: &Host,
     docker: Option<bollard::Docker>,
     tunnel: Option<Arc<dyn crate::checks::Tunnel>>,
-) -> Context<'a, R> {
-    Context {
+    mut plan: Plan,
+    container: Option<&str>,
+    stack: &str,
+) -> ExitCode {
+    if let Some(wanted) = container {
+        match resolve_container(docker.as_ref(), host, stack, wanted).await {
+            Ok(p) => plan = p,
+            Err(e) => return usage(&e),
+        }
+    }
+    let ctx = Context {
         runner,
         docker,
         tunnel,
         docker_host: host.docker_socket.clone(),
         audit: audit::path(),
         user: audit::local_user(),
-    }
+    };
+    finish(&plan, interruptible(&ctx, &plan).await)
 }
 
 /// `deploy of stack lila on lila`.
