@@ -240,13 +240,6 @@ impl StepEnd {
     }
 }
 
-/// What the job learned that the summary and the record want.
-#[derive(Default)]
-struct Notes {
-    /// A summary line when the job worked (backups: the new file).
-    summary: Option<String>,
-}
-
 /// Runs the job and returns its audit record (already appended to `ctx.audit`).
 pub async fn execute<R: Runner>(
     ctx: &Context<'_, R>,
@@ -277,9 +270,9 @@ pub async fn execute<R: Runner>(
     let mut record = t.record;
     record.duration_ms = millis(started.elapsed());
     let result = match outcome {
-        Ok(notes) => {
+        Ok(made) => {
             record.outcome = "ok".into();
-            let summary = notes.summary.unwrap_or_else(|| {
+            let summary = made.unwrap_or_else(|| {
                 format!(
                     "{} step{} in {}",
                     plan.steps.len(),
@@ -319,7 +312,7 @@ async fn run_locked<R: Runner>(
     plan: &Plan,
     t: &mut Tracker<'_>,
     stop: Stop,
-) -> Result<Notes, String> {
+) -> Result<Option<String>, String> {
     let runner = Stoppable {
         inner: ctx.runner,
         stop: stop.clone(),
@@ -344,14 +337,14 @@ async fn run_locked<R: Runner>(
                     );
                     t.lines(None, LineKind::Err, vec![format!("opsdeck: {why}")])
                         .await;
-                    skip_from(t, plan, 0).await;
+                    skip_from(t, plan, 0);
                     return Err(format!("refused: {why}"));
                 }
                 Err(lock::LockError::Failed(why)) => {
                     let why = format!("cannot take the stack's lock: {why}");
                     t.lines(None, LineKind::Err, vec![format!("opsdeck: {why}")])
                         .await;
-                    skip_from(t, plan, 0).await;
+                    skip_from(t, plan, 0);
                     return Err(format!("failed: {why}"));
                 }
             }
@@ -359,10 +352,11 @@ async fn run_locked<R: Runner>(
         None => None,
     };
     let mut detected: Option<ComposeCommand> = None;
-    let mut notes = Notes::default();
+    // what the job says it achieved, when a step knows better than "N steps" (a backup)
+    let mut summary: Option<String> = None;
     for (i, step) in plan.steps.iter().enumerate() {
         if let Some(why) = stop.reason() {
-            skip_from(t, plan, i).await;
+            skip_from(t, plan, i);
             return Err(format!("cancelled: {why}"));
         }
         t.send(JobEvent::StepStarted { index: i }).await;
@@ -403,8 +397,8 @@ async fn run_locked<R: Runner>(
             StepKind::RestartProject => steps::restart_project(ctx, plan, i, t, stop.clone()).await,
             StepKind::Backup(set) => match &plan.stack {
                 Some(st) => {
-                    let (end, summary) = steps::run_backup(ctx, st, set, i, t, &runner).await;
-                    notes.summary = summary;
+                    let (end, made) = steps::run_backup(ctx, st, set, i, t, &runner).await;
+                    summary = made;
                     end
                 }
                 None => StepEnd::fail("a backup needs its stack"),
@@ -437,7 +431,7 @@ async fn run_locked<R: Runner>(
                 vec![format!("opsdeck: step {}/{n} {outcome}: {why}", i + 1)],
             )
             .await;
-            skip_from(t, plan, i + 1).await;
+            skip_from(t, plan, i + 1);
             // A job of one step needs no step number to say what failed.
             return Err(match (outcome, n) {
                 ("cancelled", 1) => format!("cancelled: {why}"),
@@ -453,14 +447,14 @@ async fn run_locked<R: Runner>(
             });
         }
     }
-    Ok(notes)
+    Ok(summary)
 }
 
 fn is_command(kind: &StepKind) -> bool {
     matches!(kind, StepKind::Run(_))
 }
 
-async fn skip_from(t: &mut Tracker<'_>, plan: &Plan, from: usize) {
+fn skip_from(t: &mut Tracker<'_>, plan: &Plan, from: usize) {
     for step in plan.steps.iter().skip(from) {
         t.record.steps.push(StepRecord {
             step: step.label.clone(),

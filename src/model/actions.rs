@@ -52,12 +52,12 @@ pub(super) enum Ask {
 
 /// The stack a key means: the selected container's, when it qualifies, else the host's
 /// only stack that does.
-fn pick_stack(
-    model: &Model,
+fn pick_stack<'m>(
+    model: &'m Model,
     host: usize,
     what: &str,
     fits: impl Fn(&super::StackInfo) -> bool,
-) -> Result<String, String> {
+) -> Result<&'m super::StackInfo, String> {
     let h = &model.hosts[host];
     if let View::Host { host: shown } = model.view
         && shown == host
@@ -65,11 +65,11 @@ fn pick_stack(
         && let Some(st) = h.stack_of(c)
         && fits(st)
     {
-        return Ok(st.name.clone());
+        return Ok(st);
     }
     let fitting: Vec<&super::StackInfo> = h.stacks.iter().filter(|s| fits(s)).collect();
     match fitting.as_slice() {
-        [one] => Ok(one.name.clone()),
+        [one] => Ok(one),
         [] => Err(format!(
             "no stack on {} has {what} in the inventory",
             h.name
@@ -93,44 +93,34 @@ pub(super) fn ask(model: &mut Model, what: Ask) {
     let h = &model.hosts[host];
     let made = match what {
         Ask::Deploy => {
-            pick_stack(model, host, "a deploy recipe", |s| s.deploy.is_some()).map(|stack| {
-                let steps = h
-                    .stacks
-                    .iter()
-                    .find(|s| s.name == stack)
-                    .and_then(|s| s.deploy.clone())
-                    .unwrap_or_default();
+            pick_stack(model, host, "a deploy recipe", |s| s.deploy.is_some()).map(|st| {
                 let mut details = vec!["record the image IDs in use (for a rollback)".into()];
-                details.extend(steps);
-                (stack, JobKind::Deploy, details)
+                details.extend(st.deploy.clone().unwrap_or_default());
+                (st.name.clone(), JobKind::Deploy, details)
             })
         }
         Ask::Migrate => {
-            pick_stack(model, host, "a migrate recipe", |s| s.migrate.is_some()).map(|stack| {
-                let details = h
-                    .stacks
-                    .iter()
-                    .find(|s| s.name == stack)
-                    .and_then(|s| s.migrate.clone())
-                    .unwrap_or_default();
-                (stack, JobKind::Migrate, details)
+            pick_stack(model, host, "a migrate recipe", |s| s.migrate.is_some()).map(|st| {
+                let details = st.migrate.clone().unwrap_or_default();
+                (st.name.clone(), JobKind::Migrate, details)
             })
         }
         Ask::Rollback => {
-            pick_stack(model, host, "a deploy recipe", |s| s.deploy.is_some()).map(|stack| {
+            pick_stack(model, host, "a deploy recipe", |s| s.deploy.is_some()).map(|st| {
                 let details = vec![
                     "put back the image IDs recorded by the last deploy".to_string(),
                     "compose up -d --no-build".into(),
                     "wait until healthy".into(),
                 ];
-                (stack, JobKind::Rollback, details)
+                (st.name.clone(), JobKind::Rollback, details)
             })
         }
-        Ask::RestartStack => pick_stack(model, host, "a stack", |_| true).map(|stack| {
+        Ask::RestartStack => pick_stack(model, host, "a stack", |_| true).map(|st| {
             let details = vec![format!(
-                "restart every container of {stack}, one after the other (Docker API)"
+                "restart every container of {}, one after the other (Docker API)",
+                st.name
             )];
-            (stack, JobKind::RestartStack, details)
+            (st.name.clone(), JobKind::RestartStack, details)
         }),
         Ask::Restart => match (&model.view, model.selected_container()) {
             (View::Host { .. }, Some((_, c))) => {
@@ -253,6 +243,9 @@ fn start(
     let h = &mut model.hosts[host];
     let mut job = Job::new(&h.name, &request.stack, &request.action(), steps, model.now);
     job.user = model.user.clone();
+    if let JobKind::Backup { set } = &request.kind {
+        job.set = Some(set.clone());
+    }
     h.job = Some(job);
     if let View::Container { host, id } = &model.view {
         effects.push(Effect::StopLogs {

@@ -161,6 +161,8 @@ pub struct Job {
     pub ended: Option<Timestamp>,
     /// `None` while running; then `Ok(summary)` or `Err(why)`.
     pub outcome: Option<Result<String, String>>,
+    /// The backup set, for a backup job.
+    pub set: Option<String>,
     /// Bytes written so far, for jobs that write a file (backups).
     pub bytes: u64,
     /// The operator asked to stop it; the host is stopping the running step.
@@ -187,6 +189,7 @@ impl Job {
             started: now,
             ended: None,
             outcome: None,
+            set: None,
             bytes: 0,
             cancelling: false,
         }
@@ -301,6 +304,7 @@ impl Job {
             started,
             ended: Some(ended),
             outcome: Some(outcome),
+            set: r.set.clone(),
             bytes: r.size.unwrap_or(0),
             cancelling: false,
         }

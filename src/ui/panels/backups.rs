@@ -63,7 +63,7 @@ pub fn draw(h: &HostState, model: &Model, theme: &Theme, frame: &mut Frame, area
         .iter()
         .filter(|b| b.verdict != Verdict::Fresh)
         .count();
-    let backup_job = h.job.as_ref().filter(|j| j.action.starts_with("backup "));
+    let backup_job = h.job.as_ref().filter(|j| j.set.is_some());
     let (title, style) = match backup_job {
         Some(job) if job.running() => (
             format!(
