@@ -12,4 +12,5 @@ pub mod jobs;
 pub mod model;
 pub mod remote;
 pub mod runtime;
+pub mod sanitize;
 pub mod ui;
