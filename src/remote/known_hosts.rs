@@ -52,49 +52,77 @@ pub fn check(
     port: u16,
     key: &PublicKey,
 ) -> io::Result<HostKeyStatus> {
-    let name = host_port(host, port);
-    let mut known = None;
-    let mut changed = None;
+    let mut verdict = Verdict::default();
     for path in files {
         let bytes = match fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
-        // Splitting on '\n' alone keeps the numbering identical to getline(3) in OpenSSH
-        // and to what an editor shows, whatever the lines contain.
-        for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-            let line = index + 1;
-            let text = String::from_utf8_lossy(raw);
-            let Some(entry) = Entry::parse(&text) else {
-                continue;
-            };
-            if !hosts_match(entry.hosts, &name) {
-                continue;
-            }
+        if let Some(revoked) = verdict.file(path, &bytes, host, port, key) {
+            return Ok(revoked);
+        }
+    }
+    Ok(verdict.status())
+}
+
+/// [`check`] over one file's contents already in memory. Public for the fuzz targets and
+/// property tests, which feed it bytes rather than files.
+pub fn check_contents(
+    path: &Path,
+    contents: &[u8],
+    host: &str,
+    port: u16,
+    key: &PublicKey,
+) -> HostKeyStatus {
+    let mut verdict = Verdict::default();
+    verdict
+        .file(path, contents, host, port, key)
+        .unwrap_or_else(|| verdict.status())
+}
+
+/// The first `Known` and first `Changed` line seen so far, over all files.
+#[derive(Default)]
+struct Verdict {
+    known: Option<HostKeyStatus>,
+    changed: Option<HostKeyStatus>,
+}
+
+impl Verdict {
+    /// Folds one file in; `Some` when a line revokes the key, which ends the search.
+    fn file(
+        &mut self,
+        path: &Path,
+        contents: &[u8],
+        host: &str,
+        port: u16,
+        key: &PublicKey,
+    ) -> Option<HostKeyStatus> {
+        for entry in host_lines(contents, host, port) {
+            let line = entry.line;
             // Parse the key only once the host matched: most lines are for other hosts.
-            let Some(recorded) = parse_key(entry.key) else {
+            let Some(recorded) = parse_key(&entry.key) else {
                 continue;
             };
             let same = recorded.key_data() == key.key_data();
             match entry.marker {
                 Marker::Revoked if same => {
-                    return Ok(HostKeyStatus::Revoked {
-                        path: path.clone(),
+                    return Some(HostKeyStatus::Revoked {
+                        path: path.to_path_buf(),
                         line,
                     });
                 }
                 Marker::Revoked | Marker::CertAuthority => {}
                 Marker::None if same => {
-                    known.get_or_insert_with(|| HostKeyStatus::Known {
-                        path: path.clone(),
+                    self.known.get_or_insert_with(|| HostKeyStatus::Known {
+                        path: path.to_path_buf(),
                         line,
                     });
                 }
                 Marker::None => {
                     if recorded.algorithm() == key.algorithm() {
-                        changed.get_or_insert_with(|| HostKeyStatus::Changed {
-                            path: path.clone(),
+                        self.changed.get_or_insert_with(|| HostKeyStatus::Changed {
+                            path: path.to_path_buf(),
                             line,
                             recorded_fingerprint: fingerprint(&recorded),
                         });
@@ -102,8 +130,49 @@ pub fn check(
                 }
             }
         }
+        None
     }
-    Ok(known.or(changed).unwrap_or(HostKeyStatus::Unknown))
+
+    fn status(&mut self) -> HostKeyStatus {
+        self.known
+            .take()
+            .or(self.changed.take())
+            .unwrap_or(HostKeyStatus::Unknown)
+    }
+}
+
+/// A line of a known_hosts file whose host field covers the host looked up, its key not
+/// yet decoded: what `ssh-keygen -F` lists. Public for the property tests, which compare
+/// it with `ssh-keygen -F`, and the fuzz targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostLine {
+    /// 1-based, as an editor and `ssh-keygen -F` number it.
+    pub line: usize,
+    pub marker: Marker,
+    /// The key type, the base64 blob and any comment, as written.
+    pub key: String,
+}
+
+/// Every line of `contents` that is an entry for `host:port`, in file order.
+pub fn host_lines(contents: &[u8], host: &str, port: u16) -> Vec<HostLine> {
+    let name = host_port(host, port);
+    let mut out = Vec::new();
+    // Splitting on '\n' alone keeps the numbering identical to getline(3) in OpenSSH
+    // and to what an editor shows, whatever the lines contain.
+    for (index, raw) in contents.split(|&b| b == b'\n').enumerate() {
+        let text = String::from_utf8_lossy(raw);
+        let Some(entry) = Entry::parse(&text) else {
+            continue;
+        };
+        if hosts_match(entry.hosts, &name) {
+            out.push(HostLine {
+                line: index + 1,
+                marker: entry.marker,
+                key: entry.key.to_string(),
+            });
+        }
+    }
+    out
 }
 
 /// Records `key` for `host:port` the way `ssh` does with `HashKnownHosts yes`, so the file
@@ -179,8 +248,9 @@ fn host_port(host: &str, port: u16) -> String {
     }
 }
 
+/// The marker a known_hosts line may start with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Marker {
+pub enum Marker {
     None,
     Revoked,
     CertAuthority,
