@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -68,6 +69,10 @@ enum Command {
         /// Only the last N lines.
         #[arg(long, value_name = "N")]
         tail: Option<u64>,
+        /// The log's bytes as they are, escape sequences included (what `docker logs`
+        /// prints); without it, a terminal gets each line with only its colours kept.
+        #[arg(long)]
+        raw: bool,
         #[arg(long)]
         accept_new: bool,
     },
@@ -128,7 +133,8 @@ fn main() -> ExitCode {
             let shared = opsdeck::remote::Shared::new(accept_new);
             let model = opsdeck::cli::status::snapshot(&config, &selected, &shared).await;
             if json {
-                println!("{:#}", opsdeck::cli::status::to_json(&model, &selected));
+                let json = opsdeck::cli::status::to_json(&model, &selected);
+                println!("{}", opsdeck::cli::json_text(&json));
             } else {
                 print!("{}", opsdeck::cli::status::to_text(&model, &selected));
             }
@@ -158,14 +164,15 @@ fn main() -> ExitCode {
             container,
             follow,
             tail,
+            raw,
             accept_new,
         }) => headless(cli.config, move |config| async move {
             let selected = opsdeck::cli::status::select(&config, std::slice::from_ref(&host))?;
             let h = &config.inventory.hosts[selected[0]];
             let shared = opsdeck::remote::Shared::new(accept_new);
-            let (docker, _session) = opsdeck::cli::logs::docker_for(h, &config, &shared).await?;
-            let id = opsdeck::cli::logs::find(&docker, &container).await?;
-            opsdeck::cli::logs::print(&docker, &id, follow, tail).await
+            let engine = opsdeck::cli::logs::docker_for(h, &config, &shared).await?;
+            let id = opsdeck::cli::logs::find(&engine.docker, &container).await?;
+            opsdeck::cli::logs::print(&engine, &id, follow, tail, raw).await
         }),
         Some(Command::Run {
             host,
@@ -273,10 +280,15 @@ fn run_tui(cli: Cli) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    match runtime.block_on(opsdeck::runtime::run(config, theme, cli.read_only)) {
+    let result = runtime.block_on(opsdeck::runtime::run(config, theme, cli.read_only));
+    // Dropping the tasks now, not at some later point of exit: a job that did not stop
+    // within the console's wait writes its audit line as it is dropped.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("opsdeck: {e:#}");
+            // not eprintln!: after a hang-up the terminal is gone, and a failed write panics
+            let _ = writeln!(std::io::stderr(), "opsdeck: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -295,16 +307,12 @@ fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
-/// Logs go to a file in the XDG state dir: the terminal belongs to the UI.
+/// Logs go to a file in the XDG state dir (the terminal belongs to the UI), readable by
+/// its owner only, like the audit log beside it.
 fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let dirs = directories::ProjectDirs::from("", "", "opsdeck")?;
-    let dir = dirs
-        .state_dir()
-        .unwrap_or(dirs.data_local_dir())
-        .to_path_buf();
-    std::fs::create_dir_all(&dir).ok()?;
-    let appender = tracing_appender::rolling::never(&dir, "opsdeck.log");
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let path = opsdeck::jobs::audit::state_dir()?.join("opsdeck.log");
+    let file = opsdeck::jobs::audit::open_private(&path).ok()?;
+    let (writer, guard) = tracing_appender::non_blocking(file);
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPSDECK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::signal::unix::SignalKind;
 use tokio::sync::mpsc;
 
 use crate::config::{BackupSet, Config, Host, Stack};
@@ -21,6 +22,8 @@ use crate::jobs::{Local, Runner, audit};
 use crate::model::job::{JobEvent, JobKind, JobRecord, JobRequest, LineKind};
 use crate::remote::Shared;
 use crate::remote::ssh::{self, Session};
+use crate::runtime::Signals;
+use crate::sanitize;
 
 /// The command line of `opsdeck run`.
 #[derive(Debug, Clone, Default)]
@@ -85,7 +88,7 @@ pub async fn run(config: Config, args: RunArgs) -> ExitCode {
             match confirm(host, &what) {
                 Ok(true) => {}
                 Ok(false) => {
-                    eprintln!("opsdeck: not confirmed: nothing was done");
+                    say("not confirmed: nothing was done");
                     return ExitCode::from(2);
                 }
                 Err(()) => {
@@ -117,7 +120,7 @@ pub async fn run(config: Config, args: RunArgs) -> ExitCode {
     let session = match Session::connect(&target, &shared.policy, &ssh::Passphrases::new()).await {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            eprintln!("opsdeck: {what}: cannot connect: {e}");
+            say(&format!("{what}: cannot connect: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -165,7 +168,8 @@ async fn on_host<R: Runner>(
         audit: audit::path(),
         user: audit::local_user(),
     };
-    finish(&plan, interruptible(&ctx, &plan).await)
+    let (mut printer, record) = interruptible(&ctx, &plan).await;
+    printer.finish(&plan, &record)
 }
 
 /// `deploy of stack lila on lila`.
@@ -314,8 +318,15 @@ fn confirm(host: &Host, what: &str) -> Result<bool, ()> {
 }
 
 fn usage(message: &str) -> ExitCode {
-    eprintln!("opsdeck: {message}");
+    say(message);
     ExitCode::from(2)
+}
+
+/// One line of opsdeck's own on stderr. Made safe for the terminal: it may quote the host
+/// (a container's name, an SSH error). Never `eprintln!`, which panics when the write
+/// fails, as it does once the operator's terminal has hung up.
+fn say(message: &str) {
+    let _ = writeln!(std::io::stderr(), "opsdeck: {}", sanitize::line(message));
 }
 
 /// Why the host may not be changed, if it may not.
@@ -406,88 +417,163 @@ pub fn pick<'a>(
     }
 }
 
-/// The job with its printer. The first SIGINT or SIGTERM cancels it (the host stops the
-/// running step, and the record says so); a second one leaves at once.
-async fn interruptible<R: Runner>(ctx: &Context<'_, R>, plan: &Plan) -> JobRecord {
+/// The job with its printer. The first SIGINT, SIGTERM or SIGHUP (the operator's SSH
+/// session dropped) cancels it: the host stops the running step, and the record says so.
+/// A second one leaves at once; the job's record is still written as it is dropped.
+async fn interruptible<R: Runner>(ctx: &Context<'_, R>, plan: &Plan) -> (Printer, JobRecord) {
     let (tx, rx) = mpsc::channel(256);
-    let printer = tokio::spawn(print_events(
-        rx,
-        plan.steps.len(),
-        std::io::stderr().is_terminal(),
-    ));
+    let printer = tokio::spawn(print_events(rx, Printer::stdio(plan.steps.len())));
     let (cancel, cancel_rx) = exec::cancel_channel();
-    let record = {
-        let job = exec::execute(ctx, plan, &tx, cancel_rx);
-        tokio::pin!(job);
-        tokio::select! {
-            r = &mut job => r,
-            sig = stop_signal() => {
-                eprintln!("\nopsdeck: {sig}: stopping the job (again to leave at once)");
-                let _ = cancel.send(Some(format!("interrupted ({sig})")));
-                tokio::select! {
-                    r = &mut job => r,
-                    _ = stop_signal() => std::process::exit(130),
+    let mut signals = Signals::new(&RUN_SIGNALS);
+    if let Err(e) = &signals {
+        say(&format!("cannot listen for signals: {e}"));
+    }
+    let mut job = Box::pin(exec::execute(ctx, plan, &tx, cancel_rx));
+    let record = tokio::select! {
+        r = &mut job => r,
+        sig = next_signal(&mut signals) => {
+            say(&format!("{sig}: stopping the job (again to leave at once)"));
+            let _ = cancel.send(Some(format!("interrupted ({sig})")));
+            tokio::select! {
+                r = &mut job => r,
+                _ = next_signal(&mut signals) => {
+                    // Dropped, the job writes its audit record, and its step's stdin closes:
+                    // the host stops the step all the same.
+                    drop(job);
+                    std::process::exit(130);
                 }
             }
         }
     };
+    drop(job);
     drop(tx);
-    let _ = printer.await;
-    record
+    let printer = printer
+        .await
+        .unwrap_or_else(|_| Printer::stdio(plan.steps.len()));
+    (printer, record)
 }
 
-async fn stop_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            return tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            };
+/// The signals that stop a job run from the command line.
+const RUN_SIGNALS: [(SignalKind, &str); 3] = [
+    (SignalKind::interrupt(), "SIGINT"),
+    (SignalKind::terminate(), "SIGTERM"),
+    (SignalKind::hangup(), "SIGHUP"),
+];
+
+async fn next_signal(signals: &mut std::io::Result<Signals>) -> &'static str {
+    match signals {
+        Ok(s) => s.recv().await,
+        Err(_) => std::future::pending().await,
+    }
+}
+
+async fn print_events(mut rx: mpsc::Receiver<JobEvent>, mut printer: Printer) -> Printer {
+    while let Some(event) = rx.recv().await {
+        printer.event(event);
+    }
+    printer.end();
+    printer
+}
+
+/// Whether text written to a stream of this kind may keep its colours: a terminal, and
+/// `NO_COLOR` not set (or empty).
+fn colour(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// What `opsdeck run` prints, as it comes: step headers and results on stderr, each line
+/// where the step wrote it, backup progress rewritten in place on a terminal (once a
+/// second otherwise), then the last word.
+///
+/// Everything the host sent (step output, the lock's holder, failure reasons, file names)
+/// goes through [`crate::sanitize`] first: step output keeps its SGR colours when its
+/// stream is a terminal that wants colour, and nothing else of it reaches the terminal but
+/// printable text. Write errors are ignored: a closed pipe or a hung-up terminal must not
+/// stop the job from being cancelled and recorded.
+struct Printer<O: Write = std::io::Stdout, E: Write = std::io::Stderr> {
+    out: O,
+    err: E,
+    out_colour: bool,
+    err_colour: bool,
+    /// stderr is a terminal: progress is rewritten in place.
+    in_place: bool,
+    total: usize,
+    labels: Vec<String>,
+    pending_line: bool,
+    started: Instant,
+}
+
+impl Printer {
+    fn stdio(total: usize) -> Printer {
+        let err_tty = std::io::stderr().is_terminal();
+        Printer::new(
+            std::io::stdout(),
+            std::io::stderr(),
+            colour(std::io::stdout().is_terminal()),
+            colour(err_tty),
+            err_tty,
+            total,
+        )
+    }
+}
+
+impl<O: Write, E: Write> Printer<O, E> {
+    fn new(
+        out: O,
+        err: E,
+        out_colour: bool,
+        err_colour: bool,
+        in_place: bool,
+        total: usize,
+    ) -> Self {
+        Printer {
+            out,
+            err,
+            out_colour,
+            err_colour,
+            in_place,
+            total,
+            labels: Vec::new(),
+            pending_line: false,
+            started: Instant::now(),
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
-    "SIGINT"
-}
 
-/// Output as it comes: step headers and results on stderr, each line where the step
-/// wrote it; backup progress rewritten in place on a terminal, once a second otherwise.
-async fn print_events(mut rx: mpsc::Receiver<JobEvent>, mut total: usize, tty: bool) {
-    let started = Instant::now();
-    let mut pending_line = false;
-    let mut labels: Vec<String> = Vec::new();
-    while let Some(event) = rx.recv().await {
-        let mut err = std::io::stderr().lock();
-        if pending_line && !matches!(event, JobEvent::Progress { .. }) {
-            let _ = write!(err, "\r\x1b[K");
-            pending_line = false;
+    fn event(&mut self, event: JobEvent) {
+        if self.pending_line && !matches!(event, JobEvent::Progress { .. }) {
+            let _ = write!(self.err, "\r\x1b[K");
+            self.pending_line = false;
         }
         match event {
             JobEvent::Planned { steps } => {
-                total = steps.len();
-                labels = steps;
+                self.total = steps.len();
+                self.labels = steps;
             }
             JobEvent::StepStarted { index } => {
-                let label = labels.get(index).map_or("", String::as_str);
-                let _ = writeln!(err, "==> [{}/{total}] {label}", index + 1);
+                let label = self.labels.get(index).map_or("", String::as_str);
+                let _ = writeln!(
+                    self.err,
+                    "==> [{}/{}] {}",
+                    index + 1,
+                    self.total,
+                    sanitize::line(label)
+                );
             }
             JobEvent::Output(lines) => {
-                let mut out = std::io::stdout().lock();
                 for l in lines {
                     match l.kind {
                         LineKind::Out => {
-                            let _ = writeln!(out, "{}", l.text);
+                            let _ = writeln!(self.out, "{}", step_line(&l.text, self.out_colour));
                         }
                         LineKind::Err => {
-                            let _ = writeln!(err, "{}", l.text);
+                            let _ = writeln!(self.err, "{}", step_line(&l.text, self.err_colour));
                         }
                         LineKind::Info => {
-                            let _ = writeln!(err, "    {}", l.text);
+                            let _ = writeln!(self.err, "    {}", sanitize::line(&l.text));
                         }
                     }
                 }
-                let _ = out.flush();
+                let _ = self.out.flush();
             }
             JobEvent::StepFinished {
                 ok, exit, millis, ..
@@ -498,78 +584,99 @@ async fn print_events(mut rx: mpsc::Receiver<JobEvent>, mut total: usize, tty: b
                     .map(|e| format!("exit {e}, "))
                     .unwrap_or_default();
                 let verdict = if ok { "ok" } else { "FAILED" };
-                let _ = writeln!(err, "    {verdict} ({exit}{took})");
+                let _ = writeln!(self.err, "    {verdict} ({exit}{took})");
             }
             JobEvent::Progress { bytes } => {
-                let text = format!("{}  {}", human_bytes(bytes), human_secs(started.elapsed()));
-                if tty {
-                    let _ = write!(err, "\r\x1b[K{text}");
-                    pending_line = true;
+                let text = format!(
+                    "{}  {}",
+                    human_bytes(bytes),
+                    human_secs(self.started.elapsed())
+                );
+                if self.in_place {
+                    let _ = write!(self.err, "\r\x1b[K{text}");
+                    self.pending_line = true;
                 } else {
-                    let _ = writeln!(err, "{text}");
+                    let _ = writeln!(self.err, "{text}");
                 }
             }
             JobEvent::Finished(_) => {}
         }
-        let _ = err.flush();
+        let _ = self.err.flush();
     }
-    if pending_line {
-        let _ = writeln!(std::io::stderr());
+
+    /// Ends a progress line left open.
+    fn end(&mut self) {
+        if self.pending_line {
+            let _ = writeln!(self.err);
+            self.pending_line = false;
+        }
+    }
+
+    /// opsdeck's own line on stderr, host text in it made safe.
+    fn say(&mut self, message: &str) {
+        let _ = writeln!(self.err, "opsdeck: {}", sanitize::line(message));
+    }
+
+    /// The last word, and the exit status.
+    fn finish(&mut self, plan: &Plan, record: &JobRecord) -> ExitCode {
+        let what = describe(plan);
+        let outcome = record.outcome.as_str();
+        if let (Some(file), Some(size)) = (&record.file, record.size) {
+            let _ = writeln!(
+                self.out,
+                "{}  {size} bytes ({})  {}",
+                sanitize::line(file),
+                human_bytes(size),
+                human_secs(Duration::from_millis(record.duration_ms))
+            );
+            for l in &record.output {
+                if let Some(path) = l.text.strip_prefix("retention removed ") {
+                    let _ = writeln!(self.out, "removed {}", sanitize::line(path));
+                }
+            }
+            let _ = self.out.flush();
+        }
+        if outcome == "ok" {
+            let summary = record.summary.as_deref().unwrap_or("ok");
+            self.say(&format!("{what}: done: {summary}"));
+            return ExitCode::SUCCESS;
+        }
+        if let Some(warning) = outcome.strip_prefix("ok; ") {
+            self.say(&format!("{what}: the backup is saved, but {warning}"));
+            return ExitCode::FAILURE;
+        }
+        if let Some(why) = outcome.strip_prefix("refused: ") {
+            self.say(&format!("{what} refused: {why}"));
+            return ExitCode::from(LOCKED);
+        }
+        if let Some(why) = outcome.strip_prefix("cancelled: ") {
+            let extra = if matches!(
+                plan.steps.first().map(|s| &s.kind),
+                Some(plan::StepKind::Backup(_))
+            ) {
+                "; the host removes its partial file"
+            } else {
+                ""
+            };
+            self.say(&format!("{what} {why}{extra}"));
+            return ExitCode::from(130);
+        }
+        if outcome.starts_with("failed: ") {
+            self.say(&format!("{what} {outcome}"));
+        } else {
+            self.say(&format!("{what} failed: {outcome}"));
+        }
+        ExitCode::FAILURE
     }
 }
 
-/// The last word, and the exit status.
-fn finish(plan: &Plan, record: JobRecord) -> ExitCode {
-    let what = describe(plan);
-    let outcome = record.outcome.as_str();
-    if let (Some(file), Some(size)) = (&record.file, record.size) {
-        println!(
-            "{file}  {size} bytes ({})  {}",
-            human_bytes(size),
-            human_secs(Duration::from_millis(record.duration_ms))
-        );
-        for l in &record.output {
-            if let Some(path) = l.text.strip_prefix("retention removed ") {
-                println!("removed {path}");
-            }
-        }
+/// A line of a step's output, for a stream that may or may not keep colours.
+fn step_line(text: &str, colour: bool) -> std::borrow::Cow<'_, str> {
+    if colour {
+        sanitize::keep_sgr(text)
+    } else {
+        sanitize::line(text)
     }
-    if outcome == "ok" {
-        eprintln!(
-            "opsdeck: {what}: done: {}",
-            record.summary.as_deref().unwrap_or("ok")
-        );
-        return ExitCode::SUCCESS;
-    }
-    if let Some(warning) = outcome.strip_prefix("ok; ") {
-        eprintln!("opsdeck: {what}: the backup is saved, but {warning}");
-        return ExitCode::FAILURE;
-    }
-    if let Some(why) = outcome.strip_prefix("refused: ") {
-        eprintln!("opsdeck: {what} refused: {why}");
-        return ExitCode::from(LOCKED);
-    }
-    if let Some(why) = outcome.strip_prefix("cancelled: ") {
-        let extra = if matches!(
-            plan.steps.first().map(|s| &s.kind),
-            Some(plan::StepKind::Backup(_))
-        ) {
-            "; the host removes its partial file"
-        } else {
-            ""
-        };
-        eprintln!("opsdeck: {what} {why}{extra}");
-        return ExitCode::from(130);
-    }
-    eprintln!(
-        "opsdeck: {what} {}",
-        if outcome.starts_with("failed: ") {
-            outcome.to_string()
-        } else {
-            format!("failed: {outcome}")
-        }
-    );
-    ExitCode::FAILURE
 }
 
 /// `532 B`, `12.3 MB`, `1.1 GB`: decimal, as file managers and `ls -h --si` print.
@@ -673,6 +780,143 @@ source = "o.db"
                 .unwrap_err()
                 .contains("no stack")
         );
+    }
+
+    /// What a hostile host can put in its text: OSC 52 (the clipboard), a screen clear and
+    /// cursor move, 8-bit CSI and OSC, a bell, a bidi override.
+    const EVIL: &str =
+        "\u{1b}]52;c;cm0gLXJmIH4=\u{7}x\u{1b}[2J\u{1b}[1;1H\u{9b}31my\u{9d}0;t\u{9c}\u{7}z\u{202e}";
+
+    fn line(kind: LineKind, text: &str) -> crate::model::job::JobLine {
+        crate::model::job::JobLine {
+            step: Some(0),
+            kind,
+            text: text.into(),
+        }
+    }
+
+    fn backup_plan() -> Plan {
+        let h = host(TWO);
+        let req = JobRequest {
+            stack: "app".into(),
+            kind: JobKind::Backup { set: "db".into() },
+        };
+        plan::plan("cs", &h.stacks, &req).unwrap()
+    }
+
+    /// Prints every kind of event and last word, each carrying [`EVIL`]; returns stdout,
+    /// stderr and the exit statuses of the last words.
+    fn print_all(colour: bool) -> (String, String, Vec<ExitCode>) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut codes = Vec::new();
+        {
+            let mut p = Printer::new(&mut out, &mut err, colour, colour, false, 1);
+            p.event(JobEvent::Planned {
+                steps: vec![format!("label {EVIL}")],
+            });
+            p.event(JobEvent::StepStarted { index: 0 });
+            p.event(JobEvent::Output(vec![
+                line(
+                    LineKind::Out,
+                    &format!("\u{1b}[32mgreen\u{1b}[0m out {EVIL}"),
+                ),
+                line(LineKind::Err, &format!("err {EVIL}")),
+                line(LineKind::Info, &format!("info {EVIL}")),
+            ]));
+            p.event(JobEvent::Progress { bytes: 5 });
+            p.event(JobEvent::StepFinished {
+                index: 0,
+                exit: Some(1),
+                ok: false,
+                millis: 5,
+            });
+            p.end();
+            let plan = backup_plan();
+            let mut r = JobRecord::new("t".into(), "u".into(), "cs", "app", "backup");
+            r.file = Some(format!("~/b/db-{EVIL}.dump"));
+            r.size = Some(10);
+            r.output.push(line(
+                LineKind::Info,
+                &format!("retention removed ~/b/{EVIL}"),
+            ));
+            for outcome in [
+                "ok".to_string(),
+                format!("ok; retention failed: {EVIL}"),
+                format!("refused: app on cs is locked by alice@laptop {EVIL}"),
+                format!("failed: pg_dump: {EVIL}"),
+                format!("cancelled: {EVIL}"),
+                EVIL.to_string(),
+            ] {
+                r.outcome = outcome;
+                r.summary = Some(format!("summary {EVIL}"));
+                codes.push(p.finish(&plan, &r));
+            }
+        }
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+            codes,
+        )
+    }
+
+    fn assert_inert(what: &str, text: &str) {
+        for c in text.chars() {
+            assert!(
+                !(c == '\u{1b}' || c == '\u{7}' || ('\u{80}'..='\u{9f}').contains(&c)),
+                "{what} has {c:?}: {text:?}"
+            );
+            assert!(
+                c == '\n' || !sanitize::is_unsafe(c),
+                "{what} has {c:?}: {text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn host_text_reaches_the_terminal_inert() {
+        let (out, err, codes) = print_all(false);
+        assert_inert("stdout", &out);
+        assert_inert("stderr", &err);
+        // what the text said is still there
+        assert!(out.contains("green out xyz"), "{out}");
+        assert!(out.contains("removed ~/b/xyz"), "{out}");
+        assert!(out.contains("~/b/db-xyz.dump  10 bytes"), "{out}");
+        assert!(err.contains("==> [1/1] label xyz"), "{err}");
+        assert!(err.contains("err xyz"), "{err}");
+        assert!(err.contains("    info xyz"), "{err}");
+        assert!(
+            err.contains("refused: app on cs is locked by alice@laptop xyz"),
+            "{err}"
+        );
+        assert!(err.contains("failed: pg_dump: xyz"), "{err}");
+        let codes: Vec<String> = codes.iter().map(|c| format!("{c:?}")).collect();
+        let want: Vec<String> = [0u8, 1, LOCKED, 1, 130, 1]
+            .iter()
+            .map(|c| format!("{:?}", ExitCode::from(*c)))
+            .collect();
+        assert_eq!(codes, want);
+    }
+
+    #[test]
+    fn step_output_keeps_its_colours_only_where_they_are_wanted() {
+        let (out, err, _) = print_all(true);
+        // SGR stays in the steps' own output, and nothing else does
+        // (the 8-bit CSI of EVIL's `\u{9b}31m` is a colour too, written the 7-bit way)
+        assert!(
+            out.contains("\u{1b}[32mgreen\u{1b}[0m out x\u{1b}[31myz"),
+            "{out:?}"
+        );
+        let without_sgr = out
+            .replace("\u{1b}[32m", "")
+            .replace("\u{1b}[0m", "")
+            .replace("\u{1b}[31m", "");
+        assert_inert("stdout without its colours", &without_sgr);
+        assert!(without_sgr.contains("green out xyz"), "{out:?}");
+        assert_inert("stderr", &err.replace("\u{1b}[31m", ""));
+        assert!(!out.contains("]52"), "{out:?}");
+        assert!(!err.contains("]52"), "{err:?}");
+        // opsdeck's own notes never keep the host's colours
+        assert!(err.contains("    info xyz"), "{err:?}");
     }
 
     #[test]

@@ -46,15 +46,55 @@ pub enum AuditError {
     },
 }
 
-/// `$XDG_STATE_HOME/opsdeck/audit.jsonl` (or the local data dir where there is no state
-/// dir, as on macOS).
-pub fn path() -> Option<PathBuf> {
+/// `$XDG_STATE_HOME/opsdeck` (or the local data dir where there is no state dir, as on
+/// macOS): the audit log and opsdeck's own log.
+pub fn state_dir() -> Option<PathBuf> {
     let dirs = directories::ProjectDirs::from("", "", "opsdeck")?;
     Some(
         dirs.state_dir()
             .unwrap_or(dirs.data_local_dir())
-            .join("audit.jsonl"),
+            .to_path_buf(),
     )
+}
+
+/// `$XDG_STATE_HOME/opsdeck/audit.jsonl`.
+pub fn path() -> Option<PathBuf> {
+    Some(state_dir()?.join("audit.jsonl"))
+}
+
+/// Opens `path` for appending, readable by its owner only: the audit log keeps the steps'
+/// output, and opsdeck's log names hosts and errors. The directories it makes are 0700;
+/// a file that exists with looser bits is tightened to 0600 (what it had of them).
+pub fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
+        options.mode(0o600);
+        let file = options.open(path)?;
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(mode & 0o600))?;
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        options.open(path)
+    }
 }
 
 /// Appends one line.
@@ -63,15 +103,9 @@ pub fn append_to(path: &Path, record: &JobRecord) -> Result<(), AuditError> {
         path: path.to_path_buf(),
         source,
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
     let mut line = serde_json::to_vec(record).map_err(|e| io(std::io::Error::other(e)))?;
     line.push(b'\n');
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
+    open_private(path)
         .and_then(|mut f| f.write_all(&line))
         .map_err(io)
 }
@@ -150,5 +184,38 @@ mod tests {
         assert_eq!(lines[0]["host"], "lila");
         assert_eq!(lines[1]["outcome"], "failed: interrupted");
         assert!(lines[0]["time"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_log_and_its_new_directories_are_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join("state/opsdeck/audit.jsonl");
+        append_to(&path, &record("deploy")).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("state/opsdeck")), 0o700);
+        assert_eq!(mode(&dir.path().join("state")), 0o700);
+        // a directory that was there is left as it was
+        assert_eq!(mode(dir.path()), 0o755);
+
+        // a log from before, readable by everyone, is tightened when next written
+        let old = dir.path().join("old.jsonl");
+        std::fs::write(&old, "").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        append_to(&old, &record("deploy")).unwrap();
+        assert_eq!(mode(&old), 0o600);
+        let other = dir.path().join("opsdeck.log");
+        std::fs::write(&other, "").unwrap();
+        std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o666)).unwrap();
+        drop(open_private(&other).unwrap());
+        assert_eq!(mode(&other), 0o600);
     }
 }

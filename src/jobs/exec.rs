@@ -48,16 +48,97 @@ pub fn cancel_channel() -> (CancelSender, CancelReceiver) {
     watch::channel(None)
 }
 
-/// Why a job should stop now: the operator said so, or its recipe's time is up.
+/// Every job running in this process, so that opsdeck quitting (`q`, or a signal) can stop
+/// them all, each with the reason its audit line gives, without asking every host worker.
+/// Once stopping, it stays so: a job that starts while opsdeck quits is stopped at once.
+pub(super) struct Registry {
+    next: u64,
+    jobs: Vec<(u64, CancelSender)>,
+    stopping: Option<String>,
+}
+
+impl Registry {
+    pub(super) const fn new() -> Registry {
+        Registry {
+            next: 0,
+            jobs: Vec::new(),
+            stopping: None,
+        }
+    }
+
+    fn add(&mut self, stop: CancelSender) -> u64 {
+        if let Some(why) = &self.stopping {
+            stop.send_replace(Some(why.clone()));
+        }
+        self.next += 1;
+        self.jobs.push((self.next, stop));
+        self.next
+    }
+
+    fn remove(&mut self, id: u64) {
+        self.jobs.retain(|(i, _)| *i != id);
+    }
+
+    fn stop_all(&mut self, why: &str) -> usize {
+        self.stopping = Some(why.to_string());
+        for (_, stop) in &self.jobs {
+            stop.send_replace(Some(why.to_string()));
+        }
+        self.jobs.len()
+    }
+}
+
+static RUNNING: std::sync::Mutex<Registry> = std::sync::Mutex::new(Registry::new());
+
+fn lock_registry(r: &std::sync::Mutex<Registry>) -> std::sync::MutexGuard<'_, Registry> {
+    r.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Stops every job of this process the way `x` stops one (the host stops the running
+/// step), and every job started from now on; `why` is the reason their records give
+/// (`cancelled: SIGTERM`). Returns how many were running.
+pub fn stop_all(why: &str) -> usize {
+    lock_registry(&RUNNING).stop_all(why)
+}
+
+/// Jobs of this process that have not yet written their audit record.
+pub fn running() -> usize {
+    lock_registry(&RUNNING).jobs.len()
+}
+
+/// A job's place in the registry, left when it is dropped.
+struct Registered<'a> {
+    registry: &'a std::sync::Mutex<Registry>,
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        lock_registry(self.registry).remove(self.id);
+    }
+}
+
+/// Why a job should stop now: the operator said so, opsdeck is quitting, or its recipe's
+/// time is up.
 #[derive(Clone)]
 pub(super) struct Stop {
     cancel: CancelReceiver,
+    /// From the registry: opsdeck quits.
+    quit: CancelReceiver,
     deadline: Option<(tokio::time::Instant, Duration)>,
 }
 
 impl Stop {
+    /// Why someone asked the job to stop, if anyone did (the operator, or opsdeck quitting).
+    fn asked(&self) -> Option<String> {
+        self.cancel
+            .borrow()
+            .clone()
+            .or_else(|| self.quit.borrow().clone())
+    }
+
     pub(super) fn reason(&self) -> Option<String> {
-        if let Some(why) = self.cancel.borrow().clone() {
+        if let Some(why) = self.asked() {
             return Some(why);
         }
         match self.deadline {
@@ -77,15 +158,8 @@ impl Stop {
             }
             let deadline = self.deadline.map(|(at, _)| at);
             tokio::select! {
-                changed = self.cancel.changed() => {
-                    if changed.is_err() {
-                        // Nobody can cancel any more: only the deadline is left.
-                        match deadline {
-                            Some(at) => tokio::time::sleep_until(at).await,
-                            None => std::future::pending::<()>().await,
-                        }
-                    }
-                }
+                _ = changed(&mut self.cancel) => {}
+                _ = changed(&mut self.quit) => {}
                 _ = async {
                     match deadline {
                         Some(at) => tokio::time::sleep_until(at).await,
@@ -94,6 +168,13 @@ impl Stop {
                 } => {}
             }
         }
+    }
+}
+
+/// Resolves when the value changes; never, once nobody can change it any more.
+async fn changed(rx: &mut CancelReceiver) {
+    if rx.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -144,7 +225,8 @@ impl<R: Runner> Runner for Stoppable<'_, R> {
 }
 
 /// Splits a byte stream into lines: `\n`, `\r\n` or a lone `\r` (progress output) ends a
-/// line; ANSI escapes are dropped; an endless line is cut every [`MAX_LINE`] bytes.
+/// line; escape sequences and controls but tab are dropped ([`crate::sanitize::text`]); an
+/// endless line is cut every [`MAX_LINE`] bytes.
 #[derive(Debug, Default)]
 pub struct Lines {
     buf: Vec<u8>,
@@ -179,19 +261,83 @@ impl Lines {
     }
 
     fn take(&mut self) -> String {
-        let text = String::from_utf8_lossy(&self.buf).into_owned();
+        let line = crate::sanitize::text(&String::from_utf8_lossy(&self.buf)).into_owned();
         self.buf.clear();
-        crate::model::logs::strip_ansi(&text)
-            .chars()
-            .filter(|c| !c.is_control() || *c == '\t')
-            .collect()
+        line
     }
 }
 
 /// The record being written and the console being told, line by line.
+///
+/// A tracker dropped before its record was written (the job's task panicked, or opsdeck
+/// quit before the host confirmed the step stopped) writes the record itself: every job
+/// leaves its audit line, and the console hears that it ended.
 pub(super) struct Tracker<'a> {
     events: &'a mpsc::Sender<JobEvent>,
     pub(super) record: JobRecord,
+    unwritten: Option<Unwritten>,
+}
+
+/// What a tracker needs to write its record if the job never gets to.
+struct Unwritten {
+    started: Instant,
+    audit: Option<PathBuf>,
+    labels: Vec<String>,
+    stop: Stop,
+}
+
+impl Drop for Tracker<'_> {
+    fn drop(&mut self) {
+        let Some(u) = self.unwritten.take() else {
+            return;
+        };
+        let (outcome, step_outcome) = if std::thread::panicking() {
+            (
+                "failed: opsdeck bug: the job panicked (see opsdeck.log)".to_string(),
+                "failed",
+            )
+        } else if let Some(why) = u.stop.asked() {
+            (
+                format!(
+                    "cancelled: {why} (opsdeck left before the host confirmed the step stopped)"
+                ),
+                "cancelled",
+            )
+        } else {
+            (
+                "failed: opsdeck went away before the job ended".to_string(),
+                "failed",
+            )
+        };
+        tracing::warn!(
+            "job {} of {} on {}: {outcome}",
+            self.record.action,
+            self.record.stack,
+            self.record.host
+        );
+        let record = &mut self.record;
+        record.duration_ms = millis(u.started.elapsed());
+        record.outcome = outcome.clone();
+        // The step that was running, then the ones never started.
+        let done = record.steps.len();
+        for (i, label) in u.labels.iter().enumerate().skip(done) {
+            record.steps.push(StepRecord {
+                step: label.clone(),
+                exit: None,
+                duration_ms: 0,
+                outcome: if i == done { step_outcome } else { "skipped" }.into(),
+            });
+        }
+        if let Some(path) = &u.audit
+            && let Err(e) = super::audit::append_to(path, record)
+        {
+            tracing::error!("{e}");
+        }
+        let why = outcome.strip_prefix("failed: ").unwrap_or(&outcome);
+        let _ = self
+            .events
+            .try_send(JobEvent::Finished(Err(why.to_string())));
+    }
 }
 
 impl Tracker<'_> {
@@ -247,7 +393,28 @@ pub async fn execute<R: Runner>(
     events: &mpsc::Sender<JobEvent>,
     cancel: CancelReceiver,
 ) -> JobRecord {
+    execute_in(&RUNNING, ctx, plan, events, cancel).await
+}
+
+/// [`execute`], registered in `registry` while it runs.
+pub(super) async fn execute_in<R: Runner>(
+    registry: &std::sync::Mutex<Registry>,
+    ctx: &Context<'_, R>,
+    plan: &Plan,
+    events: &mpsc::Sender<JobEvent>,
+    cancel: CancelReceiver,
+) -> JobRecord {
     let started = Instant::now();
+    let (quit_tx, quit) = cancel_channel();
+    let registered = Registered {
+        registry,
+        id: lock_registry(registry).add(quit_tx),
+    };
+    let stop = Stop {
+        cancel,
+        quit,
+        deadline: plan.timeout.map(|d| (tokio::time::Instant::now() + d, d)),
+    };
     let mut t = Tracker {
         events,
         record: JobRecord::new(
@@ -257,17 +424,24 @@ pub async fn execute<R: Runner>(
             &plan.stack_name,
             &plan.audit_action,
         ),
+        unwritten: Some(Unwritten {
+            started,
+            audit: ctx.audit.clone(),
+            labels: plan.labels(),
+            stop: stop.clone(),
+        }),
     };
     t.send(JobEvent::Planned {
         steps: plan.labels(),
     })
     .await;
-    let stop = Stop {
-        cancel,
-        deadline: plan.timeout.map(|d| (tokio::time::Instant::now() + d, d)),
-    };
     let outcome = run_locked(ctx, plan, &mut t, stop).await;
-    let mut record = t.record;
+    t.unwritten = None;
+    let mut record = std::mem::replace(
+        &mut t.record,
+        JobRecord::new(String::new(), String::new(), "", "", ""),
+    );
+    drop(t);
     record.duration_ms = millis(started.elapsed());
     let result = match outcome {
         Ok(made) => {
@@ -301,6 +475,8 @@ pub async fn execute<R: Runner>(
             }]))
             .await;
     }
+    // Recorded: quitting need not wait for this job any more.
+    drop(registered);
     let _ = events.send(JobEvent::Finished(result)).await;
     record
 }
@@ -552,6 +728,186 @@ async fn run_command<R: Runner>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::job::{JobKind, JobRequest};
+    use crate::jobs::Local;
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    /// Plans action `name` of stack `app` on a local host whose home is `home`: `hello`
+    /// ends at once, `sleepy` sleeps, `slow` has a step that outlives SIGTERM (so it cannot
+    /// stop before its host's SIGKILL, 5 s after the stop) and a second step.
+    fn plan_of(home: &Path, name: &str) -> Plan {
+        std::fs::create_dir_all(home.join("app")).unwrap();
+        let text = "[[host]]\nname = \"h\"\naddress = \"local\"\n[[host.stack]]\nname = \"app\"\ndir = \"~/app\"\n\
+                    [[host.stack.action]]\nname = \"hello\"\nsteps = [\"true\"]\n\
+                    [[host.stack.action]]\nname = \"sleepy\"\nsteps = [\"sleep 30\"]\n\
+                    [[host.stack.action]]\nname = \"slow\"\nsteps = [\"sh -c 'trap : TERM; sleep 30; sleep 30'\", \"touch after\"]\n";
+        let stacks = crate::config::parse_str(text, Path::new("t.toml"))
+            .unwrap()
+            .hosts
+            .remove(0)
+            .stacks;
+        let req = JobRequest {
+            stack: "app".into(),
+            kind: JobKind::Custom { name: name.into() },
+        };
+        super::super::plan::plan("h", &stacks, &req).unwrap()
+    }
+
+    fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    struct Boom;
+
+    impl Runner for Boom {
+        async fn run(&self, _: &str) -> Result<ExecOutput, RunError> {
+            panic!("boom (a test)")
+        }
+        async fn start(&self, _: &str) -> Result<Process, RunError> {
+            panic!("boom (a test)")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_that_panics_ends_failed_with_its_record() {
+        static REGISTRY: Mutex<Registry> = Mutex::new(Registry::new());
+        let dir = tempfile::tempdir().unwrap();
+        let audit = dir.path().join("audit.jsonl");
+        let plan = plan_of(dir.path(), "hello");
+        let (tx, mut rx) = mpsc::channel(100);
+        let path = audit.clone();
+        let task = tokio::spawn(async move {
+            let ctx = Context {
+                runner: &Boom,
+                docker: None,
+                tunnel: None,
+                docker_host: None,
+                audit: Some(path),
+                user: "t".into(),
+            };
+            let (_keep, cancel) = cancel_channel();
+            execute_in(&REGISTRY, &ctx, &plan, &tx, cancel).await
+        });
+        assert!(task.await.unwrap_err().is_panic());
+        let mut last = None;
+        while let Some(e) = rx.recv().await {
+            last = Some(e);
+        }
+        match last {
+            Some(JobEvent::Finished(Err(why))) => assert!(why.contains("panicked"), "{why}"),
+            e => panic!("the console hears how it ended: {e:?}"),
+        }
+        let lines = audit_lines(&audit);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(
+            lines[0]["outcome"],
+            "failed: opsdeck bug: the job panicked (see opsdeck.log)"
+        );
+        assert_eq!(lines[0]["steps"][0]["outcome"], "failed");
+        assert!(lock_registry(&REGISTRY).jobs.is_empty());
+    }
+
+    #[tokio::test]
+    async fn stopping_all_cancels_running_jobs_and_those_that_start_after() {
+        static REGISTRY: Mutex<Registry> = Mutex::new(Registry::new());
+        let dir = tempfile::tempdir().unwrap();
+        let local = Local {
+            home: Some(dir.path().to_path_buf()),
+        };
+        let ctx = Context {
+            runner: &local,
+            docker: None,
+            tunnel: None,
+            docker_host: None,
+            audit: Some(dir.path().join("audit.jsonl")),
+            user: "t".into(),
+        };
+        let plan = plan_of(dir.path(), "sleepy");
+        let (tx, mut rx) = mpsc::channel(100);
+        let (_keep, cancel) = cancel_channel();
+        let job = execute_in(&REGISTRY, &ctx, &plan, &tx, cancel);
+        tokio::pin!(job);
+        // until its step runs
+        loop {
+            tokio::select! {
+                r = &mut job => panic!("ended early: {r:?}"),
+                Some(e) = rx.recv() => if e == (JobEvent::StepStarted { index: 0 }) { break },
+            }
+        }
+        assert_eq!(lock_registry(&REGISTRY).stop_all("SIGTERM"), 1);
+        let record = tokio::time::timeout(Duration::from_secs(20), job)
+            .await
+            .expect("the step stops");
+        assert_eq!(record.outcome, "cancelled: SIGTERM");
+        assert_eq!(record.steps[0].outcome, "cancelled");
+        // a job that starts while opsdeck quits never runs a step
+        let (_keep, cancel) = cancel_channel();
+        let record = execute_in(&REGISTRY, &ctx, &plan, &tx, cancel).await;
+        assert_eq!(record.outcome, "cancelled: SIGTERM");
+        assert_eq!(record.steps[0].outcome, "skipped");
+        assert!(lock_registry(&REGISTRY).jobs.is_empty());
+        assert_eq!(audit_lines(&dir.path().join("audit.jsonl")).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_job_left_before_its_step_stopped_records_why() {
+        static REGISTRY: Mutex<Registry> = Mutex::new(Registry::new());
+        let dir = tempfile::tempdir().unwrap();
+        let audit = dir.path().join("audit.jsonl");
+        let plan = plan_of(dir.path(), "slow");
+        let (tx, mut rx) = mpsc::channel(100);
+        let (home, path) = (dir.path().to_path_buf(), audit.clone());
+        let task = tokio::spawn(async move {
+            let local = Local { home: Some(home) };
+            let ctx = Context {
+                runner: &local,
+                docker: None,
+                tunnel: None,
+                docker_host: None,
+                audit: Some(path),
+                user: "t".into(),
+            };
+            let (_keep, cancel) = cancel_channel();
+            execute_in(&REGISTRY, &ctx, &plan, &tx, cancel).await
+        });
+        while let Some(e) = rx.recv().await {
+            if e == (JobEvent::StepStarted { index: 0 }) {
+                break;
+            }
+        }
+        // Quitting stops it, and opsdeck leaves before the step (which ignores SIGTERM)
+        // could stop: on this single-threaded runtime the job gets no turn in between.
+        assert_eq!(lock_registry(&REGISTRY).stop_all("SIGHUP"), 1);
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        let lines = audit_lines(&audit);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(
+            lines[0]["outcome"],
+            "cancelled: SIGHUP (opsdeck left before the host confirmed the step stopped)"
+        );
+        let steps: Vec<&str> = lines[0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["outcome"].as_str().unwrap())
+            .collect();
+        assert_eq!(steps, ["cancelled", "skipped"]);
+        let mut last = None;
+        while let Some(e) = rx.recv().await {
+            last = Some(e);
+        }
+        assert!(
+            matches!(&last, Some(JobEvent::Finished(Err(why))) if why.starts_with("cancelled: SIGHUP")),
+            "{last:?}"
+        );
+        assert!(lock_registry(&REGISTRY).jobs.is_empty());
+    }
 
     #[test]
     fn lines_split_on_newlines_and_carriage_returns() {

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
 use jiff::Timestamp;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::model::{Effect, HostState, Model, Msg, update};
+use crate::model::{Effect, HostConn, HostState, Model, Msg, update};
 use crate::remote::{self, HostCmd, HostHandle};
 use crate::ui::{self, Theme};
 
@@ -50,7 +50,7 @@ pub fn initial_model(config: &Config, read_only: bool) -> Model {
 }
 
 pub async fn run(config: Config, theme: Theme, read_only: bool) -> anyhow::Result<()> {
-    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    let (tx, rx) = mpsc::channel::<Msg>(1024);
     let mut model = initial_model(&config, read_only);
     // The console asks about unknown host keys instead of taking them.
     let shared = remote::Shared::new(false);
@@ -69,81 +69,233 @@ pub async fn run(config: Config, theme: Theme, read_only: bool) -> anyhow::Resul
             update(&mut model, Msg::History(records));
         }
     }
-    let mut term = terminal::enter()?;
-    let result = event_loop(&mut term, &mut model, &theme, &mut rx, &handles).await;
+    // Before the terminal turns raw: from then on no signal may end opsdeck unhandled.
+    let signals = Signals::new(&CONSOLE_SIGNALS)?;
+    let term = terminal::enter()?;
+    let mut console = Console {
+        term,
+        model,
+        theme: &theme,
+        rx,
+        dead: vec![false; handles.len()],
+        handles,
+        signals,
+        last_draw: None,
+    };
+    let ended = console.event_loop().await;
+    let why = match &ended {
+        Ok(why) => why.clone(),
+        Err(e) => format!("opsdeck stopped on an error ({e})"),
+    };
+    console.stop_jobs(&why).await;
     terminal::restore();
-    result
+    ended.map(|_| ())
 }
 
-async fn event_loop(
-    term: &mut terminal::Term,
-    model: &mut Model,
-    theme: &Theme,
-    rx: &mut mpsc::Receiver<Msg>,
-    handles: &[HostHandle],
-) -> anyhow::Result<()> {
-    let mut events = EventStream::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sighup = signal(SignalKind::hangup())?;
-    let size = term.size()?;
-    update(
-        model,
-        Msg::Resize {
-            width: size.width,
-            height: size.height,
-        },
-    );
-    let mut last_draw: Option<Instant> = None;
+/// How long quitting waits for running jobs to stop on their hosts and write their audit
+/// lines. A job still going then is left (its host stops the step when the connection
+/// closes) and its record says so.
+const QUIT_WAIT: Duration = Duration::from_secs(5);
 
-    loop {
-        if model.dirty {
-            let due = last_draw.map_or(Instant::now(), |t| t + FRAME);
+/// Signals that end the console, listened to from before the terminal turns raw. In raw
+/// mode `Ctrl-C` and `Ctrl-\` are keys, not signals, so a SIGINT or SIGQUIT was sent on
+/// purpose (`kill`): like SIGTERM and a hang-up, it quits, and its name is the reason
+/// running jobs are cancelled with.
+pub const CONSOLE_SIGNALS: [(SignalKind, &str); 4] = [
+    (SignalKind::interrupt(), "SIGINT"),
+    (SignalKind::quit(), "SIGQUIT"),
+    (SignalKind::terminate(), "SIGTERM"),
+    (SignalKind::hangup(), "SIGHUP"),
+];
+
+/// Some signals, taken over from their default action (which would end opsdeck on the
+/// spot, its terminal raw and its jobs unrecorded) and received by name.
+pub struct Signals {
+    list: Vec<(Signal, &'static str)>,
+}
+
+impl Signals {
+    pub fn new(which: &[(SignalKind, &'static str)]) -> std::io::Result<Signals> {
+        let list = which
+            .iter()
+            .map(|&(kind, name)| Ok((signal(kind)?, name)))
+            .collect::<std::io::Result<_>>()?;
+        Ok(Signals { list })
+    }
+
+    /// The next signal to arrive, by name.
+    pub async fn recv(&mut self) -> &'static str {
+        std::future::poll_fn(|cx| {
+            for (sig, name) in &mut self.list {
+                if let std::task::Poll::Ready(Some(())) = sig.poll_recv(cx) {
+                    return std::task::Poll::Ready(*name);
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+}
+
+struct Console<'a> {
+    term: terminal::Term,
+    model: Model,
+    theme: &'a Theme,
+    rx: mpsc::Receiver<Msg>,
+    handles: Vec<HostHandle>,
+    /// Workers whose end has been reported (see [`dead_workers`]).
+    dead: Vec<bool>,
+    signals: Signals,
+    last_draw: Option<Instant>,
+}
+
+impl Console<'_> {
+    /// Draws when the model changed and the last frame is old enough.
+    fn draw(&mut self) -> std::io::Result<()> {
+        if self.model.dirty {
+            let due = self.last_draw.map_or(Instant::now(), |t| t + FRAME);
             if Instant::now() >= due {
-                term.draw(|f| ui::view(model, theme, f))?;
-                model.dirty = false;
-                last_draw = Some(Instant::now());
+                let (model, theme) = (&self.model, self.theme);
+                self.term.draw(|f| ui::view(model, theme, f))?;
+                self.model.dirty = false;
+                self.last_draw = Some(Instant::now());
             }
         }
-        let redraw_at = last_draw.map_or_else(Instant::now, |t| t + FRAME);
-        let mut msgs = Vec::new();
-        tokio::select! {
-            ev = events.next() => match ev {
-                Some(Ok(Event::Key(k))) => {
-                    if let Some(key) = terminal::map_key(k) {
-                        msgs.push(Msg::Key(key));
-                    }
-                }
-                Some(Ok(Event::Resize(w, h))) => msgs.push(Msg::Resize { width: w, height: h }),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e.into()),
-                None => msgs.push(Msg::Shutdown),
-            },
-            Some(msg) = rx.recv() => {
-                msgs.push(msg);
-                // Take whatever else is already waiting, so a burst costs one frame.
-                while msgs.len() < 256 {
-                    match rx.try_recv() {
-                        Ok(m) => msgs.push(m),
-                        Err(_) => break,
-                    }
-                }
-            }
-            _ = tick.tick() => msgs.push(Msg::Tick { now: Timestamp::now() }),
-            _ = sigterm.recv() => msgs.push(Msg::Shutdown),
-            _ = sighup.recv() => msgs.push(Msg::Shutdown),
-            _ = tokio::time::sleep_until(redraw_at.into()), if model.dirty => {}
-        }
+        Ok(())
+    }
+
+    fn apply(&mut self, msgs: Vec<Msg>) {
         for msg in msgs {
-            for effect in update(model, msg) {
-                dispatch(effect, handles);
+            for effect in update(&mut self.model, msg) {
+                dispatch(effect, &self.handles);
             }
-        }
-        if model.should_quit {
-            return Ok(());
         }
     }
+
+    /// Runs until the operator quits or a signal says to; returns why, which is what the
+    /// records of jobs still running will say they were cancelled for.
+    async fn event_loop(&mut self) -> anyhow::Result<String> {
+        let mut events = EventStream::new();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let size = self.term.size()?;
+        update(
+            &mut self.model,
+            Msg::Resize {
+                width: size.width,
+                height: size.height,
+            },
+        );
+        let mut why = "opsdeck quit";
+
+        loop {
+            self.draw()?;
+            let redraw_at = self.last_draw.map_or_else(Instant::now, |t| t + FRAME);
+            let mut msgs = Vec::new();
+            tokio::select! {
+                ev = events.next() => match ev {
+                    Some(Ok(Event::Key(k))) => {
+                        if let Some(key) = terminal::map_key(k) {
+                            msgs.push(Msg::Key(key));
+                        }
+                    }
+                    Some(Ok(Event::Resize(w, h))) => msgs.push(Msg::Resize { width: w, height: h }),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.into()),
+                    None => {
+                        why = "the terminal closed";
+                        msgs.push(Msg::Shutdown);
+                    }
+                },
+                Some(msg) = self.rx.recv() => {
+                    msgs.push(msg);
+                    // Take whatever else is already waiting, so a burst costs one frame.
+                    while msgs.len() < 256 {
+                        match self.rx.try_recv() {
+                            Ok(m) => msgs.push(m),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = Timestamp::now();
+                    msgs.extend(dead_workers(&self.handles, &mut self.dead, now));
+                    msgs.push(Msg::Tick { now });
+                }
+                sig = self.signals.recv() => {
+                    why = sig;
+                    msgs.push(Msg::Shutdown);
+                }
+                _ = tokio::time::sleep_until(redraw_at.into()), if self.model.dirty => {}
+            }
+            self.apply(msgs);
+            if self.model.should_quit {
+                return Ok(why.to_string());
+            }
+        }
+    }
+
+    /// Quitting with jobs running: each is cancelled the way `x` cancels it (the host stops
+    /// its step) and writes its audit line, within [`QUIT_WAIT`]. The screen follows them
+    /// meanwhile, where the terminal is still there; a second signal leaves at once.
+    async fn stop_jobs(&mut self, why: &str) {
+        let model_running = |m: &Model| m.hosts.iter().any(HostState::job_running);
+        let stopping = crate::jobs::exec::stop_all(why);
+        if stopping == 0 && !model_running(&self.model) {
+            return;
+        }
+        tracing::info!("{why}: stopping {stopping} running job(s)");
+        let deadline = tokio::time::Instant::now() + QUIT_WAIT;
+        let mut poll = tokio::time::interval(Duration::from_millis(50));
+        let mut drawing = true;
+        loop {
+            if crate::jobs::exec::running() == 0 && !model_running(&self.model) {
+                return;
+            }
+            // A hung-up terminal takes no frames: stop drawing, keep waiting.
+            if drawing && self.draw().is_err() {
+                drawing = false;
+            }
+            tokio::select! {
+                Some(msg) = self.rx.recv() => {
+                    // Only the jobs' news matters now; nothing new is started.
+                    let _ = update(&mut self.model, msg);
+                }
+                _ = poll.tick() => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!("{why}: jobs still running after {}s: leaving them", QUIT_WAIT.as_secs());
+                    return;
+                }
+                sig = self.signals.recv() => {
+                    tracing::warn!("{sig} while stopping jobs: leaving at once");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A worker whose inbox closed has ended, and while the console runs that only happens
+/// when its task panicked (tokio caught it; the panic hook logged it). Its host is shown
+/// down with the reason, once, instead of going quietly stale.
+fn dead_workers(handles: &[HostHandle], reported: &mut [bool], now: Timestamp) -> Vec<Msg> {
+    let mut msgs = Vec::new();
+    for (host, (h, seen)) in handles.iter().zip(reported.iter_mut()).enumerate() {
+        if h.cmds.is_closed() && !*seen {
+            *seen = true;
+            tracing::error!("the worker of host {host} stopped");
+            msgs.push(Msg::Conn {
+                host,
+                conn: HostConn::Down {
+                    since: now,
+                    reason: "opsdeck's worker for this host stopped (a bug, see opsdeck.log); \
+                             restart opsdeck to watch it again"
+                        .into(),
+                },
+            });
+        }
+    }
+    msgs
 }
 
 fn dispatch(effect: Effect, handles: &[HostHandle]) {
@@ -182,5 +334,33 @@ fn dispatch(effect: Effect, handles: &[HostHandle]) {
                 h.send(HostCmd::StopLogs { id });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_that_died_shows_its_host_down_once() {
+        let (alive, _rx) = mpsc::channel(1);
+        let (dead, rx) = mpsc::channel(1);
+        drop(rx); // what a panicking worker task leaves behind
+        let handles = [HostHandle { cmds: alive }, HostHandle { cmds: dead }];
+        let mut seen = vec![false; 2];
+        let now = Timestamp::now();
+        let msgs = dead_workers(&handles, &mut seen, now);
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        match &msgs[0] {
+            Msg::Conn {
+                host: 1,
+                conn: HostConn::Down { since, reason },
+            } => {
+                assert_eq!(*since, now);
+                assert!(reason.contains("worker for this host stopped"), "{reason}");
+            }
+            m => panic!("{m:?}"),
+        }
+        assert!(dead_workers(&handles, &mut seen, now).is_empty());
     }
 }
