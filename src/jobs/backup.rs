@@ -273,12 +273,14 @@ async fn take<R: Runner>(
         removed: Vec::new(),
         retention_error: None,
     };
-    let now = jiff::Timestamp::now().as_second();
-    match retention::apply(runner, set, &names.file, now).await {
+    // Retention reads the host's clock itself: this machine's has no say in what goes.
+    match retention::apply(runner, set, &names.file).await {
         Ok(removed) => {
             let shown = set.dir.trim_end_matches('/');
             for name in removed {
-                let path = format!("{shown}/{name}");
+                // The name came from the host's listing: fit for a terminal before it is
+                // printed (the host already deleted the exact name).
+                let path = format!("{shown}/{}", crate::sanitize::line(&name));
                 let _ = events
                     .send(BackupEvent::Removed { path: path.clone() })
                     .await;

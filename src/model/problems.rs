@@ -160,16 +160,32 @@ pub fn problems(model: &Model, hosts: &[usize]) -> Vec<Problem> {
                 .newest_age(now)
                 .map(|a| format!(", newest {}h old", a / 3600))
                 .unwrap_or_default();
+            // Why, when opsdeck knows more than the verdict says: "directory ~/backups
+            // does not exist", "a file is dated in the future", ... (already fit for a
+            // terminal).
+            let why = b
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
             let key = format!("backup {set} {:?}", b.verdict);
             match b.verdict {
                 Verdict::Fresh => {}
-                Verdict::Missing => add(Severity::Critical, key, format!("backup {set} missing")),
-                Verdict::Stale => add(Severity::Critical, key, format!("backup {set} stale{age}")),
+                Verdict::Missing => add(
+                    Severity::Critical,
+                    key,
+                    format!("backup {set} missing{why}"),
+                ),
+                Verdict::Stale => add(
+                    Severity::Critical,
+                    key,
+                    format!("backup {set} stale{age}{why}"),
+                ),
                 Verdict::Suspicious => {
                     add(
                         Severity::Warning,
                         key,
-                        format!("backup {set} suspicious{age}"),
+                        format!("backup {set} suspicious{age}{why}"),
                     );
                 }
                 Verdict::Unknown => add(

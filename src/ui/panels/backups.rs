@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::collect::backups::{BackupStatus, Verdict};
 use crate::model::{HostState, Model};
+use crate::sanitize;
 use crate::ui::{Theme, cells, format};
 
 pub fn verdict_style(v: Verdict, theme: &Theme) -> Style {
@@ -99,12 +100,12 @@ pub fn draw(h: &HostState, model: &Model, theme: &Theme, frame: &mut Frame, area
         .take(inner.height as usize)
         .map(|b| {
             let name = format!("{}/{}", b.stack, b.name);
+            // File names and reasons come from the host: never raw to the terminal.
+            let ago = || format!("{} ago", format::age(b.newest_age(now).unwrap_or(0)));
             let (age, file) = match (&b.newest, &b.error) {
-                (_, Some(e)) => (String::new(), e.clone()),
-                (Some(f), None) => (
-                    format!("{} ago", format::age(b.newest_age(now).unwrap_or(0))),
-                    f.name.clone(),
-                ),
+                (Some(_), Some(e)) => (ago(), sanitize::line(e).into_owned()),
+                (None, Some(e)) => (String::new(), sanitize::line(e).into_owned()),
+                (Some(f), None) => (ago(), sanitize::line(&f.name).into_owned()),
                 (None, None) => ("no file".into(), format!("in {}", b.dir)),
             };
             let size = b
