@@ -29,6 +29,25 @@ pub fn keep_sgr(s: &str) -> Cow<'_, str> {
     clean(s, Keep::Sgr)
 }
 
+/// Serialised JSON made safe to print: DEL, the C1 controls and the bidirectional
+/// controls (which `serde_json` writes as they are, unlike C0) become `\uXXXX` escapes.
+/// They can only stand inside JSON strings, so the document means exactly what it meant.
+pub fn json(serialised: &str) -> Cow<'_, str> {
+    let escape = |c: char| ('\u{7f}'..='\u{9f}').contains(&c) || is_bidi_control(c);
+    if !serialised.chars().any(escape) {
+        return Cow::Borrowed(serialised);
+    }
+    let mut out = String::with_capacity(serialised.len() + 16);
+    for c in serialised.chars() {
+        if escape(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Whether `c` would be removed (or replaced) by [`line`].
 pub fn is_unsafe(c: char) -> bool {
     c.is_control() || is_bidi_control(c)
@@ -68,7 +87,10 @@ fn clean(s: &str, keep: Keep) -> Cow<'_, str> {
                 Some(']' | 'P' | 'X' | '^' | '_') => skip_string(&mut chars),
                 // nF sequences: intermediates, then one final byte.
                 Some('\u{20}'..='\u{2f}') => {
-                    while chars.next_if(|c| ('\u{20}'..='\u{2f}').contains(c)).is_some() {}
+                    while chars
+                        .next_if(|c| ('\u{20}'..='\u{2f}').contains(c))
+                        .is_some()
+                    {}
                     chars.next_if(|c| ('\u{30}'..='\u{7e}').contains(c));
                 }
                 // Fp, Fe, Fs: two characters in all; a lone ESC at the end; ESC ESC.
@@ -89,17 +111,16 @@ fn clean(s: &str, keep: Keep) -> Cow<'_, str> {
 /// A control sequence after its introducer: parameter bytes, intermediate bytes, a final
 /// byte. Kept only when it is SGR and SGR is wanted. A character outside the grammar ends
 /// the sequence (as terminals do) and is then read as text.
-fn csi(
-    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
-    out: &mut String,
-    keep: Keep,
-) {
+fn csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, out: &mut String, keep: Keep) {
     let mut params = String::new();
     while let Some(c) = chars.next_if(|c| ('\u{30}'..='\u{3f}').contains(c)) {
         params.push(c);
     }
     let mut intermediates = false;
-    while chars.next_if(|c| ('\u{20}'..='\u{2f}').contains(c)).is_some() {
+    while chars
+        .next_if(|c| ('\u{20}'..='\u{2f}').contains(c))
+        .is_some()
+    {
         intermediates = true;
     }
     let Some(fin) = chars.next_if(|c| ('\u{40}'..='\u{7e}').contains(c)) else {
@@ -108,7 +129,9 @@ fn csi(
     if keep == Keep::Sgr
         && fin == 'm'
         && !intermediates
-        && params.chars().all(|c| c.is_ascii_digit() || c == ';' || c == ':')
+        && params
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ';' || c == ':')
     {
         out.push(ESC);
         out.push('[');
@@ -164,6 +187,16 @@ mod tests {
         );
         // A private-mode sequence ending in m is not SGR.
         assert_eq!(keep_sgr("\u{1b}[?1m\u{1b}[>4;1m x"), " x");
+    }
+
+    #[test]
+    fn json_keeps_its_meaning_and_loses_its_c1_bytes() {
+        let v = serde_json::json!({ "issuer": "CN=x\u{9b}2J\u{1b}]52;c;eA==\u{7}\u{202e}" });
+        let text = serde_json::to_string(&v).unwrap();
+        let safe = json(&text);
+        assert!(!safe.chars().any(|c| c.is_control() || is_bidi_control(c)));
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back, v);
     }
 
     #[test]

@@ -45,7 +45,12 @@ pub fn to_text(problems: &[Problem], hosts: usize) -> String {
     }
     problems
         .iter()
-        .map(|p| format!("{:<8} {}: {}\n", p.severity.label(), p.host_name, p.what))
+        .map(|p| {
+            // A problem's words quote the host (reasons, issuers, names): one line each.
+            let what = crate::sanitize::line(&p.what);
+            let host = crate::sanitize::line(&p.host_name);
+            format!("{:<8} {host}: {what}\n", p.severity.label())
+        })
         .collect()
 }
 
@@ -72,7 +77,7 @@ pub async fn run(config: Config, args: CheckArgs) -> ExitCode {
     model.now = jiff::Timestamp::now();
     let found = problems(&model, &selected);
     if args.json {
-        println!("{:#}", to_json(&found, selected.len()));
+        println!("{}", super::json_text(&to_json(&found, selected.len())));
     } else {
         print!("{}", to_text(&found, selected.len()));
     }
@@ -83,7 +88,7 @@ pub async fn run(config: Config, args: CheckArgs) -> ExitCode {
             Some(state) => {
                 if let Err(e) = super::notify::run(notify, &found, selected.len(), &state).await {
                     // The report above stands; cron mails stderr, and the next run retries.
-                    eprintln!("opsdeck: notify: {e}");
+                    eprintln!("opsdeck: notify: {}", crate::sanitize::line(&e.to_string()));
                 }
             }
         }

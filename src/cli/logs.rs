@@ -5,24 +5,35 @@ use std::io::Write;
 use std::sync::Arc;
 
 use bollard::Docker;
-use bollard::container::LogOutput;
-use bollard::query_parameters::LogsOptions;
-use futures::StreamExt;
 
 use crate::config::Host;
+use crate::docker::logs::{self, LineSplitter, LogDecoder, LogRequest};
 use crate::docker::{self, InspectCache};
+use crate::model::{LogLine, Stream};
 use crate::remote::Shared;
 use crate::remote::ssh::{self, Session};
 
-/// Docker for one host, and the SSH session it rides on (kept alive by the caller).
+/// Docker on one host: the API client, fresh connections to its socket (for the log
+/// reader), and the SSH session both ride on, kept alive as long as this is.
+pub struct Engine {
+    pub docker: Docker,
+    pub socket: docker::Socket,
+    _session: Option<Arc<Session>>,
+}
+
+/// Docker for one host, through the same connection code as the console.
 pub async fn docker_for(
     host: &Host,
     config: &crate::config::Config,
     shared: &Shared,
-) -> Result<(Docker, Option<Arc<Session>>), String> {
+) -> Result<Engine, String> {
     if host.is_local() {
         let (d, _) = docker::connect_unix(host.docker_socket()).await?;
-        return Ok((d, None));
+        return Ok(Engine {
+            docker: d,
+            socket: docker::Socket::unix(host.docker_socket()),
+            _session: None,
+        });
     }
     let target = ssh::resolve(host, &config.inventory.settings, shared.ssh_config.as_ref());
     let session = Arc::new(
@@ -31,7 +42,11 @@ pub async fn docker_for(
             .map_err(|e| e.to_string())?,
     );
     let (d, _) = ssh::docker(session.clone(), host.docker_socket()).await?;
-    Ok((d, Some(session)))
+    Ok(Engine {
+        docker: d,
+        socket: ssh::docker_socket(session.clone(), host.docker_socket()),
+        _session: Some(session),
+    })
 }
 
 /// Finds a container by name, compose service or id prefix.
@@ -58,34 +73,77 @@ pub fn pick<'a>(
         })
 }
 
+/// Prints the log to stdout and stderr, each to the stream it came on. Raw bytes (as
+/// `docker logs` prints them) with `raw` or where the stream is not a terminal; on a
+/// terminal, line by line with every escape sequence but colours removed (colours too
+/// under `NO_COLOR`), so a log cannot write the clipboard or redraw the screen.
 pub async fn print(
-    docker: &Docker,
+    engine: &Engine,
     id: &str,
     follow: bool,
     tail: Option<u64>,
+    raw: bool,
 ) -> Result<(), String> {
-    let opts = LogsOptions {
+    use std::io::IsTerminal;
+    let req = LogRequest {
         follow,
-        stdout: true,
-        stderr: true,
         timestamps: false,
-        tail: tail.map_or("all".into(), |n| n.to_string()),
-        ..Default::default()
+        tail,
     };
-    let mut stream = docker.logs(id, Some(opts));
+    let mut body = logs::open(&engine.docker, &engine.socket, id, &req).await?;
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
-    while let Some(item) = stream.next().await {
-        match item.map_err(|e| e.to_string())? {
-            LogOutput::StdErr { message } => err.write_all(&message),
-            LogOutput::StdOut { message }
-            | LogOutput::Console { message }
-            | LogOutput::StdIn { message } => out.write_all(&message),
+    let clean = [!raw && out.is_terminal(), !raw && err.is_terminal()];
+    let colour = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut decoder = LogDecoder::new(body.tty);
+    let mut splitter = LineSplitter::default();
+    let mut lines = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        let mut failed = None;
+        decoder.demux(&chunk, |stream, bytes| {
+            let slot = usize::from(stream == Stream::Stderr);
+            if clean[slot] {
+                splitter.push(stream, bytes, &mut lines);
+            } else {
+                let w: &mut dyn Write = if slot == 1 { &mut err } else { &mut out };
+                if let Err(e) = w.write_all(bytes) {
+                    failed = Some(e);
+                }
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e.to_string());
         }
-        .map_err(|e| e.to_string())?;
+        write_lines(&mut out, &mut err, &mut lines, colour).map_err(|e| e.to_string())?;
         if follow {
             let _ = out.flush();
         }
+    }
+    splitter.finish(&mut lines);
+    write_lines(&mut out, &mut err, &mut lines, colour).map_err(|e| e.to_string())
+}
+
+/// Writes lines the splitter made (already free of every escape but SGR), dropping
+/// colours too when `colour` is off.
+fn write_lines(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    lines: &mut Vec<LogLine>,
+    colour: bool,
+) -> std::io::Result<()> {
+    for l in lines.drain(..) {
+        let w: &mut dyn Write = if l.stream == Stream::Stderr {
+            &mut *err
+        } else {
+            &mut *out
+        };
+        let text = if colour {
+            l.text.into()
+        } else {
+            crate::sanitize::line(&l.text).into_owned()
+        };
+        writeln!(w, "{text}")?;
     }
     Ok(())
 }

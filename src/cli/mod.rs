@@ -10,6 +10,12 @@ use std::process::ExitCode;
 
 use crate::config::{self, Source};
 
+/// A JSON document for stdout, pretty-printed, with no byte a terminal would act on:
+/// `serde_json` escapes C0 controls, [`crate::sanitize::json`] the rest.
+pub fn json_text(value: &serde_json::Value) -> String {
+    crate::sanitize::json(&format!("{value:#}")).into_owned()
+}
+
 /// `opsdeck config check [PATH]`: 0 when the inventory is valid, 2 with the error otherwise.
 pub fn config_check(source: Source) -> ExitCode {
     if source == Source::BuiltinLocal {

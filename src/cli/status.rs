@@ -173,7 +173,8 @@ pub fn to_json(model: &Model, selected: &[usize]) -> Value {
                         "id": c.id,
                         "project": c.project,
                         "service": c.service,
-                        "state": c.state.label(),
+                        "state": c.state.docker_word(),
+                        "exit_code": c.state.exit_code(),
                         "health": health(c.health),
                         "restarts": c.restart_count,
                         "image": c.image,
@@ -291,5 +292,6 @@ pub fn to_text(model: &Model, selected: &[usize]) -> String {
             (_, None) => out.push_str(&format!("{:<18} {:<8}\n", h.name, "no data")),
         }
     }
-    out
+    // Issuers, reasons, labels and names are the hosts' words.
+    crate::sanitize::text(&out).into_owned()
 }

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{ContainerInspectResponse, ContainerSummary, HealthStatusEnum};
-use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions, LogsOptions};
-use futures::StreamExt;
+use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions};
 use jiff::Timestamp;
-use tokio::sync::mpsc;
 
-use crate::model::{Container, Health, LogLine, Msg, RunState, Stream};
+use crate::model::{Container, Health, RunState};
+
+pub mod logs;
+pub use logs::Socket;
 
 const API_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -112,13 +113,16 @@ impl InspectCache {
     }
 }
 
+/// A container as the model keeps it. Names, labels and the image are the host's words:
+/// they are sanitised here, once, so no view or printer ever sees an escape sequence.
 pub fn to_container(s: &ContainerSummary, inspected: Option<&Inspected>) -> Container {
+    let clean = |t: &str| crate::sanitize::line(t).into_owned();
     let labels = s.labels.clone().unwrap_or_default();
     let name = s
         .names
         .as_ref()
         .and_then(|n| n.first())
-        .map(|n| n.trim_start_matches('/').to_string())
+        .map(|n| clean(n.trim_start_matches('/')))
         .unwrap_or_default();
     let status = s.status.as_deref().unwrap_or("");
     let state = match s.state.map(|st| st.to_string()).as_deref() {
@@ -132,7 +136,7 @@ pub fn to_container(s: &ContainerSummary, inspected: Option<&Inspected>) -> Cont
                 .or_else(|| exit_code_from_status(status)),
         },
         Some("dead") => RunState::Dead,
-        Some(other) => RunState::Other(other.to_string()),
+        Some(other) => RunState::Other(clean(other)),
         None => RunState::Other("unknown".into()),
     };
     let health = inspected
@@ -145,19 +149,21 @@ pub fn to_container(s: &ContainerSummary, inspected: Option<&Inspected>) -> Cont
         .map(|p| {
             let proto = p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into());
             match (p.ip.as_deref(), p.public_port) {
-                (Some(ip), Some(public)) => format!("{ip}:{public}→{}/{proto}", p.private_port),
-                _ => format!("{}/{proto}", p.private_port),
+                (Some(ip), Some(public)) => {
+                    clean(&format!("{ip}:{public}→{}/{proto}", p.private_port))
+                }
+                _ => clean(&format!("{}/{proto}", p.private_port)),
             }
         })
         .collect();
     ports.sort();
     ports.dedup();
     Container {
-        id: s.id.clone().unwrap_or_default(),
+        id: clean(s.id.as_deref().unwrap_or_default()),
         name,
-        project: labels.get("com.docker.compose.project").cloned(),
-        service: labels.get("com.docker.compose.service").cloned(),
-        image: s.image.clone().unwrap_or_default(),
+        project: labels.get("com.docker.compose.project").map(|p| clean(p)),
+        service: labels.get("com.docker.compose.service").map(|p| clean(p)),
+        image: clean(s.image.as_deref().unwrap_or_default()),
         state,
         health,
         restart_count: inspected.and_then(|i| i.restart_count),
@@ -188,102 +194,6 @@ pub fn exit_code_from_status(status: &str) -> Option<i64> {
     status[start..end].parse().ok()
 }
 
-/// Splits Docker log chunks into lines, keeping a partial last line for the next chunk.
-/// Each line starts with the RFC 3339 timestamp Docker adds when asked for timestamps.
-#[derive(Debug, Default)]
-pub struct LineSplitter {
-    partial: [String; 2],
-}
-
-impl LineSplitter {
-    pub fn push(&mut self, stream: Stream, chunk: &[u8], out: &mut Vec<LogLine>) {
-        let slot = usize::from(stream == Stream::Stderr);
-        let text = String::from_utf8_lossy(chunk);
-        let buf = &mut self.partial[slot];
-        buf.push_str(&text);
-        while let Some(nl) = buf.find('\n') {
-            let line: String = buf.drain(..=nl).collect();
-            out.push(parse_line(stream, line.trim_end_matches(['\n', '\r'])));
-        }
-        // A runaway line without newline is cut rather than growing without bound.
-        if buf.len() > 64 * 1024 {
-            let line = std::mem::take(buf);
-            out.push(parse_line(stream, &line));
-        }
-    }
-}
-
-pub fn parse_line(stream: Stream, raw: &str) -> LogLine {
-    let (time, text) = match raw.split_once(' ') {
-        Some((ts, rest)) if ts.len() >= 19 && ts.as_bytes().get(10) == Some(&b'T') => {
-            (ts[11..19].to_string(), rest)
-        }
-        _ => (String::new(), raw),
-    };
-    LogLine {
-        time,
-        stream,
-        text: text.to_string(),
-    }
-}
-
-/// Follows a container's log until the stream ends or the task is aborted; lines go to
-/// the model in batches so a chatty container cannot flood the UI loop.
-pub async fn follow_logs(docker: Docker, host: usize, id: String, tx: mpsc::Sender<Msg>) {
-    let opts = LogsOptions {
-        follow: true,
-        stdout: true,
-        stderr: true,
-        timestamps: true,
-        tail: "1000".into(),
-        ..Default::default()
-    };
-    let mut stream = docker.logs(&id, Some(opts));
-    let mut splitter = LineSplitter::default();
-    let mut batch: Vec<LogLine> = Vec::new();
-    let mut flush = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        tokio::select! {
-            item = stream.next() => match item {
-                Some(Ok(out)) => {
-                    use bollard::container::LogOutput;
-                    let (s, bytes) = match out {
-                        LogOutput::StdErr { message } => (Stream::Stderr, message),
-                        LogOutput::StdOut { message } | LogOutput::Console { message } | LogOutput::StdIn { message } => (Stream::Stdout, message),
-                    };
-                    splitter.push(s, &bytes, &mut batch);
-                    if batch.len() >= 1000 {
-                        let lines = std::mem::take(&mut batch);
-                        if tx.send(Msg::LogLines { host, id: id.clone(), lines }).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                Some(Err(e)) => {
-                    let lines = std::mem::take(&mut batch);
-                    let _ = tx.send(Msg::LogLines { host, id: id.clone(), lines }).await;
-                    let _ = tx.send(Msg::LogEnded { host, id, reason: e.to_string() }).await;
-                    return;
-                }
-                None => {
-                    let lines = std::mem::take(&mut batch);
-                    let _ = tx.send(Msg::LogLines { host, id: id.clone(), lines }).await;
-                    let _ = tx.send(Msg::LogEnded { host, id, reason: "the container stopped".into() }).await;
-                    return;
-                }
-            },
-            _ = flush.tick() => {
-                if !batch.is_empty() {
-                    let lines = std::mem::take(&mut batch);
-                    if tx.send(Msg::LogLines { host, id: id.clone(), lines }).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,30 +215,5 @@ mod tests {
         assert_eq!(health_from_status("Up 3 minutes"), None);
         assert_eq!(exit_code_from_status("Exited (137) 2 hours ago"), Some(137));
         assert_eq!(exit_code_from_status("Up"), None);
-    }
-
-    #[test]
-    fn splits_lines_across_chunks_and_reads_timestamps() {
-        let mut s = LineSplitter::default();
-        let mut out = Vec::new();
-        s.push(
-            Stream::Stdout,
-            b"2026-11-23T10:00:01.123456789Z hel",
-            &mut out,
-        );
-        assert!(out.is_empty());
-        s.push(
-            Stream::Stdout,
-            b"lo\n2026-11-23T10:00:02.000000000Z second\n",
-            &mut out,
-        );
-        s.push(Stream::Stderr, b"2026-11-23T10:00:03Z oops\r\n", &mut out);
-        assert_eq!(out.len(), 3);
-        assert_eq!(out[0].time, "10:00:01");
-        assert_eq!(out[0].text, "hello");
-        assert_eq!(out[1].text, "second");
-        assert_eq!(out[2].stream, Stream::Stderr);
-        assert_eq!(out[2].text, "oops");
-        assert_eq!(parse_line(Stream::Stdout, "no stamp").time, "");
     }
 }

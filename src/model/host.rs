@@ -74,6 +74,27 @@ pub enum RunState {
 }
 
 impl RunState {
+    /// The state as Docker names it (`created`, `running`, `restarting`, `paused`,
+    /// `exited`, `removing`, `dead`), for scripts; the exit code is [`Self::exit_code`].
+    pub fn docker_word(&self) -> &str {
+        match self {
+            RunState::Running => "running",
+            RunState::Restarting => "restarting",
+            RunState::Paused => "paused",
+            RunState::Created => "created",
+            RunState::Exited { .. } => "exited",
+            RunState::Dead => "dead",
+            RunState::Other(s) => s,
+        }
+    }
+
+    pub fn exit_code(&self) -> Option<i64> {
+        match self {
+            RunState::Exited { code } => *code,
+            _ => None,
+        }
+    }
+
     pub fn label(&self) -> String {
         match self {
             RunState::Running => "running".into(),

@@ -1,9 +1,18 @@
 //! A container's log as a bounded ring with stable sequence numbers, so a search match
 //! or a paused viewport keeps pointing at the same line while old lines fall off.
+//!
+//! The ring is bounded twice: by lines and by bytes, so a container printing long lines
+//! cannot take more than [`LOG_BYTES`] of memory. Search is case-insensitive by folding
+//! each character on its own, and a match is mapped back to whole characters of the
+//! original text: lower-casing changes byte lengths (`Ⱥ` is two bytes, `ⱥ` three; `K`
+//! KELVIN SIGN three, `k` one), so offsets in a lower-cased copy never index the original.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 
 pub const LOG_CAPACITY: usize = 5000;
+/// The most a ring holds, counting each line's text, timestamp and bookkeeping.
+pub const LOG_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -16,8 +25,16 @@ pub struct LogLine {
     /// `HH:MM:SS` as Docker stamped it (UTC), or empty when it carried no timestamp.
     pub time: String,
     pub stream: Stream,
-    /// The raw text, ANSI colour codes included; the view renders them.
+    /// The text with its colours: SGR sequences are the only escape sequences left in it
+    /// (the reader runs it through `sanitize::keep_sgr`); the view renders them.
     pub text: String,
+}
+
+impl LogLine {
+    /// What the line costs the ring.
+    pub fn cost(&self) -> usize {
+        std::mem::size_of::<LogLine>() + self.text.len() + self.time.len()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -25,17 +42,31 @@ pub struct LogRing {
     lines: VecDeque<LogLine>,
     /// Sequence number of `lines[0]`.
     first_seq: u64,
+    /// The sum of [`LogLine::cost`] over `lines`.
+    bytes: usize,
 }
 
 impl LogRing {
-    /// Appends a line; returns the oldest one when the ring was full and let it go.
-    pub fn push(&mut self, line: LogLine) -> Option<LogLine> {
+    /// Appends a line; returns the lines that fell off the front to keep the ring within
+    /// [`LOG_CAPACITY`] lines and [`LOG_BYTES`] bytes (the newest line always stays).
+    pub fn push(&mut self, line: LogLine) -> Vec<LogLine> {
+        self.bytes += line.cost();
         self.lines.push_back(line);
-        if self.lines.len() > LOG_CAPACITY {
+        let mut dropped = Vec::new();
+        while self.lines.len() > LOG_CAPACITY || (self.bytes > LOG_BYTES && self.lines.len() > 1) {
+            let Some(old) = self.lines.pop_front() else {
+                break;
+            };
+            self.bytes -= old.cost();
             self.first_seq += 1;
-            return self.lines.pop_front();
+            dropped.push(old);
         }
-        None
+        dropped
+    }
+
+    /// What the lines held cost, in bytes (at most [`LOG_BYTES`] plus one line).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn len(&self) -> usize {
@@ -72,7 +103,7 @@ impl LogRing {
         if needle.is_empty() || self.lines.is_empty() {
             return None;
         }
-        let needle = needle.to_lowercase();
+        let needle = fold(needle);
         let n = self.lines.len() as u64;
         let start = from.map(|s| s.saturating_sub(self.first_seq).min(n - 1));
         for step in 1..=n {
@@ -94,7 +125,7 @@ impl LogRing {
         if needle.is_empty() {
             return 0;
         }
-        let needle = needle.to_lowercase();
+        let needle = fold(needle);
         self.lines
             .iter()
             .filter(|l| matches(&l.text, &needle))
@@ -102,47 +133,53 @@ impl LogRing {
     }
 }
 
-/// Whether a line's visible text contains `lower_needle` (already lower-cased).
-pub fn matches(text: &str, lower_needle: &str) -> bool {
-    strip_ansi(text).to_lowercase().contains(lower_needle)
+/// The case-folded form search compares: every character lower-cased on its own (no
+/// context rules), so a needle and a text fold the same way.
+pub fn fold(s: &str) -> String {
+    s.chars().flat_map(char::to_lowercase).collect()
 }
 
-/// Removes CSI/OSC escape sequences; search and highlight work on what the user sees.
-pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            match chars.peek() {
-                Some('[') => {
-                    chars.next();
-                    for c in chars.by_ref() {
-                        if ('@'..='~').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-                Some(']') => {
-                    chars.next();
-                    while let Some(c) = chars.next() {
-                        if c == '\u{7}' {
-                            break;
-                        }
-                        if c == '\u{1b}' && chars.peek() == Some(&'\\') {
-                            chars.next();
-                            break;
-                        }
-                    }
-                }
-                _ => {
-                    chars.next();
-                }
-            }
-        } else if c != '\r' {
-            out.push(c);
-        }
+/// Whether a line's visible text contains `folded_needle` (already [`fold`]ed).
+pub fn matches(text: &str, folded_needle: &str) -> bool {
+    !folded_needle.is_empty() && fold(&strip_ansi(text)).contains(folded_needle)
+}
+
+/// Where `folded_needle` occurs in `plain`, case-insensitively: byte ranges of `plain`
+/// that start and end on character boundaries, in order, not overlapping. A match that
+/// begins or ends inside a character's lower-case expansion covers that whole character.
+pub fn match_ranges(plain: &str, folded_needle: &str) -> Vec<Range<usize>> {
+    if folded_needle.is_empty() {
+        return Vec::new();
+    }
+    // For each character of `plain`: where its expansion starts in the folded text.
+    let mut folded = String::with_capacity(plain.len());
+    let mut starts: Vec<(usize, usize)> = Vec::with_capacity(plain.len());
+    for (at, c) in plain.char_indices() {
+        starts.push((folded.len(), at));
+        folded.extend(c.to_lowercase());
+    }
+    // The character whose expansion holds folded byte `f`.
+    let owner = |f: usize| match starts.binary_search_by(|(fs, _)| fs.cmp(&f)) {
+        Ok(i) => i,
+        Err(i) => i.saturating_sub(1),
+    };
+    let end_of = |i: usize| starts.get(i + 1).map_or(plain.len(), |(_, at)| *at);
+    let folded_end_of = |i: usize| starts.get(i + 1).map_or(folded.len(), |(fs, _)| *fs);
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some(found) = folded.get(pos..).and_then(|rest| rest.find(folded_needle)) {
+        let first = owner(pos + found);
+        let last = owner(pos + found + folded_needle.len() - 1);
+        out.push(starts[first].1..end_of(last));
+        pos = folded_end_of(last);
     }
     out
+}
+
+/// What the user sees of a line: every escape sequence and control character removed
+/// (colours included); search and highlight work on this.
+pub fn strip_ansi(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::sanitize::line(text)
 }
 
 #[cfg(test)]
@@ -185,8 +222,44 @@ mod tests {
     }
 
     #[test]
+    fn ring_is_bounded_by_bytes_too() {
+        let mut r = LogRing::default();
+        let long = "x".repeat(16 * 1024);
+        let mut dropped = 0;
+        for _ in 0..1000 {
+            dropped += r.push(line(&long)).len();
+        }
+        assert!(r.bytes() <= LOG_BYTES, "{} bytes held", r.bytes());
+        assert!(r.len() < 300, "{} lines", r.len());
+        assert_eq!(dropped + r.len(), 1000);
+        assert_eq!(r.first_seq() as usize, dropped);
+        // One line larger than the bound is still shown.
+        let mut r = LogRing::default();
+        r.push(line(&"y".repeat(LOG_BYTES + 1)));
+        assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn matches_map_back_to_whole_characters_when_lowercasing_changes_lengths() {
+        // U+023A lower-cases to three bytes from two, U+212A KELVIN SIGN to one from three:
+        // the folded copy has the same length, but every offset after them differs.
+        let plain = "\u{23a}\u{23a}error\u{212a} here";
+        let found = match_ranges(plain, &fold("error"));
+        assert_eq!(found, vec![4..9]);
+        assert_eq!(&plain[found[0].clone()], "error");
+        assert_eq!(match_ranges(plain, &fold("k")), vec![9..12]);
+        assert_eq!(&plain[9..12], "\u{212a}");
+        assert_eq!(match_ranges(plain, &fold("ⱥⱥ")), vec![0..4]);
+        // İ folds to two characters; a needle matching half of it covers all of it.
+        assert_eq!(match_ranges("aİb", "i"), vec![1..3]);
+        assert_eq!(match_ranges("aaaa", "aa"), vec![0..2, 2..4]);
+        assert!(match_ranges("abc", "").is_empty());
+        assert!(matches("\u{23a}\u{23a}error\u{212a} here", &fold("ERROR")));
+    }
+
+    #[test]
     fn strips_csi_and_osc() {
-        assert_eq!(strip_ansi("\u{1b}[1;32mok\u{1b}[0m\r"), "ok");
+        assert_eq!(strip_ansi("\u{1b}[1;32mok\u{1b}[0m"), "ok");
         assert_eq!(strip_ansi("\u{1b}]0;title\u{7}x"), "x");
     }
 }

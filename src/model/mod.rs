@@ -510,13 +510,13 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::LogLines { host, id, lines } => {
             if let Some(pane) = model.logs.as_mut().filter(|p| p.host == host && p.id == id) {
                 let n = lines.len() as u64;
-                let needle = pane.search.to_lowercase();
-                let counted = |l: &LogLine| !needle.is_empty() && logs::matches(&l.text, &needle);
+                let needle = logs::fold(&pane.search);
+                let counted = |l: &LogLine| logs::matches(&l.text, &needle);
                 for l in lines {
                     let added = counted(&l);
-                    let dropped = pane.ring.push(l).is_some_and(|old| counted(&old));
-                    pane.search_matches = (pane.search_matches + usize::from(added))
-                        .saturating_sub(usize::from(dropped));
+                    let dropped = pane.ring.push(l).iter().filter(|old| counted(old)).count();
+                    pane.search_matches =
+                        (pane.search_matches + usize::from(added)).saturating_sub(dropped);
                 }
                 if !pane.follow {
                     // Keep the paused viewport on the same lines.

@@ -27,6 +27,8 @@ pub type Usage = (Option<f64>, u64);
 pub struct DockerWatch {
     host: usize,
     docker: Option<Docker>,
+    /// Fresh connections to the engine's socket, for the log reader.
+    socket: Option<docker::Socket>,
     next_try: Instant,
     cache: InspectCache,
     logs: Option<(String, JoinHandle<()>)>,
@@ -38,6 +40,7 @@ impl DockerWatch {
         DockerWatch {
             host,
             docker: None,
+            socket: None,
             next_try: Instant::now(),
             cache: InspectCache::default(),
             logs: None,
@@ -57,11 +60,13 @@ impl DockerWatch {
     pub async fn connected(
         &mut self,
         result: Result<(Docker, String), String>,
+        socket: docker::Socket,
         tx: &mpsc::Sender<Msg>,
     ) {
         let state = match result {
             Ok((d, version)) => {
                 self.docker = Some(d);
+                self.socket = Some(socket);
                 DockerState::Up { version }
             }
             Err(reason) => {
@@ -135,17 +140,18 @@ impl DockerWatch {
         match cmd {
             HostCmd::FollowLogs { id } => {
                 self.stop_logs();
-                match &self.docker {
-                    Some(d) => {
-                        let task = tokio::spawn(docker::follow_logs(
+                match (&self.docker, &self.socket) {
+                    (Some(d), Some(socket)) => {
+                        let task = tokio::spawn(docker::logs::follow(
                             d.clone(),
+                            socket.clone(),
                             self.host,
                             id.clone(),
                             tx.clone(),
                         ));
                         self.logs = Some((id, task));
                     }
-                    None => {
+                    _ => {
                         let msg = Msg::LogEnded {
                             host: self.host,
                             id,
@@ -176,6 +182,7 @@ impl DockerWatch {
     pub fn reset(&mut self) {
         self.stop_logs();
         self.docker = None;
+        self.socket = None;
         self.next_try = Instant::now();
     }
 

@@ -81,7 +81,9 @@ async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::Receiver<HostC
                     checks_running = Some(super::spawn_checks(&watch, None, &tx));
                 }
                 if docker_watch.wants_connect() {
-                    docker_watch.connected(docker::connect_unix(socket).await, &tx).await;
+                    docker_watch
+                        .connected(docker::connect_unix(socket).await, docker::Socket::unix(socket), &tx)
+                        .await;
                 }
                 let now = Instant::now();
                 let root = Path::new("/sys/fs/cgroup");

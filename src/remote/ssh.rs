@@ -673,6 +673,22 @@ pub async fn docker(session: Arc<Session>, socket: &str) -> Result<(Docker, Stri
     crate::docker::negotiate(docker, &socket).await
 }
 
+/// Fresh `direct-streamlocal` channels to the engine's socket, for the log reader.
+pub fn docker_socket(session: Arc<Session>, path: &str) -> crate::docker::Socket {
+    let path = path.to_string();
+    crate::docker::Socket::new(move || {
+        let session = session.clone();
+        let path = path.clone();
+        Box::pin(async move {
+            let stream = session
+                .open_socket(&path)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Box::new(stream) as crate::checks::BoxIo)
+        })
+    })
+}
+
 impl crate::checks::Tunnel for Session {
     fn open_tcp<'a>(&'a self, host: &'a str, port: u16) -> crate::checks::OpenFuture<'a> {
         Box::pin(async move {

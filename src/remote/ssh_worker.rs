@@ -216,7 +216,8 @@ async fn serve(
                     checks_running = Some(super::spawn_checks(spec, Some(tunnel), tx));
                 }
                 if watch.wants_connect() {
-                    watch.connected(ssh::docker(session.clone(), socket).await, tx).await;
+                    let opener = ssh::docker_socket(session.clone(), socket);
+                    watch.connected(ssh::docker(session.clone(), socket).await, opener, tx).await;
                 }
                 watch.poll(tx, |id| usage.get(id).map(|u| (u.cpu_percent, u.mem_bytes))).await;
             }

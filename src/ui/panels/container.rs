@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::model::logs::strip_ansi;
+use crate::model::logs::{self, match_ranges, strip_ansi};
 use crate::model::{Health, LogLine, LogPane, Model, Stream};
 use crate::ui::{Theme, format};
 
@@ -148,14 +148,14 @@ fn render_line<'a>(l: &'a LogLine, seq: u64, pane: &LogPane, theme: &Theme) -> L
         Stream::Stdout => Span::styled("  ", theme.dim),
     });
     let plain = strip_ansi(&l.text);
-    let needle = pane.search.to_lowercase();
-    if !needle.is_empty() && plain.to_lowercase().contains(&needle) {
+    let ranges = match_ranges(&plain, &logs::fold(&pane.search));
+    if !ranges.is_empty() {
         let style = if pane.current_match == Some(seq) {
             theme.current_match
         } else {
             theme.matched
         };
-        spans.extend(highlight(&plain, &needle, style, theme));
+        spans.extend(highlight(&plain, &ranges, style, theme));
     } else if theme.colour && l.text.contains('\u{1b}') {
         match l.text.as_bytes().into_text() {
             Ok(text) => {
@@ -163,11 +163,11 @@ fn render_line<'a>(l: &'a LogLine, seq: u64, pane: &LogPane, theme: &Theme) -> L
                     spans.extend(line.spans);
                 }
             }
-            Err(_) => spans.push(Span::styled(plain, theme.text)),
+            Err(_) => spans.push(Span::styled(plain.into_owned(), theme.text)),
         }
     } else {
         spans.push(Span::styled(
-            plain,
+            plain.into_owned(),
             if l.stream == Stream::Stderr {
                 theme.stderr
             } else {
@@ -178,33 +178,28 @@ fn render_line<'a>(l: &'a LogLine, seq: u64, pane: &LogPane, theme: &Theme) -> L
     Line::from(spans)
 }
 
-/// Splits `plain` around case-insensitive occurrences of `needle`.
+/// Splits `plain` into spans around the match `ranges` (byte ranges of `plain` on
+/// character boundaries, in order, as [`match_ranges`] gives them).
 fn highlight(
     plain: &str,
-    needle: &str,
+    ranges: &[std::ops::Range<usize>],
     style: ratatui::style::Style,
     theme: &Theme,
 ) -> Vec<Span<'static>> {
-    let lower = plain.to_lowercase();
     let mut spans = Vec::new();
     let mut pos = 0;
-    // Lower-casing can change byte lengths for some scripts; fall back to no highlight then.
-    if lower.len() != plain.len() {
-        return vec![Span::styled(plain.to_string(), style)];
-    }
-    while let Some(found) = lower[pos..].find(needle) {
-        let at = pos + found;
-        if at > pos {
-            spans.push(Span::styled(plain[pos..at].to_string(), theme.text));
+    for r in ranges {
+        let (Some(before), Some(found)) = (plain.get(pos..r.start), plain.get(r.clone())) else {
+            continue;
+        };
+        if !before.is_empty() {
+            spans.push(Span::styled(before.to_string(), theme.text));
         }
-        spans.push(Span::styled(
-            plain[at..at + needle.len()].to_string(),
-            style,
-        ));
-        pos = at + needle.len();
+        spans.push(Span::styled(found.to_string(), style));
+        pos = r.end;
     }
-    if pos < plain.len() {
-        spans.push(Span::styled(plain[pos..].to_string(), theme.text));
+    if let Some(rest) = plain.get(pos..).filter(|r| !r.is_empty()) {
+        spans.push(Span::styled(rest.to_string(), theme.text));
     }
     spans
 }

@@ -1,0 +1,334 @@
+//! Everything a host sends is hostile: lab containers whose log lines, compose labels, a
+//! lock-holder file on the host and a TLS certificate's issuer carry text meant to crash
+//! opsdeck or to reach the operator's terminal raw (OSC 52 writes the clipboard, CSI
+//! sequences redraw the screen, C1 controls do both on a UTF-8 terminal).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+mod support;
+
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::lab::{LILA, Lab};
+use common::run::{both, host_inventory, opsdeck_command};
+use support::tui::Tui;
+
+/// Clipboard write (OSC 52, BEL-terminated), screen clear (CSI), an 8-bit CSI (U+009B),
+/// and a right-to-left override.
+const EVIL: &str = "\u{1b}]52;c;aGFja2Vk\u{7}\u{1b}[2J\u{1b}[1;1H\u{9b}31m\u{202e}";
+
+/// A container on lila's engine, removed when dropped (and by `tests/run` at start, after
+/// an interrupted run: label `opsdeck.test=1`).
+struct TestContainer {
+    lab: &'static Lab,
+    name: String,
+}
+
+impl TestContainer {
+    fn run(lab: &'static Lab, name: &str, labels: &[(&str, &str)], script: &str) -> Self {
+        let c = TestContainer {
+            lab,
+            name: name.to_string(),
+        };
+        let _ = c.docker(&["rm", "-f", name]);
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "-d".into(),
+            "--name".into(),
+            name.into(),
+            "--label".into(),
+            "opsdeck.test=1".into(),
+        ];
+        for (k, v) in labels {
+            args.push("--label".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.extend(["opsdeck-lab/base:latest".into(), "sh".into(), "-c".into()]);
+        args.push(script.into());
+        let out = c.docker(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(out.status.success(), "docker run: {}", both(&out));
+        c
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}", self.lab.docker_socket(&LILA).display()),
+            )
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for TestContainer {
+    fn drop(&mut self) {
+        let _ = self.docker(&["rm", "-f", &self.name]);
+    }
+}
+
+fn lab_env(lab: &Lab, config: &str) -> Vec<(String, Option<String>)> {
+    let mut env: Vec<(String, Option<String>)> = lab
+        .env
+        .iter()
+        .filter(|(k, _)| k != "OPSDECK_CONFIG")
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
+    env.push(("OPSDECK_CONFIG".into(), Some(config.into())));
+    env
+}
+
+#[test]
+fn searching_a_log_line_whose_case_folding_changes_byte_lengths() {
+    let Some(lab) = Lab::get() else { return };
+    // U+023A lower-cases to a longer character, U+212A KELVIN SIGN to a shorter one: the
+    // lower-cased line has the same length, and every offset after them differs.
+    let _c = TestContainer::run(
+        lab,
+        "opsdeck-hostile-log",
+        &[],
+        "printf 'before\\n\\310\\272\\310\\272error\\342\\204\\252 here\\n'; \
+         printf '\\033]52;c;aGFja2Vk\\007clipboard \\033[2Jline\\n'; exec sleep 3600",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let config = host_inventory(home.path(), lab, &LILA, "");
+    let env = lab_env(lab, &config);
+    let env: Vec<(&str, Option<&str>)> = env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_deref()))
+        .collect();
+    let mut tui = Tui::start_sized(home.path(), &[], &env, 120, 36);
+    // One host: the console opens on its host view.
+    tui.wait_for("lila's host view", |s| {
+        s.contains("fleet › lila") && s.contains("opsdeck-hostil")
+    });
+    tui.send("/opsdeck-hostile\r");
+    tui.wait_for("the filter applied", |s| !s.contains("database"));
+    tui.send("\r");
+    tui.wait_for("the container's log", |s| {
+        s.contains("› opsdeck-hostile-log") && s.contains("\u{23a}\u{23a}error\u{212a} here")
+    });
+    tui.send("/error\r");
+    let screen = tui.wait_for("the search's match", |s| s.contains("/error 1 matches"));
+    assert!(
+        screen.contains("\u{23a}\u{23a}error\u{212a} here"),
+        "{screen}"
+    );
+    // Drawn on, with the line still there: the console is alive.
+    tui.send("n");
+    tui.pump_for(Duration::from_millis(300));
+    let screen = tui.wait_for("the line after n", |s| {
+        s.contains("\u{23a}\u{23a}error\u{212a} here")
+    });
+    assert!(screen.contains("clipboard line"), "{screen}");
+    let raw = String::from_utf8_lossy(&tui.raw).into_owned();
+    assert!(!raw.contains("]52;"), "an OSC 52 reached the terminal");
+    tui.send("q");
+    let status = tui.finish();
+    assert!(
+        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
+        "{status:?}\n{}",
+        tui.parser.screen().contents()
+    );
+}
+
+/// Every byte a terminal acts on: C0 but newline and tab, DEL, and C1 (as UTF-8: C2 80–9F).
+fn controls(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    text.char_indices()
+        .filter(|(_, c)| {
+            (c.is_control() && *c != '\n' && *c != '\t') || ('\u{202a}'..='\u{202e}').contains(c)
+        })
+        .map(|(i, c)| {
+            let from = text.floor_char_boundary(i.saturating_sub(30));
+            format!("U+{:04X} after {:?}", u32::from(c), &text[from..i])
+        })
+        .collect()
+}
+
+/// A CA whose name is hostile, and a certificate for localhost it signed.
+fn hostile_tls() -> (
+    String,
+    rustls::pki_types::CertificateDer<'static>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, format!("evil CA {EVIL} end"));
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    // Five days left: `check` warns, naming the issuer.
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(5);
+    let leaf = params.signed_by(&key, &issuer).unwrap();
+    (
+        ca_pem,
+        leaf.der().clone(),
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+}
+
+/// Serves `200 ok` over TLS on a port of 127.0.0.1 until the runtime ends.
+async fn https_server(
+    cert: rustls::pki_types::CertificateDer<'static>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(s).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tls
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    )
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// Holds the lock of project `opsdeck-hostile` on lila, its holder file hostile, until
+/// dropped.
+struct HostileLock(&'static Lab);
+
+impl HostileLock {
+    fn take(lab: &'static Lab) -> Self {
+        let holder = "evil\\033]52;c;aGFja2Vk\\007 \\033[2J\\302\\233m\\342\\200\\256 holder";
+        let script = format!(
+            "d=~/.local/state/opsdeck; mkdir -p $d; \
+             setsid flock -x $d/opsdeck-hostile.lock sh -c \
+             'printf \"%s %b\\n\" $$ \"{holder}\" >{{d}}/opsdeck-hostile.holder; sleep 120; : opsdeck-hostile-lock' \
+             </dev/null >/dev/null 2>&1 & \
+             for i in $(seq 50); do [ -s $d/opsdeck-hostile.holder ] && exit 0; sleep 0.1; done; exit 1"
+        )
+        .replace("{d}", "$HOME/.local/state/opsdeck");
+        lab.ssh_ok(&LILA, &script);
+        HostileLock(lab)
+    }
+}
+
+impl Drop for HostileLock {
+    fn drop(&mut self) {
+        let _ = self.0.ssh(
+            &LILA,
+            "pkill -f 'opsdeck-hostile-lock'; rm -f ~/.local/state/opsdeck/opsdeck-hostile.*",
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_output_carries_no_escape_from_labels_lock_holder_or_issuer() {
+    let Some(lab) = Lab::get() else { return };
+    let _c = TestContainer::run(
+        lab,
+        "opsdeck-hostile-labels",
+        &[
+            ("com.docker.compose.project", &format!("proj{EVIL}ect")),
+            ("com.docker.compose.service", &format!("svc{EVIL}")),
+        ],
+        "exit 3",
+    );
+    let _lock = HostileLock::take(lab);
+    let (ca_pem, cert, key) = hostile_tls();
+    let port = https_server(cert, key).await;
+    let home = tempfile::tempdir().unwrap();
+    let ca_file = home.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let body = format!(
+        "[[host.check]]\nname = \"tls\"\nurl = \"https://localhost:{port}/\"\nca_file = \"{}\"\n\n\
+         [[host.stack]]\nname = \"hostile\"\ndir = \"~\"\nproject = \"opsdeck-hostile\"\n\n\
+         [[host.stack.action]]\nname = \"hello\"\nsteps = [\"true\"]\ndangerous = true\n",
+        ca_file.display()
+    );
+    host_inventory(home.path(), lab, &LILA, &body);
+    let run = |args: &'static [&'static str]| {
+        let home = home.path().to_path_buf();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                opsdeck_command(lab, &home, args)
+                    .env("OPSDECK_CONFIG", home.join("hosts.toml"))
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    for args in [
+        &["status", "lila"][..],
+        &["status", "lila", "--json"],
+        &["check", "lila"],
+        &["check", "lila", "--json"],
+        &["run", "lila", "hello", "--yes"],
+    ] {
+        let out = run(args).await;
+        let text = both(&out);
+        // The hostile text was really there to be printed.
+        match args[0] {
+            "status" => {
+                assert!(text.contains("evil CA"), "{args:?}: {text}");
+                assert!(text.contains("proj"), "{args:?}: {text}");
+            }
+            "check" => {
+                assert!(text.contains("opsdeck-hostile-labels"), "{args:?}: {text}");
+                assert!(text.contains("evil CA"), "{args:?}: {text}");
+            }
+            _ => {
+                assert_eq!(out.status.code(), Some(75), "{args:?}: {text}");
+                assert!(text.contains("evil"), "{args:?}: {text}");
+            }
+        }
+        let found = controls(&out.stdout);
+        assert!(found.is_empty(), "{args:?} stdout: {found:?}\n{text}");
+        let found = controls(&out.stderr);
+        assert!(found.is_empty(), "{args:?} stderr: {found:?}\n{text}");
+    }
+    // JSON means what the host said, escaped: a script gets the label back exactly.
+    let out = run(&["status", "lila", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let containers = v["hosts"][0]["containers"].as_array().unwrap();
+    let c = containers
+        .iter()
+        .find(|c| c["name"] == "opsdeck-hostile-labels")
+        .unwrap();
+    assert_eq!(c["state"], "exited");
+    assert_eq!(c["exit_code"], 3);
+    let issuer = v["hosts"][0]["checks"][0]["tls"]["issuer"]
+        .as_str()
+        .unwrap();
+    assert!(issuer.contains("evil CA"), "{issuer}");
+}
