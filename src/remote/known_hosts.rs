@@ -319,17 +319,31 @@ fn parse_key(field: &str) -> Option<PublicKey> {
 /// entry in a comma-separated list never matches). Otherwise it is a comma-separated list of
 /// `*`/`?` patterns compared case-insensitively, where any matching `!pattern` excludes the
 /// line even if another pattern matched, and a line of only negations matches nothing.
+///
+/// The walk is OpenSSH's `match_pattern_list`: a pattern of [`MAX_PATTERN`] bytes or more
+/// (after its `!`) makes the line match nothing, and a trailing comma adds no empty pattern.
 fn hosts_match(field: &str, name: &str) -> bool {
     if field.starts_with('|') {
         return hashed_match(field, name);
     }
+    let field = field.as_bytes();
     let mut positive = false;
-    for pattern in field.split(',') {
-        let (negated, pattern) = match pattern.strip_prefix('!') {
-            Some(p) => (true, p),
-            None => (false, pattern),
-        };
-        if glob(pattern.to_ascii_lowercase().as_bytes(), name.as_bytes()) {
+    let mut i = 0;
+    while i < field.len() {
+        let negated = field[i] == b'!';
+        if negated {
+            i += 1;
+        }
+        let len = field[i..]
+            .iter()
+            .position(|&b| b == b',')
+            .unwrap_or(field.len() - i);
+        if len >= MAX_PATTERN {
+            return false;
+        }
+        let pattern = field[i..i + len].to_ascii_lowercase();
+        i += len + 1;
+        if glob(&pattern, name.as_bytes()) {
             if negated {
                 return false;
             }
@@ -338,6 +352,9 @@ fn hosts_match(field: &str, name: &str) -> bool {
     }
     positive
 }
+
+/// OpenSSH copies each pattern into a 1024-byte buffer; one this long leaves no room for its NUL.
+const MAX_PATTERN: usize = 1023;
 
 /// OpenSSH rehashes `name` with the entry's salt and compares the re-encoded string with the
 /// whole field; doing the same means a salt that is not 20 bytes, non-canonical base64 or
@@ -625,6 +642,33 @@ mod tests {
             status(&p, "web.example.com", 22, ED_B),
             HostKeyStatus::Changed { line: 1, .. }
         ));
+    }
+
+    /// OpenSSH copies each pattern into a 1024-byte buffer and, when one does not fit
+    /// (1023 bytes or more after its `!`), the whole line matches nothing, whatever the
+    /// other patterns say (`match_pattern_list` in match.c). The property test against
+    /// `ssh-keygen -F` found opsdeck matching such lines.
+    #[test]
+    fn a_pattern_too_long_for_openssh_makes_the_line_match_nothing() {
+        let fits = "a".repeat(1022);
+        let too_long = "a".repeat(1023);
+        let stars = "*".repeat(1023);
+        let (_d, p) = file(&format!(
+            "example.com,{too_long} {ED_A}\n{too_long},example.com {ED_A}\nexample.com,!{stars} {ED_A}\n{stars} {ED_A}\n"
+        ));
+        assert_eq!(status(&p, "example.com", 22, ED_A), HostKeyStatus::Unknown);
+        let (_d2, p2) = file(&format!(
+            "{fits},example.com {ED_A}\nexample.com,!{fits} {ED_A}\n"
+        ));
+        assert_eq!(status(&p2, "example.com", 22, ED_A), known(&p2, 1));
+        assert_eq!(known_hosts_lines(&p2, "example.com"), [1, 2]);
+    }
+
+    fn known_hosts_lines(path: &Path, host: &str) -> Vec<usize> {
+        host_lines(&fs::read(path).unwrap(), host, 22)
+            .iter()
+            .map(|l| l.line)
+            .collect()
     }
 
     #[test]
