@@ -5,11 +5,13 @@
 
 mod support;
 
-use std::process::Command;
-use std::time::Instant;
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use expectrl::WaitStatus;
-use support::tui::Tui;
+use support::tui::{Tui, alive, kill, wait_until};
 
 #[test]
 fn no_config_shows_this_machine_help_and_quits_cleanly() {
@@ -273,4 +275,248 @@ fn read_only_turns_the_action_keys_off_and_says_so() {
     assert!(!dir.path().join("app/wiped").exists());
     tui.send("q");
     assert!(matches!(tui.finish(), WaitStatus::Exited(_, 0)));
+}
+
+/// In raw mode Ctrl-C is a key, so a SIGINT (or SIGQUIT) comes from outside: it quits like
+/// SIGTERM does, and the shell opsdeck returns to finds its terminal as it left it.
+#[test]
+fn sigint_and_sigquit_from_outside_leave_the_terminal_cooked() {
+    for signal in ["-INT", "-QUIT"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tui = Tui::start_then_stty(
+            dir.path(),
+            &[],
+            &[("DOCKER_HOST", Some("unix:///nonexistent.sock"))],
+        );
+        tui.wait_for("the first frame", |s| s.contains("fleet › local"));
+        assert!(
+            !tui.session.get_process().get_echo().unwrap(),
+            "raw mode while running"
+        );
+        kill(signal, &tui.opsdeck_pid().to_string());
+        let status = tui.finish();
+        assert!(
+            matches!(status, WaitStatus::Exited(_, 0)),
+            "{signal}: {status:?}"
+        );
+        let (exit, modes) = tui.modes_after_exit();
+        assert_eq!(exit, "0", "{signal}: opsdeck's exit status");
+        for mode in ["icanon", "echo", "isig", "iexten", "icrnl", "opost"] {
+            assert!(
+                modes.iter().any(|m| m == mode),
+                "{signal}: stty -a should say {mode}, it says: {}",
+                modes.join(" ")
+            );
+        }
+        tui.assert_restored();
+    }
+}
+
+/// Every state file's mode: the audit log keeps the steps' output.
+fn assert_private(state: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode(&state.join("opsdeck/audit.jsonl")),
+        0o600,
+        "audit.jsonl"
+    );
+    assert_eq!(
+        mode(&state.join("opsdeck/opsdeck.log")),
+        0o600,
+        "opsdeck.log"
+    );
+    assert_eq!(mode(&state.join("opsdeck")), 0o700, "the state directory");
+}
+
+/// The audit log's lines for `action`.
+fn audit_of(dir: &Path, action: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("state/opsdeck/audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["action"] == action)
+        .collect()
+}
+
+/// Quitting with a job running, by `q` or by a signal: the job is cancelled the way `x`
+/// cancels it (its step stopped, the next one never run) and has its audit line, with
+/// why, before opsdeck exits.
+#[test]
+fn quitting_with_a_job_running_cancels_and_records_it() {
+    for (how, why) in [
+        ("q", "cancelled: opsdeck quit"),
+        ("-TERM", "cancelled: SIGTERM"),
+        ("-INT", "cancelled: SIGINT"),
+        // a hang-up reaches the terminal's whole foreground process group
+        ("-HUP group", "cancelled: SIGHUP"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        slow_inventory(dir.path());
+        let mut tui = Tui::start(
+            dir.path(),
+            &[],
+            &[("DOCKER_HOST", Some("unix:///nonexistent.sock"))],
+        );
+        tui.wait_for("the host view", |s| {
+            s.contains("fleet › here") && s.contains("cores")
+        });
+        tui.send("S");
+        tui.wait_for("the confirm dialog", |s| {
+            s.contains("Run slow (app) on here")
+        });
+        tui.send("y");
+        tui.wait_for("the running step", |s| {
+            s.contains("step 1/2") && s.contains("running")
+        });
+        let step = step_pid(dir.path());
+        let pid = tui.opsdeck_pid();
+        match how {
+            "q" => {
+                tui.send("q");
+                tui.wait_for("quit to ask while a job runs", |s| {
+                    s.contains("Jobs are running")
+                });
+                tui.send("y");
+            }
+            "-HUP group" => kill("-HUP", &format!("-{pid}")),
+            signal => kill(signal, &pid.to_string()),
+        }
+        let status = tui.finish();
+        assert!(
+            matches!(status, WaitStatus::Exited(_, 0)),
+            "{how}: {status:?}"
+        );
+        tui.assert_restored();
+        let lines = audit_of(dir.path(), "slow");
+        assert_eq!(
+            lines.len(),
+            1,
+            "{how}: one audit line for the job: {lines:?}"
+        );
+        let outcome = lines[0]["outcome"].as_str().unwrap();
+        assert!(outcome.starts_with(why), "{how}: {outcome}");
+        assert!(
+            !outcome.contains("opsdeck left"),
+            "{how}: the step stopped in time: {outcome}"
+        );
+        assert_eq!(lines[0]["steps"][0]["outcome"], "cancelled", "{how}");
+        assert_eq!(lines[0]["steps"][1]["outcome"], "skipped", "{how}");
+        assert!(!dir.path().join("app/after").exists(), "{how}");
+        assert!(
+            !alive(step),
+            "{how}: the step was stopped before opsdeck left"
+        );
+        assert_private(&dir.path().join("state"));
+    }
+}
+
+/// A local host whose stack has one slow action (key `S`) whose first step writes its pid
+/// to `app/step.pid` and sleeps.
+fn slow_inventory(dir: &Path) {
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::write(
+        dir.join("hosts.toml"),
+        "[[host]]\nname = \"here\"\naddress = \"local\"\n\n[[host.stack]]\nname = \"app\"\ndir = \"~/app\"\n\n\
+         [[host.stack.action]]\nname = \"slow\"\nkey = \"S\"\nsteps = [\"sh -c 'echo $$ > step.pid; exec sleep 300'\", \"touch after\"]\ndangerous = true\n",
+    )
+    .unwrap();
+}
+
+/// The pid of the slow step of [`slow_inventory`], once it runs.
+fn step_pid(dir: &Path) -> u32 {
+    let file = dir.join("app/step.pid");
+    let read = || {
+        std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+    };
+    wait_until(Duration::from_secs(30), "the step's pid", || {
+        read().is_some()
+    });
+    let pid = read().unwrap();
+    assert!(alive(pid), "the step runs");
+    pid
+}
+
+/// `opsdeck run` on this machine, its step writing its pid, with `state` and `home` in
+/// `dir`; stderr piped and its lines sent back as they come.
+fn run_slow(dir: &Path) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::os::unix::process::CommandExt;
+    slow_inventory(dir);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_opsdeck"))
+        .args(["run", "here", "slow", "--yes"])
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .env_remove("OPSDECK_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        // the foreground process group of a terminal of its own, as from a shell
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// The operator's SSH session drops mid-step: the hang-up reaches the whole foreground
+/// process group. `opsdeck run` cancels the job as the first Ctrl-C does (the step is
+/// stopped on the host, here this machine), records it, and exits 130.
+#[test]
+fn a_hang_up_cancels_opsdeck_run_and_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, lines) = run_slow(dir.path());
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.iter().any(|l: &String| l.starts_with("==> [1/2]")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(l) => seen.push(l),
+            Err(e) => panic!("waiting for the first step ({e}): {seen:?}"),
+        }
+    }
+    let step = step_pid(dir.path());
+
+    kill("-HUP", &format!("-{}", child.id()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "opsdeck run to exit: {seen:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    seen.extend(lines.try_iter());
+    assert_eq!(status.code(), Some(130), "{status:?}: {seen:?}");
+    assert!(
+        seen.iter().any(|l| l.contains("SIGHUP: stopping the job")),
+        "{seen:?}"
+    );
+    // the step was stopped on the host, not left running on its own
+    wait_until(Duration::from_secs(10), "the step to be stopped", || {
+        !alive(step)
+    });
+    let lines = audit_of(dir.path(), "slow");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let outcome = lines[0]["outcome"].as_str().unwrap();
+    assert!(
+        outcome.starts_with("cancelled: interrupted (SIGHUP)"),
+        "{outcome}"
+    );
+    assert_eq!(lines[0]["steps"][0]["outcome"], "cancelled");
+    assert!(!dir.path().join("app/after").exists());
+    assert_private(&dir.path().join("state"));
 }

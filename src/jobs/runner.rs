@@ -90,7 +90,11 @@ impl Process {
     }
 }
 
-/// This machine: `sh -c COMMAND` in the home directory, where an SSH exec would start.
+/// This machine: `sh -c COMMAND` in the home directory, where an SSH exec would start, in
+/// a process group of its own, as a command over SSH would be: the signals a terminal sends
+/// its foreground group (Ctrl-C at `opsdeck run`, the hang-up when the operator's SSH
+/// session drops) are opsdeck's to handle, by stopping the job through the command's stdin.
+/// Had they reached the step wrapper, it would die and leave the step running unwatched.
 #[derive(Debug, Clone, Default)]
 pub struct Local {
     /// The working directory; `$HOME` when unset.
@@ -113,6 +117,8 @@ impl Local {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        #[cfg(unix)]
+        cmd.process_group(0);
         if let Some(home) = &self.home {
             cmd.current_dir(home);
         }

@@ -82,8 +82,12 @@ pub fn panic_hook(
         let name = thread.name().unwrap_or("unnamed");
         let on_ui = thread.id() == ui;
         let backtrace = std::backtrace::Backtrace::capture();
+        let backtrace = match backtrace.status() {
+            std::backtrace::BacktraceStatus::Captured => format!("\n{backtrace}"),
+            _ => String::new(),
+        };
         tracing::error!(
-            "panic on thread {name}{}: {info}\n{backtrace}",
+            "panic on thread {name}{}: {info}{backtrace}",
             if on_ui { " (the UI's)" } else { "" }
         );
         if on_ui || !active() {

@@ -12,7 +12,12 @@ pub struct Tui {
     pub session: Session,
     pub parser: vt100::Parser,
     pub raw: Vec<u8>,
+    /// opsdeck runs under a shell that outlives it (see [`Tui::start_then_stty`]).
+    wrapped: bool,
 }
+
+/// What the shell prints once opsdeck has exited, before `stty -a`.
+pub const EXITED: &str = "[opsdeck exited ";
 
 impl Tui {
     /// Starts opsdeck with a clean environment: no inventory anywhere unless given; `env`
@@ -31,9 +36,59 @@ impl Tui {
     ) -> Tui {
         // The pty starts with echo off; `stty sane` gives opsdeck the cooked terminal a
         // shell would, so "echo is back on" after exit really means opsdeck restored it.
+        Tui::spawn("stty sane; exec \"$0\" \"$@\"", dir, args, env, cols, rows)
+    }
+
+    /// [`Tui::start`], under a shell that, once opsdeck has exited, prints [`EXITED`] with
+    /// its status and then `stty -a` of the same terminal: what the operator's shell would
+    /// find. [`Tui::opsdeck_pid`] is opsdeck's pid (a child of the shell).
+    pub fn start_then_stty(dir: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Tui {
+        let script = format!("stty sane; \"$0\" \"$@\"; echo \"{EXITED}$?]\"; stty -a");
+        let mut tui = Tui::spawn(&script, dir, args, env, 80, 24);
+        tui.wrapped = true;
+        tui
+    }
+
+    /// The terminal modes `stty -a` printed after opsdeck exited (see
+    /// [`Tui::start_then_stty`]), one word each (`icanon`, `-echo`, ...), and opsdeck's exit
+    /// status as the shell saw it.
+    pub fn modes_after_exit(&self) -> (String, Vec<String>) {
+        let text = String::from_utf8_lossy(&self.raw);
+        let at = text
+            .rfind(EXITED)
+            .unwrap_or_else(|| panic!("the shell says opsdeck exited:\n{text}"));
+        let rest = &text[at + EXITED.len()..];
+        let (status, stty) = rest.split_once(']').unwrap_or((rest, ""));
+        let words = stty
+            .split(|c: char| c.is_whitespace() || c == ';')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect();
+        (status.to_string(), words)
+    }
+
+    /// The pid to signal: opsdeck's own, also when it runs under a shell.
+    pub fn opsdeck_pid(&self) -> u32 {
+        let pid = self.session.get_process().pid().as_raw() as u32;
+        if !self.wrapped {
+            return pid;
+        }
+        let kids = children(pid);
+        assert_eq!(kids.len(), 1, "the shell runs opsdeck and nothing else");
+        kids[0]
+    }
+
+    fn spawn(
+        script: &str,
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, Option<&str>)],
+        cols: u16,
+        rows: u16,
+    ) -> Tui {
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
-            .arg("stty sane; exec \"$0\" \"$@\"")
+            .arg(script)
             .arg(env!("CARGO_BIN_EXE_opsdeck"))
             .args(args)
             .current_dir(dir)
@@ -62,6 +117,7 @@ impl Tui {
                 0,
             ),
             raw: Vec::new(),
+            wrapped: false,
         }
     }
 
@@ -155,5 +211,59 @@ impl Tui {
             self.session.get_process().get_echo().unwrap(),
             "echo is back on (raw mode left)"
         );
+    }
+}
+
+/// The processes whose parent is `pid`, from `/proc`.
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut kids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may hold spaces and parentheses
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            kids.push(child);
+        }
+    }
+    kids
+}
+
+/// Whether process `pid` still runs (a zombie does not).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
+/// Sends `signal` (`-INT`, `-TERM`, ...) to `target` (a pid, or `-PGID` for a group) with
+/// kill(1), as an operator or the system would.
+pub fn kill(signal: &str, target: &str) {
+    let ok = Command::new("kill")
+        .args([signal, "--", target])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "kill {signal} {target}");
+}
+
+/// Waits until `done()` holds, polling, or fails saying `what`.
+pub fn wait_until(limit: Duration, what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
