@@ -432,6 +432,8 @@ async fn interruptible<R: Runner>(ctx: &Context<'_, R>, plan: &Plan) -> (Printer
     let record = tokio::select! {
         r = &mut job => r,
         sig = next_signal(&mut signals) => {
+            // on its own line, after the `^C` a terminal echoes
+            let _ = writeln!(std::io::stderr());
             say(&format!("{sig}: stopping the job (again to leave at once)"));
             let _ = cancel.send(Some(format!("interrupted ({sig})")));
             tokio::select! {
