@@ -29,6 +29,16 @@ struct TestContainer {
 
 impl TestContainer {
     fn run(lab: &'static Lab, name: &str, labels: &[(&str, &str)], script: &str) -> Self {
+        Self::run_with(lab, name, &[], labels, script)
+    }
+
+    fn run_with(
+        lab: &'static Lab,
+        name: &str,
+        options: &[&str],
+        labels: &[(&str, &str)],
+        script: &str,
+    ) -> Self {
         let c = TestContainer {
             lab,
             name: name.to_string(),
@@ -42,6 +52,7 @@ impl TestContainer {
             "--label".into(),
             "opsdeck.test=1".into(),
         ];
+        args.extend(options.iter().map(|o| o.to_string()));
         for (k, v) in labels {
             args.push("--label".into());
             args.push(format!("{k}={v}"));
@@ -331,4 +342,97 @@ async fn headless_output_carries_no_escape_from_labels_lock_holder_or_issuer() {
         .as_str()
         .unwrap();
     assert!(issuer.contains("evil CA"), "{issuer}");
+}
+
+#[test]
+fn opsdeck_logs_sanitises_on_a_terminal_and_is_raw_in_a_pipe() {
+    let Some(lab) = Lab::get() else { return };
+    let _c = TestContainer::run(
+        lab,
+        "opsdeck-hostile-cli-log",
+        &[],
+        "printf '\\033]52;c;aGFja2Vk\\007clipboard \\033[31mred\\033[0m\\n'; exec sleep 3600",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let config = host_inventory(home.path(), lab, &LILA, "");
+    let args = ["logs", "lila", "opsdeck-hostile-cli-log"];
+    // In a pipe: the bytes as the container wrote them, like `docker logs`.
+    let out = opsdeck_command(lab, home.path(), &args)
+        .env("OPSDECK_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", both(&out));
+    let piped = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        piped.contains("\u{1b}]52;c;aGFja2Vk\u{7}clipboard"),
+        "{piped:?}"
+    );
+    // On a terminal: the colours, nothing else.
+    let env = lab_env(lab, &config);
+    let env: Vec<(&str, Option<&str>)> = env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_deref()))
+        .collect();
+    let mut tui = Tui::start_sized(home.path(), &args, &env, 120, 36);
+    let status = tui.finish();
+    assert!(
+        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+    let raw = String::from_utf8_lossy(&tui.raw).into_owned();
+    assert!(raw.contains("clipboard"), "{raw:?}");
+    assert!(!raw.contains("]52;"), "{raw:?}");
+    assert!(raw.contains("\u{1b}[31mred"), "{raw:?}");
+}
+
+#[tokio::test]
+async fn a_tty_progress_bar_without_newlines_is_read_in_bounded_lines() {
+    use opsdeck::docker::logs::{self, CUT_MARK, LogDecoder, LogRequest, MAX_LINE_BYTES};
+    let Some(lab) = Lab::get() else { return };
+    // 4 MB of `\r` progress on a TTY, then one line: bollard's decoder held all of it
+    // waiting for a newline.
+    let c = TestContainer::run_with(
+        lab,
+        "opsdeck-hostile-tty",
+        &["-t"],
+        &[],
+        "i=0; while [ $i -lt 300000 ]; do printf '%d%% ..........\\r' $i; i=$((i+1)); done; \
+         printf 'done\\n'; exec sleep 3600",
+    );
+    let socket_path = lab.docker_socket(&LILA).display().to_string();
+    let (docker, _) = opsdeck::docker::connect_unix(&socket_path).await.unwrap();
+    let socket = opsdeck::docker::Socket::unix(&socket_path);
+    let req = LogRequest {
+        follow: true,
+        timestamps: true,
+        tail: None,
+    };
+    let mut body = logs::open(&docker, &socket, &c.name, &req).await.unwrap();
+    assert!(body.tty, "the container has a TTY");
+    let mut decoder = LogDecoder::new(body.tty);
+    let mut lines = Vec::new();
+    let mut bytes = 0usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while !lines
+        .iter()
+        .any(|l: &opsdeck::model::LogLine| l.text == "done")
+    {
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .expect("the progress bar's end within 2 minutes")
+            .expect("the stream stays open")
+            .unwrap();
+        bytes += chunk.len();
+        decoder.push(&chunk, &mut lines).unwrap();
+    }
+    assert!(bytes > 3_000_000, "{bytes} bytes read");
+    // Every line is bounded; what a terminal shows of the progress bar, cut if need be.
+    for l in &lines {
+        assert!(
+            l.text.len() <= MAX_LINE_BYTES + CUT_MARK.len(),
+            "{}",
+            l.text.len()
+        );
+    }
+    assert!(lines.len() < 1000, "{} lines", lines.len());
 }

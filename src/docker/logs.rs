@@ -286,13 +286,17 @@ impl LineSplitter {
     /// cut and the rest of it dropped.
     fn append(&mut self, slot: usize, stream: Stream, mut piece: &[u8], out: &mut Vec<LogLine>) {
         let buf = &mut self.partial[slot];
-        if let Some(cr) = piece.iter().rposition(|&b| b == b'\r')
-            && cr + 1 < piece.len()
-        {
+        // Carriage returns at the end may still be the line's end (`\r\n`, as a TTY
+        // sends it); one with text after it overwrites what came before.
+        let text_end = piece.len() - piece.iter().rev().take_while(|&&b| b == b'\r').count();
+        if let Some(cr) = piece[..text_end].iter().rposition(|&b| b == b'\r') {
             buf.clear();
             piece = &piece[cr + 1..];
-        } else if buf.last() == Some(&b'\r') && !piece.is_empty() && piece[0] != b'\r' {
+        } else if text_end > 0 && buf.last() == Some(&b'\r') {
             buf.clear();
+        } else if text_end == 0 && buf.last() == Some(&b'\r') {
+            // More carriage returns after one: nothing new to show.
+            return;
         }
         let room = (MAX_LINE_BYTES + 1).saturating_sub(buf.len());
         buf.extend_from_slice(&piece[..room.min(piece.len())]);
@@ -481,6 +485,24 @@ mod tests {
         s.push(Stream::Stdout, b"done\n", &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].text, "done");
+    }
+
+    #[test]
+    fn a_tty_progress_bar_in_one_chunk_then_crlf() {
+        let mut s = LineSplitter::default();
+        let mut out = Vec::new();
+        let mut chunk = Vec::new();
+        for i in 0..10_000 {
+            chunk.extend_from_slice(format!("{i}% .....\r").as_bytes());
+        }
+        s.push(Stream::Stdout, &chunk, &mut out);
+        assert!(s.partial[0].len() < 100, "{}", s.partial[0].len());
+        s.push(Stream::Stdout, b"\r\r", &mut out);
+        s.push(Stream::Stdout, b"done\r\n", &mut out);
+        s.push(Stream::Stdout, b"a\r\nb\r", &mut out);
+        s.push(Stream::Stdout, b"\n", &mut out);
+        let texts: Vec<_> = out.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["done", "a", "b"]);
     }
 
     #[test]
