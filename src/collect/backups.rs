@@ -370,11 +370,15 @@ pub fn counts(glob: &str, name: &str) -> bool {
 }
 
 /// Shell-style glob on one file name: `*`, `?`, `[...]` classes (with `!` or `^` negation
-/// and ranges) and `\` quoting the next character, as `find -name` reads them. A leading
-/// `.` must be matched by a literal `.`, as in the shell (find would let `*` match it), so
-/// a glob like `*.dump` never counts dot files.
+/// and ranges) and `\` quoting the next character, as GNU `find -name` reads them in the
+/// C locale (named classes like `[[:digit:]]` and collating symbols are not supported).
+/// A leading `.` must be matched by a literal `.`, as in the shell (find would let `*`
+/// match it), so a glob like `*.dump` never counts dot files.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let tokens = tokens(pattern);
+    // A pattern ending in a lone `\` matches nothing, as in fnmatch.
+    let Some(tokens) = tokens(pattern) else {
+        return false;
+    };
     if name.starts_with('.') && tokens.first() != Some(&Token::Lit('.')) {
         return false;
     }
@@ -391,6 +395,12 @@ enum Token {
         negate: bool,
         ranges: Vec<(char, char)>,
     },
+    /// A `[` that never closes: an ordinary `[`, as fnmatch reads it, unless the would-be
+    /// class ends in a range with no end (`[a-`) before any member matched a `[`: then
+    /// fnmatch gives up on that attempt.
+    Open {
+        literal: bool,
+    },
 }
 
 impl Token {
@@ -399,14 +409,17 @@ impl Token {
             Token::Lit(l) => *l == c,
             Token::Any => true,
             Token::Star => false,
-            Token::Class { negate, ranges } => {
-                ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negate
-            }
+            Token::Class { negate, ranges } => in_ranges(ranges, c) != *negate,
+            Token::Open { literal } => *literal && c == '[',
         }
     }
 }
 
-fn tokens(pattern: &str) -> Vec<Token> {
+fn in_ranges(ranges: &[(char, char)], c: char) -> bool {
+    ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi)
+}
+
+fn tokens(pattern: &str) -> Option<Vec<Token>> {
     let p: Vec<char> = pattern.chars().collect();
     let mut out = Vec::with_capacity(p.len());
     let mut i = 0;
@@ -424,18 +437,17 @@ fn tokens(pattern: &str) -> Vec<Token> {
                 i += 1;
             }
             '\\' => {
-                // A trailing backslash stands for itself.
-                out.push(Token::Lit(p.get(i + 1).copied().unwrap_or('\\')));
+                out.push(Token::Lit(*p.get(i + 1)?));
                 i += 2;
             }
             '[' => match class(&p[i..]) {
-                Some((token, len)) => {
+                Bracket::Closed(token, len) => {
                     out.push(token);
                     i += len;
                 }
-                None => {
-                    // An unclosed `[` is an ordinary character.
-                    out.push(Token::Lit('['));
+                Bracket::Open { literal } => {
+                    // What followed the `[` is read again as ordinary pattern.
+                    out.push(Token::Open { literal });
                     i += 1;
                 }
             },
@@ -445,11 +457,19 @@ fn tokens(pattern: &str) -> Vec<Token> {
             }
         }
     }
-    out
+    Some(out)
 }
 
-/// `[...]` at the start of `p`: the class and its length, or `None` when it never closes.
-fn class(p: &[char]) -> Option<(Token, usize)> {
+enum Bracket {
+    /// The class and its length.
+    Closed(Token, usize),
+    /// It never closes; see [`Token::Open`].
+    Open { literal: bool },
+}
+
+/// `[...]` at the start of `p`, read as glibc's fnmatch reads it: `]` right after `[` or
+/// `[!` is a member, `a-z` a range unless the `-` is last, `\` quotes the next character.
+fn class(p: &[char]) -> Bracket {
     let mut i = 1;
     let negate = matches!(p.get(i), Some('!') | Some('^'));
     if negate {
@@ -458,19 +478,34 @@ fn class(p: &[char]) -> Option<(Token, usize)> {
     let mut ranges = Vec::new();
     let mut first = true;
     loop {
-        let c = *p.get(i)?;
+        let Some(&c) = p.get(i) else {
+            return Bracket::Open { literal: true };
+        };
         if c == ']' && !first {
-            return Some((Token::Class { negate, ranges }, i + 1));
+            return Bracket::Closed(Token::Class { negate, ranges }, i + 1);
         }
         first = false;
-        let (lo, next) = escaped(p, i)?;
-        if p.get(next) == Some(&'-') && p.get(next + 1).is_some_and(|&e| e != ']') {
-            let (hi, after) = escaped(p, next + 1)?;
-            ranges.push((lo, hi));
-            i = after;
-        } else {
-            ranges.push((lo, lo));
-            i = next;
+        // A `\` with nothing after it: the whole pattern fails (see `tokens`).
+        let Some((lo, next)) = escaped(p, i) else {
+            return Bracket::Open { literal: false };
+        };
+        match (p.get(next), p.get(next + 1)) {
+            (Some('-'), None) => {
+                return Bracket::Open {
+                    literal: in_ranges(&ranges, '[') || lo == '[',
+                };
+            }
+            (Some('-'), Some(&e)) if e != ']' => {
+                let Some((hi, after)) = escaped(p, next + 1) else {
+                    return Bracket::Open { literal: false };
+                };
+                ranges.push((lo, hi));
+                i = after;
+            }
+            _ => {
+                ranges.push((lo, lo));
+                i = next;
+            }
         }
     }
 }
@@ -757,6 +792,15 @@ mod tests {
         assert!(glob_match("a\\*", "a*"));
         assert!(!glob_match("a\\*", "ab"));
         assert!(glob_match("[\\]]", "]"));
+        assert!(
+            !glob_match("a\\", "a\\"),
+            "a trailing backslash matches nothing"
+        );
+        assert!(glob_match("[\\]", "[]"), "an unclosed class is literal");
+        // Unclosed classes as glibc's fnmatch (and so `find -name`) reads them.
+        assert!(glob_match("aa-[a[", "aa-[a["));
+        assert!(!glob_match("[a-", "[a-"), "a range without an end fails");
+        assert!(glob_match("[[-", "[[-"), "unless a `[` matched first");
         // Pathological patterns stay fast.
         let name = "a".repeat(200);
         assert!(!glob_match(&format!("{}b", "*a".repeat(30)), &name));
