@@ -411,14 +411,17 @@ fn quitting_with_a_job_running_cancels_and_records_it() {
     }
 }
 
-/// A local host whose stack has one slow action (key `S`) whose first step writes its pid
-/// to `app/step.pid` and sleeps.
+/// A local host whose stack has a slow action (key `S`) whose first step writes its pid to
+/// `app/step.pid` and sleeps, and one that cannot end when stopped (key `Z`): its step
+/// leaves a process in a session of its own holding its output open (pid in
+/// `app/held.pid`), so opsdeck never sees it end.
 fn slow_inventory(dir: &Path) {
     std::fs::create_dir_all(dir.join("app")).unwrap();
     std::fs::write(
         dir.join("hosts.toml"),
         "[[host]]\nname = \"here\"\naddress = \"local\"\n\n[[host.stack]]\nname = \"app\"\ndir = \"~/app\"\n\n\
-         [[host.stack.action]]\nname = \"slow\"\nkey = \"S\"\nsteps = [\"sh -c 'echo $$ > step.pid; exec sleep 300'\", \"touch after\"]\ndangerous = true\n",
+         [[host.stack.action]]\nname = \"slow\"\nkey = \"S\"\nsteps = [\"sh -c 'echo $$ > step.pid; exec sleep 300'\", \"touch after\"]\ndangerous = true\n\n\
+         [[host.stack.action]]\nname = \"stuck\"\nkey = \"Z\"\nsteps = [\"sh -c 'setsid sleep 60 & echo $! > held.pid; exec sleep 300'\"]\ndangerous = true\n",
     )
     .unwrap();
 }
@@ -519,4 +522,54 @@ fn a_hang_up_cancels_opsdeck_run_and_records_it() {
     assert_eq!(lines[0]["steps"][0]["outcome"], "cancelled");
     assert!(!dir.path().join("app/after").exists());
     assert_private(&dir.path().join("state"));
+}
+
+/// A job that does not end when stopped does not hold opsdeck for ever: `Ctrl-C` while
+/// quitting waits for it leaves at once, and the job still has its audit line, saying that
+/// opsdeck left before the host confirmed the stop.
+#[test]
+fn ctrl_c_while_quitting_leaves_and_the_job_still_has_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    slow_inventory(dir.path());
+    let mut tui = Tui::start(
+        dir.path(),
+        &[],
+        &[("DOCKER_HOST", Some("unix:///nonexistent.sock"))],
+    );
+    tui.wait_for("the host view", |s| {
+        s.contains("fleet › here") && s.contains("cores")
+    });
+    tui.send("Z");
+    tui.wait_for("the confirm dialog", |s| {
+        s.contains("Run stuck (app) on here")
+    });
+    tui.send("y");
+    let held_file = dir.path().join("app/held.pid");
+    let held = || {
+        std::fs::read_to_string(&held_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+    };
+    wait_until(Duration::from_secs(30), "the step to run", || {
+        held().is_some()
+    });
+    tui.send("q");
+    tui.wait_for("quit to ask while a job runs", |s| {
+        s.contains("Jobs are running")
+    });
+    tui.send("y");
+    tui.send("\u{3}");
+    let status = tui.finish();
+    kill("-KILL", &held().unwrap().to_string());
+    assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
+    tui.assert_restored();
+    let log = std::fs::read_to_string(dir.path().join("state/opsdeck/opsdeck.log")).unwrap();
+    assert!(log.contains("Ctrl-C while stopping jobs"), "{log}");
+    let lines = audit_of(dir.path(), "stuck");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        lines[0]["outcome"],
+        "cancelled: opsdeck quit (opsdeck left before the host confirmed the step stopped)"
+    );
+    assert_eq!(lines[0]["steps"][0]["outcome"], "cancelled");
 }

@@ -12,7 +12,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::model::{Effect, HostConn, HostState, Model, Msg, update};
+use crate::model::{Effect, HostConn, HostState, Key, Model, Msg, update};
 use crate::remote::{self, HostCmd, HostHandle};
 use crate::ui::{self, Theme};
 
@@ -80,6 +80,7 @@ pub async fn run(config: Config, theme: Theme, read_only: bool) -> anyhow::Resul
         dead: vec![false; handles.len()],
         handles,
         signals,
+        events: EventStream::new(),
         last_draw: None,
     };
     let ended = console.event_loop().await;
@@ -146,6 +147,7 @@ struct Console<'a> {
     /// Workers whose end has been reported (see [`dead_workers`]).
     dead: Vec<bool>,
     signals: Signals,
+    events: EventStream,
     last_draw: Option<Instant>,
 }
 
@@ -175,7 +177,6 @@ impl Console<'_> {
     /// Runs until the operator quits or a signal says to; returns why, which is what the
     /// records of jobs still running will say they were cancelled for.
     async fn event_loop(&mut self) -> anyhow::Result<String> {
-        let mut events = EventStream::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let size = self.term.size()?;
@@ -193,7 +194,7 @@ impl Console<'_> {
             let redraw_at = self.last_draw.map_or_else(Instant::now, |t| t + FRAME);
             let mut msgs = Vec::new();
             tokio::select! {
-                ev = events.next() => match ev {
+                ev = self.events.next() => match ev {
                     Some(Ok(Event::Key(k))) => {
                         if let Some(key) = terminal::map_key(k) {
                             msgs.push(Msg::Key(key));
@@ -237,7 +238,8 @@ impl Console<'_> {
 
     /// Quitting with jobs running: each is cancelled the way `x` cancels it (the host stops
     /// its step) and writes its audit line, within [`QUIT_WAIT`]. The screen follows them
-    /// meanwhile, where the terminal is still there; a second signal leaves at once.
+    /// meanwhile, where the terminal is still there; a second signal, or `Ctrl-C`, leaves at
+    /// once.
     async fn stop_jobs(&mut self, why: &str) {
         let model_running = |m: &Model| m.hosts.iter().any(HostState::job_running);
         let stopping = crate::jobs::exec::stop_all(why);
@@ -247,7 +249,7 @@ impl Console<'_> {
         tracing::info!("{why}: stopping {stopping} running job(s)");
         let deadline = tokio::time::Instant::now() + QUIT_WAIT;
         let mut poll = tokio::time::interval(Duration::from_millis(50));
-        let mut drawing = true;
+        let (mut drawing, mut reading) = (true, true);
         loop {
             if crate::jobs::exec::running() == 0 && !model_running(&self.model) {
                 return;
@@ -270,6 +272,15 @@ impl Console<'_> {
                     tracing::warn!("{sig} while stopping jobs: leaving at once");
                     return;
                 }
+                ev = self.events.next(), if reading => match ev {
+                    Some(Ok(Event::Key(k))) if terminal::map_key(k) == Some(Key::Ctrl('c')) => {
+                        tracing::warn!("Ctrl-C while stopping jobs: leaving at once");
+                        return;
+                    }
+                    Some(Ok(_)) => {}
+                    // a hung-up terminal
+                    Some(Err(_)) | None => reading = false,
+                },
             }
         }
     }
