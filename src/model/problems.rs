@@ -245,3 +245,73 @@ fn level(value: f64, warn: f64, crit: f64) -> Option<Severity> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::backups::{BackupStatus, FileEntry};
+    use crate::model::HostState;
+
+    fn set(name: &str, verdict: Verdict, error: Option<&str>, age: Option<i64>) -> BackupStatus {
+        BackupStatus {
+            host: 0,
+            stack: "s".into(),
+            name: name.into(),
+            dir: "~/backups".into(),
+            newest: age.map(|a| FileEntry {
+                name: "db-1.dump".into(),
+                mtime: 1_000_000 - a,
+                size: 1,
+            }),
+            count: usize::from(age.is_some()),
+            total_bytes: 0,
+            max_age_secs: 26 * 3600,
+            verdict,
+            error: error.map(str::to_string),
+            recipe: None,
+        }
+    }
+
+    #[test]
+    fn backup_problems_say_why() {
+        let mut h = HostState::new("h", "h", 2);
+        h.conn = HostConn::Up;
+        h.backups = vec![
+            set(
+                "gone",
+                Verdict::Missing,
+                Some("directory ~/backups does not exist"),
+                None,
+            ),
+            set("empty", Verdict::Missing, None, None),
+            set(
+                "future",
+                Verdict::Suspicious,
+                Some("db-9.dump is dated 3d in the future of the host's clock: its age is unknown"),
+                None,
+            ),
+            set("old", Verdict::Stale, None, Some(30 * 3600)),
+            set(
+                "cut",
+                Verdict::Unknown,
+                Some("the listing of ~/backups is incomplete"),
+                None,
+            ),
+        ];
+        let model = Model::new(vec![h], jiff::Timestamp::from_second(1_000_000).unwrap());
+        let lines: Vec<String> = problems(&model, &[0])
+            .iter()
+            .map(|p| format!("{} {}", p.severity.label(), p.what))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "CRITICAL backup s/empty missing",
+                "CRITICAL backup s/gone missing: directory ~/backups does not exist",
+                "CRITICAL backup s/old stale, newest 30h old",
+                "WARNING backup s/cut could not be listed: the listing of ~/backups is incomplete",
+                "WARNING backup s/future suspicious: db-9.dump is dated 3d in the future of the host's clock: its age is unknown",
+            ]
+        );
+    }
+}

@@ -132,3 +132,100 @@ pub fn draw(h: &HostState, model: &Model, theme: &Theme, frame: &mut Frame, area
         .collect();
     frame.render_widget(Paragraph::new(lines), inner);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::backups::FileEntry;
+    use crate::model::HostConn;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    const NOW: i64 = 1_000_000;
+
+    fn set(name: &str, verdict: Verdict, error: Option<&str>, file: Option<&str>) -> BackupStatus {
+        BackupStatus {
+            host: 0,
+            stack: "s".into(),
+            name: name.into(),
+            dir: "~/backups".into(),
+            newest: file.map(|n| FileEntry {
+                name: n.into(),
+                mtime: NOW - 3 * 3600,
+                size: 2048,
+            }),
+            count: usize::from(file.is_some()),
+            total_bytes: 2048,
+            max_age_secs: 26 * 3600,
+            verdict,
+            error: error.map(str::to_string),
+            recipe: None,
+        }
+    }
+
+    fn screen(h: HostState) -> (String, String) {
+        let model = Model::new(vec![h], jiff::Timestamp::from_second(NOW).unwrap());
+        let theme = Theme::load("default").unwrap();
+        let mut t = Terminal::new(TestBackend::new(110, 6)).unwrap();
+        t.draw(|f| draw(&model.hosts[0], &model, &theme, f, f.area()))
+            .unwrap();
+        let text: String = t
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect();
+        let cell = fleet_cell(&model.hosts[0], NOW, &theme).0;
+        (text, cell)
+    }
+
+    #[test]
+    fn a_missing_directory_shows_as_missing_with_its_reason() {
+        let mut h = HostState::new("h", "h", 2);
+        h.conn = HostConn::Up;
+        h.backups = vec![
+            set("db", Verdict::Fresh, None, Some("db-1.dump")),
+            set(
+                "gone",
+                Verdict::Missing,
+                Some("directory ~/backups does not exist"),
+                None,
+            ),
+        ];
+        let (text, cell) = screen(h);
+        assert!(text.contains("s/gone"), "{text}");
+        assert!(text.contains("MISSING"), "{text}");
+        assert!(
+            text.contains("directory ~/backups does not exist"),
+            "{text}"
+        );
+        assert_eq!(cell, "none");
+    }
+
+    #[test]
+    fn host_text_never_reaches_the_terminal_raw() {
+        let mut h = HostState::new("h", "h", 2);
+        h.conn = HostConn::Up;
+        h.backups = vec![
+            set(
+                "db",
+                Verdict::Fresh,
+                None,
+                Some("db-\u{1b}]0;pwned\u{7}\n.dump"),
+            ),
+            set(
+                "odd",
+                Verdict::Stale,
+                Some("x.dump is dated 3d in the future\u{1b}[2J"),
+                Some("old.dump"),
+            ),
+        ];
+        let (text, _) = screen(h);
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(text.contains("db- .dump"), "{text}");
+        // A stale set with a reason still shows its age.
+        assert!(text.contains("3h ago"), "{text}");
+        assert!(text.contains("dated 3d in the future"), "{text}");
+    }
+}
