@@ -36,6 +36,7 @@ async fn running_containers_get_usage_from_one_shot_stats() {
     watch
         .connected(
             opsdeck::docker::connect_unix(&socket.to_string_lossy()).await,
+            opsdeck::docker::Socket::unix(&socket.to_string_lossy()),
             &tx,
         )
         .await;
