@@ -493,7 +493,7 @@ async fn run_locked<R: Runner>(
         inner: ctx.runner,
         stop: stop.clone(),
     };
-    let _lock = match &plan.project {
+    let lock = match &plan.project {
         Some(project) => {
             let info = lock::lock_info(&ctx.user, &plan.action);
             match lock::lock(ctx.runner, project, &info, plan.shared_lock).await {
@@ -527,6 +527,27 @@ async fn run_locked<R: Runner>(
         }
         None => None,
     };
+    let result = run_steps(ctx, plan, t, stop, runner).await;
+    if let Some(guard) = lock
+        && !guard.release().await
+    {
+        t.info(
+            None,
+            "the lock holder did not confirm it let go (the host drops the lock when the connection ends)",
+        )
+        .await;
+    }
+    result
+}
+
+/// The steps, in order, stopping at the first that fails or at a cancel.
+async fn run_steps<R: Runner>(
+    ctx: &Context<'_, R>,
+    plan: &Plan,
+    t: &mut Tracker<'_>,
+    stop: Stop,
+    runner: Stoppable<'_, R>,
+) -> Result<Option<String>, String> {
     let mut detected: Option<ComposeCommand> = None;
     // what the job says it achieved, when a step knows better than "N steps" (a backup)
     let mut summary: Option<String> = None;
@@ -728,8 +749,8 @@ async fn run_command<R: Runner>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::job::{JobKind, JobRequest};
     use crate::jobs::Local;
+    use crate::model::job::{JobKind, JobRequest};
     use std::path::Path;
     use std::sync::Mutex;
 

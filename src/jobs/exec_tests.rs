@@ -291,14 +291,32 @@ async fn a_dropped_job_stops_its_step_on_the_host() {
 
 #[tokio::test]
 async fn a_second_job_on_the_stack_is_refused_while_one_runs() {
+    // The first job holds the lock until the test lets it go (a file appears), so the
+    // second is started while it certainly runs, whatever the machine's load.
     let s = Setup::new(
         "~/app",
-        &action("one", &["sleep 2", "sh -c 'echo ran >> ran.log'"]),
+        &action(
+            "one",
+            &[
+                "sh -c 'touch started; while [ ! -e go ]; do sleep 0.02; done'",
+                "sh -c 'echo ran >> ran.log'",
+            ],
+        ),
     );
     let first = s.run(custom("one"));
     let second = async {
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        s.run(custom("one")).await
+        let started = s.path("app/started");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !started.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first job never started"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let refused = s.run(custom("one")).await;
+        std::fs::write(s.path("app/go"), "").unwrap();
+        refused
     };
     let ((a, _), (b, events)) = tokio::join!(first, second);
     assert_eq!(a.outcome, "ok");
@@ -322,6 +340,17 @@ async fn a_second_job_on_the_stack_is_refused_while_one_runs() {
     // and the lock is free again afterwards
     let (c, _) = s.run(custom("one")).await;
     assert_eq!(c.outcome, "ok");
+}
+
+#[tokio::test]
+async fn a_job_is_done_only_once_its_lock_is_released() {
+    // A job started the moment the previous one reported its end never meets that one's
+    // lock: the end is reported after the holder on the host has let go.
+    let s = Setup::new("~/app", &action("one", &["true"]));
+    for i in 0..200 {
+        let (r, _) = s.run(custom("one")).await;
+        assert_eq!(r.outcome, "ok", "job {i}");
+    }
 }
 
 #[tokio::test]

@@ -15,10 +15,35 @@ pub const HOST_STATE_DIR: &str = ".local/state/opsdeck";
 /// How long a job waits for its lock holder to answer.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Held while alive: dropping it closes the holder's stdin, and the host drops the lock.
+/// Held while alive: dropping it closes the holder's stdin, and the host drops the lock
+/// soon after. [`LockGuard::release`] waits until it has.
 pub struct LockGuard {
-    _holder: Process,
+    holder: Process,
     pub file: String,
+}
+
+/// How long [`LockGuard::release`] waits for the holder to let go.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl LockGuard {
+    /// Lets go of the lock and waits until the holder process on the host has ended (so the
+    /// flock is gone): a job is reported done only after this, so the next job on the stack
+    /// never finds this one's lock. Returns false when the holder did not confirm in time
+    /// (the connection is gone: the host drops the lock when its sshd notices).
+    pub async fn release(mut self) -> bool {
+        self.holder.close_stdin();
+        tokio::time::timeout(RELEASE_TIMEOUT, async {
+            loop {
+                match self.holder.next().await {
+                    Some(ProcEvent::Exit(_)) | None => return true,
+                    Some(ProcEvent::Lost(_)) => return false,
+                    Some(_) => {}
+                }
+            }
+        })
+        .await
+        .unwrap_or(false)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +140,7 @@ pub async fn lock<R: Runner>(
                 holder.into()
             }))
         }
-        None if answer == "locked" => Ok(LockGuard { _holder: p, file }),
+        None if answer == "locked" => Ok(LockGuard { holder: p, file }),
         None => Err(LockError::Failed(format!("unexpected answer {answer:?}"))),
     }
 }
