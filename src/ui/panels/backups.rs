@@ -37,7 +37,8 @@ pub fn fleet_cell(h: &HostState, now_secs: i64, theme: &Theme) -> (String, Style
         Some(b) => {
             let text = match (b.verdict, b.newest_age(now_secs)) {
                 (Verdict::Missing, _) => "none".to_string(),
-                (Verdict::Unknown, _) => "?".to_string(),
+                // Unknown, or suspicious with no file of a believable age.
+                (Verdict::Unknown, _) | (Verdict::Suspicious, None) => "?".to_string(),
                 (Verdict::Suspicious, Some(age)) => format!("{}?", format::age(age)),
                 (Verdict::Stale, Some(age)) => format!("{}!", format::age(age)),
                 (_, Some(age)) => format::age(age),
@@ -227,5 +228,13 @@ mod tests {
         // A stale set with a reason still shows its age.
         assert!(text.contains("3h ago"), "{text}");
         assert!(text.contains("dated 3d in the future"), "{text}");
+        let mut h = HostState::new("h", "h", 2);
+        h.backups = vec![set(
+            "future",
+            Verdict::Suspicious,
+            Some("x.dump is dated 3d in the future of the host's clock: its age is unknown"),
+            None,
+        )];
+        assert_eq!(screen(h).1, "?", "no age to show");
     }
 }
