@@ -406,6 +406,7 @@ async fn a_tty_progress_bar_without_newlines_is_read_in_bounded_lines() {
         follow: true,
         timestamps: true,
         tail: None,
+        after: None,
     };
     let mut body = logs::open(&docker, &socket, &c.name, &req).await.unwrap();
     assert!(body.tty, "the container has a TTY");

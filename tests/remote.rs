@@ -398,6 +398,48 @@ fn proxyjump_through_one_lab_host_to_another() {
 }
 
 #[test]
+fn a_hundred_hosts_behind_one_jump_host_share_its_connection() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    let home = tempfile::tempdir().unwrap();
+    // 100 inventory hosts, each one of the three lab hosts, all through course-supporter.
+    let mut text = String::new();
+    for i in 0..100 {
+        let h = HOSTS[i % 3];
+        text.push_str(&format!(
+            "[[host]]\nname = \"{}-{i}\"\naddress = \"{}\"\nuser = \"{}\"\ndocker_socket = \"{}\"\nknown_hosts = \"{}\"\njump = \"{}@{}\"\n\n",
+            h.name,
+            h.address,
+            h.user,
+            lab.docker_socket(&h).display(),
+            lab.known_hosts.display(),
+            COURSE_SUPPORTER.user,
+            COURSE_SUPPORTER.address
+        ));
+    }
+    let config = home.path().join("hosts.toml");
+    std::fs::write(&config, text).unwrap();
+    let config = config.display().to_string();
+    let env = [("OPSDECK_CONFIG", Some(config.as_str()))];
+    for run in 0..1 {
+        let before = accepted(lab, &COURSE_SUPPORTER);
+        let status = status_json(lab, home.path(), &[], &env);
+        let hosts = status["hosts"].as_array().unwrap();
+        assert_eq!(hosts.len(), 100);
+        let down: Vec<String> = hosts
+            .iter()
+            .filter(|h| h["reachable"] != true)
+            .map(|h| format!("{}: {}", h["name"], h["error"]))
+            .collect();
+        assert!(down.is_empty(), "run {run}: {} down: {down:?}", down.len());
+        // One login on the jump host for the jump itself; course-supporter's own 34
+        // inventory entries log in to it as targets, through the jump.
+        let logins = accepted(lab, &COURSE_SUPPORTER) - before;
+        assert_eq!(logins, 1 + 34, "run {run}: logins on the jump host");
+    }
+}
+
+#[test]
 fn ssh_config_alias_supplies_address_user_and_key() {
     let Some(lab) = Lab::get() else { return };
     let _serial = serial();

@@ -89,6 +89,7 @@ pub async fn print(
         follow,
         timestamps: false,
         tail,
+        after: None,
     };
     let mut body = logs::open(&engine.docker, &engine.socket, id, &req).await?;
     let mut out = std::io::stdout().lock();
@@ -139,7 +140,7 @@ fn write_lines(
             &mut *out
         };
         let text = if colour {
-            l.text.into()
+            l.text
         } else {
             crate::sanitize::line(&l.text).into_owned()
         };

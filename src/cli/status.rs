@@ -82,7 +82,9 @@ pub async fn snapshot(config: &Config, selected: &[usize], shared: &Shared) -> M
         })
         .collect();
     let done = |m: &Model, i: usize| complete(&m.hosts[i], wants[i]);
-    let deadline = tokio::time::Instant::now() + DEADLINE;
+    // Many hosts share this machine's CPU and, behind a jump host, one connection.
+    let limit = DEADLINE + Duration::from_millis(250) * selected.len() as u32;
+    let deadline = tokio::time::Instant::now() + limit;
     while !selected.iter().all(|&i| done(&model, i)) {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(msg)) => {
@@ -97,7 +99,7 @@ pub async fn snapshot(config: &Config, selected: &[usize], shared: &Shared) -> M
         }
         let h = &mut model.hosts[i];
         if !matches!(h.conn, HostConn::Down { .. }) {
-            let reason = format!("no complete answer within {}s", DEADLINE.as_secs());
+            let reason = format!("no complete answer within {}s", limit.as_secs());
             h.conn = HostConn::Down {
                 since: jiff::Timestamp::now(),
                 reason,

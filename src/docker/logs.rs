@@ -73,6 +73,9 @@ pub struct LogRequest {
     pub timestamps: bool,
     /// `None`: all of it.
     pub tail: Option<u64>,
+    /// Only lines stamped after this (Docker's RFC 3339 timestamp of the last line seen):
+    /// a follower resumed after a reconnect neither loses nor repeats a line.
+    pub after: Option<jiff::Timestamp>,
 }
 
 /// The log's body as it streams, and whether the container has a TTY (raw bytes, no
@@ -121,7 +124,7 @@ pub async fn open(
         return Err("Docker answered with an unexpected container id".into());
     }
     let v = docker.client_version();
-    let path = format!(
+    let mut path = format!(
         "/v{}.{}/containers/{id}/logs?stdout=1&stderr=1&follow={}&timestamps={}&tail={}",
         v.major_version,
         v.minor_version,
@@ -129,6 +132,15 @@ pub async fn open(
         u8::from(req.timestamps),
         req.tail.map_or("all".to_string(), |n| n.to_string()),
     );
+    if let Some(after) = req.after {
+        // Docker's `since` is inclusive: the lines at exactly that time are dropped by the
+        // splitter ([`LineSplitter::skip_until`]).
+        path.push_str(&format!(
+            "&since={}.{:09}",
+            after.as_second(),
+            after.subsec_nanosecond()
+        ));
+    }
     let stream = tokio::time::timeout(API_TIMEOUT, socket.open())
         .await
         .map_err(|_| "the Docker socket did not open within 5s".to_string())??;
@@ -195,6 +207,20 @@ impl LogDecoder {
         }
     }
 
+    /// A decoder that drops lines stamped at or before `after` (see [`LogRequest::after`]).
+    pub fn resuming(tty: bool, after: Option<jiff::Timestamp>) -> Self {
+        LogDecoder {
+            tty,
+            splitter: LineSplitter::skip_until(after),
+            ..Default::default()
+        }
+    }
+
+    /// The newest line's timestamp so far.
+    pub fn last_stamp(&self) -> Option<jiff::Timestamp> {
+        self.splitter.last_stamp()
+    }
+
     /// Feeds a chunk, however it is cut; complete lines go to `out`. A header that is not
     /// Docker's is an error: the stream cannot be trusted after it.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<LogLine>) -> Result<(), String> {
@@ -257,9 +283,43 @@ pub struct LineSplitter {
     partial: [Vec<u8>; 2],
     /// The current line was cut: drop its bytes until its newline.
     skipping: [bool; 2],
+    /// Lines stamped at or before this are dropped (a resumed follower's overlap).
+    skip_until: Option<jiff::Timestamp>,
+    /// The newest timestamp seen.
+    last: Option<jiff::Timestamp>,
 }
 
 impl LineSplitter {
+    /// A splitter that drops lines stamped at or before `after`.
+    pub fn skip_until(after: Option<jiff::Timestamp>) -> Self {
+        LineSplitter {
+            skip_until: after,
+            last: after,
+            ..Default::default()
+        }
+    }
+
+    /// The newest timestamp of a line passed on (or the one skipped to).
+    pub fn last_stamp(&self) -> Option<jiff::Timestamp> {
+        self.last
+    }
+
+    /// Passes a finished line on, reading its timestamp.
+    fn emit(&mut self, stream: Stream, line: &str, out: &mut Vec<LogLine>) {
+        let stamp = line
+            .split_once(' ')
+            .filter(|(ts, _)| is_timestamp(ts))
+            .and_then(|(ts, _)| ts.parse::<jiff::Timestamp>().ok());
+        if let Some(t) = stamp {
+            if self.skip_until.is_some_and(|until| t <= until) {
+                return;
+            }
+            self.skip_until = None;
+            self.last = Some(self.last.map_or(t, |l| l.max(t)));
+        }
+        out.push(parse_line(stream, line));
+    }
+
     pub fn push(&mut self, stream: Stream, mut chunk: &[u8], out: &mut Vec<LogLine>) {
         let slot = usize::from(stream == Stream::Stderr);
         while !chunk.is_empty() {
@@ -274,7 +334,7 @@ impl LineSplitter {
             if ended {
                 if !self.skipping[slot] {
                     let line = std::mem::take(&mut self.partial[slot]);
-                    out.push(parse_line(stream, &shown(&line)));
+                    self.emit(stream, &shown(&line), out);
                 }
                 self.skipping[slot] = false;
             }
@@ -285,13 +345,25 @@ impl LineSplitter {
     /// carriage return that has text after it is overwritten. Past the bound, the line is
     /// cut and the rest of it dropped.
     fn append(&mut self, slot: usize, stream: Stream, mut piece: &[u8], out: &mut Vec<LogLine>) {
-        let buf = &mut self.partial[slot];
+        let mut buf = std::mem::take(&mut self.partial[slot]);
+        self.append_to(&mut buf, slot, stream, &mut piece, out);
+        self.partial[slot] = buf;
+    }
+
+    fn append_to(
+        &mut self,
+        buf: &mut Vec<u8>,
+        slot: usize,
+        stream: Stream,
+        piece: &mut &[u8],
+        out: &mut Vec<LogLine>,
+    ) {
         // Carriage returns at the end may still be the line's end (`\r\n`, as a TTY
         // sends it); one with text after it overwrites what came before.
         let text_end = piece.len() - piece.iter().rev().take_while(|&&b| b == b'\r').count();
         if let Some(cr) = piece[..text_end].iter().rposition(|&b| b == b'\r') {
             buf.clear();
-            piece = &piece[cr + 1..];
+            *piece = &piece[cr + 1..];
         } else if text_end > 0 && buf.last() == Some(&b'\r') {
             buf.clear();
         } else if text_end == 0 && buf.last() == Some(&b'\r') {
@@ -303,7 +375,7 @@ impl LineSplitter {
         if buf.len() > MAX_LINE_BYTES {
             let mut line = shown(&buf[..MAX_LINE_BYTES]);
             line.push_str(CUT_MARK);
-            out.push(parse_line(stream, &line));
+            self.emit(stream, &line, out);
             buf.clear();
             self.skipping[slot] = true;
         }
@@ -313,7 +385,7 @@ impl LineSplitter {
         for (slot, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
             let line = std::mem::take(&mut self.partial[slot]);
             if !line.is_empty() && !self.skipping[slot] {
-                out.push(parse_line(stream, &shown(&line)));
+                self.emit(stream, &shown(&line), out);
             }
             self.skipping[slot] = false;
         }
@@ -357,19 +429,28 @@ fn is_timestamp(ts: &str) -> bool {
         })
 }
 
+/// Where a followed log got to: the newest line's timestamp, shared with the worker so a
+/// follower started again after a reconnect carries on from there.
+pub type Resume = std::sync::Arc<std::sync::Mutex<Option<jiff::Timestamp>>>;
+
 /// Follows a container's log until the stream ends or the task is aborted; lines go to
-/// the model in batches so a chatty container cannot flood the UI loop.
+/// the model in batches so a chatty container cannot flood the UI loop. With a time in
+/// `resume`, it starts after that line (no tail, nothing repeated); it keeps `resume` at
+/// the newest line it passed on.
 pub async fn follow(
     docker: Docker,
     socket: Socket,
     host: usize,
     id: String,
     tx: mpsc::Sender<Msg>,
+    resume: Resume,
 ) {
+    let after = resume.lock().ok().and_then(|r| *r);
     let req = LogRequest {
         follow: true,
         timestamps: true,
-        tail: Some(1000),
+        tail: if after.is_some() { None } else { Some(1000) },
+        after,
     };
     let mut body = match open(&docker, &socket, &id, &req).await {
         Ok(b) => b,
@@ -378,9 +459,20 @@ pub async fn follow(
             return;
         }
     };
-    let mut decoder = LogDecoder::new(body.tty);
+    let mut decoder = LogDecoder::resuming(body.tty, after);
     let mut batch: Vec<LogLine> = Vec::new();
     let mut flush = tokio::time::interval(Duration::from_millis(50));
+    let send = |lines: Vec<LogLine>, at: Option<jiff::Timestamp>| {
+        let (tx, id, resume) = (tx.clone(), id.clone(), resume.clone());
+        async move {
+            let sent = tx.send(Msg::LogLines { host, id, lines }).await.is_ok();
+            // Only what reached the console counts as seen.
+            if sent && let Ok(mut r) = resume.lock() {
+                *r = at;
+            }
+            sent
+        }
+    };
     let reason = loop {
         tokio::select! {
             item = body.next() => match item {
@@ -388,34 +480,22 @@ pub async fn follow(
                     if let Err(e) = decoder.push(&bytes, &mut batch) {
                         break e;
                     }
-                    if batch.len() >= 1000 {
-                        let lines = std::mem::take(&mut batch);
-                        if tx.send(Msg::LogLines { host, id: id.clone(), lines }).await.is_err() {
-                            return;
-                        }
+                    if batch.len() >= 1000 && !send(std::mem::take(&mut batch), decoder.last_stamp()).await {
+                        return;
                     }
                 }
                 Some(Err(e)) => break e,
                 None => break "the container stopped".to_string(),
             },
             _ = flush.tick() => {
-                if !batch.is_empty() {
-                    let lines = std::mem::take(&mut batch);
-                    if tx.send(Msg::LogLines { host, id: id.clone(), lines }).await.is_err() {
-                        return;
-                    }
+                if !batch.is_empty() && !send(std::mem::take(&mut batch), decoder.last_stamp()).await {
+                    return;
                 }
             }
         }
     };
     decoder.finish(&mut batch);
-    let _ = tx
-        .send(Msg::LogLines {
-            host,
-            id: id.clone(),
-            lines: batch,
-        })
-        .await;
+    send(batch, decoder.last_stamp()).await;
     let _ = tx.send(Msg::LogEnded { host, id, reason }).await;
 }
 
@@ -519,6 +599,22 @@ mod tests {
         assert!(out[0].text.ends_with(CUT_MARK));
         assert!(out[0].text.len() <= MAX_LINE_BYTES + CUT_MARK.len());
         assert_eq!(out[1].text, "next");
+    }
+
+    #[test]
+    fn a_resumed_splitter_drops_the_overlap_and_keeps_the_rest() {
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        let mut s = LineSplitter::skip_until(Some(at("2026-12-02T10:00:02.5Z")));
+        let mut out = Vec::new();
+        s.push(
+            Stream::Stdout,
+            b"2026-12-02T10:00:02.000000000Z old\n2026-12-02T10:00:02.500000000Z seen\n\
+              2026-12-02T10:00:02.500000001Z new\n2026-12-02T10:00:03.000000000Z newer\n",
+            &mut out,
+        );
+        let texts: Vec<_> = out.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["new", "newer"]);
+        assert_eq!(s.last_stamp(), Some(at("2026-12-02T10:00:03Z")));
     }
 
     #[test]

@@ -11,7 +11,16 @@ use crate::collect::backups::{BackupStatus, Verdict};
 pub enum HostConn {
     Connecting,
     Up,
-    Down { since: Timestamp, reason: String },
+    /// Connected, but the last sample is late: no answer for two refreshes. `since` is
+    /// when the last one came.
+    Stalled {
+        since: Timestamp,
+        reason: String,
+    },
+    Down {
+        since: Timestamp,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

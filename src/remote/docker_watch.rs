@@ -31,7 +31,6 @@ pub struct DockerWatch {
     socket: Option<docker::Socket>,
     next_try: Instant,
     cache: InspectCache,
-    logs: Option<(String, JoinHandle<()>)>,
     fallback: StatsFallback,
 }
 
@@ -43,7 +42,6 @@ impl DockerWatch {
             socket: None,
             next_try: Instant::now(),
             cache: InspectCache::default(),
-            logs: None,
             fallback: StatsFallback::default(),
         }
     }
@@ -136,60 +134,87 @@ impl DockerWatch {
         }
     }
 
-    pub async fn command(&mut self, cmd: HostCmd, tx: &mpsc::Sender<Msg>) {
-        match cmd {
-            HostCmd::FollowLogs { id } => {
-                self.stop_logs();
-                match (&self.docker, &self.socket) {
-                    (Some(d), Some(socket)) => {
-                        let task = tokio::spawn(docker::logs::follow(
-                            d.clone(),
-                            socket.clone(),
-                            self.host,
-                            id.clone(),
-                            tx.clone(),
-                        ));
-                        self.logs = Some((id, task));
-                    }
-                    _ => {
-                        let msg = Msg::LogEnded {
-                            host: self.host,
-                            id,
-                            reason: "Docker is not reachable".into(),
-                        };
-                        let _ = tx.send(msg).await;
-                    }
-                }
-            }
-            HostCmd::StopLogs { id } => {
-                if self
-                    .logs
-                    .as_ref()
-                    .is_some_and(|(current, _)| *current == id)
-                {
-                    self.stop_logs();
-                }
-            }
-            // Host keys are the connection's business, not Docker's.
-            HostCmd::AcceptHostKey { .. }
-            | HostCmd::Passphrase { .. }
-            | HostCmd::Job(_)
-            | HostCmd::CancelJob => {}
-        }
+    /// The client and the socket it came from, for the log follower and jobs.
+    pub fn engine(&self) -> Option<(Docker, docker::Socket)> {
+        Some((self.docker.clone()?, self.socket.clone()?))
     }
 
-    /// The connection under Docker went away: forget the client, keep nothing running.
+    /// The connection under Docker went away: forget the client.
     pub fn reset(&mut self) {
-        self.stop_logs();
         self.docker = None;
         self.socket = None;
         self.next_try = Instant::now();
     }
+}
 
-    fn stop_logs(&mut self) {
-        if let Some((_, task)) = self.logs.take() {
-            task.abort();
+/// The one container log a host follows for the console, kept across reconnects: when the
+/// connection comes back, it carries on after the last line it passed on, so nothing is
+/// lost or shown twice.
+#[derive(Default)]
+pub struct LogFollower {
+    id: Option<String>,
+    resume: docker::logs::Resume,
+    /// `None`: not started on this connection (or paused by its loss).
+    task: Option<JoinHandle<()>>,
+}
+
+impl LogFollower {
+    /// Follow `id` from now on (its last 1000 lines first).
+    pub fn want(&mut self, id: String) {
+        self.pause();
+        self.id = Some(id);
+        self.resume = docker::logs::Resume::default();
+    }
+
+    pub fn stop(&mut self, id: &str) {
+        if self.id.as_deref() == Some(id) {
+            self.pause();
+            self.id = None;
         }
+    }
+
+    /// The connection is gone: stop reading, remember where.
+    pub fn pause(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+
+    /// Starts (or resumes) the wanted log when Docker is there and nothing reads it yet. A
+    /// follower that ended by itself (the container stopped) is not started again.
+    pub fn ensure(
+        &mut self,
+        engine: Option<(Docker, docker::Socket)>,
+        host: usize,
+        tx: &mpsc::Sender<Msg>,
+    ) {
+        let (Some(id), None, Some((d, socket))) = (&self.id, &self.task, engine) else {
+            return;
+        };
+        self.task = Some(tokio::spawn(docker::logs::follow(
+            d,
+            socket,
+            host,
+            id.clone(),
+            tx.clone(),
+            self.resume.clone(),
+        )));
+    }
+
+    /// Answers a log command; false for any other command.
+    pub fn command(&mut self, cmd: &HostCmd) -> bool {
+        match cmd {
+            HostCmd::FollowLogs { id } => self.want(id.clone()),
+            HostCmd::StopLogs { id } => self.stop(id),
+            _ => return false,
+        }
+        true
+    }
+}
+
+impl Drop for LogFollower {
+    fn drop(&mut self) {
+        self.pause();
     }
 }
 
@@ -313,12 +338,6 @@ pub fn stats_usage(s: &ContainerStatsResponse) -> Option<(u64, Option<u64>)> {
         .and_then(|c| c.cpu_usage.as_ref())
         .and_then(|u| u.total_usage);
     Some((usage - cache, cpu_ns))
-}
-
-impl Drop for DockerWatch {
-    fn drop(&mut self) {
-        self.stop_logs();
-    }
 }
 
 #[cfg(test)]

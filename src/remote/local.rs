@@ -8,7 +8,7 @@ use std::time::Instant;
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 
-use super::docker_watch::DockerWatch;
+use super::docker_watch::{DockerWatch, LogFollower};
 use super::{BACKUP_EVERY, HostCmd, Watch};
 use crate::collect::backups;
 use crate::collect::cgroup::{self, CpuRates};
@@ -17,13 +17,13 @@ use crate::docker;
 use crate::jobs::Local;
 use crate::model::{HostConn, Msg};
 
-pub fn spawn(watch: Watch, tx: mpsc::Sender<Msg>) -> mpsc::Sender<HostCmd> {
-    let (cmd_tx, cmd_rx) = mpsc::channel(16);
+pub fn spawn(watch: Watch, tx: mpsc::Sender<Msg>) -> mpsc::UnboundedSender<HostCmd> {
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     tokio::spawn(run(watch, tx, cmd_rx));
     cmd_tx
 }
 
-async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::Receiver<HostCmd>) {
+async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::UnboundedReceiver<HostCmd>) {
     let Watch {
         host,
         ref socket,
@@ -49,6 +49,7 @@ async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::Receiver<HostC
         }
     };
     let mut docker_watch = DockerWatch::new(host);
+    let mut logs = LogFollower::default();
     let mut rates = CpuRates::default();
     let mut ticker = tokio::time::interval(refresh);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -93,12 +94,14 @@ async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::Receiver<HostC
                 }).await;
                 let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
                 rates.retain(&ids);
+                logs.ensure(docker_watch.engine(), host, &tx);
             }
             cmd = cmds.recv() => match cmd {
                 None => break,
                 Some(HostCmd::Job(request)) => {
                     if job.as_ref().is_some_and(super::RunningJob::running) {
-                        super::refuse_job(host, "a job is already running on this host", &tx);
+                        let why = "a job is already running on this host";
+                        super::refuse_job_audited(host, &watch.name, &request, why, &tx);
                     } else {
                         let tools = super::JobTools { docker: docker_watch.client(), tunnel: None };
                         job = Some(super::spawn_job(local.clone(), tools, &watch, request, tx.clone()));
@@ -109,7 +112,11 @@ async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::Receiver<HostC
                         j.cancel();
                     }
                 }
-                Some(cmd) => docker_watch.command(cmd, &tx).await,
+                Some(cmd) => {
+                    if logs.command(&cmd) {
+                        logs.ensure(docker_watch.engine(), host, &tx);
+                    }
+                }
             }
         }
     }

@@ -40,16 +40,32 @@ pub enum HostCmd {
     },
 }
 
-/// A running worker's inbox.
+/// A running worker's inbox. It has no bound to fill: the worker's connection owner does
+/// nothing slow itself, so it takes every command at once, and none is ever dropped.
 #[derive(Debug, Clone)]
 pub struct HostHandle {
-    pub cmds: mpsc::Sender<HostCmd>,
+    pub cmds: mpsc::UnboundedSender<HostCmd>,
+    /// For a job sent to a worker that is gone: it ends failed, and the audit log says so.
+    refuse: Option<(usize, String, mpsc::Sender<Msg>)>,
 }
 
 impl HostHandle {
+    pub fn new(cmds: mpsc::UnboundedSender<HostCmd>) -> Self {
+        HostHandle { cmds, refuse: None }
+    }
+
     pub fn send(&self, cmd: HostCmd) {
-        // A full inbox means the worker is stuck; dropping a log request is harmless.
-        let _ = self.cmds.try_send(cmd);
+        if let Err(mpsc::error::SendError(cmd)) = self.cmds.send(cmd)
+            && let (HostCmd::Job(request), Some((host, name, tx))) = (cmd, &self.refuse)
+        {
+            refuse_job_audited(
+                *host,
+                name,
+                &request,
+                "the host's worker has stopped (see opsdeck.log)",
+                tx,
+            );
+        }
     }
 }
 
@@ -134,13 +150,14 @@ pub fn spawn(
             .collect(),
         checks: crate::checks::specs(host),
     };
+    let refuse = Some((index, watch.name.clone(), tx.clone()));
     let cmds = if host.is_local() {
         local::spawn(watch, tx)
     } else {
         let target = ssh::resolve(host, &config.inventory.settings, shared.ssh_config.as_ref());
         ssh_worker::spawn(watch, target, shared.policy.clone(), tx)
     };
-    HostHandle { cmds }
+    HostHandle { cmds, refuse }
 }
 
 /// The job a worker runs now: how to stop it, and whether it is still going.
@@ -229,8 +246,56 @@ where
     RunningJob { cancel, task }
 }
 
-/// Answers a job asked of a worker that cannot run it now.
-pub fn refuse_job(host: usize, why: &str, tx: &mpsc::Sender<Msg>) {
+/// Answers a job asked of a worker that cannot run it now: the console hears it failed
+/// (sent from a task of its own, so a full channel never loses it) and the audit log gets
+/// its line, `refused: <why>`.
+pub fn refuse_job_audited(
+    host: usize,
+    name: &str,
+    request: &crate::model::JobRequest,
+    why: &str,
+    tx: &mpsc::Sender<Msg>,
+) {
+    use crate::jobs::audit;
+    if let Some(path) = audit::path() {
+        let time = jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let mut record = crate::model::JobRecord::new(
+            time,
+            audit::local_user(),
+            name,
+            &request.stack,
+            &request.action(),
+        );
+        record.outcome = format!("refused: {why}");
+        if let Err(e) = audit::append_to(&path, &record) {
+            tracing::error!("audit log: {e}");
+        }
+    }
     let event = crate::model::JobEvent::Finished(Err(why.to_string()));
-    let _ = tx.try_send(Msg::Job { host, event });
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        let _ = tx.send(Msg::Job { host, event }).await;
+    });
+}
+
+/// Every set of a host reported as not listed in time: a hung listing (a dead mount) must
+/// say so rather than leave the panel as it was.
+pub fn timed_out_backups(
+    host: usize,
+    sets: &[SetRef],
+    limit: Duration,
+    now_secs: i64,
+) -> Vec<crate::collect::backups::BackupStatus> {
+    use crate::collect::backups::{ListError, evaluate};
+    sets.iter()
+        .map(|(stack, set)| {
+            let error = ListError::Failed {
+                dir: set.dir.clone(),
+                detail: format!("the listing timed out after {}s", limit.as_secs()),
+            };
+            evaluate(host, stack, set, Err(&error), now_secs)
+        })
+        .collect()
 }

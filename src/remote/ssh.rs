@@ -324,8 +324,54 @@ fn ssh_config() -> Arc<client::Config> {
 /// A live connection; jump hosts stay open underneath it as long as it lives.
 pub struct Session {
     handle: Handle<Verifier>,
-    _jumps: Vec<Handle<Verifier>>,
+    /// The jump hosts' connections, shared with every other session behind them.
+    _jumps: Vec<Arc<Handle<Verifier>>>,
     pub target: Target,
+}
+
+/// Handshakes in flight to one sshd at most: OpenSSH's MaxStartups starts dropping new
+/// connections at 10 unauthenticated ones.
+const HANDSHAKES_PER_SSHD: usize = 8;
+/// Tries of a handshake that the server reset.
+const HANDSHAKE_TRIES: u64 = 3;
+
+type JumpSlot = Arc<tokio::sync::Mutex<std::sync::Weak<Handle<Verifier>>>>;
+
+/// Connections to jump hosts, by the chain that reaches them (and who logs in), shared by
+/// every session behind them while any is alive.
+static JUMPS: std::sync::LazyLock<Mutex<std::collections::HashMap<String, JumpSlot>>> =
+    std::sync::LazyLock::new(Mutex::default);
+
+/// A semaphore per sshd address, for [`HANDSHAKES_PER_SSHD`].
+static GATES: std::sync::LazyLock<
+    Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
+> = std::sync::LazyLock::new(Mutex::default);
+
+/// `user@host:port` of each hop, with the identities offered: sessions share a jump
+/// connection only when they would have logged in to it the same way.
+fn chain_key(hops: &[Hop]) -> String {
+    hops.iter()
+        .map(|h| format!("{}@{}:{} {:?}", h.user, h.hostname, h.port, h.identities))
+        .collect::<Vec<_>>()
+        .join(" > ")
+}
+
+enum HandshakeError {
+    /// Refused by us or the server in a way that is final (host key, authentication).
+    Ssh(SshError),
+    /// The transport failed: perhaps worth another try.
+    Russh(russh::Error),
+}
+
+impl From<SshError> for HandshakeError {
+    fn from(e: SshError) -> Self {
+        HandshakeError::Ssh(e)
+    }
+}
+
+fn is_reset(reason: &str) -> bool {
+    let r = reason.to_ascii_lowercase();
+    r.contains("reset") || r.contains("connection closed") || r.contains("disconnected")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -342,13 +388,9 @@ impl Session {
         policy: &KeyPolicy,
         passphrases: &Passphrases,
     ) -> Result<Session, SshError> {
-        let addr = format!("{}:{}", target.dest.hostname, target.dest.port);
-        tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            Self::connect_inner(target, policy, passphrases),
-        )
-        .await
-        .map_err(|_| SshError::Timeout { addr })?
+        // Each hop's handshake has its own deadline (in `open_hop`), not counting the wait
+        // for a turn at a busy sshd or for a shared jump connection being made.
+        Self::connect_inner(target, policy, passphrases).await
     }
 
     async fn connect_inner(
@@ -356,10 +398,67 @@ impl Session {
         policy: &KeyPolicy,
         passphrases: &Passphrases,
     ) -> Result<Session, SshError> {
-        let mut hops: Vec<&Hop> = target.jumps.iter().collect();
-        hops.push(&target.dest);
-        let mut opened: Vec<Handle<Verifier>> = Vec::new();
-        for hop in hops {
+        let mut jumps: Vec<Arc<Handle<Verifier>>> = Vec::new();
+        // Jump hosts are shared: every target behind the same chain rides on one
+        // connection to it, a channel each.
+        for (i, hop) in target.jumps.iter().enumerate() {
+            let key = chain_key(&target.jumps[..=i]);
+            let slot = {
+                let mut pool = JUMPS.lock().unwrap_or_else(|p| p.into_inner());
+                pool.retain(|_, s| {
+                    Arc::strong_count(s) > 1 || s.try_lock().is_ok_and(|w| w.strong_count() > 0)
+                });
+                pool.entry(key).or_default().clone()
+            };
+            // One connect per chain at a time; the others wait for it and share it.
+            let mut shared = slot.lock().await;
+            let handle = match shared.upgrade().filter(|h| !h.is_closed()) {
+                Some(h) => h,
+                None => {
+                    let h = Arc::new(
+                        Self::open_hop(target, hop, jumps.last(), policy, passphrases).await?,
+                    );
+                    *shared = Arc::downgrade(&h);
+                    h
+                }
+            };
+            drop(shared);
+            jumps.push(handle);
+        }
+        let handle =
+            Self::open_hop(target, &target.dest, jumps.last(), policy, passphrases).await?;
+        Ok(Session {
+            handle,
+            _jumps: jumps,
+            target: target.clone(),
+        })
+    }
+
+    /// One SSH connection: straight to `hop`, or through a `direct-tcpip` channel of `via`.
+    /// At most [`HANDSHAKES_PER_SSHD`] handshakes to one sshd run at once (sshd refuses
+    /// past its MaxStartups), and a connection reset during one is tried again.
+    async fn open_hop(
+        target: &Target,
+        hop: &Hop,
+        via: Option<&Arc<Handle<Verifier>>>,
+        policy: &KeyPolicy,
+        passphrases: &Passphrases,
+    ) -> Result<Handle<Verifier>, SshError> {
+        let addr = format!("{}:{}", hop.hostname, hop.port);
+        let gate = {
+            let mut gates = GATES.lock().unwrap_or_else(|p| p.into_inner());
+            gates
+                .entry(addr.clone())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_PER_SSHD)))
+                .clone()
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let permit = gate
+                .acquire()
+                .await
+                .map_err(|_| SshError::Protocol("handshake gate closed".into()))?;
             let refusal = Arc::new(Mutex::new(None));
             let verifier = Verifier {
                 hostname: hop.hostname.clone(),
@@ -368,50 +467,62 @@ impl Session {
                 policy: policy.clone(),
                 refusal: refusal.clone(),
             };
-            let addr = format!("{}:{}", hop.hostname, hop.port);
-            let result = match opened.last() {
-                None => {
-                    client::connect(ssh_config(), (hop.hostname.as_str(), hop.port), verifier).await
-                }
-                Some(via) => {
-                    let channel = via
-                        .channel_open_direct_tcpip(
-                            hop.hostname.clone(),
-                            u32::from(hop.port),
-                            "127.0.0.1",
-                            0,
-                        )
-                        .await
-                        .map_err(|e| SshError::Connect {
-                            addr: addr.clone(),
-                            reason: format!("through the jump host: {e}"),
-                        })?;
-                    client::connect_stream(ssh_config(), channel.into_stream(), verifier).await
-                }
+            let handshake = async {
+                let mut handle = Self::handshake(hop, via, verifier, &addr).await?;
+                authenticate(&mut handle, hop, target.agent.as_deref(), passphrases).await?;
+                Ok::<_, HandshakeError>(handle)
             };
-            let mut handle = match result {
-                Ok(h) => h,
-                Err(e) => {
+            let result = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+                .await
+                .map_err(|_| SshError::Timeout { addr: addr.clone() })?;
+            match result {
+                Ok(handle) => return Ok(handle),
+                Err(HandshakeError::Ssh(e)) => return Err(e),
+                Err(HandshakeError::Russh(e)) => {
                     if let Some(refused) = refusal.lock().ok().and_then(|mut s| s.take()) {
                         return Err(refused);
                     }
-                    return Err(SshError::Connect {
-                        addr,
-                        reason: connect_reason(&e),
-                    });
+                    let reason = connect_reason(&e);
+                    drop(permit);
+                    // sshd past MaxStartups drops new connections: a reset, not an answer.
+                    if attempt < HANDSHAKE_TRIES && is_reset(&reason) {
+                        tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                        continue;
+                    }
+                    return Err(SshError::Connect { addr, reason });
                 }
-            };
-            authenticate(&mut handle, hop, target.agent.as_deref(), passphrases).await?;
-            opened.push(handle);
+            }
         }
-        let handle = opened
-            .pop()
-            .ok_or_else(|| SshError::Protocol("no hop to connect to".into()))?;
-        Ok(Session {
-            handle,
-            _jumps: opened,
-            target: target.clone(),
-        })
+    }
+
+    /// The SSH handshake with one hop, straight or through `via`.
+    async fn handshake(
+        hop: &Hop,
+        via: Option<&Arc<Handle<Verifier>>>,
+        verifier: Verifier,
+        addr: &str,
+    ) -> Result<Handle<Verifier>, HandshakeError> {
+        let result = match via {
+            None => {
+                client::connect(ssh_config(), (hop.hostname.as_str(), hop.port), verifier).await
+            }
+            Some(via) => {
+                let channel = via
+                    .channel_open_direct_tcpip(
+                        hop.hostname.clone(),
+                        u32::from(hop.port),
+                        "127.0.0.1",
+                        0,
+                    )
+                    .await
+                    .map_err(|e| SshError::Connect {
+                        addr: addr.to_string(),
+                        reason: format!("through the jump host: {e}"),
+                    })?;
+                client::connect_stream(ssh_config(), channel.into_stream(), verifier).await
+            }
+        };
+        result.map_err(HandshakeError::Russh)
     }
 
     pub fn is_closed(&self) -> bool {

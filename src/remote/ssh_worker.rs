@@ -1,30 +1,78 @@
-//! The worker for a host reached over SSH: one connection, reconnected with capped
-//! exponential backoff; per tick one exec for metrics and container counters, one
-//! Docker API list over the same connection.
+//! The worker for a host reached over SSH. One task owns the connection and answers
+//! commands at once; everything slow runs beside it in tasks of its own, each with its own
+//! deadline: the sampler (one exec per tick), the Docker watcher, the backup survey, the
+//! checks, the followed log, and jobs. A sampler that gets no answer says the host is
+//! `stalled`; the connection is declared lost when the transport closes or nothing has
+//! answered for [`LOST_AFTER`], then retried with capped, jittered exponential backoff.
+//! A job outlives the connection it started on: cancel always reaches it, and its end is
+//! its own to report.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
-use super::docker_watch::DockerWatch;
+use super::docker_watch::{DockerWatch, LogFollower, Usage};
 use super::ssh::{self, KeyPolicy, Session, Target};
 use super::{BACKUP_EVERY, CHECK_EVERY, HostCmd, Watch};
 use crate::collect::{backups, procfs};
 use crate::model::{HostConn, Msg};
 
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest wait between two connection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// A connection that lived this long was healthy: the next loss starts backoff afresh.
+const HEALTHY_FOR: Duration = Duration::from_secs(60);
+/// No sample for this long (and at least three refreshes): the connection is lost.
+const LOST_AFTER: Duration = Duration::from_secs(12);
+/// How long a backup listing may take before the panel says it timed out.
+const SURVEY_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub fn spawn(
     watch: Watch,
     target: Target,
     policy: KeyPolicy,
     tx: mpsc::Sender<Msg>,
-) -> mpsc::Sender<HostCmd> {
-    let (cmd_tx, cmd_rx) = mpsc::channel(16);
+) -> mpsc::UnboundedSender<HostCmd> {
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     tokio::spawn(run(watch, target, policy, tx, cmd_rx));
     cmd_tx
+}
+
+/// `base` give or take a fifth, so hosts that went down together do not all come back at
+/// the same instant.
+fn jitter(base: Duration) -> Duration {
+    let mut b = [0u8; 2];
+    let r = if getrandom::fill(&mut b).is_ok() {
+        f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX)
+    } else {
+        0.5
+    };
+    base.mul_f64(0.8 + 0.4 * r)
+}
+
+/// What outlives one connection: the running job, the followed log.
+#[derive(Default)]
+struct Kept {
+    job: Option<super::RunningJob>,
+    logs: LogFollower,
+}
+
+impl Kept {
+    /// Commands that mean the same whether or not the host is connected.
+    fn common(&mut self, cmd: &HostCmd) -> bool {
+        match cmd {
+            HostCmd::CancelJob => {
+                if let Some(j) = &self.job {
+                    j.cancel();
+                }
+                true
+            }
+            other => self.logs.command(other),
+        }
+    }
 }
 
 enum Exit {
@@ -39,16 +87,27 @@ async fn run(
     target: Target,
     mut policy: KeyPolicy,
     tx: mpsc::Sender<Msg>,
-    mut cmds: mpsc::Receiver<HostCmd>,
+    mut cmds: mpsc::UnboundedReceiver<HostCmd>,
 ) {
     let host = watch.host;
     let mut backoff = Duration::from_secs(1);
     let mut down_since: Option<Timestamp> = None;
     let mut passphrases = ssh::Passphrases::new();
+    let mut kept = Kept::default();
     loop {
-        match Session::connect(&target, &policy, &passphrases).await {
+        let connect = Session::connect(&target, &policy, &passphrases);
+        // Connecting can take seconds: commands are answered meanwhile.
+        let connected = tokio::select! {
+            r = connect => r,
+            quit = drain_while_connecting((host, &watch.name), &mut cmds, &tx, &mut kept) => {
+                if quit {
+                    return;
+                }
+                continue;
+            }
+        };
+        match connected {
             Ok(session) => {
-                backoff = Duration::from_secs(1);
                 down_since = None;
                 let _ = tx
                     .send(Msg::Conn {
@@ -56,25 +115,47 @@ async fn run(
                         conn: HostConn::Up,
                     })
                     .await;
-                match serve(&watch, Arc::new(session), &tx, &mut cmds).await {
+                let started = Instant::now();
+                match serve(&watch, Arc::new(session), &tx, &mut cmds, &mut kept).await {
                     Exit::Quit => return,
                     Exit::Lost(reason) => {
+                        kept.logs.pause();
+                        backoff = if started.elapsed() >= HEALTHY_FOR {
+                            Duration::from_secs(1)
+                        } else {
+                            (backoff * 2).min(MAX_BACKOFF)
+                        };
+                        let wait = jitter(backoff);
                         let since = *down_since.get_or_insert_with(Timestamp::now);
                         let conn = HostConn::Down {
                             since,
-                            reason: format!("{reason}; reconnecting"),
+                            reason: format!("{reason}; {}", next_try(wait)),
                         };
-                        let _ = tx.send(Msg::Conn { host, conn }).await;
+                        if tx.send(Msg::Conn { host, conn }).await.is_err() {
+                            return;
+                        }
+                        match idle((host, &watch.name), Some(wait), &mut cmds, &tx, &mut kept).await
+                        {
+                            Idle::Quit => return,
+                            Idle::Accept(fingerprint) => {
+                                policy = KeyPolicy::AcceptFingerprint(fingerprint);
+                            }
+                            Idle::Passphrase(path, secret) => {
+                                passphrases.insert(path.into(), secret);
+                            }
+                            Idle::Retry => {}
+                        }
                     }
                 }
             }
             Err(e) => {
                 let since = *down_since.get_or_insert_with(Timestamp::now);
                 let fatal = e.is_fatal();
+                let wait = jitter(backoff);
                 let reason = if fatal {
                     e.to_string()
                 } else {
-                    format!("{e} (retry in {}s)", backoff.as_secs())
+                    format!("{e}; {}", next_try(wait))
                 };
                 if tx
                     .send(Msg::Conn {
@@ -110,8 +191,8 @@ async fn run(
                     let _ = tx.send(msg).await;
                 }
                 // A refused host key is not retried until the operator says so.
-                let wait = if fatal { None } else { Some(backoff) };
-                match idle(host, wait, &mut cmds, &tx).await {
+                let wait = if fatal { None } else { Some(wait) };
+                match idle((host, &watch.name), wait, &mut cmds, &tx, &mut kept).await {
                     Idle::Quit => return,
                     Idle::Accept(fingerprint) => policy = KeyPolicy::AcceptFingerprint(fingerprint),
                     Idle::Passphrase(path, secret) => {
@@ -132,13 +213,46 @@ enum Idle {
     Passphrase(String, crate::model::Secret),
 }
 
+/// "next try in 4s (01:02:03)", for the host's row.
+fn next_try(wait: Duration) -> String {
+    let at = Timestamp::now() + wait;
+    let local = at.to_zoned(jiff::tz::TimeZone::system());
+    format!(
+        "next try in {}s ({})",
+        wait.as_secs_f64().round(),
+        local.strftime("%H:%M:%S")
+    )
+}
+
+/// While a connection attempt runs: answers commands that need no connection, refuses
+/// jobs. Returns true when the console is gone.
+async fn drain_while_connecting(
+    (host, name): (usize, &str),
+    cmds: &mut mpsc::UnboundedReceiver<HostCmd>,
+    tx: &mpsc::Sender<Msg>,
+    kept: &mut Kept,
+) -> bool {
+    loop {
+        match cmds.recv().await {
+            None => return true,
+            Some(HostCmd::Job(request)) => {
+                super::refuse_job_audited(host, name, &request, "the host is not connected", tx);
+            }
+            Some(cmd) => {
+                kept.common(&cmd);
+            }
+        }
+    }
+}
+
 /// Waits out a backoff (or, with `None`, until the operator accepts a key), answering
 /// commands that make no sense while down.
 async fn idle(
-    host: usize,
+    (host, name): (usize, &str),
     wait: Option<Duration>,
-    cmds: &mut mpsc::Receiver<HostCmd>,
+    cmds: &mut mpsc::UnboundedReceiver<HostCmd>,
     tx: &mpsc::Sender<Msg>,
+    kept: &mut Kept,
 ) -> Idle {
     let deadline = wait.map(|w| tokio::time::Instant::now() + w);
     loop {
@@ -155,10 +269,23 @@ async fn idle(
             Some(HostCmd::Passphrase { path, passphrase }) => {
                 return Idle::Passphrase(path, passphrase);
             }
-            Some(HostCmd::Job(_)) => {
-                super::refuse_job(host, "the host is not connected", tx);
+            Some(HostCmd::Job(request)) => {
+                super::refuse_job_audited(host, name, &request, "the host is not connected", tx);
             }
-            Some(_) => {}
+            Some(cmd) => {
+                kept.common(&cmd);
+            }
+        }
+    }
+}
+
+/// Aborts the connection's tasks when the connection is done with.
+struct Tasks(Vec<JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
         }
     }
 }
@@ -167,59 +294,60 @@ async fn serve(
     spec: &Watch,
     session: Arc<Session>,
     tx: &mpsc::Sender<Msg>,
-    cmds: &mut mpsc::Receiver<HostCmd>,
+    cmds: &mut mpsc::UnboundedReceiver<HostCmd>,
+    kept: &mut Kept,
 ) -> Exit {
-    let (host, socket, refresh) = (spec.host, spec.socket.as_str(), spec.refresh);
-    let mut next_backups = Instant::now();
-    let mut next_checks = Instant::now();
-    let mut checks_running: Option<tokio::task::JoinHandle<()>> = None;
-    let mut job: Option<super::RunningJob> = None;
-    let mut watch = DockerWatch::new(host);
-    let mut sampler = procfs::Sampler::default();
-    let mut ticker = tokio::time::interval(refresh);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    // A host slower than this is treated as gone, so one wedged host never stalls its row.
-    let budget = (refresh * 3).max(Duration::from_secs(10));
+    let (host, name) = (spec.host, spec.name.as_str());
+    let (lost_tx, mut lost_rx) = mpsc::channel::<String>(4);
+    let (usage_tx, usage_rx) = watch::channel(HashMap::<String, Usage>::new());
+    let (engine_tx, mut engine_rx) = watch::channel(None);
+    let mut tasks = vec![
+        tokio::spawn(sample(
+            spec.clone(),
+            session.clone(),
+            tx.clone(),
+            usage_tx,
+            lost_tx,
+        )),
+        tokio::spawn(watch_docker(
+            spec.clone(),
+            session.clone(),
+            tx.clone(),
+            usage_rx,
+            engine_tx,
+        )),
+    ];
+    if !spec.backups.is_empty() {
+        tasks.push(tokio::spawn(survey(
+            spec.clone(),
+            session.clone(),
+            tx.clone(),
+        )));
+    }
+    if !spec.checks.is_empty() {
+        tasks.push(tokio::spawn(check(
+            spec.clone(),
+            session.clone(),
+            tx.clone(),
+        )));
+    }
+    let _tasks = Tasks(tasks);
+    let mut closed = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
-            _ = ticker.tick() => {
+            reason = lost_rx.recv() => {
+                return Exit::Lost(reason.unwrap_or_else(|| "the sampler stopped".into()));
+            }
+            _ = closed.tick() => {
                 if session.is_closed() {
                     return Exit::Lost("the SSH connection closed".into());
                 }
-                let out = match tokio::time::timeout(budget, session.exec(procfs::SCRIPT)).await {
-                    Ok(Ok(out)) => out,
-                    Ok(Err(e)) => return Exit::Lost(e.to_string()),
-                    Err(_) => return Exit::Lost(format!("no answer within {}s", budget.as_secs())),
-                };
-                let sample = procfs::parse(&String::from_utf8_lossy(&out.stdout));
-                if !sample.complete {
-                    // A cut-off sample can end in half a number: skip it rather than graph it.
-                    tracing::warn!("host {host}: incomplete metrics sample (exit status {:?})", out.status);
-                    continue;
+            }
+            changed = engine_rx.changed() => {
+                if changed.is_ok() {
+                    let engine = engine_rx.borrow().clone();
+                    kept.logs.ensure(engine, host, tx);
                 }
-                let (metrics, usage) = sampler.next(sample, Instant::now());
-                if tx.send(Msg::Metrics { host, at: Timestamp::now(), metrics }).await.is_err() {
-                    return Exit::Quit;
-                }
-                if !spec.backups.is_empty() && Instant::now() >= next_backups {
-                    next_backups = Instant::now() + BACKUP_EVERY;
-                    let now = Timestamp::now().as_second();
-                    let backups = backups::survey(host, &spec.backups, now, &*session).await;
-                    let _ = tx.send(Msg::Backups { host, backups }).await;
-                }
-                if !spec.checks.is_empty()
-                    && Instant::now() >= next_checks
-                    && checks_running.as_ref().is_none_or(|h| h.is_finished())
-                {
-                    next_checks = Instant::now() + CHECK_EVERY;
-                    let tunnel: Arc<dyn crate::checks::Tunnel> = session.clone();
-                    checks_running = Some(super::spawn_checks(spec, Some(tunnel), tx));
-                }
-                if watch.wants_connect() {
-                    let opener = ssh::docker_socket(session.clone(), socket);
-                    watch.connected(ssh::docker(session.clone(), socket).await, opener, tx).await;
-                }
-                watch.poll(tx, |id| usage.get(id).map(|u| (u.cpu_percent, u.mem_bytes))).await;
             }
             cmd = cmds.recv() => match cmd {
                 None => {
@@ -228,21 +356,166 @@ async fn serve(
                 }
                 Some(HostCmd::AcceptHostKey { .. } | HostCmd::Passphrase { .. }) => {}
                 Some(HostCmd::Job(request)) => {
-                    if job.as_ref().is_some_and(super::RunningJob::running) {
-                        super::refuse_job(host, "a job is already running on this host", tx);
+                    if kept.job.as_ref().is_some_and(super::RunningJob::running) {
+                        super::refuse_job_audited(host, name, &request, "a job is already running on this host", tx);
                     } else {
                         let tunnel: Arc<dyn crate::checks::Tunnel> = session.clone();
-                        let tools = super::JobTools { docker: watch.client(), tunnel: Some(tunnel) };
-                        job = Some(super::spawn_job(session.clone(), tools, spec, request, tx.clone()));
+                        let docker = engine_rx.borrow().as_ref().map(|(d, _)| d.clone());
+                        let tools = super::JobTools { docker, tunnel: Some(tunnel) };
+                        kept.job = Some(super::spawn_job(session.clone(), tools, spec, request, tx.clone()));
                     }
                 }
-                Some(HostCmd::CancelJob) => {
-                    if let Some(j) = &job {
-                        j.cancel();
+                Some(cmd) => {
+                    if kept.common(&cmd) {
+                        let engine = engine_rx.borrow().clone();
+                        kept.logs.ensure(engine, host, tx);
                     }
                 }
-                Some(cmd) => watch.command(cmd, tx).await,
             }
         }
+    }
+}
+
+/// One exec per tick for the host's /proc and its containers' cgroup counters. Says the
+/// host is stalled when an answer is late, and the connection lost when there has been
+/// none for [`LOST_AFTER`] or the exec fails.
+async fn sample(
+    spec: Watch,
+    session: Arc<Session>,
+    tx: mpsc::Sender<Msg>,
+    usage: watch::Sender<HashMap<String, Usage>>,
+    lost: mpsc::Sender<String>,
+) {
+    let (host, refresh) = (spec.host, spec.refresh);
+    let mut sampler = procfs::Sampler::default();
+    let mut ticker = tokio::time::interval(refresh);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let stall_after = refresh * 2;
+    let lost_after = LOST_AFTER.max(refresh * 3);
+    let mut last = Instant::now();
+    let mut last_at = Timestamp::now();
+    let mut stalled = false;
+    loop {
+        ticker.tick().await;
+        let left = lost_after.saturating_sub(last.elapsed());
+        let wait = if stalled { left } else { stall_after.min(left) };
+        match tokio::time::timeout(wait, session.exec(procfs::SCRIPT)).await {
+            Ok(Ok(out)) => {
+                let parsed = procfs::parse(&String::from_utf8_lossy(&out.stdout));
+                if !parsed.complete {
+                    // A cut-off sample can end in half a number: skip it rather than graph it.
+                    tracing::warn!(
+                        "host {host}: incomplete metrics sample (exit status {:?})",
+                        out.status
+                    );
+                    continue;
+                }
+                let (metrics, per_container) = sampler.next(parsed, Instant::now());
+                last = Instant::now();
+                last_at = Timestamp::now();
+                stalled = false;
+                let _ = usage.send(
+                    per_container
+                        .iter()
+                        .map(|(id, u)| (id.clone(), (u.cpu_percent, u.mem_bytes)))
+                        .collect(),
+                );
+                if tx
+                    .send(Msg::Metrics {
+                        host,
+                        at: last_at,
+                        metrics,
+                    })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(Err(e)) => {
+                let _ = lost.send(e.to_string()).await;
+                return;
+            }
+            Err(_) if last.elapsed() >= lost_after => {
+                let secs = last.elapsed().as_secs();
+                let _ = lost.send(format!("no answer for {secs}s")).await;
+                return;
+            }
+            Err(_) => {
+                stalled = true;
+                let conn = HostConn::Stalled {
+                    since: last_at,
+                    reason: format!("no answer for {}s", last.elapsed().as_secs()),
+                };
+                let _ = tx.send(Msg::Conn { host, conn }).await;
+            }
+        }
+    }
+}
+
+/// Docker over the connection: connect (and again after a failure), list every tick with
+/// the sampler's cgroup counters, publish the client for the log follower and jobs.
+async fn watch_docker(
+    spec: Watch,
+    session: Arc<Session>,
+    tx: mpsc::Sender<Msg>,
+    usage: watch::Receiver<HashMap<String, Usage>>,
+    engine: watch::Sender<Option<(bollard::Docker, crate::docker::Socket)>>,
+) {
+    let mut docker = DockerWatch::new(spec.host);
+    let mut ticker = tokio::time::interval(spec.refresh);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        ticker.tick().await;
+        if docker.wants_connect() {
+            let opener = ssh::docker_socket(session.clone(), &spec.socket);
+            let result = ssh::docker(session.clone(), &spec.socket).await;
+            docker.connected(result, opener, &tx).await;
+        }
+        let current = usage.borrow().clone();
+        docker.poll(&tx, |id| current.get(id).copied()).await;
+        let now = docker.engine();
+        if now.is_some() != engine.borrow().is_some() {
+            let _ = engine.send(now);
+        }
+    }
+}
+
+/// Lists the backup directories every [`BACKUP_EVERY`], each round bounded in time: a
+/// listing that hangs (a dead mount) is reported as timed out, and never holds up
+/// anything else.
+async fn survey(spec: Watch, session: Arc<Session>, tx: mpsc::Sender<Msg>) {
+    let host = spec.host;
+    loop {
+        let now = Timestamp::now().as_second();
+        let round = backups::survey(host, &spec.backups, now, &*session);
+        let backups = match tokio::time::timeout(SURVEY_TIMEOUT, round).await {
+            Ok(b) => b,
+            Err(_) => super::timed_out_backups(host, &spec.backups, SURVEY_TIMEOUT, now),
+        };
+        if tx.send(Msg::Backups { host, backups }).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(BACKUP_EVERY).await;
+    }
+}
+
+/// The host's HTTP checks every [`CHECK_EVERY`], through the connection for `via = "ssh"`.
+async fn check(spec: Watch, session: Arc<Session>, tx: mpsc::Sender<Msg>) {
+    loop {
+        let tunnel: Arc<dyn crate::checks::Tunnel> = session.clone();
+        let now = Timestamp::now().as_second();
+        let checks = crate::checks::run_all(&spec.checks, Some(tunnel), now).await;
+        if tx
+            .send(Msg::Checks {
+                host: spec.host,
+                checks,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::time::sleep(CHECK_EVERY).await;
     }
 }

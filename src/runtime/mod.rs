@@ -354,10 +354,10 @@ mod tests {
 
     #[test]
     fn a_worker_that_died_shows_its_host_down_once() {
-        let (alive, _rx) = mpsc::channel(1);
-        let (dead, rx) = mpsc::channel(1);
+        let (alive, _rx) = mpsc::unbounded_channel();
+        let (dead, rx) = mpsc::unbounded_channel();
         drop(rx); // what a panicking worker task leaves behind
-        let handles = [HostHandle { cmds: alive }, HostHandle { cmds: dead }];
+        let handles = [HostHandle::new(alive), HostHandle::new(dead)];
         let mut seen = vec![false; 2];
         let now = Timestamp::now();
         let msgs = dead_workers(&handles, &mut seen, now);

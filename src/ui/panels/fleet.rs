@@ -162,6 +162,13 @@ fn state_cell(h: &HostState, model: &Model, theme: &Theme) -> (String, Style) {
             Some(age) => (format!("● stale {}", format::age(age)), theme.warn),
             None => ("● up".into(), theme.ok),
         },
+        HostConn::Stalled { since, .. } => (
+            format!(
+                "◐ stalled {}",
+                format::age(model.now.as_second() - since.as_second())
+            ),
+            theme.warn,
+        ),
         HostConn::Down { since, .. } => (
             format!(
                 "✖ down {}",
@@ -200,6 +207,10 @@ fn detail_lines(h: &HostState, model: &Model, theme: &Theme) -> Vec<Line<'static
     }
     let second = match (&h.conn, &h.metrics) {
         (HostConn::Down { reason, .. }, _) => vec![Span::styled(reason.clone(), theme.crit)],
+        (HostConn::Stalled { reason, .. }, _) => vec![Span::styled(
+            format!("stalled: {reason} (the last sample is shown)"),
+            theme.warn,
+        )],
         (_, Some(m)) => {
             let root = m
                 .disks
