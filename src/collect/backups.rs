@@ -13,7 +13,7 @@
 //! trustworthy age at all. A listing that lost its end marker (cut at [`LISTING_CAP`], or
 //! by the connection) is refused as a whole rather than half believed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use serde::Serialize;
 
@@ -251,6 +251,7 @@ pub fn parse_listing(dir: &str, out: &[u8]) -> Result<Listing, ListError> {
         ..Listing::default()
     };
     let mut ended = false;
+    let mut seen: HashSet<&[u8]> = HashSet::new();
     for (i, rec) in complete.enumerate() {
         if ended {
             return Err(garbled("records after the end"));
@@ -280,11 +281,16 @@ pub fn parse_listing(dir: &str, out: &[u8]) -> Result<Listing, ListError> {
             }
             continue;
         }
-        let entry = parse_file(rec).ok_or_else(|| garbled("a file record that does not parse"))?;
-        if entry.1 {
-            listing.inexact.insert(entry.0.name.clone());
+        let (file, raw_name) =
+            parse_file(rec).ok_or_else(|| garbled("a file record that does not parse"))?;
+        // find lists a name once; a host that says otherwise is not listing a directory.
+        if !seen.insert(raw_name) {
+            return Err(garbled("a file listed twice"));
         }
-        listing.files.push(entry.0);
+        if std::str::from_utf8(raw_name).is_err() {
+            listing.inexact.insert(file.name.clone());
+        }
+        listing.files.push(file);
     }
     if !ended {
         return Err(truncated());
@@ -293,8 +299,8 @@ pub fn parse_listing(dir: &str, out: &[u8]) -> Result<Listing, ListError> {
 }
 
 /// `f MTIME SIZE NAME`: MTIME as find's `%T@` (seconds, a fraction), SIZE in bytes, NAME
-/// whatever bytes but `/` (and NUL); the flag says the name was not valid UTF-8.
-fn parse_file(rec: &[u8]) -> Option<(FileEntry, bool)> {
+/// whatever bytes but `/` (and NUL); the entry, and the name's bytes as the host sent them.
+fn parse_file(rec: &[u8]) -> Option<(FileEntry, &[u8])> {
     let rest = rec.strip_prefix(b"f ")?;
     let mut parts = rest.splitn(3, |&b| b == b' ');
     let mtime = std::str::from_utf8(parts.next()?).ok()?;
@@ -312,11 +318,12 @@ fn parse_file(rec: &[u8]) -> Option<(FileEntry, bool)> {
     if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
         return None;
     }
-    let (name, inexact) = match std::str::from_utf8(name) {
-        Ok(s) => (s.to_string(), false),
-        Err(_) => (String::from_utf8_lossy(name).into_owned(), true),
+    let entry = FileEntry {
+        name: String::from_utf8_lossy(name).into_owned(),
+        mtime,
+        size,
     };
-    Some((FileEntry { name, mtime, size }, inexact))
+    Some((entry, name))
 }
 
 /// A decimal integer as `date` and find print them: an optional `-`, then digits.
@@ -886,6 +893,7 @@ mod tests {
             &[b"now 5", b"f 1.0 1 ", b"end 0"],
             &[b"now 5", b"end 0", b"f 1.0 1 late"],
             &[b"now 5", b"f 1.0 1 a", b"missing", b"end 0"],
+            &[b"now 5", b"f 1.0 1 a", b"f 2.0 2 a", b"end 0"],
             &[b"now 99999999999999999999", b"end 0"],
         ] {
             assert!(
