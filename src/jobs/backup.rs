@@ -501,7 +501,13 @@ fn segments(stderr: &[u8]) -> Vec<Segment> {
         stage: "start".into(),
         ..Segment::default()
     }];
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+    // The host's words end up in messages on a terminal: made fit for one first.
+    for line in text
+        .lines()
+        .map(|l| crate::sanitize::line(l).trim().to_string())
+        .filter(|l| !l.is_empty())
+    {
+        let line = line.as_str();
         if let Some(stage) = line.strip_prefix("opsdeck-stage: ") {
             segs.push(Segment {
                 stage: stage.into(),
@@ -575,6 +581,10 @@ mod tests {
             "Cannot connect to the Docker daemon"
         );
         assert_eq!(detail(b""), "no message");
+        assert_eq!(
+            detail(b"opsdeck-stage: dump\npg_dump: \x1b]52;c;aGk=\x07error\r\n"),
+            "pg_dump: error"
+        );
     }
 
     #[test]
