@@ -74,6 +74,18 @@ fn host_down() {
 }
 
 #[test]
+fn fleet_and_host_with_a_stalled_host() {
+    let mut m = support::fleet();
+    m.hosts[0].conn = HostConn::Stalled {
+        since: m.now - jiff::SignedDuration::from_secs(7),
+        reason: "no answer for 7s".into(),
+    };
+    snap("fleet_stalled", &m);
+    key(&mut m, Key::Enter);
+    snap("host_stalled", &m);
+}
+
+#[test]
 fn host_without_docker() {
     let mut m = support::fleet();
     m.hosts[0].docker = DockerState::Unavailable {

@@ -23,8 +23,10 @@ use crate::model::host::Disk;
 /// so each counter is read once. `memory.stat` is ~1 KB per container but only its
 /// inactive-file line is needed (subtracting it matches `docker stats`), so `grep` keeps
 /// just that line. `df -l` skips network filesystems, whose hung server would otherwise
-/// block every tick; busybox df has no `-l` and falls back to plain `-kP`. The `end`
-/// marker lets the parser tell a complete sample from a cut one.
+/// block every tick; busybox df has no `-l` and falls back to plain `-kP`. A local mount
+/// can hang too (a FUSE daemon that stopped answering): `timeout -s KILL` bounds `df`
+/// where coreutils has it, so the rest of the sample still arrives. The `end` marker lets
+/// the parser tell a complete sample from a cut one.
 pub const SCRIPT: &str = "sh -c 'c=/sys/fs/cgroup; a=$c/cpuacct; [ -d $a ] || a=$c/cpu,cpuacct; \
 head -c 262144 /proc/stat /proc/meminfo /proc/loadavg /proc/net/dev /proc/uptime \
 $a/docker/*/cpuacct.usage $a/system.slice/docker-*.scope/cpuacct.usage \
@@ -35,7 +37,8 @@ echo \"==> inactive_file <==\"; \
 grep -sH -e \"^total_inactive_file \" -e \"^inactive_file \" \
 $c/memory/docker/*/memory.stat $c/memory/system.slice/docker-*.scope/memory.stat \
 $c/docker/*/memory.stat $c/system.slice/docker-*.scope/memory.stat 2>/dev/null; \
-echo \"==> df <==\"; df -kPl 2>/dev/null || df -kP 2>/dev/null; echo \"==> end <==\"'";
+echo \"==> df <==\"; t=; command -v timeout >/dev/null 2>&1 && t=\"timeout -s KILL 1\"; \
+$t df -kPl 2>/dev/null || $t df -kP 2>/dev/null; echo \"==> end <==\"'";
 
 /// Jiffies since boot; `idle` includes iowait, since a core waiting on disk is free to run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

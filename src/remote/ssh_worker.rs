@@ -22,7 +22,7 @@ use crate::collect::{backups, procfs};
 use crate::model::{HostConn, Msg};
 
 /// The longest wait between two connection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(8);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A connection that lived this long was healthy: the next loss starts backoff afresh.
 const HEALTHY_FOR: Duration = Duration::from_secs(60);
 /// No sample for this long (and at least three refreshes): the connection is lost.

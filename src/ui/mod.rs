@@ -83,6 +83,30 @@ fn draw_header(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         View::Jobs => "jobs".to_string(),
     };
     left.push(Span::styled(crumb, theme.text));
+    // Looking at one host: say at once when it is not answering.
+    let viewed = match &model.view {
+        View::Host { host }
+        | View::Container { host, .. }
+        | View::Job(crate::model::JobRef::Host(host)) => model.hosts.get(*host),
+        _ => None,
+    };
+    match viewed.map(|h| &h.conn) {
+        Some(HostConn::Stalled { since, .. }) => left.push(Span::styled(
+            format!(
+                "  ◐ stalled {}",
+                format::age(model.now.as_second() - since.as_second())
+            ),
+            theme.warn,
+        )),
+        Some(HostConn::Down { since, .. }) => left.push(Span::styled(
+            format!(
+                "  ✖ down {}",
+                format::age(model.now.as_second() - since.as_second())
+            ),
+            theme.crit,
+        )),
+        _ => {}
+    }
     let up = model
         .hosts
         .iter()

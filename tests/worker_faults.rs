@@ -1,0 +1,217 @@
+//! The host worker against sick hosts, on the fault lab's real mechanisms: the console in a
+//! pseudo-terminal while a host's link is cut for a minute (stalled, then down, then back,
+//! a followed log neither losing nor repeating a line), and while a backup directory's
+//! listing hangs (everything else goes on; the panel says the listing timed out).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+mod support;
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::lab::{DUCKDB_APP, LILA, Lab, LabHost};
+use common::run::{both, host_inventory};
+use support::tui::Tui;
+
+/// A fault on a host, healed when dropped (even when the test fails).
+struct Fault {
+    lab: &'static Lab,
+    host: LabHost,
+}
+
+impl Fault {
+    fn apply(lab: &'static Lab, host: LabHost, kind: &str) -> Self {
+        lab.lab(&["fault", host.name, kind]);
+        Fault { lab, host }
+    }
+
+    fn heal(&self) {
+        self.lab.lab(&["heal", self.host.name]);
+    }
+}
+
+impl Drop for Fault {
+    fn drop(&mut self) {
+        let _ = Command::new(common::lab::lab_script())
+            .args(["heal", self.host.name])
+            .output();
+    }
+}
+
+/// A container on a host's engine, removed when dropped.
+struct Container {
+    lab: &'static Lab,
+    host: LabHost,
+    name: &'static str,
+}
+
+impl Container {
+    fn run(lab: &'static Lab, host: LabHost, name: &'static str, script: &str) -> Self {
+        let c = Container { lab, host, name };
+        let _ = c.docker(&["rm", "-f", name]);
+        let out = c.docker(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--label",
+            "opsdeck.test=1",
+            "opsdeck-lab/base:latest",
+            "sh",
+            "-c",
+            script,
+        ]);
+        assert!(out.status.success(), "docker run: {}", both(&out));
+        c
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}", self.lab.docker_socket(&self.host).display()),
+            )
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = self.docker(&["rm", "-f", self.name]);
+    }
+}
+
+fn env_with(lab: &Lab, config: &str) -> Vec<(String, Option<String>)> {
+    let mut env: Vec<(String, Option<String>)> = lab
+        .env
+        .iter()
+        .filter(|(k, _)| k != "OPSDECK_CONFIG")
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
+    env.push(("OPSDECK_CONFIG".into(), Some(config.into())));
+    env
+}
+
+fn start(home: &std::path::Path, env: &[(String, Option<String>)]) -> Tui {
+    let env: Vec<(&str, Option<&str>)> = env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_deref()))
+        .collect();
+    Tui::start_sized(home, &[], &env, 120, 36)
+}
+
+/// The fault lab's faults are the machine's: one test at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const TICKS: usize = 450;
+
+#[test]
+fn a_cut_host_goes_stalled_then_down_then_back_and_its_followed_log_loses_nothing() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    // A line every 0.2 s, numbered, for longer than the whole test takes to reach the heal.
+    let ticker = Container::run(
+        lab,
+        DUCKDB_APP,
+        "opsdeck-ticker",
+        &format!(
+            "for i in $(seq 1 {TICKS}); do echo \"tick $i\"; sleep 0.2; done; exec sleep 3600"
+        ),
+    );
+    let home = tempfile::tempdir().unwrap();
+    let config = host_inventory(home.path(), lab, &DUCKDB_APP, "");
+    let mut tui = start(home.path(), &env_with(lab, &config));
+    tui.wait_for("duckdb-app's host view", |s| {
+        s.contains("fleet › duckdb-app") && s.contains("opsdeck-ticker")
+    });
+    tui.send("/opsdeck-ticker\r");
+    tui.wait_for("the filter", |s| !s.contains("frontend"));
+    tui.send("\r");
+    tui.wait_for("the ticker's log", |s| s.contains("tick 10"));
+
+    let cut = Fault::apply(lab, DUCKDB_APP, "cut");
+    let at = Instant::now();
+    tui.wait_for_within(Duration::from_secs(30), "stalled", |s| {
+        s.contains("◐ stalled")
+    });
+    let stalled = at.elapsed();
+    tui.wait_for_within(Duration::from_secs(30), "down", |s| s.contains("✖ down"));
+    let down = at.elapsed();
+    // The rest of the minute, drawing on.
+    tui.pump_for(Duration::from_secs(60).saturating_sub(at.elapsed()));
+    cut.heal();
+    let healed = Instant::now();
+    tui.wait_for_within(Duration::from_secs(30), "back up", |s| {
+        !s.contains("◐ stalled") && !s.contains("✖ down")
+    });
+    let back = healed.elapsed();
+    // Two refreshes (2 s each) to stalled, 15 s to down, 10 s back after the heal.
+    assert!(
+        stalled <= Duration::from_secs(6),
+        "stalled after {stalled:?}"
+    );
+    assert!(down <= Duration::from_secs(15), "down after {down:?}");
+    assert!(
+        back <= Duration::from_secs(10),
+        "back {back:?} after the heal"
+    );
+
+    // Every line once: what the console holds is what Docker holds.
+    tui.wait_for_within(Duration::from_secs(120), "the last tick", |s| {
+        s.contains(&format!("tick {TICKS}"))
+    });
+    let docker = ticker.docker(&["logs", "opsdeck-ticker"]);
+    let lines = String::from_utf8_lossy(&docker.stdout).lines().count();
+    assert_eq!(lines, TICKS, "docker logs");
+    tui.send("/tick\r");
+    tui.wait_for("the count of every line", |s| {
+        s.contains(&format!("/tick {TICKS} matches"))
+    });
+    tui.send("q");
+    let status = tui.finish();
+    assert!(
+        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+}
+
+#[test]
+fn a_hung_backup_listing_times_out_while_everything_else_goes_on() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    let _hang = Fault::apply(lab, LILA, "hang");
+    let home = tempfile::tempdir().unwrap();
+    let body = "[[host.stack]]\nname = \"lila\"\ndir = \"~/lila\"\n\n\
+                [[host.stack.backup]]\nname = \"db\"\ndir = \"~/backups\"\nglob = \"lila-*.sql.gz\"\nmax_age = \"26h\"\n";
+    let config = host_inventory(home.path(), lab, &LILA, body);
+    let mut tui = start(home.path(), &env_with(lab, &config));
+    tui.wait_for("lila's host view with its containers", |s| {
+        s.contains("fleet › lila") && s.contains("database") && s.contains("api")
+    });
+    let screen = tui.wait_for_within(Duration::from_secs(60), "the listing timed out", |s| {
+        s.contains("timed out")
+    });
+    // Metrics went on meanwhile: the CPU graph's title has a reading, the host is up.
+    assert!(!screen.contains("◐ stalled"), "{screen}");
+    assert!(!screen.contains("✖ down"), "{screen}");
+    // And a log opens and streams while the listing still hangs.
+    tui.send("/api\r");
+    tui.wait_for("the filter", |s| !s.contains("database"));
+    tui.send("\r");
+    tui.wait_for("the api's log", |s| {
+        s.contains("› lila_api_1") && s.contains("lines")
+    });
+    tui.send("q");
+    let status = tui.finish();
+    assert!(
+        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+}
