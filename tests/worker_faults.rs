@@ -215,3 +215,43 @@ fn a_hung_backup_listing_times_out_while_everything_else_goes_on() {
         "{status:?}"
     );
 }
+
+#[test]
+fn a_stopped_engine_leaves_the_host_up_and_comes_back_when_started() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    let home = tempfile::tempdir().unwrap();
+    let config = host_inventory(home.path(), lab, &DUCKDB_APP, "");
+    let mut tui = start(home.path(), &env_with(lab, &config));
+    tui.wait_for("duckdb-app's containers", |s| {
+        s.contains("fleet › duckdb-app") && s.contains("frontend")
+    });
+    let stopped = Fault::apply(lab, DUCKDB_APP, "dockerd-stop");
+    let screen = tui.wait_for_within(Duration::from_secs(30), "Docker unavailable", |s| {
+        s.contains("Docker is not reachable on this host")
+    });
+    // The host itself is fine: metrics go on.
+    assert!(
+        !screen.contains("✖ down") && !screen.contains("◐ stalled"),
+        "{screen}"
+    );
+    lab.lab(&["fault", DUCKDB_APP.name, "dockerd-start"]);
+    let started = Instant::now();
+    tui.wait_for_within(Duration::from_secs(30), "the containers again", |s| {
+        s.contains("frontend") && !s.contains("Docker is not reachable")
+    });
+    let back = started.elapsed();
+    stopped.heal();
+    // The engine answered before `dockerd-start` returned (it waits for the stack's
+    // health): two refreshes of 2 s, with a little room for a loaded machine.
+    assert!(
+        back <= Duration::from_secs(6),
+        "containers back {back:?} after the start"
+    );
+    tui.send("q");
+    let status = tui.finish();
+    assert!(
+        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+}

@@ -18,8 +18,10 @@ use crate::collect::cgroup::CpuRates;
 use crate::docker::{self, InspectCache};
 use crate::model::{Container, DockerState, Msg};
 
-/// How long to wait before asking an unreachable Docker socket again.
-const DOCKER_RETRY: Duration = Duration::from_secs(10);
+/// How long to wait before asking an unreachable Docker socket again: a refused socket
+/// answers at once and costs nothing, and a restarted engine should be back on screen
+/// within two refreshes.
+const DOCKER_RETRY: Duration = Duration::from_secs(2);
 
 /// A container's CPU (percent of one core, once two samples exist) and memory.
 pub type Usage = (Option<f64>, u64);
