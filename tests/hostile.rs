@@ -100,7 +100,7 @@ fn searching_a_log_line_whose_case_folding_changes_byte_lengths() {
     // lower-cased line has the same length, and every offset after them differs.
     let _c = TestContainer::run(
         lab,
-        "opsdeck-hostile-log",
+        "opsdeck-search-log",
         &[],
         "printf 'before\\n\\310\\272\\310\\272error\\342\\204\\252 here\\n'; \
          printf '\\033]52;c;aGFja2Vk\\007clipboard \\033[2Jline\\n'; exec sleep 3600",
@@ -115,13 +115,13 @@ fn searching_a_log_line_whose_case_folding_changes_byte_lengths() {
     let mut tui = Tui::start_sized(home.path(), &[], &env, 120, 36);
     // One host: the console opens on its host view.
     tui.wait_for("lila's host view", |s| {
-        s.contains("fleet › lila") && s.contains("opsdeck-hostil")
+        s.contains("fleet › lila") && s.contains("opsdeck-search")
     });
-    tui.send("/opsdeck-hostile\r");
+    tui.send("/opsdeck-search\r");
     tui.wait_for("the filter applied", |s| !s.contains("database"));
     tui.send("\r");
     tui.wait_for("the container's log", |s| {
-        s.contains("› opsdeck-hostile-log") && s.contains("\u{23a}\u{23a}error\u{212a} here")
+        s.contains("› opsdeck-search-log") && s.contains("\u{23a}\u{23a}error\u{212a} here")
     });
     tui.send("/error\r");
     let screen = tui.wait_for("the search's match", |s| s.contains("/error 1 matches"));

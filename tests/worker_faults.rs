@@ -255,3 +255,60 @@ fn a_stopped_engine_leaves_the_host_up_and_comes_back_when_started() {
         "{status:?}"
     );
 }
+
+#[test]
+fn a_job_whose_sshd_is_killed_mid_step_ends_failed_with_its_audit_line() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    let home = tempfile::tempdir().unwrap();
+    let body = "[[host.stack]]\nname = \"app\"\ndir = \"~/app\"\nproject = \"opsdeck-test-hold\"\n\n\
+                [[host.stack.action]]\nname = \"hold\"\nsteps = [\"sleep 61\"]\ndangerous = true\n";
+    host_inventory(home.path(), lab, &DUCKDB_APP, body);
+    let mut run =
+        common::run::opsdeck_command(lab, home.path(), &["run", "duckdb-app", "hold", "--yes"])
+            .env("OPSDECK_CONFIG", home.path().join("hosts.toml"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    let running =
+        common::lab::wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
+            let out = lab.ssh(&DUCKDB_APP, "pgrep -f 'sleep 6[1]' >/dev/null && echo yes");
+            String::from_utf8_lossy(&out.stdout)
+                .contains("yes")
+                .then_some(())
+        });
+    assert!(running.is_some(), "the step never started on the host");
+    let killed = Fault::apply(lab, DUCKDB_APP, "sshd-kill");
+    let at = Instant::now();
+    let status = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            at.elapsed() < Duration::from_secs(30),
+            "opsdeck run still waits"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = at.elapsed();
+    killed.heal();
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(1), "{}", both(&out));
+    assert!(
+        took <= Duration::from_secs(15),
+        "ended {took:?} after the kill"
+    );
+    let audit = common::run::audit(home.path());
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    let outcome = audit[0]["outcome"].as_str().unwrap();
+    assert!(outcome.starts_with("failed"), "{outcome}");
+    // Nothing of it is left on the host.
+    let left = common::lab::wait_for(Duration::from_secs(20), Duration::from_millis(200), || {
+        let out = lab.ssh(&DUCKDB_APP, "pgrep -f 'sleep 6[1]' || echo none");
+        String::from_utf8_lossy(&out.stdout)
+            .contains("none")
+            .then_some(())
+    });
+    assert!(left.is_some(), "the step's sleep outlived its job");
+}
