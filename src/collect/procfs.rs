@@ -533,6 +533,8 @@ impl Sampler {
 
 /// Signed, because iowait (part of idle here) can step backwards on some kernels while
 /// the total does too; clamped so no tick shows more than all of the CPU or less than none.
+/// The fraction is taken before the percent: `busy / total` is at most 1 when busy is at
+/// most total, whereas `busy * 100 / total` rounds twice and can pass 100.
 fn busy_percent(before: CpuTimes, now: CpuTimes) -> f64 {
     let total = i128::from(now.total) - i128::from(before.total);
     let idle = i128::from(now.idle) - i128::from(before.idle);
@@ -540,7 +542,7 @@ fn busy_percent(before: CpuTimes, now: CpuTimes) -> f64 {
         return 0.0;
     }
     let busy = (total - idle).clamp(0, total);
-    busy as f64 * 100.0 / total as f64
+    busy as f64 / total as f64 * 100.0
 }
 
 #[cfg(test)]
@@ -845,6 +847,24 @@ overlay            1000000  400000    550000      43% /var/lib/docker/overlay2/a
         assert!(m.cpu_percent.is_finite() && (0.0..=100.0).contains(&m.cpu_percent));
         assert!(m.net_rx_bps.is_finite() && m.net_rx_bps >= 0.0);
         assert!(c.values().all(|u| u.cpu_percent.is_none_or(f64::is_finite)));
+    }
+
+    /// Found by the procfs fuzz target: `busy * 100 / total` rounds twice, and with every
+    /// jiffy busy and a total this large it came out at 100.00000000000001.
+    #[test]
+    fn all_busy_is_at_most_one_hundred_percent() {
+        let now = CpuTimes {
+            total: 7_461_357_922_965_555_065,
+            idle: 0,
+        };
+        assert_eq!(busy_percent(CpuTimes::default(), now), 100.0);
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..10_000 {
+            let total = xorshift(&mut state);
+            let idle = xorshift(&mut state) % (total / 1000 + 1);
+            let p = busy_percent(CpuTimes::default(), CpuTimes { total, idle });
+            assert!((0.0..=100.0).contains(&p), "{total} {idle}: {p}");
+        }
     }
 
     #[test]
