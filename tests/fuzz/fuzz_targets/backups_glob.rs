@@ -1,7 +1,8 @@
 //! The backup set's glob (`*`, `?`, classes, `\`) against a file name: never a panic,
 //! never slow, whatever the pattern; a name matches itself with every character quoted;
 //! and on ASCII the answer is glibc's `fnmatch(FNM_PERIOD)` in the C locale, which is
-//! `find -name` plus the rule that a leading `.` is matched only by a literal `.`.
+//! `find -name` plus the rule that a leading `.` is matched only by a literal `.` (the
+//! backups helper's property tests compare with `find -name` itself).
 #![no_main]
 
 use std::ffi::CString;
@@ -24,7 +25,10 @@ fuzz_target!(|input: (String, String)| {
     let quoted: String = name.chars().flat_map(|c| ['\\', c]).collect();
     assert!(glob_match(&quoted, &name), "{quoted:?} vs {name:?}");
     let ascii = |s: &str| s.bytes().all(|b| (1..0x80).contains(&b));
-    if ascii(&pattern) && ascii(&name) && !name.is_empty() && !name.contains('/') {
+    // Named classes, equivalence classes and collating symbols (`[:`, `[=`, `[.` inside a
+    // class) are documented as not supported.
+    let unsupported = ["[:", "[=", "[."].iter().any(|s| pattern.contains(s));
+    if ascii(&pattern) && ascii(&name) && !name.is_empty() && !name.contains('/') && !unsupported {
         assert_eq!(got, fnmatch(&pattern, &name), "{pattern:?} vs {name:?}");
     }
 });

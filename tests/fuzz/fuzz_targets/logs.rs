@@ -22,7 +22,7 @@ static THEME: OnceLock<Theme> = OnceLock::new();
 
 thread_local! {
     static TERMINAL: RefCell<Terminal<TestBackend>> =
-        RefCell::new(Terminal::new(TestBackend::new(160, 40)).expect("a test backend"));
+        RefCell::new(Terminal::new(TestBackend::new(100, 24)).expect("a test backend"));
 }
 
 #[derive(Arbitrary, Debug)]
@@ -158,7 +158,7 @@ fuzz_target!(|input: Input| {
         let full = frame.area();
         let area = Rect {
             width: (u16::from(input.width) + 1).min(full.width),
-            height: (u16::from(input.height % 32) + 8).min(full.height),
+            height: (u16::from(input.height % 16) + 8).min(full.height),
             ..full
         };
         opsdeck::ui::panels::container::draw(&model, 0, &id, theme, &mut frame, area);
