@@ -30,7 +30,8 @@ struct Input {
     tty: bool,
     /// Stream byte (0, 1, 2 are Docker's; anything else is a bad frame) and payload.
     frames: Vec<(u8, Vec<u8>)>,
-    /// Each payload is repeated this many times (mod 16, plus one), to reach the 16 KiB cut.
+    /// Each payload is repeated 2^(repeat mod 8) times, so a short input reaches the
+    /// 16 KiB line bound.
     repeat: u8,
     /// Chunk sizes, cycled.
     cuts: Vec<u16>,
@@ -79,7 +80,7 @@ fn decode(tty: bool, chunks: &[&[u8]]) -> (Vec<LogLine>, bool) {
 fuzz_target!(|input: Input| {
     let mut stream: Vec<u8> = Vec::new();
     for (kind, payload) in &input.frames {
-        let payload = payload.repeat(usize::from(input.repeat % 16) + 1);
+        let payload = payload.repeat(1 << (input.repeat % 8));
         if !input.tty {
             stream.extend_from_slice(&[*kind, 0, 0, 0]);
             stream.extend_from_slice(&(payload.len() as u32).to_be_bytes());
