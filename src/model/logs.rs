@@ -44,24 +44,55 @@ pub struct LogRing {
     first_seq: u64,
     /// The sum of [`LogLine::cost`] over `lines`.
     bytes: usize,
+    /// The search, [`fold`]ed; empty for none.
+    search: String,
+    /// Whether each line matches `search`, decided once as it arrives, so neither a line
+    /// leaving the ring nor a redraw matches it again.
+    matched: VecDeque<bool>,
+    /// How many of `matched` are true.
+    matches: usize,
 }
 
 impl LogRing {
-    /// Appends a line; returns the lines that fell off the front to keep the ring within
+    /// Appends a line; returns how many lines fell off the front to keep the ring within
     /// [`LOG_CAPACITY`] lines and [`LOG_BYTES`] bytes (the newest line always stays).
-    pub fn push(&mut self, line: LogLine) -> Vec<LogLine> {
+    pub fn push(&mut self, line: LogLine) -> usize {
+        let hit = matches(&line.text, &self.search);
+        self.matches += usize::from(hit);
+        self.matched.push_back(hit);
         self.bytes += line.cost();
         self.lines.push_back(line);
-        let mut dropped = Vec::new();
+        let mut dropped = 0;
         while self.lines.len() > LOG_CAPACITY || (self.bytes > LOG_BYTES && self.lines.len() > 1) {
             let Some(old) = self.lines.pop_front() else {
                 break;
             };
             self.bytes -= old.cost();
             self.first_seq += 1;
-            dropped.push(old);
+            if self.matched.pop_front() == Some(true) {
+                self.matches -= 1;
+            }
+            dropped += 1;
         }
         dropped
+    }
+
+    /// Searches for `needle` (case-insensitive, on what the user sees) from now on: every
+    /// line held is matched once here, each new one as it arrives.
+    pub fn set_search(&mut self, needle: &str) {
+        self.search = fold(needle);
+        let search = &self.search;
+        self.matched = self
+            .lines
+            .iter()
+            .map(|l| matches(&l.text, search))
+            .collect();
+        self.matches = self.matched.iter().filter(|m| **m).count();
+    }
+
+    /// Lines held that match the search.
+    pub fn matches(&self) -> usize {
+        self.matches
     }
 
     /// What the lines held cost, in bytes (at most [`LOG_BYTES`] plus one line).
@@ -98,12 +129,12 @@ impl LogRing {
         (from..to).filter_map(move |s| self.get(s).map(|l| (s, l)))
     }
 
-    /// The nearest line matching `needle` strictly after (or before) `from`, wrapping.
-    pub fn find(&self, needle: &str, from: Option<u64>, forward: bool) -> Option<u64> {
-        if needle.is_empty() || self.lines.is_empty() {
+    /// The nearest line matching the search ([`LogRing::set_search`]) strictly after (or
+    /// before) `from`, wrapping.
+    pub fn find(&self, from: Option<u64>, forward: bool) -> Option<u64> {
+        if self.matches == 0 {
             return None;
         }
-        let needle = fold(needle);
         let n = self.lines.len() as u64;
         let start = from.map(|s| s.saturating_sub(self.first_seq).min(n - 1));
         for step in 1..=n {
@@ -113,23 +144,15 @@ impl LogRing {
                 (None, true) => step - 1,
                 (None, false) => n - step,
             };
-            let seq = self.first_seq + idx;
-            if self.get(seq).is_some_and(|l| matches(&l.text, &needle)) {
-                return Some(seq);
+            if usize::try_from(idx)
+                .ok()
+                .and_then(|i| self.matched.get(i))
+                .is_some_and(|m| *m)
+            {
+                return Some(self.first_seq + idx);
             }
         }
         None
-    }
-
-    pub fn count_matches(&self, needle: &str) -> usize {
-        if needle.is_empty() {
-            return 0;
-        }
-        let needle = fold(needle);
-        self.lines
-            .iter()
-            .filter(|l| matches(&l.text, &needle))
-            .count()
     }
 }
 
@@ -212,23 +235,42 @@ mod tests {
         for t in ["a", "\u{1b}[31mERROR\u{1b}[0m x", "b", "error y"] {
             r.push(line(t));
         }
-        assert_eq!(r.find("error", None, true), Some(1));
-        assert_eq!(r.find("error", Some(1), true), Some(3));
-        assert_eq!(r.find("error", Some(3), true), Some(1));
-        assert_eq!(r.find("error", None, false), Some(3));
-        assert_eq!(r.find("error", Some(1), false), Some(3));
-        assert_eq!(r.count_matches("ERROR"), 2);
-        assert_eq!(r.find("[31m", None, true), None);
+        assert_eq!(r.find(None, true), None, "no search, no match");
+        r.set_search("error");
+        assert_eq!(r.find(None, true), Some(1));
+        assert_eq!(r.find(Some(1), true), Some(3));
+        assert_eq!(r.find(Some(3), true), Some(1));
+        assert_eq!(r.find(None, false), Some(3));
+        assert_eq!(r.find(Some(1), false), Some(3));
+        r.set_search("ERROR");
+        assert_eq!(r.matches(), 2);
+        r.push(line("more errors"));
+        assert_eq!(r.matches(), 3, "a new line is matched as it arrives");
+        r.set_search("[31m");
+        assert_eq!(r.find(None, true), None);
+        assert_eq!(r.matches(), 0);
     }
 
     #[test]
     fn ring_is_bounded_by_bytes_too() {
         let mut r = LogRing::default();
+        r.set_search("X");
         let long = "x".repeat(16 * 1024);
         let mut dropped = 0;
-        for _ in 0..1000 {
-            dropped += r.push(line(&long)).len();
+        for i in 0..1000 {
+            dropped += r.push(line(&if i % 2 == 0 {
+                long.clone()
+            } else {
+                long.replace('x', "y")
+            }));
         }
+        // Lines leaving the ring leave the match count too.
+        assert_eq!(
+            r.matches(),
+            r.range(0, u64::MAX)
+                .filter(|(_, l)| l.text.contains('x'))
+                .count()
+        );
         assert!(r.bytes() <= LOG_BYTES, "{} bytes held", r.bytes());
         assert!(r.len() < 300, "{} lines", r.len());
         assert_eq!(dropped + r.len(), 1000);

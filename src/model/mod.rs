@@ -166,10 +166,8 @@ pub struct LogPane {
     pub follow: bool,
     /// Lines between the bottom of the viewport and the newest line, when not following.
     pub scroll: u64,
+    /// The search as typed; the ring counts the lines matching it.
     pub search: String,
-    /// Lines in the ring matching `search`, kept as lines come and go so the view never
-    /// has to scan the whole ring on a redraw.
-    pub search_matches: usize,
     pub current_match: Option<u64>,
     /// Why the stream stopped, when it did (container gone, connection lost).
     pub ended: Option<String>,
@@ -184,7 +182,6 @@ impl LogPane {
             follow: true,
             scroll: 0,
             search: String::new(),
-            search_matches: 0,
             current_match: None,
             ended: None,
         }
@@ -510,13 +507,8 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::LogLines { host, id, lines } => {
             if let Some(pane) = model.logs.as_mut().filter(|p| p.host == host && p.id == id) {
                 let n = lines.len() as u64;
-                let needle = logs::fold(&pane.search);
-                let counted = |l: &LogLine| logs::matches(&l.text, &needle);
                 for l in lines {
-                    let added = counted(&l);
-                    let dropped = pane.ring.push(l).iter().filter(|old| counted(old)).count();
-                    pane.search_matches =
-                        (pane.search_matches + usize::from(added)).saturating_sub(dropped);
+                    pane.ring.push(l);
                 }
                 if !pane.follow {
                     // Keep the paused viewport on the same lines.
@@ -716,14 +708,14 @@ fn start_search(model: &mut Model, needle: String) {
     let Some(pane) = model.logs.as_mut() else {
         return;
     };
+    pane.ring.set_search(&needle);
     pane.search = needle;
-    pane.search_matches = pane.ring.count_matches(&pane.search);
     pane.current_match = None;
     if pane.search.is_empty() {
         return;
     }
     let from = pane.ring.end_seq().checked_sub(1 + pane.scroll);
-    match pane.ring.find(&pane.search, from, false) {
+    match pane.ring.find(from, false) {
         Some(seq) => show_match(pane, seq, model.size.1),
         None => {
             let text = format!("no match for {:?}", pane.search);
@@ -960,7 +952,7 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
                     let from = pane
                         .current_match
                         .or_else(|| pane.ring.end_seq().checked_sub(1 + pane.scroll));
-                    match pane.ring.find(&pane.search, from, forward) {
+                    match pane.ring.find(from, forward) {
                         Some(seq) => show_match(pane, seq, height),
                         None => missing = Some(format!("no match for {:?}", pane.search)),
                     }

@@ -756,8 +756,14 @@ fn main() {
     let check_ring = |m: &Model| {
         let pane = m.logs.as_ref().unwrap();
         assert_eq!(
-            pane.search_matches,
-            pane.ring.count_matches(&pane.search),
+            pane.ring.matches(),
+            {
+                let needle = opsdeck::model::logs::fold(&pane.search);
+                pane.ring
+                    .range(0, u64::MAX)
+                    .filter(|(_, l)| opsdeck::model::logs::matches(&l.text, &needle))
+                    .count()
+            },
             "search matches counted as lines came and went"
         );
         let ring_bytes = pane.ring.bytes();
@@ -765,7 +771,7 @@ fn main() {
             ring_bytes <= bound,
             "the ring holds {ring_bytes} bytes, over its bound of {bound}"
         );
-        (pane.ring.len(), ring_bytes, pane.search_matches)
+        (pane.ring.len(), ring_bytes, pane.ring.matches())
     };
     let (ring_len, ring_bytes, ring_matches) = check_ring(&m);
 

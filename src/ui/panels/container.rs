@@ -102,7 +102,7 @@ fn draw_log(pane: &LogPane, theme: &Theme, frame: &mut Frame, area: Rect) {
         theme.dim,
     ));
     if !pane.search.is_empty() {
-        let n = pane.search_matches;
+        let n = pane.ring.matches();
         title.push(Span::styled(
             format!("· /{} {n} matches ", pane.search),
             theme.info,

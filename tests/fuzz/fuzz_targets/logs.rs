@@ -129,8 +129,9 @@ fuzz_target!(|input: Input| {
         let _ = ansi_to_tui::IntoText::into_text(&line.text.as_bytes());
         ring.push(line);
     }
-    let count = ring.count_matches(&input.needle);
-    let first = ring.find(&input.needle, None, true);
+    ring.set_search(&input.needle);
+    let count = ring.matches();
+    let first = ring.find(None, true);
     assert_eq!(count > 0, first.is_some());
 
     let mut model = Model::new(vec![HostState::new("h", "ssh h", 2)], opsdeck_now());
@@ -146,7 +147,6 @@ fuzz_target!(|input: Input| {
         follow: true,
         scroll: 0,
         search: input.needle.clone(),
-        search_matches: count,
         current_match: if input.current { first } else { None },
         ended: None,
     });
