@@ -74,56 +74,88 @@ const C1_ST: char = '\u{9c}';
 const C1_OSC: char = '\u{9d}';
 
 fn clean(s: &str, keep: Keep) -> Cow<'_, str> {
-    if !s.chars().any(is_unsafe) {
+    let Some(first) = first_unsafe(s) else {
         return Cow::Borrowed(s);
-    }
+    };
     let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            ESC => match chars.next() {
+    out.push_str(&s[..first]);
+    let mut rest = &s[first..];
+    loop {
+        // `rest` starts with a character to remove or replace; what follows it up to the
+        // next such character is copied as it is.
+        let mut chars = rest.chars();
+        match chars.next() {
+            Some(ESC) => match chars.next() {
                 Some('[') => csi(&mut chars, &mut out, keep),
                 // OSC, DCS, SOS, PM, APC: a string up to ST (or BEL for OSC).
                 Some(']' | 'P' | 'X' | '^' | '_') => skip_string(&mut chars),
                 // nF sequences: intermediates, then one final byte.
                 Some('\u{20}'..='\u{2f}') => {
-                    while chars
-                        .next_if(|c| ('\u{20}'..='\u{2f}').contains(c))
-                        .is_some()
-                    {}
-                    chars.next_if(|c| ('\u{30}'..='\u{7e}').contains(c));
+                    while next_if(&mut chars, |c| ('\u{20}'..='\u{2f}').contains(&c)).is_some() {}
+                    next_if(&mut chars, |c| ('\u{30}'..='\u{7e}').contains(&c));
                 }
                 // Fp, Fe, Fs: two characters in all; a lone ESC at the end; ESC ESC.
                 _ => {}
             },
-            C1_CSI => csi(&mut chars, &mut out, keep),
-            '\u{90}' | '\u{98}' | C1_OSC | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
-            '\n' => out.push(if keep == Keep::Text { '\n' } else { ' ' }),
-            '\t' => out.push(if keep == Keep::Text { '\t' } else { ' ' }),
-            '\r' if keep == Keep::Line => out.push(' '),
-            c if is_unsafe(c) => {}
-            c => out.push(c),
+            Some(C1_CSI) => csi(&mut chars, &mut out, keep),
+            Some('\u{90}' | '\u{98}' | C1_OSC | '\u{9e}' | '\u{9f}') => skip_string(&mut chars),
+            Some('\n') => out.push(if keep == Keep::Text { '\n' } else { ' ' }),
+            Some('\t') => out.push(if keep == Keep::Text { '\t' } else { ' ' }),
+            Some('\r') if keep == Keep::Line => out.push(' '),
+            _ => {}
+        }
+        rest = chars.as_str();
+        match first_unsafe(rest) {
+            Some(at) => {
+                out.push_str(&rest[..at]);
+                rest = &rest[at..];
+            }
+            None => {
+                out.push_str(rest);
+                return Cow::Owned(out);
+            }
         }
     }
-    Cow::Owned(out)
+}
+
+/// Where the first character [`is_unsafe`] starts, found on the bytes: C0 and DEL are
+/// single bytes, C1 is `C2 80..9F`, the bidirectional controls are `E2 80 AA..AE` and
+/// `E2 81 A6..A9`. Lead bytes never occur inside another character, so no match is a
+/// false one.
+fn first_unsafe(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    b.iter().enumerate().position(|(i, &c)| match c {
+        0..=0x1f | 0x7f => true,
+        0xc2 => matches!(b.get(i + 1), Some(0x80..=0x9f)),
+        0xe2 => matches!(
+            (b.get(i + 1), b.get(i + 2)),
+            (Some(0x80), Some(0xaa..=0xae)) | (Some(0x81), Some(0xa6..=0xa9))
+        ),
+        _ => false,
+    })
+}
+
+/// The next character when it satisfies `f`; otherwise nothing is consumed.
+fn next_if(chars: &mut std::str::Chars<'_>, f: impl Fn(char) -> bool) -> Option<char> {
+    let mut ahead = chars.clone();
+    let c = ahead.next().filter(|&c| f(c))?;
+    *chars = ahead;
+    Some(c)
 }
 
 /// A control sequence after its introducer: parameter bytes, intermediate bytes, a final
 /// byte. Kept only when it is SGR and SGR is wanted. A character outside the grammar ends
 /// the sequence (as terminals do) and is then read as text.
-fn csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, out: &mut String, keep: Keep) {
-    let mut params = String::new();
-    while let Some(c) = chars.next_if(|c| ('\u{30}'..='\u{3f}').contains(c)) {
-        params.push(c);
-    }
+fn csi(chars: &mut std::str::Chars<'_>, out: &mut String, keep: Keep) {
+    let all = chars.as_str();
+    while next_if(chars, |c| ('\u{30}'..='\u{3f}').contains(&c)).is_some() {}
+    // Parameter bytes are ASCII: one byte each.
+    let params = &all[..all.len() - chars.as_str().len()];
     let mut intermediates = false;
-    while chars
-        .next_if(|c| ('\u{20}'..='\u{2f}').contains(c))
-        .is_some()
-    {
+    while next_if(chars, |c| ('\u{20}'..='\u{2f}').contains(&c)).is_some() {
         intermediates = true;
     }
-    let Some(fin) = chars.next_if(|c| ('\u{40}'..='\u{7e}').contains(c)) else {
+    let Some(fin) = next_if(chars, |c| ('\u{40}'..='\u{7e}').contains(&c)) else {
         return;
     };
     if keep == Keep::Sgr
@@ -135,19 +167,19 @@ fn csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, out: &mut String, k
     {
         out.push(ESC);
         out.push('[');
-        out.push_str(&params);
+        out.push_str(params);
         out.push('m');
     }
 }
 
 /// Skips a control string up to its terminator: ST (`ESC \` or U+009C) or BEL. An
 /// unterminated string swallows the rest of the text, as it would in a terminal.
-fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+fn skip_string(chars: &mut std::str::Chars<'_>) {
     while let Some(c) = chars.next() {
         match c {
             BEL | C1_ST => return,
             ESC => {
-                chars.next_if_eq(&'\\');
+                next_if(chars, |c| c == '\\');
                 return;
             }
             _ => {}
@@ -158,6 +190,126 @@ fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    // The first implementation, character by character, kept as the oracle of the one
+    // that copies runs of plain text.
+    fn reference(s: &str, keep: Keep) -> Cow<'_, str> {
+        if !s.chars().any(is_unsafe) {
+            return Cow::Borrowed(s);
+        }
+        let mut out = String::with_capacity(s.len());
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                ESC => match chars.next() {
+                    Some('[') => reference_csi(&mut chars, &mut out, keep),
+                    // OSC, DCS, SOS, PM, APC: a string up to ST (or BEL for OSC).
+                    Some(']' | 'P' | 'X' | '^' | '_') => reference_skip(&mut chars),
+                    // nF sequences: intermediates, then one final byte.
+                    Some('\u{20}'..='\u{2f}') => {
+                        while chars
+                            .next_if(|c| ('\u{20}'..='\u{2f}').contains(c))
+                            .is_some()
+                        {}
+                        chars.next_if(|c| ('\u{30}'..='\u{7e}').contains(c));
+                    }
+                    // Fp, Fe, Fs: two characters in all; a lone ESC at the end; ESC ESC.
+                    _ => {}
+                },
+                C1_CSI => reference_csi(&mut chars, &mut out, keep),
+                '\u{90}' | '\u{98}' | C1_OSC | '\u{9e}' | '\u{9f}' => reference_skip(&mut chars),
+                '\n' => out.push(if keep == Keep::Text { '\n' } else { ' ' }),
+                '\t' => out.push(if keep == Keep::Text { '\t' } else { ' ' }),
+                '\r' if keep == Keep::Line => out.push(' '),
+                c if is_unsafe(c) => {}
+                c => out.push(c),
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    // A control sequence after its introducer: parameter bytes, intermediate bytes, a final
+    // byte. Kept only when it is SGR and SGR is wanted. A character outside the grammar ends
+    // the sequence (as terminals do) and is then read as text.
+    fn reference_csi(
+        chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+        out: &mut String,
+        keep: Keep,
+    ) {
+        let mut params = String::new();
+        while let Some(c) = chars.next_if(|c| ('\u{30}'..='\u{3f}').contains(c)) {
+            params.push(c);
+        }
+        let mut intermediates = false;
+        while chars
+            .next_if(|c| ('\u{20}'..='\u{2f}').contains(c))
+            .is_some()
+        {
+            intermediates = true;
+        }
+        let Some(fin) = chars.next_if(|c| ('\u{40}'..='\u{7e}').contains(c)) else {
+            return;
+        };
+        if keep == Keep::Sgr
+            && fin == 'm'
+            && !intermediates
+            && params
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == ';' || c == ':')
+        {
+            out.push(ESC);
+            out.push('[');
+            out.push_str(&params);
+            out.push('m');
+        }
+    }
+
+    // Skips a control string up to its terminator: ST (`ESC \` or U+009C) or BEL. An
+    // unterminated string swallows the rest of the text, as it would in a terminal.
+    fn reference_skip(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+        while let Some(c) = chars.next() {
+            match c {
+                BEL | C1_ST => return,
+                ESC => {
+                    chars.next_if_eq(&'\\');
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn hostile() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("\u{1b}".to_string()),
+            Just("\u{1b}[".to_string()),
+            Just("\u{1b}]".to_string()),
+            Just("\u{9b}".to_string()),
+            Just("\u{9c}".to_string()),
+            Just("\u{9d}".to_string()),
+            Just("\u{202e}".to_string()),
+            Just("\u{2068}".to_string()),
+            Just("\\".to_string()),
+            "[\\x00-\\x7f]{0,4}",
+            "[0-9;:?>m ]{0,4}",
+            "[\\u{80}-\\u{9f}\\u{2020}-\\u{2070}]",
+            any::<char>().prop_map(String::from),
+            "\\PC{0,6}",
+        ];
+        prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn same_as_the_character_by_character_oracle(s in hostile()) {
+            for keep in [Keep::Line, Keep::Text, Keep::Sgr] {
+                prop_assert_eq!(clean(&s, keep), reference(&s, keep), "{:?}", s);
+            }
+            prop_assert_eq!(first_unsafe(&s), s.char_indices().find(|(_, c)| is_unsafe(*c)).map(|(i, _)| i));
+        }
+    }
 
     #[test]
     fn plain_text_is_borrowed() {

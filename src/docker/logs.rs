@@ -6,6 +6,7 @@
 //! stream, no line is buffered past [`MAX_LINE_BYTES`], a `\r` keeps only what a terminal
 //! would still show, and every line is sanitised (colours kept) before it leaves.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -328,6 +329,16 @@ impl LineSplitter {
                 None => (chunk, false),
             };
             chunk = &chunk[(piece.len() + usize::from(ended)).min(chunk.len())..];
+            if ended
+                && !self.skipping[slot]
+                && self.partial[slot].is_empty()
+                && piece.len() <= MAX_LINE_BYTES
+                && !piece.contains(&b'\r')
+            {
+                // A whole line inside the chunk, the common case: no copy into `partial`.
+                self.emit(stream, &shown(piece), out);
+                continue;
+            }
             if !self.skipping[slot] {
                 self.append(slot, stream, piece, out);
             }
@@ -373,7 +384,7 @@ impl LineSplitter {
         let room = (MAX_LINE_BYTES + 1).saturating_sub(buf.len());
         buf.extend_from_slice(&piece[..room.min(piece.len())]);
         if buf.len() > MAX_LINE_BYTES {
-            let mut line = shown(&buf[..MAX_LINE_BYTES]);
+            let mut line = shown(&buf[..MAX_LINE_BYTES]).into_owned();
             line.push_str(CUT_MARK);
             self.emit(stream, &line, out);
             buf.clear();
@@ -394,12 +405,16 @@ impl LineSplitter {
 
 /// A line's bytes as text: invalid UTF-8 replaced (a character cut at the bound too),
 /// trailing carriage returns gone, and only what follows the last one inside.
-fn shown(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim_end_matches('\r');
-    match text.rfind('\r') {
-        Some(cr) => text[cr + 1..].to_string(),
-        None => text.to_string(),
+fn shown(bytes: &[u8]) -> Cow<'_, str> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    };
+    let trimmed = text.trim_end_matches('\r');
+    match (trimmed.rfind('\r'), &text) {
+        (Some(cr), _) => Cow::Owned(trimmed[cr + 1..].to_string()),
+        (None, Cow::Borrowed(t)) => Cow::Borrowed(t.trim_end_matches('\r')),
+        (None, Cow::Owned(_)) => Cow::Owned(trimmed.to_string()),
     }
 }
 

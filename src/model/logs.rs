@@ -159,13 +159,50 @@ impl LogRing {
 /// The case-folded form search compares: every character lower-cased on its own (no
 /// context rules), so a needle and a text fold the same way.
 pub fn fold(s: &str) -> String {
-    s.chars().flat_map(char::to_lowercase).collect()
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
 }
 
 /// Whether a line's visible text contains `folded_needle` (already [`fold`]ed).
 pub fn matches(text: &str, folded_needle: &str) -> bool {
-    !folded_needle.is_empty() && fold(&strip_ansi(text)).contains(folded_needle)
+    if folded_needle.is_empty() {
+        return false;
+    }
+    let plain = strip_ansi(text);
+    if !folded_needle.is_ascii() {
+        return fold(&plain).contains(folded_needle);
+    }
+    // An ASCII needle can only meet ASCII bytes of the folded text, and the only
+    // characters beyond ASCII that fold to ASCII are these two; every other character
+    // may stay as it is (its bytes are all >= 0x80).
+    let mut folded = Vec::with_capacity(plain.len());
+    for c in plain.chars() {
+        match c {
+            '\u{212a}' => folded.push(b'k'),
+            '\u{130}' => folded.push(b'i'),
+            c if c.is_ascii() => folded.push(c.to_ascii_lowercase() as u8),
+            // Any byte >= 0x80 stands for the character: it never meets the needle.
+            _ => folded.push(0x80),
+        }
+    }
+    folded
+        .windows(folded_needle.len())
+        .any(|w| w == folded_needle.as_bytes())
 }
+
+/// The characters beyond ASCII whose lower case holds an ASCII character.
+#[cfg(test)]
+const FOLD_TO_ASCII: [char; 2] = ['\u{130}', '\u{212a}'];
 
 /// Where `folded_needle` occurs in `plain`, case-insensitively: byte ranges of `plain`
 /// that start and end on character boundaries, in order, not overlapping. A match that
@@ -249,6 +286,33 @@ mod tests {
         r.set_search("[31m");
         assert_eq!(r.find(None, true), None);
         assert_eq!(r.matches(), 0);
+    }
+
+    #[test]
+    fn only_two_characters_beyond_ascii_fold_to_ascii() {
+        let found: Vec<char> = (0x80..=0x10ffff)
+            .filter_map(char::from_u32)
+            .filter(|c| c.to_lowercase().any(|l| l.is_ascii()))
+            .collect();
+        assert_eq!(found, FOLD_TO_ASCII);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matches_agrees_with_folding_the_whole_text(
+            text in "[a-zA-Z \u{212a}\u{130}\u{307}\u{1b}\\[0-9;m]{0,30}|\\PC{0,30}",
+            needle in "[a-zA-Z\u{307}]{1,3}|\\PC{1,3}",
+        ) {
+            let needle = fold(&needle);
+            let oracle = fold(&strip_ansi(&text)).contains(needle.as_str());
+            proptest::prop_assert_eq!(matches(&text, &needle), oracle);
+        }
+
+        #[test]
+        fn fold_lowercases_each_character_on_its_own(s in "\\PC{0,40}|[A-Za-z\u{212a}\u{130}\u{3a3}]{0,20}") {
+            let oracle: String = s.chars().flat_map(char::to_lowercase).collect();
+            proptest::prop_assert_eq!(fold(&s), oracle);
+        }
     }
 
     #[test]
