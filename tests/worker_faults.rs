@@ -97,11 +97,20 @@ fn env_with(lab: &Lab, config: &str) -> Vec<(String, Option<String>)> {
 }
 
 fn start(home: &std::path::Path, env: &[(String, Option<String>)]) -> Tui {
+    start_sized(home, env, 120, 36)
+}
+
+fn start_sized(
+    home: &std::path::Path,
+    env: &[(String, Option<String>)],
+    cols: u16,
+    rows: u16,
+) -> Tui {
     let env: Vec<(&str, Option<&str>)> = env
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_deref()))
         .collect();
-    Tui::start_sized(home, &[], &env, 120, 36)
+    Tui::start_sized(home, &[], &env, cols, rows)
 }
 
 /// The fault lab's faults are the machine's: one test at a time.
@@ -311,4 +320,182 @@ fn a_job_whose_sshd_is_killed_mid_step_ends_failed_with_its_audit_line() {
             .then_some(())
     });
     assert!(left.is_some(), "the step's sleep outlived its job");
+}
+
+/// `home/hosts.toml`: this machine (`local`) first, then the three lab hosts.
+fn fleet_inventory(home: &std::path::Path, lab: &Lab) -> String {
+    let mut text = format!(
+        "[settings]\nknown_hosts = \"{}\"\n\n[[host]]\nname = \"here\"\naddress = \"local\"\n",
+        lab.known_hosts.display()
+    );
+    for h in common::lab::HOSTS {
+        text.push_str(&format!(
+            "\n[[host]]\nname = \"{}\"\naddress = \"{}\"\nuser = \"{}\"\nidentity_file = \"{}\"\ndocker_socket = \"{}\"\n",
+            h.name,
+            h.address,
+            h.user,
+            lab.key.display(),
+            lab.docker_socket(&h).display()
+        ));
+    }
+    let path = home.join("hosts.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// Samples in a fleet row's CPU sparkline (one bar per sample, until the column is full).
+fn cpu_samples(screen: &str, host: &str) -> usize {
+    let row = screen
+        .lines()
+        .find(|l| l.trim_start_matches('│').starts_with(&format!("{host} ")))
+        .unwrap_or_else(|| panic!("no row for {host}:\n{screen}"));
+    let cpu = row.split('%').next().unwrap_or("");
+    cpu.chars().filter(|c| ('▁'..='█').contains(c)).count()
+}
+
+fn row<'a>(screen: &'a str, host: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| l.trim_start_matches('│').starts_with(&format!("{host} ")))
+        .unwrap_or("")
+}
+
+#[test]
+fn keystrokes_redraw_within_50_ms_while_one_host_is_cut_one_slow_and_one_without_sshd() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    let home = tempfile::tempdir().unwrap();
+    let config = fleet_inventory(home.path(), lab);
+    // Wide, so the CPU sparkline counts three minutes of samples before it is full.
+    let mut tui = start_sized(home.path(), &env_with(lab, &config), 250, 40);
+    tui.wait_for_within(Duration::from_secs(60), "every host up", |s| {
+        s.contains("4/4 hosts up") && cpu_samples(s, "here") >= 2
+    });
+
+    let _cut = Fault::apply(lab, common::lab::COURSE_SUPPORTER, "cut");
+    let _slow = Fault::apply(lab, LILA, "slow");
+    let _killed = Fault::apply(lab, DUCKDB_APP, "sshd-kill");
+    let start = Instant::now();
+    let before = cpu_samples(&tui.screen(), "here");
+
+    // `?` opens the help and closes it: each keystroke changes the screen. Spread over
+    // 30 s, while the sick hosts go stalled, down, and try again.
+    let mut took = Vec::new();
+    for _ in 0..100 {
+        tui.send("?");
+        took.push(tui.time_until(Duration::from_secs(5), "the help", |s| {
+            s.contains("Help: fleet")
+        }));
+        tui.send("?");
+        took.push(
+            tui.time_until(Duration::from_secs(5), "the help to close", |s| {
+                !s.contains("Help: fleet")
+            }),
+        );
+        tui.pump_for(Duration::from_millis(250));
+    }
+    let screen = tui.wait_for("the sick hosts' states", |s| {
+        row(s, "course-supporter").contains("down") && row(s, "duckdb-app").contains("down")
+    });
+    let elapsed = start.elapsed();
+    let after = cpu_samples(&screen, "here");
+
+    took.sort();
+    let p99 = took[took.len() * 99 / 100 - 1];
+    let p50 = took[took.len() / 2];
+    eprintln!(
+        "keystroke to frame over {} keys: p50 {p50:?}, p99 {p99:?}, max {:?}; here: {} samples in {elapsed:?}",
+        took.len(),
+        took[took.len() - 1],
+        after - before
+    );
+    assert!(
+        p99 <= Duration::from_millis(50),
+        "keystroke to frame p99 {p99:?} (p50 {p50:?})"
+    );
+    // The healthy host refreshed on time meanwhile: one sample per 2 s refresh, give or
+    // take two.
+    let due = (elapsed.as_secs_f64() / 2.0).floor() as usize;
+    assert!(
+        after - before + 2 >= due,
+        "here: {} samples in {elapsed:?}, {due} due\n{screen}",
+        after - before
+    );
+    tui.send("q");
+    let status = tui.finish();
+    assert!(
+        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+}
+
+#[test]
+fn x_stops_a_remote_step_within_2_s_while_the_metrics_channel_is_stalled() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    let home = tempfile::tempdir().unwrap();
+    let body = "[[host.stack]]\nname = \"app\"\ndir = \"~/app\"\nproject = \"opsdeck-test-hold\"\n\n\
+                [[host.stack.action]]\nname = \"hold\"\nkey = \"H\"\nsteps = [\"sleep 62\"]\ndangerous = true\n";
+    let config = host_inventory(home.path(), lab, &DUCKDB_APP, body);
+    let mut tui = start(home.path(), &env_with(lab, &config));
+    tui.wait_for("duckdb-app's host view", |s| {
+        s.contains("fleet › duckdb-app") && s.contains("frontend")
+    });
+    tui.send("H");
+    tui.wait_for("the confirm dialog", |s| {
+        s.contains("Run hold (app) on duckdb-app")
+    });
+    tui.send("y");
+    tui.wait_for("the running step", |s| {
+        s.contains("step 1/1") && s.contains("running")
+    });
+    let on_host = || {
+        let out = lab.ssh(
+            &DUCKDB_APP,
+            "pgrep -f 'sleep 6[2]' >/dev/null && echo yes || echo no",
+        );
+        String::from_utf8_lossy(&out.stdout).contains("yes")
+    };
+    assert!(
+        common::lab::wait_for(Duration::from_secs(20), Duration::from_millis(100), || {
+            on_host().then_some(())
+        })
+        .is_some(),
+        "the step never started on the host"
+    );
+
+    // Every metrics sample now hangs on the host; the connection itself stays healthy.
+    let stalled = Fault::apply(lab, DUCKDB_APP, "stall-sampler");
+    tui.wait_for_within(Duration::from_secs(20), "the host stalled", |s| {
+        s.contains("◐ stalled")
+    });
+    tui.send("x");
+    tui.wait_for("the cancel dialog", |s| {
+        s.contains("Stop hold on duckdb-app?")
+    });
+    tui.send("y");
+    let at = Instant::now();
+    let gone = common::lab::wait_for(Duration::from_secs(15), Duration::from_millis(50), || {
+        (!on_host()).then_some(())
+    });
+    let took = at.elapsed();
+    eprintln!("the step stopped on the host {took:?} after x (confirmed with y)");
+    assert!(gone.is_some(), "the step still runs on the host");
+    assert!(
+        took <= Duration::from_secs(2),
+        "the step stopped {took:?} after x"
+    );
+    let screen = tui.wait_for("the job cancelled", |s| s.contains("CANCELLED"));
+    assert!(screen.contains("cancelled by the operator"), "{screen}");
+    stalled.heal();
+    tui.send("q");
+    let status = tui.finish();
+    assert!(
+        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+    let audit = common::run::audit(home.path());
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    let outcome = audit[0]["outcome"].as_str().unwrap();
+    assert_eq!(outcome, "cancelled: cancelled by the operator", "{audit:?}");
 }

@@ -82,6 +82,7 @@ pub async fn run(config: Config, theme: Theme, read_only: bool) -> anyhow::Resul
         signals,
         events: EventStream::new(),
         last_draw: None,
+        keyed: false,
     };
     let ended = console.event_loop().await;
     let why = match &ended {
@@ -149,14 +150,18 @@ struct Console<'a> {
     signals: Signals,
     events: EventStream,
     last_draw: Option<Instant>,
+    /// The operator pressed a key (or resized) since the last frame: draw at once, not at
+    /// the next [`FRAME`] (which only holds back bursts of messages from the hosts).
+    keyed: bool,
 }
 
 impl Console<'_> {
-    /// Draws when the model changed and the last frame is old enough.
+    /// Draws when the model changed and the last frame is old enough, or a key was pressed.
     fn draw(&mut self) -> std::io::Result<()> {
+        let keyed = std::mem::take(&mut self.keyed);
         if self.model.dirty {
             let due = self.last_draw.map_or(Instant::now(), |t| t + FRAME);
-            if Instant::now() >= due {
+            if keyed || Instant::now() >= due {
                 let (model, theme) = (&self.model, self.theme);
                 self.term.draw(|f| ui::view(model, theme, f))?;
                 self.model.dirty = false;
@@ -168,6 +173,7 @@ impl Console<'_> {
 
     fn apply(&mut self, msgs: Vec<Msg>) {
         for msg in msgs {
+            self.keyed |= matches!(msg, Msg::Key(_) | Msg::Resize { .. });
             for effect in update(&mut self.model, msg) {
                 dispatch(effect, &self.handles);
             }

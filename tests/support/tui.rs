@@ -148,6 +148,48 @@ impl Tui {
         }
     }
 
+    /// How long until `done(screen)` holds, reading as soon as output arrives (every
+    /// millisecond, where [`Tui::wait_for`] naps 20 ms): for timing a keystroke's redraw.
+    /// Fails showing the screen after `limit`.
+    pub fn time_until(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&str) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        let mut buf = [0u8; 16384];
+        loop {
+            match self.session.try_read(&mut buf) {
+                Ok(n) if n > 0 => {
+                    self.parser.process(&buf[..n]);
+                    self.raw.extend_from_slice(&buf[..n]);
+                    let screen = self.parser.screen().contents();
+                    if done(&screen) {
+                        return start.elapsed();
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                _ => panic!(
+                    "the pty closed waiting for {what}; screen:\n{}",
+                    self.parser.screen().contents()
+                ),
+            }
+            assert!(
+                start.elapsed() < limit,
+                "waiting for {what}; screen:\n{}",
+                self.parser.screen().contents()
+            );
+        }
+    }
+
+    /// The screen as last read.
+    pub fn screen(&self) -> String {
+        self.parser.screen().contents()
+    }
+
     /// Reads what is available; false once the pty is closed.
     pub fn pump(&mut self) -> bool {
         let mut buf = [0u8; 16384];
