@@ -1,5 +1,5 @@
 //! The one-shot stats fallback against a real engine: when no cgroup counters can be read
-//! for a running container, `DockerWatch::poll` asks Docker for its memory and CPU.
+//! for a running container, `DockerWatch::tick` asks Docker for its memory and CPU.
 
 mod common;
 
@@ -12,14 +12,14 @@ use opsdeck::model::{Container, DockerState, Msg};
 use opsdeck::remote::docker_watch::DockerWatch;
 use tokio::sync::mpsc;
 
-/// Polls once with no cgroup usage at all; the listed containers and how long it took.
+/// One tick with no cgroup usage at all; the listed containers and how long it took.
 async fn poll_without_cgroups(
     watch: &mut DockerWatch,
     tx: &mpsc::Sender<Msg>,
     rx: &mut mpsc::Receiver<Msg>,
 ) -> (Vec<Container>, Duration) {
     let start = Instant::now();
-    watch.poll(tx, |_| None).await;
+    watch.tick(tx, |_| None).await;
     let took = start.elapsed();
     match rx.try_recv() {
         Ok(Msg::Containers { containers, .. }) => (containers, took),

@@ -322,20 +322,20 @@ fn a_job_whose_sshd_is_killed_mid_step_ends_failed_with_its_audit_line() {
     assert!(left.is_some(), "the step's sleep outlived its job");
 }
 
-/// `home/hosts.toml`: this machine (`local`) first, then the three lab hosts.
-fn fleet_inventory(home: &std::path::Path, lab: &Lab) -> String {
+/// `home/hosts.toml`: this machine (`local`) first, then `hosts`.
+fn fleet_inventory(home: &std::path::Path, lab: &Lab, hosts: &[LabHost]) -> String {
     let mut text = format!(
         "[settings]\nknown_hosts = \"{}\"\n\n[[host]]\nname = \"here\"\naddress = \"local\"\n",
         lab.known_hosts.display()
     );
-    for h in common::lab::HOSTS {
+    for h in hosts {
         text.push_str(&format!(
             "\n[[host]]\nname = \"{}\"\naddress = \"{}\"\nuser = \"{}\"\nidentity_file = \"{}\"\ndocker_socket = \"{}\"\n",
             h.name,
             h.address,
             h.user,
             lab.key.display(),
-            lab.docker_socket(&h).display()
+            lab.docker_socket(h).display()
         ));
     }
     let path = home.join("hosts.toml");
@@ -365,7 +365,7 @@ fn keystrokes_redraw_within_50_ms_while_one_host_is_cut_one_slow_and_one_without
     let Some(lab) = Lab::get() else { return };
     let _serial = serial();
     let home = tempfile::tempdir().unwrap();
-    let config = fleet_inventory(home.path(), lab);
+    let config = fleet_inventory(home.path(), lab, &common::lab::HOSTS);
     // Wide, so the CPU sparkline counts three minutes of samples before it is full.
     let mut tui = start_sized(home.path(), &env_with(lab, &config), 250, 40);
     tui.wait_for_within(Duration::from_secs(60), "every host up", |s| {
@@ -498,4 +498,112 @@ fn x_stops_a_remote_step_within_2_s_while_the_metrics_channel_is_stalled() {
     assert_eq!(audit.len(), 1, "{audit:?}");
     let outcome = audit[0]["outcome"].as_str().unwrap();
     assert_eq!(outcome, "cancelled: cancelled by the operator", "{audit:?}");
+}
+
+/// The processes of a lab host's user running opsdeck's sampler loop.
+fn sampler_pids(host: &LabHost) -> Vec<String> {
+    let out = Command::new("pgrep")
+        .args([
+            "-u",
+            host.user,
+            "-f",
+            "while read -r d; do c=/sys/fs/cgroup",
+        ])
+        .output()
+        .unwrap();
+    let mut pids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    pids.sort();
+    pids
+}
+
+#[test]
+fn one_sampler_shell_serves_every_tick_and_goes_with_the_console() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    let home = tempfile::tempdir().unwrap();
+    let config = fleet_inventory(home.path(), lab, &[DUCKDB_APP]);
+    let mut tui = start_sized(home.path(), &env_with(lab, &config), 200, 30);
+    let screen = tui.wait_for("two samples of duckdb-app", |s| {
+        s.contains("2/2 hosts up") && cpu_samples(s, "duckdb-app") >= 2
+    });
+    let first = sampler_pids(&DUCKDB_APP);
+    assert!(!first.is_empty(), "no sampler on the host");
+    let seen = cpu_samples(&screen, "duckdb-app");
+    // Three more ticks: every sample from the same shell, none started for a tick.
+    tui.wait_for("three more samples", |s| {
+        cpu_samples(s, "duckdb-app") >= seen + 3
+    });
+    assert_eq!(sampler_pids(&DUCKDB_APP), first, "the sampler changed");
+    tui.send("q");
+    let status = tui.finish();
+    assert!(
+        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+    let gone = common::lab::wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        sampler_pids(&DUCKDB_APP).is_empty().then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "the sampler outlived the console: {:?}",
+        sampler_pids(&DUCKDB_APP)
+    );
+}
+
+#[test]
+fn a_container_started_killed_and_removed_on_the_host_shows_within_two_refreshes() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    let home = tempfile::tempdir().unwrap();
+    let config = host_inventory(home.path(), lab, &DUCKDB_APP, "");
+    let mut tui = start(home.path(), &env_with(lab, &config));
+    tui.wait_for("duckdb-app's containers", |s| {
+        s.contains("fleet › duckdb-app") && s.contains("frontend")
+    });
+    // Two refreshes of 2 s, and a little room; the full list comes only every 45 s, so
+    // each of these is the engine's events at work.
+    let limit = Duration::from_secs(6);
+    let row = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("opsdeck-events"))
+            .unwrap_or("")
+            .to_string()
+    };
+    let c = Container::run(lab, DUCKDB_APP, "opsdeck-events", "exec sleep 3600");
+    let at = Instant::now();
+    tui.wait_for_within(Duration::from_secs(30), "the new container", |s| {
+        row(s).contains("running")
+    });
+    let started = at.elapsed();
+    let out = c.docker(&["kill", "opsdeck-events"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let at = Instant::now();
+    tui.wait_for_within(Duration::from_secs(30), "the container exited", |s| {
+        row(s).contains("exited(137)")
+    });
+    let killed = at.elapsed();
+    let out = c.docker(&["rm", "opsdeck-events"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let at = Instant::now();
+    tui.wait_for_within(Duration::from_secs(60), "the container gone", |s| {
+        !s.contains("opsdeck-events")
+    });
+    let removed = at.elapsed();
+    eprintln!("on screen: started {started:?}, killed {killed:?}, removed {removed:?}");
+    for (what, took) in [
+        ("started", started),
+        ("killed", killed),
+        ("removed", removed),
+    ] {
+        assert!(took <= limit, "{what}: on screen {took:?} later");
+    }
+    tui.send("q");
+    let status = tui.finish();
+    assert!(
+        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
 }

@@ -1,4 +1,5 @@
-//! A remote host's metrics and all its containers' CPU and memory from one exec per tick.
+//! A remote host's metrics and all its containers' CPU and memory from one shell on the
+//! host, asked once per tick ([`LOOP`]), or one exec ([`SCRIPT`]).
 //! Installing nothing on the host and asking dockerd for nothing is the point (see
 //! DESIGN.md, "Where the cost is"): the kernel already keeps every counter in /proc and
 //! cgroupfs, so one `head` over those files plus `df` is the whole sample. The parser
@@ -27,7 +28,9 @@ use crate::model::host::Disk;
 /// can hang too (a FUSE daemon that stopped answering): `timeout -s KILL` bounds `df`
 /// where coreutils has it, so the rest of the sample still arrives. The `end` marker lets
 /// the parser tell a complete sample from a cut one.
-pub const SCRIPT: &str = "sh -c 'c=/sys/fs/cgroup; a=$c/cpuacct; [ -d $a ] || a=$c/cpu,cpuacct; \
+macro_rules! sample_body {
+    () => {
+        "c=/sys/fs/cgroup; a=$c/cpuacct; [ -d $a ] || a=$c/cpu,cpuacct; \
 head -c 262144 /proc/stat /proc/meminfo /proc/loadavg /proc/net/dev /proc/uptime \
 $a/docker/*/cpuacct.usage $a/system.slice/docker-*.scope/cpuacct.usage \
 $c/memory/docker/*/memory.usage_in_bytes $c/memory/system.slice/docker-*.scope/memory.usage_in_bytes \
@@ -37,8 +40,23 @@ echo \"==> inactive_file <==\"; \
 grep -sH -e \"^total_inactive_file \" -e \"^inactive_file \" \
 $c/memory/docker/*/memory.stat $c/memory/system.slice/docker-*.scope/memory.stat \
 $c/docker/*/memory.stat $c/system.slice/docker-*.scope/memory.stat 2>/dev/null; \
-echo \"==> df <==\"; t=; command -v timeout >/dev/null 2>&1 && t=\"timeout -s KILL 1\"; \
-$t df -kPl 2>/dev/null || $t df -kP 2>/dev/null; echo \"==> end <==\"'";
+[ \"$d\" = skip ] || { echo \"==> df <==\"; t=; command -v timeout >/dev/null 2>&1 && t=\"timeout -s KILL 1\"; \
+$t df -kPl 2>/dev/null || $t df -kP 2>/dev/null; }; \
+echo \"==> end <==\""
+    };
+}
+
+/// One sample, for a one-off command (`d` empty: with the disks).
+pub const SCRIPT: &str = concat!("sh -c 'd=; ", sample_body!(), "'");
+
+/// The sampler that stays for the whole connection: one line on its stdin asks for a
+/// sample (`skip` leaves out the disks, whose `df` is the one fork worth skipping), which
+/// it prints up to its end marker; EOF ends it. One channel and one shell for the
+/// connection's life, where [`SCRIPT`] costs sshd a session, the login shell and `sh` per tick.
+pub const LOOP: &str = concat!("sh -c 'while read -r d; do ", sample_body!(), "; done'");
+
+/// What ends a sample's output.
+pub const END_MARK: &[u8] = b"==> end <==\n";
 
 /// Jiffies since boot; `idle` includes iowait, since a core waiting on disk is free to run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -865,6 +883,42 @@ overlay            1000000  400000    550000      43% /var/lib/docker/overlay2/a
             let p = busy_percent(CpuTimes::default(), CpuTimes { total, idle });
             assert!((0.0..=100.0).contains(&p), "{total} {idle}: {p}");
         }
+    }
+
+    #[test]
+    fn the_loop_answers_each_line_with_one_sample_and_ends_at_eof() {
+        use std::io::Write;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(LOOP)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"skip\n\nskip\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let end = std::str::from_utf8(END_MARK).unwrap();
+        let samples: Vec<&str> = text.split_inclusive(end).collect();
+        assert_eq!(samples.len(), 3, "{text}");
+        let parsed: Vec<Sample> = samples.iter().map(|s| parse(s)).collect();
+        assert!(parsed.iter().all(|p| p.complete && p.cpu.is_some()));
+        // `skip` leaves out the disks; an empty line asks for them.
+        assert!(parsed[0].disks.is_empty() && parsed[2].disks.is_empty());
+        assert!(!parsed[1].disks.is_empty(), "{}", samples[1]);
+        assert_eq!(parse(&run(SCRIPT)).disks.len(), parsed[1].disks.len());
     }
 
     #[test]

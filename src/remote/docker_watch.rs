@@ -23,8 +23,19 @@ use crate::model::{Container, DockerState, Msg};
 /// within two refreshes.
 const DOCKER_RETRY: Duration = Duration::from_secs(2);
 
+/// A full list this often even when no event said anything changed: an event missed
+/// while the stream was reconnecting, a status that changes without one.
+const FULL_LIST_EVERY: Duration = Duration::from_secs(45);
+
 /// A container's CPU (percent of one core, once two samples exist) and memory.
 pub type Usage = (Option<f64>, u64);
+
+type Events = std::pin::Pin<
+    Box<
+        dyn futures::Stream<Item = Result<bollard::models::EventMessage, bollard::errors::Error>>
+            + Send,
+    >,
+>;
 
 pub struct DockerWatch {
     host: usize,
@@ -34,6 +45,13 @@ pub struct DockerWatch {
     next_try: Instant,
     cache: InspectCache,
     fallback: StatsFallback,
+    /// The engine's container events; any of them makes the next tick list again.
+    events: Option<Events>,
+    /// An event came (or the stream broke) since the last list.
+    stale: bool,
+    listed_at: Option<Instant>,
+    /// The last list, sent again each tick with fresh usage while nothing changed.
+    last: Vec<Container>,
 }
 
 impl DockerWatch {
@@ -45,6 +63,10 @@ impl DockerWatch {
             next_try: Instant::now(),
             cache: InspectCache::default(),
             fallback: StatsFallback::default(),
+            events: None,
+            stale: true,
+            listed_at: None,
+            last: Vec::new(),
         }
     }
 
@@ -82,6 +104,53 @@ impl DockerWatch {
             .await;
     }
 
+    /// Waits for the engine's next container event (forever without a stream), and
+    /// marks the list stale: the next [`DockerWatch::tick`] lists again.
+    pub async fn event(&mut self) {
+        let Some(events) = self.events.as_mut() else {
+            return std::future::pending().await;
+        };
+        if !matches!(events.next().await, Some(Ok(_))) {
+            // Ended or broke (the engine went away, the connection under it): list, and
+            // subscribe again, at the next tick.
+            self.events = None;
+        }
+        self.stale = true;
+    }
+
+    /// One refresh: the containers with their usage. Docker is asked for the list only
+    /// when an event said something changed, or every [`FULL_LIST_EVERY`]; otherwise the
+    /// last list goes out again with this tick's usage, and the engine does nothing.
+    /// Returns the ids sent, so callers can forget state kept for containers that are gone.
+    pub async fn tick(
+        &mut self,
+        tx: &mpsc::Sender<Msg>,
+        usage: impl FnMut(&str) -> Option<Usage>,
+    ) -> Vec<String> {
+        let Some(d) = &self.docker else {
+            return Vec::new();
+        };
+        if self.events.is_none() {
+            // Subscribed before listing, so nothing between the two is missed.
+            let mut filters = HashMap::new();
+            filters.insert("type", vec!["container"]);
+            let options = bollard::query_parameters::EventsOptionsBuilder::default()
+                .filters(&filters)
+                .build();
+            self.events = Some(Box::pin(d.events(Some(options))));
+            self.stale = true;
+        }
+        let due = self.stale
+            || self
+                .listed_at
+                .is_none_or(|t| t.elapsed() >= FULL_LIST_EVERY);
+        if due {
+            self.poll(tx, usage).await
+        } else {
+            self.send(tx, usage).await
+        }
+    }
+
     /// Lists containers and sends them with their usage; on failure, Docker is marked
     /// unavailable and asked again later. Returns the ids listed, so callers can forget
     /// state kept for containers that are gone.
@@ -89,41 +158,25 @@ impl DockerWatch {
     /// Running containers for which `usage` has nothing (their cgroup files could not be
     /// read) get CPU and memory from Docker's one-shot stats instead, bounded as
     /// [`StatsFallback`] explains.
-    pub async fn poll(
+    async fn poll(
         &mut self,
         tx: &mpsc::Sender<Msg>,
-        mut usage: impl FnMut(&str) -> Option<Usage>,
+        usage: impl FnMut(&str) -> Option<Usage>,
     ) -> Vec<String> {
         let Some(d) = &self.docker else {
             return Vec::new();
         };
         match self.cache.list(d).await {
-            Ok(mut containers) => {
-                let mut missing = Vec::new();
-                for (i, c) in containers.iter_mut().enumerate() {
-                    if !c.is_running() {
-                        continue;
-                    }
-                    match usage(&c.id) {
-                        Some((cpu, mem)) => {
-                            c.cpu_percent = cpu;
-                            c.mem_bytes = Some(mem);
-                        }
-                        None => missing.push(i),
-                    }
-                }
-                self.fallback.fill(d, &mut containers, &missing).await;
-                let ids = containers.iter().map(|c| c.id.clone()).collect();
-                let msg = Msg::Containers {
-                    host: self.host,
-                    at: Timestamp::now(),
-                    containers,
-                };
-                let _ = tx.send(msg).await;
-                ids
+            Ok(containers) => {
+                self.last = containers;
+                self.stale = false;
+                self.listed_at = Some(Instant::now());
+                self.send(tx, usage).await
             }
             Err(reason) => {
                 self.docker = None;
+                self.events = None;
+                self.last.clear();
                 self.next_try = Instant::now() + DOCKER_RETRY;
                 let _ = tx
                     .send(Msg::Docker {
@@ -136,6 +189,40 @@ impl DockerWatch {
         }
     }
 
+    /// The last list, with usage merged in, to the model.
+    async fn send(
+        &mut self,
+        tx: &mpsc::Sender<Msg>,
+        mut usage: impl FnMut(&str) -> Option<Usage>,
+    ) -> Vec<String> {
+        let Some(d) = &self.docker else {
+            return Vec::new();
+        };
+        let mut containers = self.last.clone();
+        let mut missing = Vec::new();
+        for (i, c) in containers.iter_mut().enumerate() {
+            if !c.is_running() {
+                continue;
+            }
+            match usage(&c.id) {
+                Some((cpu, mem)) => {
+                    c.cpu_percent = cpu;
+                    c.mem_bytes = Some(mem);
+                }
+                None => missing.push(i),
+            }
+        }
+        self.fallback.fill(d, &mut containers, &missing).await;
+        let ids = containers.iter().map(|c| c.id.clone()).collect();
+        let msg = Msg::Containers {
+            host: self.host,
+            at: Timestamp::now(),
+            containers,
+        };
+        let _ = tx.send(msg).await;
+        ids
+    }
+
     /// The client and the socket it came from, for the log follower and jobs.
     pub fn engine(&self) -> Option<(Docker, docker::Socket)> {
         Some((self.docker.clone()?, self.socket.clone()?))
@@ -145,6 +232,8 @@ impl DockerWatch {
     pub fn reset(&mut self) {
         self.docker = None;
         self.socket = None;
+        self.events = None;
+        self.last.clear();
         self.next_try = Instant::now();
     }
 }

@@ -88,7 +88,7 @@ async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::UnboundedRecei
                 }
                 let now = Instant::now();
                 let root = Path::new("/sys/fs/cgroup");
-                let ids = docker_watch.poll(&tx, |id| {
+                let ids = docker_watch.tick(&tx, |id| {
                     let counters = cgroup::read_local(root, id)?;
                     Some((rates.rate(id, counters.cpu_ns, now), counters.mem_bytes))
                 }).await;
@@ -96,6 +96,8 @@ async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::UnboundedRecei
                 rates.retain(&ids);
                 logs.ensure(docker_watch.engine(), host, &tx);
             }
+            // An event only marks the list stale: it is read again at the next tick.
+            _ = docker_watch.event() => {}
             cmd = cmds.recv() => match cmd {
                 None => break,
                 Some(HostCmd::Job(request)) => {

@@ -606,6 +606,20 @@ impl Session {
         Ok(process)
     }
 
+    /// A command that stays, talked to over its stdin and stdout (the metrics sampler's
+    /// loop); its stderr is not read.
+    pub async fn open_command(
+        &self,
+        command: &str,
+    ) -> Result<russh::ChannelStream<client::Msg>, SshError> {
+        let channel = self.handle.channel_open_session().await.map_err(protocol)?;
+        channel
+            .exec(true, command.as_bytes())
+            .await
+            .map_err(protocol)?;
+        Ok(channel.into_stream())
+    }
+
     /// A byte stream to a Unix socket on the host (OpenSSH `direct-streamlocal`).
     pub async fn open_socket(
         &self,

@@ -1,6 +1,7 @@
 //! The worker for a host reached over SSH. One task owns the connection and answers
 //! commands at once; everything slow runs beside it in tasks of its own, each with its own
-//! deadline: the sampler (one exec per tick), the Docker watcher, the backup survey, the
+//! deadline: the sampler (one shell for the connection's life, asked once per tick), the
+//! Docker watcher, the backup survey, the
 //! checks, the followed log, and jobs. A sampler that gets no answer says the host is
 //! `stalled`; the connection is declared lost when the transport closes or nothing has
 //! answered for [`LOST_AFTER`], then retried with capped, jittered exponential backoff.
@@ -27,6 +28,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const HEALTHY_FOR: Duration = Duration::from_secs(60);
 /// No sample for this long (and at least three refreshes): the connection is lost.
 const LOST_AFTER: Duration = Duration::from_secs(12);
+/// The disks (the sampler's one `df`) are read every this many samples.
+const DISKS_EVERY: u32 = 5;
+/// A sample larger than this is not a sample: the sampler's channel is dropped.
+const MAX_SAMPLE: usize = 4 << 20;
 /// How long a backup listing may take before the panel says it timed out.
 const SURVEY_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -376,9 +381,83 @@ async fn serve(
     }
 }
 
-/// One exec per tick for the host's /proc and its containers' cgroup counters. Says the
-/// host is stalled when an answer is late, and the connection lost when there has been
-/// none for [`LOST_AFTER`] or the exec fails.
+/// The host's sampler loop ([`procfs::LOOP`]) on a channel of its own: a line in, one
+/// sample out, for as long as the connection lives.
+struct RemoteSampler {
+    stream: russh::ChannelStream<russh::client::Msg>,
+    buf: Vec<u8>,
+}
+
+enum SampleError {
+    /// The connection failed: the host is lost.
+    Ssh(String),
+    /// Only the sampler's channel failed (it ended, or talked nonsense): open another.
+    Channel(String),
+}
+
+impl RemoteSampler {
+    async fn open(session: &Session) -> Result<Self, SampleError> {
+        let stream = session
+            .open_command(procfs::LOOP)
+            .await
+            .map_err(|e| SampleError::Ssh(e.to_string()))?;
+        Ok(RemoteSampler {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Asks for one sample and reads it to its end marker.
+    async fn sample(&mut self, disks: bool) -> Result<String, SampleError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let ask: &[u8] = if disks { b"\n" } else { b"skip\n" };
+        let channel = |e: std::io::Error| SampleError::Channel(e.to_string());
+        self.stream.write_all(ask).await.map_err(channel)?;
+        self.stream.flush().await.map_err(channel)?;
+        self.buf.clear();
+        let mut chunk = [0u8; 16384];
+        loop {
+            let n = self.stream.read(&mut chunk).await.map_err(channel)?;
+            if n == 0 {
+                return Err(SampleError::Channel("the sampler ended".into()));
+            }
+            let from = self.buf.len().saturating_sub(procfs::END_MARK.len());
+            self.buf.extend_from_slice(&chunk[..n]);
+            if self.buf[from..]
+                .windows(procfs::END_MARK.len())
+                .any(|w| w == procfs::END_MARK)
+            {
+                return Ok(String::from_utf8_lossy(&self.buf).into_owned());
+            }
+            if self.buf.len() > MAX_SAMPLE {
+                return Err(SampleError::Channel(format!(
+                    "a sample over {} MiB",
+                    MAX_SAMPLE >> 20
+                )));
+            }
+        }
+    }
+}
+
+/// One sample from the sampler, opened first when there is none.
+async fn ask(
+    session: &Session,
+    sampler: &mut Option<RemoteSampler>,
+    disks: bool,
+) -> Result<String, SampleError> {
+    if sampler.is_none() {
+        *sampler = Some(RemoteSampler::open(session).await?);
+    }
+    match sampler.as_mut() {
+        Some(s) => s.sample(disks).await,
+        None => Err(SampleError::Channel("no sampler".into())),
+    }
+}
+
+/// The host's /proc and its containers' cgroup counters, from one [`RemoteSampler`] asked
+/// each tick (another opened after any trouble with it). Says the host is stalled when an
+/// answer is late, and the connection lost when there has been none for [`LOST_AFTER`]
+/// or a channel cannot be opened.
 async fn sample(
     spec: Watch,
     session: Arc<Session>,
@@ -388,6 +467,7 @@ async fn sample(
 ) {
     let (host, refresh) = (spec.host, spec.refresh);
     let mut sampler = procfs::Sampler::default();
+    let mut remote: Option<RemoteSampler> = None;
     let mut ticker = tokio::time::interval(refresh);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let stall_after = refresh * 2;
@@ -395,20 +475,28 @@ async fn sample(
     let mut last = Instant::now();
     let mut last_at = Timestamp::now();
     let mut stalled = false;
+    let mut asked = 0u32;
+    let mut disks = Vec::new();
     loop {
         ticker.tick().await;
         let left = lost_after.saturating_sub(last.elapsed());
         let wait = if stalled { left } else { stall_after.min(left) };
-        match tokio::time::timeout(wait, session.exec(procfs::SCRIPT)).await {
-            Ok(Ok(out)) => {
-                let parsed = procfs::parse(&String::from_utf8_lossy(&out.stdout));
+        // The disks with the first sample, then every few; the ones read last meanwhile.
+        let with_disks = asked.is_multiple_of(DISKS_EVERY);
+        match tokio::time::timeout(wait, ask(&session, &mut remote, with_disks)).await {
+            Ok(Ok(text)) => {
+                asked = asked.wrapping_add(1);
+                let mut parsed = procfs::parse(&text);
                 if !parsed.complete {
                     // A cut-off sample can end in half a number: skip it rather than graph it.
-                    tracing::warn!(
-                        "host {host}: incomplete metrics sample (exit status {:?})",
-                        out.status
-                    );
+                    tracing::warn!("host {host}: incomplete metrics sample");
+                    remote = None;
                     continue;
+                }
+                if with_disks {
+                    disks = parsed.disks.clone();
+                } else {
+                    parsed.disks = disks.clone();
                 }
                 let (metrics, per_container) = sampler.next(parsed, Instant::now());
                 last = Instant::now();
@@ -432,16 +520,35 @@ async fn sample(
                     return;
                 }
             }
-            Ok(Err(e)) => {
-                let _ = lost.send(e.to_string()).await;
+            Ok(Err(SampleError::Ssh(e))) => {
+                let _ = lost.send(e).await;
                 return;
             }
-            Err(_) if last.elapsed() >= lost_after => {
-                let secs = last.elapsed().as_secs();
-                let _ = lost.send(format!("no answer for {secs}s")).await;
-                return;
+            Ok(Err(SampleError::Channel(e))) => {
+                // Another channel at the next tick; a connection that is gone fails there.
+                tracing::warn!("host {host}: the metrics sampler stopped: {e}");
+                remote = None;
+                if last.elapsed() >= lost_after {
+                    let _ = lost.send(format!("no metrics: {e}")).await;
+                    return;
+                }
+                if last.elapsed() >= stall_after {
+                    stalled = true;
+                    let conn = HostConn::Stalled {
+                        since: last_at,
+                        reason: format!("no metrics: {e}"),
+                    };
+                    let _ = tx.send(Msg::Conn { host, conn }).await;
+                }
             }
             Err(_) => {
+                // An answer may still be on its way: it would be read as the next one's.
+                remote = None;
+                if last.elapsed() >= lost_after {
+                    let secs = last.elapsed().as_secs();
+                    let _ = lost.send(format!("no answer for {secs}s")).await;
+                    return;
+                }
                 stalled = true;
                 let conn = HostConn::Stalled {
                     since: last_at,
@@ -453,8 +560,9 @@ async fn sample(
     }
 }
 
-/// Docker over the connection: connect (and again after a failure), list every tick with
-/// the sampler's cgroup counters, publish the client for the log follower and jobs.
+/// Docker over the connection: connect (and again after a failure), follow its container
+/// events, list when they say something changed (and every 45 s), send the containers
+/// every tick with the sampler's cgroup counters, publish the client for the log follower and jobs.
 async fn watch_docker(
     spec: Watch,
     session: Arc<Session>,
@@ -466,14 +574,18 @@ async fn watch_docker(
     let mut ticker = tokio::time::interval(spec.refresh);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            // An event only marks the list stale: it is read again at the next tick.
+            _ = docker.event() => continue,
+        }
         if docker.wants_connect() {
             let opener = ssh::docker_socket(session.clone(), &spec.socket);
             let result = ssh::docker(session.clone(), &spec.socket).await;
             docker.connected(result, opener, &tx).await;
         }
         let current = usage.borrow().clone();
-        docker.poll(&tx, |id| current.get(id).copied()).await;
+        docker.tick(&tx, |id| current.get(id).copied()).await;
         let now = docker.engine();
         if now.is_some() != engine.borrow().is_some() {
             let _ = engine.send(now);
