@@ -6,8 +6,10 @@
 //! to a job's stdin, so its end of file means the SSH channel (or opsdeck's pipe) is gone:
 //! sshd does not signal a command that has no terminal, so without the watcher a killed
 //! opsdeck would leave the dump running and, worse, renamed into place when it finished.
-//! The watcher turns that into SIGHUP, and the HUP trap sends all output to /dev/null
-//! first, because writing to the dead channel would kill the cleanup with SIGPIPE.
+//! The watcher turns that into SIGUSR1 (not SIGHUP: a shell started with SIGHUP ignored,
+//! as under `nohup`, cannot trap it), and its trap, the one for a hang-up too, sends all
+//! output to /dev/null first, because writing to the dead channel would kill the cleanup
+//! with SIGPIPE.
 //!
 //! Exit statuses tell opsdeck which stage failed. On stderr, an `opsdeck-stage: NAME` line
 //! opens each stage, so what the tools print can be told apart by stage, and an
@@ -34,10 +36,10 @@ pub mod exit {
 const PRELUDE: &str = r#"
 fail() { code=$1; shift; printf 'opsdeck: %s\n' "$*" >&2; exit "$code"; }
 enter() { stage=$1; printf '\nopsdeck-stage: %s\n' "$1" >&2; }
-trap 'exec >/dev/null 2>&1; exit 129' HUP
+trap 'exec >/dev/null 2>&1; exit 129' HUP USR1
 trap 'printf "opsdeck: interrupted\n" >&2; exit 130' INT TERM
 exec 3<&0
-( while read -r _; do :; done <&3; kill -HUP $$ ) >/dev/null 2>&1 &
+( while read -r _; do :; done <&3; kill -USR1 $$ ) >/dev/null 2>&1 &
 watch=$!
 exec 3<&- </dev/null
 mkdir -p -- "${partial%/*}" || fail 75 "cannot create the directory ${partial%/*}"
@@ -78,7 +80,7 @@ partial=$1 final=$2 ctr=$3 user=$4 db=$5 format=$6 tag=$7 stop=$8
 stage=lock owned= watch= job=
 finish() {
     st=$?
-    trap - EXIT HUP INT TERM
+    trap - EXIT HUP USR1 INT TERM
     [ -z "$watch" ] || kill "$watch" 2>/dev/null
     if [ "$stage" != done ]; then
         if [ -n "$job" ]; then
@@ -147,7 +149,7 @@ words() {
 }
 finish() {
     st=$?
-    trap - EXIT HUP INT TERM
+    trap - EXIT HUP USR1 INT TERM
     [ -z "$watch" ] || kill "$watch" 2>/dev/null
     [ "$stage" = done ] || [ -z "$owned" ] || rm -f -- "$partial"
     if [ -n "$quiesced" ] && [ "$nr" -gt 0 ]; then

@@ -15,11 +15,18 @@ use crate::remote::ssh::ExecOutput;
 struct Fake {
     local: Local,
     bin: PathBuf,
+    /// Start the scripts with SIGHUP ignored, as under `nohup` or a parent that ignores
+    /// it: a shell cannot trap a signal ignored on entry.
+    ignore_hup: bool,
 }
 
 impl Fake {
     fn prefixed(&self, command: &str) -> String {
-        format!("PATH={}:$PATH; export PATH; {command}", self.bin.display())
+        let hup = if self.ignore_hup { "trap '' HUP; " } else { "" };
+        format!(
+            "{hup}PATH={}:$PATH; export PATH; {command}",
+            self.bin.display()
+        )
     }
 }
 
@@ -88,8 +95,14 @@ impl Setup {
                 home: Some(home.path().to_path_buf()),
             },
             bin,
+            ignore_hup: false,
         };
         Setup { home, fake, stack }
+    }
+
+    fn ignoring_hangups(mut self, ignore: bool) -> Setup {
+        self.fake.ignore_hup = ignore;
+        self
     }
 
     fn tool(&self, name: &str, body: &str) {
@@ -205,7 +218,13 @@ async fn custom_dumps_must_pass_pg_restore_and_not_be_empty() {
 
 #[tokio::test]
 async fn a_dropped_job_ends_the_dump_session_and_removes_the_partial() {
-    let s = Setup::new(SQL_GZIP);
+    for ignore_hup in [false, true] {
+        dropped_dump_is_cleaned(ignore_hup).await;
+    }
+}
+
+async fn dropped_dump_is_cleaned(ignore_hup: bool) {
+    let s = Setup::new(SQL_GZIP).ignoring_hangups(ignore_hup);
     s.tool("pg_dump", "echo started; sleep 3\n");
     s.tool("psql", "echo \"$*\" >>\"$fake/psql.log\"\n");
     // opsdeck going away: the job's future is dropped, so the script's stdin closes.
@@ -221,7 +240,11 @@ async fn a_dropped_job_ends_the_dump_session_and_removes_the_partial() {
             break;
         }
     }
-    assert!(cleaned, "left: {:?}", s.files());
+    assert!(
+        cleaned,
+        "SIGHUP ignored: {ignore_hup}; left: {:?}",
+        s.files()
+    );
     assert!(
         s.read("bin/psql.log")
             .contains("pg_terminate_backend(pid) from pg_stat_activity where application_name = 'opsdeck-backup-"),
@@ -286,7 +309,13 @@ async fn resume_runs_after_a_failed_copy_and_a_failed_quiesce() {
 
 #[tokio::test]
 async fn resume_runs_when_opsdeck_goes_away_mid_quiesce() {
-    let s = copy_setup("data/app.db", "sleep 1");
+    for ignore_hup in [false, true] {
+        resumed_after_drop(ignore_hup).await;
+    }
+}
+
+async fn resumed_after_drop(ignore_hup: bool) {
+    let s = copy_setup("data/app.db", "sleep 1").ignoring_hangups(ignore_hup);
     std::fs::write(s.home.path().join("app/data/app.db"), b"x").unwrap();
     let dropped = tokio::time::timeout(Duration::from_millis(300), s.run()).await;
     assert!(dropped.is_err());
@@ -299,7 +328,11 @@ async fn resume_runs_when_opsdeck_goes_away_mid_quiesce() {
             break;
         }
     }
-    assert!(resumed, "{}", s.read("steps.log"));
+    assert!(
+        resumed,
+        "SIGHUP ignored: {ignore_hup}; {}",
+        s.read("steps.log")
+    );
     assert!(s.files().is_empty(), "{:?}", s.files());
 }
 
