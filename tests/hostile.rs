@@ -8,12 +8,11 @@
 mod common;
 mod support;
 
-use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::lab::{LILA, Lab};
-use common::run::{both, host_inventory, opsdeck_command};
+use common::run::{TestContainer, borrowed, both, host_inventory, lab_env, opsdeck_command};
 use support::tui::Tui;
 
 /// Clipboard write (OSC 52, BEL-terminated), screen clear (CSI), an 8-bit CSI (U+009B),
@@ -22,77 +21,6 @@ const EVIL: &str = "\u{1b}]52;c;aGFja2Vk\u{7}\u{1b}[2J\u{1b}[1;1H\u{9b}31m\u{202
 
 /// A container on lila's engine, removed when dropped (and by `tests/run` at start, after
 /// an interrupted run: label `opsdeck.test=1`).
-struct TestContainer {
-    lab: &'static Lab,
-    name: String,
-}
-
-impl TestContainer {
-    fn run(lab: &'static Lab, name: &str, labels: &[(&str, &str)], script: &str) -> Self {
-        Self::run_with(lab, name, &[], labels, script)
-    }
-
-    fn run_with(
-        lab: &'static Lab,
-        name: &str,
-        options: &[&str],
-        labels: &[(&str, &str)],
-        script: &str,
-    ) -> Self {
-        let c = TestContainer {
-            lab,
-            name: name.to_string(),
-        };
-        let _ = c.docker(&["rm", "-f", name]);
-        let mut args: Vec<String> = vec![
-            "run".into(),
-            "-d".into(),
-            "--name".into(),
-            name.into(),
-            "--label".into(),
-            "opsdeck.test=1".into(),
-        ];
-        args.extend(options.iter().map(|o| o.to_string()));
-        for (k, v) in labels {
-            args.push("--label".into());
-            args.push(format!("{k}={v}"));
-        }
-        args.extend(["opsdeck-lab/base:latest".into(), "sh".into(), "-c".into()]);
-        args.push(script.into());
-        let out = c.docker(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(out.status.success(), "docker run: {}", both(&out));
-        c
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker")
-            .env(
-                "DOCKER_HOST",
-                format!("unix://{}", self.lab.docker_socket(&LILA).display()),
-            )
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for TestContainer {
-    fn drop(&mut self) {
-        let _ = self.docker(&["rm", "-f", &self.name]);
-    }
-}
-
-fn lab_env(lab: &Lab, config: &str) -> Vec<(String, Option<String>)> {
-    let mut env: Vec<(String, Option<String>)> = lab
-        .env
-        .iter()
-        .filter(|(k, _)| k != "OPSDECK_CONFIG")
-        .map(|(k, v)| (k.clone(), Some(v.clone())))
-        .collect();
-    env.push(("OPSDECK_CONFIG".into(), Some(config.into())));
-    env
-}
-
 #[test]
 fn searching_a_log_line_whose_case_folding_changes_byte_lengths() {
     let Some(lab) = Lab::get() else { return };
@@ -100,19 +28,15 @@ fn searching_a_log_line_whose_case_folding_changes_byte_lengths() {
     // lower-cased line has the same length, and every offset after them differs.
     let _c = TestContainer::run(
         lab,
+        LILA,
         "opsdeck-search-log",
-        &[],
         "printf 'before\\n\\310\\272\\310\\272error\\342\\204\\252 here\\n'; \
          printf '\\033]52;c;aGFja2Vk\\007clipboard \\033[2Jline\\n'; exec sleep 3600",
     );
     let home = tempfile::tempdir().unwrap();
     let config = host_inventory(home.path(), lab, &LILA, "");
     let env = lab_env(lab, &config);
-    let env: Vec<(&str, Option<&str>)> = env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_deref()))
-        .collect();
-    let mut tui = Tui::start_sized(home.path(), &[], &env, 120, 36);
+    let mut tui = Tui::start_sized(home.path(), &[], &borrowed(&env), 120, 36);
     // One host: the console opens on its host view.
     tui.wait_for("lila's host view", |s| {
         s.contains("fleet › lila") && s.contains("opsdeck-search")
@@ -130,21 +54,19 @@ fn searching_a_log_line_whose_case_folding_changes_byte_lengths() {
         "{screen}"
     );
     // Drawn on, with the line still there: the console is alive.
-    tui.send("n");
-    tui.pump_for(Duration::from_millis(300));
+    // `n` jumps to the match (the highlight path); the help opening after it says the
+    // console read and drew it, and lives.
+    tui.send("n?");
+    tui.wait_for("the help after n", |s| s.contains("Help: "));
+    tui.send("?");
+    tui.wait_for("the help closed", |s| !s.contains("Help: "));
     let screen = tui.wait_for("the line after n", |s| {
         s.contains("\u{23a}\u{23a}error\u{212a} here")
     });
     assert!(screen.contains("clipboard line"), "{screen}");
     let raw = String::from_utf8_lossy(&tui.raw).into_owned();
     assert!(!raw.contains("]52;"), "an OSC 52 reached the terminal");
-    tui.send("q");
-    let status = tui.finish();
-    assert!(
-        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
-        "{status:?}\n{}",
-        tui.parser.screen().contents()
-    );
+    tui.quit_ok();
 }
 
 /// Every byte a terminal acts on: C0 but newline and tab, DEL, and C1 (as UTF-8: C2 80–9F).
@@ -264,9 +186,11 @@ impl Drop for HostileLock {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_output_carries_no_escape_from_labels_lock_holder_or_issuer() {
     let Some(lab) = Lab::get() else { return };
-    let _c = TestContainer::run(
+    let _c = TestContainer::run_with(
         lab,
+        LILA,
         "opsdeck-hostile-labels",
+        &[],
         &[
             ("com.docker.compose.project", &format!("proj{EVIL}ect")),
             ("com.docker.compose.service", &format!("svc{EVIL}")),
@@ -349,8 +273,8 @@ fn opsdeck_logs_sanitises_on_a_terminal_and_is_raw_in_a_pipe() {
     let Some(lab) = Lab::get() else { return };
     let _c = TestContainer::run(
         lab,
+        LILA,
         "opsdeck-hostile-cli-log",
-        &[],
         "printf '\\033]52;c;aGFja2Vk\\007clipboard \\033[31mred\\033[0m\\n'; exec sleep 3600",
     );
     let home = tempfile::tempdir().unwrap();
@@ -391,8 +315,9 @@ async fn a_tty_progress_bar_without_newlines_is_read_in_bounded_lines() {
     let Some(lab) = Lab::get() else { return };
     // 4 MB of `\r` progress on a TTY, then one line: bollard's decoder held all of it
     // waiting for a newline.
-    let c = TestContainer::run_with(
+    let _c = TestContainer::run_with(
         lab,
+        LILA,
         "opsdeck-hostile-tty",
         &["-t"],
         &[],
@@ -408,7 +333,9 @@ async fn a_tty_progress_bar_without_newlines_is_read_in_bounded_lines() {
         tail: None,
         after: None,
     };
-    let mut body = logs::open(&docker, &socket, &c.name, &req).await.unwrap();
+    let mut body = logs::open(&docker, &socket, "opsdeck-hostile-tty", &req)
+        .await
+        .unwrap();
     assert!(body.tty, "the container has a TTY");
     let mut decoder = LogDecoder::new(body.tty);
     let mut lines = Vec::new();

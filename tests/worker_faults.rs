@@ -8,11 +8,11 @@
 mod common;
 mod support;
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::lab::{DUCKDB_APP, LILA, Lab, LabHost};
-use common::run::{both, host_inventory};
+use common::run::{TestContainer, borrowed, both, host_inventory, lab_env};
 use support::tui::Tui;
 
 /// A fault on a host, healed when dropped (even when the test fails).
@@ -40,62 +40,6 @@ impl Drop for Fault {
     }
 }
 
-/// A container on a host's engine, removed when dropped.
-struct Container {
-    lab: &'static Lab,
-    host: LabHost,
-    name: &'static str,
-}
-
-impl Container {
-    fn run(lab: &'static Lab, host: LabHost, name: &'static str, script: &str) -> Self {
-        let c = Container { lab, host, name };
-        let _ = c.docker(&["rm", "-f", name]);
-        let out = c.docker(&[
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--label",
-            "opsdeck.test=1",
-            "opsdeck-lab/base:latest",
-            "sh",
-            "-c",
-            script,
-        ]);
-        assert!(out.status.success(), "docker run: {}", both(&out));
-        c
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker")
-            .env(
-                "DOCKER_HOST",
-                format!("unix://{}", self.lab.docker_socket(&self.host).display()),
-            )
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = self.docker(&["rm", "-f", self.name]);
-    }
-}
-
-fn env_with(lab: &Lab, config: &str) -> Vec<(String, Option<String>)> {
-    let mut env: Vec<(String, Option<String>)> = lab
-        .env
-        .iter()
-        .filter(|(k, _)| k != "OPSDECK_CONFIG")
-        .map(|(k, v)| (k.clone(), Some(v.clone())))
-        .collect();
-    env.push(("OPSDECK_CONFIG".into(), Some(config.into())));
-    env
-}
-
 fn start(home: &std::path::Path, env: &[(String, Option<String>)]) -> Tui {
     start_sized(home, env, 120, 36)
 }
@@ -106,11 +50,7 @@ fn start_sized(
     cols: u16,
     rows: u16,
 ) -> Tui {
-    let env: Vec<(&str, Option<&str>)> = env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_deref()))
-        .collect();
-    Tui::start_sized(home, &[], &env, cols, rows)
+    Tui::start_sized(home, &[], &borrowed(env), cols, rows)
 }
 
 /// The fault lab's faults are the machine's: one test at a time.
@@ -126,7 +66,7 @@ fn a_cut_host_goes_stalled_then_down_then_back_and_its_followed_log_loses_nothin
     let Some(lab) = Lab::get() else { return };
     let _serial = serial();
     // A line every 0.2 s, numbered, for longer than the whole test takes to reach the heal.
-    let ticker = Container::run(
+    let ticker = TestContainer::run(
         lab,
         DUCKDB_APP,
         "opsdeck-ticker",
@@ -136,7 +76,7 @@ fn a_cut_host_goes_stalled_then_down_then_back_and_its_followed_log_loses_nothin
     );
     let home = tempfile::tempdir().unwrap();
     let config = host_inventory(home.path(), lab, &DUCKDB_APP, "");
-    let mut tui = start(home.path(), &env_with(lab, &config));
+    let mut tui = start(home.path(), &lab_env(lab, &config));
     tui.wait_for("duckdb-app's host view", |s| {
         s.contains("fleet › duckdb-app") && s.contains("opsdeck-ticker")
     });
@@ -183,12 +123,7 @@ fn a_cut_host_goes_stalled_then_down_then_back_and_its_followed_log_loses_nothin
     tui.wait_for("the count of every line", |s| {
         s.contains(&format!("/tick {TICKS} matches"))
     });
-    tui.send("q");
-    let status = tui.finish();
-    assert!(
-        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
-        "{status:?}"
-    );
+    tui.quit_ok();
 }
 
 #[test]
@@ -200,7 +135,7 @@ fn a_hung_backup_listing_times_out_while_everything_else_goes_on() {
     let body = "[[host.stack]]\nname = \"lila\"\ndir = \"~/lila\"\n\n\
                 [[host.stack.backup]]\nname = \"db\"\ndir = \"~/backups\"\nglob = \"lila-*.sql.gz\"\nmax_age = \"26h\"\n";
     let config = host_inventory(home.path(), lab, &LILA, body);
-    let mut tui = start(home.path(), &env_with(lab, &config));
+    let mut tui = start(home.path(), &lab_env(lab, &config));
     tui.wait_for("lila's host view with its containers", |s| {
         s.contains("fleet › lila") && s.contains("database") && s.contains("api")
     });
@@ -217,12 +152,7 @@ fn a_hung_backup_listing_times_out_while_everything_else_goes_on() {
     tui.wait_for("the api's log", |s| {
         s.contains("› lila_api_1") && s.contains("lines")
     });
-    tui.send("q");
-    let status = tui.finish();
-    assert!(
-        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
-        "{status:?}"
-    );
+    tui.quit_ok();
 }
 
 #[test]
@@ -231,7 +161,7 @@ fn a_stopped_engine_leaves_the_host_up_and_comes_back_when_started() {
     let _serial = serial();
     let home = tempfile::tempdir().unwrap();
     let config = host_inventory(home.path(), lab, &DUCKDB_APP, "");
-    let mut tui = start(home.path(), &env_with(lab, &config));
+    let mut tui = start(home.path(), &lab_env(lab, &config));
     tui.wait_for("duckdb-app's containers", |s| {
         s.contains("fleet › duckdb-app") && s.contains("frontend")
     });
@@ -257,12 +187,7 @@ fn a_stopped_engine_leaves_the_host_up_and_comes_back_when_started() {
         back <= Duration::from_secs(6),
         "containers back {back:?} after the start"
     );
-    tui.send("q");
-    let status = tui.finish();
-    assert!(
-        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
-        "{status:?}"
-    );
+    tui.quit_ok();
 }
 
 #[test]
@@ -280,14 +205,10 @@ fn a_job_whose_sshd_is_killed_mid_step_ends_failed_with_its_audit_line() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-    let running =
-        common::lab::wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
-            let out = lab.ssh(&DUCKDB_APP, "pgrep -f 'sleep 6[1]' >/dev/null && echo yes");
-            String::from_utf8_lossy(&out.stdout)
-                .contains("yes")
-                .then_some(())
-        });
-    assert!(running.is_some(), "the step never started on the host");
+    assert!(
+        wait_on_host(lab, DUCKDB_APP, "sleep 6[1]", true, Duration::from_secs(30)),
+        "the step never started on the host"
+    );
     let killed = Fault::apply(lab, DUCKDB_APP, "sshd-kill");
     let at = Instant::now();
     let status = loop {
@@ -313,13 +234,38 @@ fn a_job_whose_sshd_is_killed_mid_step_ends_failed_with_its_audit_line() {
     let outcome = audit[0]["outcome"].as_str().unwrap();
     assert!(outcome.starts_with("failed"), "{outcome}");
     // Nothing of it is left on the host.
-    let left = common::lab::wait_for(Duration::from_secs(20), Duration::from_millis(200), || {
-        let out = lab.ssh(&DUCKDB_APP, "pgrep -f 'sleep 6[1]' || echo none");
-        String::from_utf8_lossy(&out.stdout)
-            .contains("none")
-            .then_some(())
-    });
-    assert!(left.is_some(), "the step's sleep outlived its job");
+    assert!(
+        wait_on_host(
+            lab,
+            DUCKDB_APP,
+            "sleep 6[1]",
+            false,
+            Duration::from_secs(20)
+        ),
+        "the step's sleep outlived its job"
+    );
+}
+
+/// Whether a process matching `pattern` (`pgrep -f`) runs on the host; `None` when the
+/// host could not be asked (its sshd restarting, say), which is neither answer.
+fn on_host(lab: &Lab, host: LabHost, pattern: &str) -> Option<bool> {
+    let out = lab.ssh(
+        &host,
+        &format!("pgrep -f '{pattern}' >/dev/null && echo yes || echo no"),
+    );
+    match String::from_utf8_lossy(&out.stdout).trim() {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// Waits until [`on_host`] answers `running`; false at the deadline.
+fn wait_on_host(lab: &Lab, host: LabHost, pattern: &str, running: bool, limit: Duration) -> bool {
+    common::lab::wait_for(limit, Duration::from_millis(50), || {
+        (on_host(lab, host, pattern) == Some(running)).then_some(())
+    })
+    .is_some()
 }
 
 /// `home/hosts.toml`: this machine (`local`) first, then `hosts`.
@@ -343,21 +289,20 @@ fn fleet_inventory(home: &std::path::Path, lab: &Lab, hosts: &[LabHost]) -> Stri
     path.display().to_string()
 }
 
-/// Samples in a fleet row's CPU sparkline (one bar per sample, until the column is full).
-fn cpu_samples(screen: &str, host: &str) -> usize {
-    let row = screen
-        .lines()
-        .find(|l| l.trim_start_matches('│').starts_with(&format!("{host} ")))
-        .unwrap_or_else(|| panic!("no row for {host}:\n{screen}"));
-    let cpu = row.split('%').next().unwrap_or("");
-    cpu.chars().filter(|c| ('▁'..='█').contains(c)).count()
-}
-
+/// A fleet row, by its host's name; empty when there is none.
 fn row<'a>(screen: &'a str, host: &str) -> &'a str {
     screen
         .lines()
         .find(|l| l.trim_start_matches('│').starts_with(&format!("{host} ")))
         .unwrap_or("")
+}
+
+/// Samples in a fleet row's CPU sparkline (one bar per sample, until the column is full).
+fn cpu_samples(screen: &str, host: &str) -> usize {
+    let row = row(screen, host);
+    assert!(!row.is_empty(), "no row for {host}:\n{screen}");
+    let cpu = row.split('%').next().unwrap_or("");
+    cpu.chars().filter(|c| ('▁'..='█').contains(c)).count()
 }
 
 #[test]
@@ -367,7 +312,7 @@ fn keystrokes_redraw_within_50_ms_while_one_host_is_cut_one_slow_and_one_without
     let home = tempfile::tempdir().unwrap();
     let config = fleet_inventory(home.path(), lab, &common::lab::HOSTS);
     // Wide, so the CPU sparkline counts three minutes of samples before it is full.
-    let mut tui = start_sized(home.path(), &env_with(lab, &config), 250, 40);
+    let mut tui = start_sized(home.path(), &lab_env(lab, &config), 250, 40);
     tui.wait_for_within(Duration::from_secs(60), "every host up", |s| {
         s.contains("4/4 hosts up") && cpu_samples(s, "here") >= 2
     });
@@ -421,12 +366,7 @@ fn keystrokes_redraw_within_50_ms_while_one_host_is_cut_one_slow_and_one_without
         "here: {} samples in {elapsed:?}, {due} due\n{screen}",
         after - before
     );
-    tui.send("q");
-    let status = tui.finish();
-    assert!(
-        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
-        "{status:?}"
-    );
+    tui.quit_ok();
 }
 
 #[test]
@@ -437,7 +377,7 @@ fn x_stops_a_remote_step_within_2_s_while_the_metrics_channel_is_stalled() {
     let body = "[[host.stack]]\nname = \"app\"\ndir = \"~/app\"\nproject = \"opsdeck-test-hold\"\n\n\
                 [[host.stack.action]]\nname = \"hold\"\nkey = \"H\"\nsteps = [\"sleep 62\"]\ndangerous = true\n";
     let config = host_inventory(home.path(), lab, &DUCKDB_APP, body);
-    let mut tui = start(home.path(), &env_with(lab, &config));
+    let mut tui = start(home.path(), &lab_env(lab, &config));
     tui.wait_for("duckdb-app's host view", |s| {
         s.contains("fleet › duckdb-app") && s.contains("frontend")
     });
@@ -449,18 +389,8 @@ fn x_stops_a_remote_step_within_2_s_while_the_metrics_channel_is_stalled() {
     tui.wait_for("the running step", |s| {
         s.contains("step 1/1") && s.contains("running")
     });
-    let on_host = || {
-        let out = lab.ssh(
-            &DUCKDB_APP,
-            "pgrep -f 'sleep 6[2]' >/dev/null && echo yes || echo no",
-        );
-        String::from_utf8_lossy(&out.stdout).contains("yes")
-    };
     assert!(
-        common::lab::wait_for(Duration::from_secs(20), Duration::from_millis(100), || {
-            on_host().then_some(())
-        })
-        .is_some(),
+        wait_on_host(lab, DUCKDB_APP, "sleep 6[2]", true, Duration::from_secs(20)),
         "the step never started on the host"
     );
 
@@ -475,12 +405,16 @@ fn x_stops_a_remote_step_within_2_s_while_the_metrics_channel_is_stalled() {
     });
     tui.send("y");
     let at = Instant::now();
-    let gone = common::lab::wait_for(Duration::from_secs(15), Duration::from_millis(50), || {
-        (!on_host()).then_some(())
-    });
+    let gone = wait_on_host(
+        lab,
+        DUCKDB_APP,
+        "sleep 6[2]",
+        false,
+        Duration::from_secs(15),
+    );
     let took = at.elapsed();
     eprintln!("the step stopped on the host {took:?} after x (confirmed with y)");
-    assert!(gone.is_some(), "the step still runs on the host");
+    assert!(gone, "the step still runs on the host");
     assert!(
         took <= Duration::from_secs(2),
         "the step stopped {took:?} after x"
@@ -488,12 +422,7 @@ fn x_stops_a_remote_step_within_2_s_while_the_metrics_channel_is_stalled() {
     let screen = tui.wait_for("the job cancelled", |s| s.contains("CANCELLED"));
     assert!(screen.contains("cancelled by the operator"), "{screen}");
     stalled.heal();
-    tui.send("q");
-    let status = tui.finish();
-    assert!(
-        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
-        "{status:?}"
-    );
+    tui.quit_ok();
     let audit = common::run::audit(home.path());
     assert_eq!(audit.len(), 1, "{audit:?}");
     let outcome = audit[0]["outcome"].as_str().unwrap();
@@ -525,7 +454,7 @@ fn one_sampler_shell_serves_every_tick_and_goes_with_the_console() {
     let _serial = serial();
     let home = tempfile::tempdir().unwrap();
     let config = fleet_inventory(home.path(), lab, &[DUCKDB_APP]);
-    let mut tui = start_sized(home.path(), &env_with(lab, &config), 200, 30);
+    let mut tui = start_sized(home.path(), &lab_env(lab, &config), 200, 30);
     let screen = tui.wait_for("two samples of duckdb-app", |s| {
         s.contains("2/2 hosts up") && cpu_samples(s, "duckdb-app") >= 2
     });
@@ -537,12 +466,7 @@ fn one_sampler_shell_serves_every_tick_and_goes_with_the_console() {
         cpu_samples(s, "duckdb-app") >= seen + 3
     });
     assert_eq!(sampler_pids(&DUCKDB_APP), first, "the sampler changed");
-    tui.send("q");
-    let status = tui.finish();
-    assert!(
-        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
-        "{status:?}"
-    );
+    tui.quit_ok();
     let gone = common::lab::wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
         sampler_pids(&DUCKDB_APP).is_empty().then_some(())
     });
@@ -559,7 +483,7 @@ fn a_container_started_killed_and_removed_on_the_host_shows_within_two_refreshes
     let _serial = serial();
     let home = tempfile::tempdir().unwrap();
     let config = host_inventory(home.path(), lab, &DUCKDB_APP, "");
-    let mut tui = start(home.path(), &env_with(lab, &config));
+    let mut tui = start(home.path(), &lab_env(lab, &config));
     tui.wait_for("duckdb-app's containers", |s| {
         s.contains("fleet › duckdb-app") && s.contains("frontend")
     });
@@ -572,7 +496,7 @@ fn a_container_started_killed_and_removed_on_the_host_shows_within_two_refreshes
             .unwrap_or("")
             .to_string()
     };
-    let c = Container::run(lab, DUCKDB_APP, "opsdeck-events", "exec sleep 3600");
+    let c = TestContainer::run(lab, DUCKDB_APP, "opsdeck-events", "exec sleep 3600");
     let at = Instant::now();
     tui.wait_for_within(Duration::from_secs(30), "the new container", |s| {
         row(s).contains("running")
@@ -600,10 +524,5 @@ fn a_container_started_killed_and_removed_on_the_host_shows_within_two_refreshes
     ] {
         assert!(took <= limit, "{what}: on screen {took:?} later");
     }
-    tui.send("q");
-    let status = tui.finish();
-    assert!(
-        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
-        "{status:?}"
-    );
+    tui.quit_ok();
 }

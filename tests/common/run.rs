@@ -109,3 +109,91 @@ impl Drop for TestDir<'_> {
             .ssh(&self.host, "rmdir opsdeck-test 2>/dev/null; true");
     }
 }
+
+/// The lab's environment for the console, with `config` as its inventory (for
+/// `Tui::start_sized`, whose `env` borrows: see [`borrowed`]).
+pub fn lab_env(lab: &Lab, config: &str) -> Vec<(String, Option<String>)> {
+    let mut env: Vec<(String, Option<String>)> = lab
+        .env
+        .iter()
+        .filter(|(k, _)| k != "OPSDECK_CONFIG")
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
+    env.push(("OPSDECK_CONFIG".into(), Some(config.into())));
+    env
+}
+
+/// `env` as the `(&str, Option<&str>)` pairs the PTY harness takes.
+pub fn borrowed(env: &[(String, Option<String>)]) -> Vec<(&str, Option<&str>)> {
+    env.iter()
+        .map(|(k, v)| (k.as_str(), v.as_deref()))
+        .collect()
+}
+
+/// A container on a lab host's engine (`sh -c SCRIPT` in the lab's base image, labelled
+/// `opsdeck.test=1` so `tests/run` sweeps up what a killed test leaves), removed when
+/// dropped.
+pub struct TestContainer {
+    lab: &'static Lab,
+    host: LabHost,
+    name: String,
+}
+
+impl TestContainer {
+    pub fn run(lab: &'static Lab, host: LabHost, name: &str, script: &str) -> Self {
+        Self::run_with(lab, host, name, &[], &[], script)
+    }
+
+    /// With `docker run` options and labels.
+    pub fn run_with(
+        lab: &'static Lab,
+        host: LabHost,
+        name: &str,
+        options: &[&str],
+        labels: &[(&str, &str)],
+        script: &str,
+    ) -> Self {
+        let c = TestContainer {
+            lab,
+            host,
+            name: name.to_string(),
+        };
+        let _ = c.docker(&["rm", "-f", name]);
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "-d".into(),
+            "--name".into(),
+            name.into(),
+            "--label".into(),
+            "opsdeck.test=1".into(),
+        ];
+        args.extend(options.iter().map(|o| o.to_string()));
+        for (k, v) in labels {
+            args.push("--label".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.extend(["opsdeck-lab/base:latest".into(), "sh".into(), "-c".into()]);
+        args.push(script.into());
+        let out = c.docker(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(out.status.success(), "docker run: {}", both(&out));
+        c
+    }
+
+    /// `docker ARGS` against the container's engine.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}", self.lab.docker_socket(&self.host).display()),
+            )
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for TestContainer {
+    fn drop(&mut self) {
+        let _ = self.docker(&["rm", "-f", &self.name]);
+    }
+}

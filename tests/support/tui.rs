@@ -218,6 +218,17 @@ impl Tui {
         self.session.send(keys).unwrap();
     }
 
+    /// `q`, and opsdeck exits 0.
+    pub fn quit_ok(&mut self) {
+        self.send("q");
+        let status = self.finish();
+        assert!(
+            matches!(status, WaitStatus::Exited(_, 0)),
+            "{status:?}\n{}",
+            self.parser.screen().contents()
+        );
+    }
+
     pub fn finish(&mut self) -> WaitStatus {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
