@@ -19,11 +19,14 @@ use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
 
+#[path = "support/oracles.rs"]
+mod oracles;
 /// `opsdeck::jobs::script` is private to the crate (`mod script;` in src/jobs/mod.rs), so
 /// the very same source file is compiled in here.
 #[allow(dead_code)]
 #[path = "../src/jobs/script.rs"]
 mod script;
+use oracles::{bidi, only_sgr};
 
 /// `cases`, or `PROPTEST_CASES` when set, for a longer run by hand.
 fn cases(cases: u32) -> ProptestConfig {
@@ -938,32 +941,6 @@ fn hostile_text() -> impl Strategy<Value = String> {
         1 => proptest::char::range('a', 'z'),
     ];
     proptest::collection::vec(c, 0..40).prop_map(String::from_iter)
-}
-
-fn bidi(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-/// Every ESC in `s` opens an SGR sequence `ESC [ [0-9;:]* m`; no other control is there.
-fn only_sgr(s: &str) -> bool {
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            if chars.next() != Some('[') {
-                return false;
-            }
-            loop {
-                match chars.next() {
-                    Some('m') => break,
-                    Some(c) if c.is_ascii_digit() || c == ';' || c == ':' => {}
-                    _ => return false,
-                }
-            }
-        } else if c.is_control() || bidi(c) {
-            return false;
-        }
-    }
-    true
 }
 
 proptest! {

@@ -9,11 +9,14 @@ use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
+#[path = "../../support/oracles.rs"]
+mod oracles;
 use libfuzzer_sys::fuzz_target;
 use opsdeck::docker::logs::{CUT_MARK, LogDecoder, MAX_LINE_BYTES};
 use opsdeck::model::logs::{LogRing, fold, match_ranges, matches, strip_ansi};
 use opsdeck::model::{HostState, LogLine, LogPane, Model, View};
 use opsdeck::ui::Theme;
+use oracles::only_sgr;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
@@ -39,28 +42,6 @@ struct Input {
     width: u8,
     height: u8,
     current: bool,
-}
-
-/// Every ESC opens `ESC [ params m`; no other control character is left.
-fn only_sgr(s: &str) -> bool {
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            if chars.next() != Some('[') {
-                return false;
-            }
-            loop {
-                match chars.next() {
-                    Some('m') => break,
-                    Some(c) if c.is_ascii_digit() || c == ';' || c == ':' => {}
-                    _ => return false,
-                }
-            }
-        } else if c.is_control() {
-            return false;
-        }
-    }
-    true
 }
 
 fn decode(tty: bool, chunks: &[&[u8]]) -> (Vec<LogLine>, bool) {

@@ -3,33 +3,11 @@
 //! and a second pass changes nothing.
 #![no_main]
 
+#[path = "../../support/oracles.rs"]
+mod oracles;
 use libfuzzer_sys::fuzz_target;
 use opsdeck::sanitize::{keep_sgr, line, text};
-
-fn bidi(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-fn only_sgr(s: &str) -> bool {
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            if chars.next() != Some('[') {
-                return false;
-            }
-            loop {
-                match chars.next() {
-                    Some('m') => break,
-                    Some(c) if c.is_ascii_digit() || c == ';' || c == ':' => {}
-                    _ => return false,
-                }
-            }
-        } else if c.is_control() || bidi(c) {
-            return false;
-        }
-    }
-    true
-}
+use oracles::{bidi, only_sgr};
 
 fuzz_target!(|data: &[u8]| {
     let s = String::from_utf8_lossy(data);
