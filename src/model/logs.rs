@@ -189,7 +189,8 @@ pub fn matches(text: &str, folded_needle: &str) -> bool {
     for c in plain.chars() {
         match c {
             '\u{212a}' => folded.push(b'k'),
-            '\u{130}' => folded.push(b'i'),
+            // `i` and U+0307, which stands between the `i` and what follows.
+            '\u{130}' => folded.extend([b'i', 0x80]),
             c if c.is_ascii() => folded.push(c.to_ascii_lowercase() as u8),
             // Any byte >= 0x80 stands for the character: it never meets the needle.
             _ => folded.push(0x80),
@@ -295,6 +296,13 @@ mod tests {
             .filter(|c| c.to_lowercase().any(|l| l.is_ascii()))
             .collect();
         assert_eq!(found, FOLD_TO_ASCII);
+    }
+
+    #[test]
+    fn dotted_capital_i_folds_to_i_and_a_combining_dot() {
+        assert!(matches("\u{130}F", "i"));
+        assert!(!matches("\u{130}F", "if"), "U+0307 stands between");
+        assert!(matches("\u{212a}ELVIN", "kelvin"));
     }
 
     proptest::proptest! {
