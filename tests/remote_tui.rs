@@ -173,11 +173,9 @@ fn changed_host_key_raises_a_banner_with_file_and_line() {
         "⚠ lila: host key CHANGED ({}:1): connection refused",
         kh.display()
     );
-    let screen = tui.wait_for("the changed-key banner", |s| s.contains(&banner));
-    assert!(
-        screen.contains("lila is down: HOST KEY CHANGED"),
-        "{screen}"
-    );
+    tui.wait_for("the changed-key banner and the host down for it", |s| {
+        s.contains(&banner) && s.contains("lila is down: HOST KEY CHANGED")
+    });
     tui.send("q");
     assert!(matches!(tui.finish(), WaitStatus::Exited(_, 0)));
 }

@@ -163,7 +163,20 @@ impl Console<'_> {
             let due = self.last_draw.map_or(Instant::now(), |t| t + FRAME);
             if keyed || Instant::now() >= due {
                 let (model, theme) = (&self.model, self.theme);
-                self.term.draw(|f| ui::view(model, theme, f))?;
+                // One frame is one synchronized update (DEC mode 2026): a terminal that
+                // knows it shows the frame whole, never half old and half new, which over a
+                // slow SSH link is the difference between a redraw and a flicker. Others
+                // ignore it. The PTY tests read the screen only between such updates.
+                crossterm::queue!(
+                    self.term.backend_mut(),
+                    crossterm::terminal::BeginSynchronizedUpdate
+                )?;
+                let drawn = self.term.draw(|f| ui::view(model, theme, f)).map(|_| ());
+                crossterm::execute!(
+                    self.term.backend_mut(),
+                    crossterm::terminal::EndSynchronizedUpdate
+                )?;
+                drawn?;
                 self.model.dirty = false;
                 self.last_draw = Some(Instant::now());
             }

@@ -12,6 +12,9 @@ pub struct Tui {
     pub session: Session,
     pub parser: vt100::Parser,
     pub raw: Vec<u8>,
+    /// Inside a synchronized update (`CSI ? 2026 h` seen, its `l` not yet): the screen is
+    /// half old frame, half new, and no predicate is asked about it.
+    in_frame: bool,
     /// opsdeck runs under a shell that outlives it (see [`Tui::start_then_stty`]).
     wrapped: bool,
 }
@@ -117,6 +120,7 @@ impl Tui {
                 0,
             ),
             raw: Vec::new(),
+            in_frame: false,
             wrapped: false,
         }
     }
@@ -138,7 +142,7 @@ impl Tui {
         loop {
             let alive = self.pump();
             let screen = self.parser.screen().contents();
-            if done(&screen) {
+            if !self.in_frame && done(&screen) {
                 return screen;
             }
             assert!(
@@ -162,10 +166,9 @@ impl Tui {
         loop {
             match self.session.try_read(&mut buf) {
                 Ok(n) if n > 0 => {
-                    self.parser.process(&buf[..n]);
-                    self.raw.extend_from_slice(&buf[..n]);
+                    self.take(&buf[..n]);
                     let screen = self.parser.screen().contents();
-                    if done(&screen) {
+                    if !self.in_frame && done(&screen) {
                         return start.elapsed();
                     }
                 }
@@ -185,6 +188,24 @@ impl Tui {
         }
     }
 
+    /// Feeds output to the screen and notes whether it ends inside a frame.
+    fn take(&mut self, bytes: &[u8]) {
+        const BEGIN: &[u8] = b"\x1b[?2026h";
+        const END: &[u8] = b"\x1b[?2026l";
+        self.parser.process(bytes);
+        // A sequence may straddle two reads: look again at the last few bytes before.
+        let from = self.raw.len().saturating_sub(BEGIN.len() - 1);
+        self.raw.extend_from_slice(bytes);
+        let tail = &self.raw[from..];
+        let last = |needle: &[u8]| tail.windows(needle.len()).rposition(|w| w == needle);
+        match (last(BEGIN), last(END)) {
+            (Some(b), Some(e)) => self.in_frame = b > e,
+            (Some(_), None) => self.in_frame = true,
+            (None, Some(_)) => self.in_frame = false,
+            (None, None) => {}
+        }
+    }
+
     /// The screen as last read.
     pub fn screen(&self) -> String {
         self.parser.screen().contents()
@@ -196,8 +217,7 @@ impl Tui {
         match self.session.try_read(&mut buf) {
             Ok(0) => false,
             Ok(n) => {
-                self.parser.process(&buf[..n]);
-                self.raw.extend_from_slice(&buf[..n]);
+                self.take(&buf[..n]);
                 true
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
