@@ -336,6 +336,13 @@ fn expected(h: &HostText) -> Sample {
         uptime_secs: h.uptime.map_or(0, |(s, _)| s),
         disks,
         containers,
+        // The generated output always has the section: each container's cache, 0 unsaid.
+        page_cache: Some(
+            h.containers
+                .iter()
+                .map(|c| (c.id.clone(), c.mem.map_or(0, |(_, i)| i)))
+                .collect(),
+        ),
         complete: h.complete,
     }
 }

@@ -36,10 +36,14 @@ pub fn stat_value(text: &str, key: &str) -> Option<u64> {
 /// Usage minus inactive file cache; v1 names it `total_inactive_file`, v2 `inactive_file`.
 pub fn memory_in_use(usage: &str, stat: &str) -> Option<u64> {
     let usage: u64 = usage.trim().parse().ok()?;
-    let cache = stat_value(stat, "total_inactive_file")
+    Some(usage.saturating_sub(page_cache(stat)))
+}
+
+/// The reclaimable page cache in a `memory.stat`, 0 when it does not say.
+pub fn page_cache(stat: &str) -> u64 {
+    stat_value(stat, "total_inactive_file")
         .or_else(|| stat_value(stat, "inactive_file"))
-        .unwrap_or(0);
-    Some(usage.saturating_sub(cache))
+        .unwrap_or(0)
 }
 
 /// Where a container's cgroup lives on this machine, v2 systemd, v2 cgroupfs or v1.
@@ -68,6 +72,36 @@ fn local_dirs(root: &Path, id: &str) -> Option<(PathBuf, PathBuf, bool)> {
     .into_iter()
     .find(|p| p.is_dir())?;
     Some((cpu, mem, false))
+}
+
+/// Every Docker container with a cgroup on this machine, by full id: the directories the
+/// sampler script's globs read on a remote host (`docker/<id>`, `docker-<id>.scope`), in
+/// each layout.
+pub fn local_ids(root: &Path) -> Vec<String> {
+    let parents = [
+        "docker",
+        "system.slice",
+        "cpuacct/docker",
+        "cpu,cpuacct/docker",
+        "cpuacct/system.slice",
+    ];
+    let mut ids: Vec<String> = parents
+        .iter()
+        .filter_map(|p| std::fs::read_dir(root.join(p)).ok())
+        .flatten()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let id = name
+                .strip_prefix("docker-")
+                .and_then(|n| n.strip_suffix(".scope"))
+                .unwrap_or(&name);
+            let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+            (id.len() == 64 && id.bytes().all(hex)).then(|| id.to_string())
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// Reads one container's counters from the local cgroup filesystem.

@@ -36,11 +36,11 @@ $a/docker/*/cpuacct.usage $a/system.slice/docker-*.scope/cpuacct.usage \
 $c/memory/docker/*/memory.usage_in_bytes $c/memory/system.slice/docker-*.scope/memory.usage_in_bytes \
 $c/docker/*/cpu.stat $c/docker/*/memory.current \
 $c/system.slice/docker-*.scope/cpu.stat $c/system.slice/docker-*.scope/memory.current 2>/dev/null; \
-echo \"==> inactive_file <==\"; \
+[ \"$d\" = skip ] || { echo \"==> inactive_file <==\"; \
 grep -sH -e \"^total_inactive_file \" -e \"^inactive_file \" \
 $c/memory/docker/*/memory.stat $c/memory/system.slice/docker-*.scope/memory.stat \
 $c/docker/*/memory.stat $c/system.slice/docker-*.scope/memory.stat 2>/dev/null; \
-[ \"$d\" = skip ] || { echo \"==> df <==\"; t=; command -v timeout >/dev/null 2>&1 && t=\"timeout -s KILL 1\"; \
+echo \"==> df <==\"; t=; command -v timeout >/dev/null 2>&1 && t=\"timeout -s KILL 1\"; \
 $t df -kPl 2>/dev/null || $t df -kP 2>/dev/null; }; \
 echo \"==> end <==\""
     };
@@ -50,8 +50,10 @@ echo \"==> end <==\""
 pub const SCRIPT: &str = concat!("sh -c 'd=; ", sample_body!(), "'");
 
 /// The sampler that stays for the whole connection: one line on its stdin asks for a
-/// sample (`skip` leaves out the disks, whose `df` is the one fork worth skipping), which
-/// it prints up to its end marker; EOF ends it. One channel and one shell for the
+/// sample, which it prints up to its end marker; EOF ends it. `skip` leaves out the two
+/// forks that read what changes slowly, `grep` for the containers' page cache and `df`
+/// for the disks, so a tick costs the host one `head`; [`Sample::fill_from`] takes those
+/// two from the last full sample. One channel and one shell for the
 /// connection's life, where [`SCRIPT`] costs sshd a session, the login shell and `sh` per tick.
 pub const LOOP: &str = concat!("sh -c 'while read -r d; do ", sample_body!(), "; done'");
 
@@ -95,12 +97,31 @@ pub struct Sample {
     /// By full container id. Present whenever the CPU counter was read; `mem_bytes` is 0
     /// when the memory controller is absent (Raspberry Pi kernels ship it disabled).
     pub containers: HashMap<String, Counters>,
+    /// Each container's reclaimable page cache (`inactive_file`), already taken off its
+    /// `mem_bytes`; `None` when the sample did not read it (asked with `skip`).
+    pub page_cache: Option<HashMap<String, u64>>,
     /// The output ran to the end marker: without it the last section may be cut short,
     /// and a number cut in half still parses.
     pub complete: bool,
 }
 
 impl Sample {
+    /// Completes a sample asked with `skip` from `full`, the last one read whole: its
+    /// disks, and each container's page cache taken off the memory in use (a container
+    /// new since then counts none until the next full sample).
+    pub fn fill_from(&mut self, full: &Sample) {
+        if self.page_cache.is_some() {
+            return;
+        }
+        self.disks.clone_from(&full.disks);
+        if let Some(cache) = &full.page_cache {
+            for (id, c) in &mut self.containers {
+                let inactive = cache.get(id).copied().unwrap_or(0);
+                c.mem_bytes = c.mem_bytes.saturating_sub(inactive);
+            }
+        }
+    }
+
     pub fn net_totals(&self) -> (u64, u64) {
         self.net.iter().fold((0, 0), |(rx, tx), n| {
             (rx.saturating_add(n.rx_bytes), tx.saturating_add(n.tx_bytes))
@@ -183,6 +204,7 @@ pub fn parse(output: &str) -> Sample {
         }
     }
     section(&mut sample, &mut raw, name, &body);
+    let mut cache = HashMap::new();
     for (id, c) in raw {
         let Some(cpu_ns) = c.cpu_ns else { continue };
         let mem_bytes = c
@@ -190,9 +212,15 @@ pub fn parse(output: &str) -> Sample {
             .as_deref()
             .and_then(|u| cgroup::memory_in_use(u, &c.stat))
             .unwrap_or(0);
+        if sample.page_cache.is_some() {
+            cache.insert(id.to_string(), cgroup::page_cache(&c.stat));
+        }
         sample
             .containers
             .insert(id.to_string(), Counters { cpu_ns, mem_bytes });
+    }
+    if sample.page_cache.is_some() {
+        sample.page_cache = Some(cache);
     }
     sample
 }
@@ -242,6 +270,7 @@ fn section<'a>(
         }
         "/proc/net/dev" => parse_net(s, body),
         "inactive_file" => {
+            s.page_cache = Some(HashMap::new());
             for line in body {
                 let Some((path, stat)) = line.split_once(':') else {
                     continue;
@@ -1267,6 +1296,51 @@ overlay            1000000  400000    550000      43% /var/lib/docker/overlay2/a
                 "container {n}"
             );
         }
+    }
+
+    #[test]
+    fn a_skip_sample_reads_no_page_cache_and_takes_the_last_full_ones() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let list: Vec<(Layout, String)> = [Layout::V1Cgroupfs, Layout::V2Systemd]
+            .into_iter()
+            .enumerate()
+            .map(|(n, l)| (l, id(n + 1)))
+            .collect();
+        fake_tree(dir.path(), &list);
+        let root = dir.path().to_str().unwrap();
+        let script = LOOP.replacen("c=/sys/fs/cgroup;", &format!("c={root};"), 1);
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"\nskip\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8(out.stdout)
+            .unwrap()
+            .replace(root, "/sys/fs/cgroup");
+        let end = std::str::from_utf8(END_MARK).unwrap();
+        let samples: Vec<Sample> = text.split_inclusive(end).map(parse).collect();
+        let (full, mut skip) = (samples[0].clone(), samples[1].clone());
+        assert_eq!(full.containers.len(), 2);
+        assert_eq!(full.page_cache.as_ref().map(HashMap::len), Some(2));
+        assert!(skip.page_cache.is_none() && skip.disks.is_empty());
+        assert!(!text.split(end).nth(1).unwrap().contains("inactive_file"));
+        // Without the page cache, memory in use reads as the whole usage...
+        for (n, (_, id)) in list.iter().enumerate() {
+            assert_eq!(skip.containers[id].mem_bytes, (n as u64 + 1) * 1_000_000);
+        }
+        // ...until the last full sample's cache is taken off, as a full sample does.
+        skip.fill_from(&full);
+        assert_eq!(skip.containers, full.containers);
+        assert_eq!(skip.disks, full.disks);
+        // A full sample keeps its own.
+        let mut again = full.clone();
+        again.fill_from(&Sample::default());
+        assert_eq!(again, full);
     }
 
     #[test]

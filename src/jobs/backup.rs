@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::collect::backups::{glob_match, name_for, remote_dir};
 use crate::config::{BackupSet, ComposeCommand, DumpFormat, FileCopy, Host, PgDump, Stack};
-use crate::remote::ssh::ExecOutput;
+use crate::jobs::runner::ExecOutput;
 
 use super::compose;
 use super::retention;

@@ -20,8 +20,8 @@ use super::{lock, script, steps};
 use crate::checks::Tunnel;
 use crate::collect::backups::remote_dir;
 use crate::config::{ComposeCommand, Stack};
+use crate::jobs::runner::ExecOutput;
 use crate::model::job::{JOB_OUTPUT_LINES, JobEvent, JobLine, JobRecord, LineKind, StepRecord};
-use crate::remote::ssh::ExecOutput;
 
 /// Longest output line kept; a progress bar without newlines must not grow without end.
 const MAX_LINE: usize = 4096;
@@ -207,7 +207,7 @@ impl<R: Runner> Runner for Stoppable<'_, R> {
                         return Ok(out);
                     }
                     Some(ProcEvent::Lost(why)) => {
-                        return Err(RunError::Ssh(crate::remote::ssh::SshError::Protocol(why)));
+                        return Err(RunError::Transport(why));
                     }
                     None => return Ok(out),
                 },

@@ -141,7 +141,7 @@ pub async fn apply<R: Runner>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote::ssh::ExecOutput;
+    use crate::jobs::runner::ExecOutput;
     use std::collections::BTreeSet;
     use std::path::{Path, PathBuf};
 

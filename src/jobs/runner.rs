@@ -9,12 +9,19 @@ use std::process::Stdio;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::remote::ssh::{ExecOutput, Session, SshError};
+/// What a command run to completion gave back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub status: Option<u32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RunError {
-    #[error(transparent)]
-    Ssh(#[from] SshError),
+    /// The way to the host failed (the SSH connection or channel), in its own words.
+    #[error("{0}")]
+    Transport(String),
     #[error("cannot run sh on this machine: {0}")]
     Spawn(String),
 }
@@ -28,16 +35,6 @@ pub enum RunError {
 pub trait Runner: Sync {
     fn run(&self, command: &str) -> impl Future<Output = Result<ExecOutput, RunError>> + Send;
     fn start(&self, command: &str) -> impl Future<Output = Result<Process, RunError>> + Send;
-}
-
-impl Runner for Session {
-    async fn run(&self, command: &str) -> Result<ExecOutput, RunError> {
-        Ok(self.exec(command).await?)
-    }
-
-    async fn start(&self, command: &str) -> Result<Process, RunError> {
-        Ok(self.exec_streaming(command).await?)
-    }
 }
 
 /// What a started command reports, in order: output as it is written, then exactly one

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use super::backup::{self, BackupError, BackupEvent, BackupJob};
 use super::runner::{Local, Process, RunError, Runner};
 use crate::config::{Stack, parse_str};
-use crate::remote::ssh::ExecOutput;
+use crate::jobs::runner::ExecOutput;
 
 /// [`Local`] with the fake tools first on the PATH.
 struct Fake {
@@ -347,13 +347,4 @@ async fn a_second_run_of_a_set_is_refused_while_the_first_runs() {
     assert!(first.0.is_ok(), "{:?}", first.0);
     assert_eq!(second.0.unwrap_err(), BackupError::Busy);
     assert_eq!(s.files().len(), 1, "{:?}", s.files());
-}
-
-/// Host workers spawn jobs on the runtime: the job must be `Send` over either runner.
-#[allow(dead_code)]
-fn jobs_are_send(session: &crate::remote::ssh::Session, local: &Local, job: &BackupJob<'_>) {
-    fn send<T: Send>(_: T) {}
-    let (tx, _rx) = mpsc::channel(1);
-    send(backup::run(session, job, &tx));
-    send(backup::run(local, job, &tx));
 }

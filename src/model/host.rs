@@ -3,9 +3,9 @@
 
 use jiff::Timestamp;
 
+use super::backup::{BackupStatus, Verdict};
+use super::check::{CheckStatus, CheckVerdict};
 use super::series::Series;
-use crate::checks::{CheckStatus, CheckVerdict};
-use crate::collect::backups::{BackupStatus, Verdict};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum HostConn {

@@ -5,6 +5,8 @@
 //! what lets every screen be tested from a hand-built `Model`.
 
 mod actions;
+pub mod backup;
+pub mod check;
 pub mod host;
 pub mod job;
 pub mod keymap;
@@ -244,12 +246,12 @@ pub enum Msg {
     },
     Backups {
         host: usize,
-        backups: Vec<crate::collect::backups::BackupStatus>,
+        backups: Vec<backup::BackupStatus>,
     },
     /// The latest results of a host's HTTP checks.
     Checks {
         host: usize,
-        checks: Vec<crate::checks::CheckStatus>,
+        checks: Vec<check::CheckStatus>,
     },
     Job {
         host: usize,

@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
+use super::backup::Verdict;
+use super::check::CheckVerdict;
 use super::{DockerState, Health, HostConn, Model, RunState};
-use crate::checks::CheckVerdict;
-use crate::collect::backups::Verdict;
 
 /// When a reading becomes a problem; the inventory's `thresholds` resolved per host.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -249,8 +249,8 @@ fn level(value: f64, warn: f64, crit: f64) -> Option<Severity> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::backups::{BackupStatus, FileEntry};
     use crate::model::HostState;
+    use crate::model::backup::{BackupStatus, FileEntry};
 
     fn set(name: &str, verdict: Verdict, error: Option<&str>, age: Option<i64>) -> BackupStatus {
         BackupStatus {

@@ -1,125 +1,103 @@
-//! The worker for the machine opsdeck runs on: sysinfo for metrics, the local Docker
-//! socket for containers, cgroupfs for their CPU and memory.
+//! This machine as the worker sees it ([`super::worker`]): no connection to make or lose,
+//! job commands run by `sh` here ([`Local`]), metrics from sysinfo, containers' CPU and
+//! memory from the local cgroup filesystem, Docker on the local socket.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use jiff::Timestamp;
-use tokio::sync::mpsc;
-
-use super::docker_watch::{DockerWatch, LogFollower};
-use super::{BACKUP_EVERY, HostCmd, Watch};
-use crate::collect::backups;
+use super::ssh::SshError;
+use super::worker::{Connector, Link, Probe, ProbeError, Sampled};
 use crate::collect::cgroup::{self, CpuRates};
 use crate::collect::local::LocalCollector;
-use crate::docker;
 use crate::jobs::Local;
-use crate::model::{HostConn, Msg};
 
-pub fn spawn(watch: Watch, tx: mpsc::Sender<Msg>) -> mpsc::UnboundedSender<HostCmd> {
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(watch, tx, cmd_rx));
-    cmd_tx
+/// Where this machine's cgroups are.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+pub struct LocalConnector;
+
+impl Connector for LocalConnector {
+    type Link = Local;
+
+    async fn connect(&mut self) -> Result<Local, SshError> {
+        Ok(Local::new())
+    }
 }
 
-async fn run(watch: Watch, tx: mpsc::Sender<Msg>, mut cmds: mpsc::UnboundedReceiver<HostCmd>) {
-    let Watch {
-        host,
-        ref socket,
-        refresh,
-        ..
-    } = watch;
-    let mut next_backups = Instant::now();
-    let mut next_checks = Instant::now();
-    let mut checks_running: Option<tokio::task::JoinHandle<()>> = None;
-    let mut job: Option<super::RunningJob> = None;
-    let local = Arc::new(Local::new());
-    let mut collector = match LocalCollector::new() {
-        Ok(c) => Some(c),
-        Err(reason) => {
-            let since = Timestamp::now();
-            let _ = tx
-                .send(Msg::Conn {
-                    host,
-                    conn: HostConn::Down { since, reason },
-                })
-                .await;
-            None
-        }
-    };
-    let mut docker_watch = DockerWatch::new(host);
-    let mut logs = LogFollower::default();
-    let mut rates = CpuRates::default();
-    let mut ticker = tokio::time::interval(refresh);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {
-                if let Some(mut c) = collector.take() {
-                    // sysinfo reads /proc synchronously; keep it off the async threads.
-                    match tokio::task::spawn_blocking(move || { let m = c.sample(); (c, m) }).await {
-                        Ok((c, metrics)) => {
-                            collector = Some(c);
-                            if tx.send(Msg::Metrics { host, at: Timestamp::now(), metrics }).await.is_err() {
-                                break;
-                            }
-                        }
-                        Err(e) => tracing::error!("local metrics sampler failed: {e}"),
-                    }
-                }
-                if !watch.backups.is_empty() && Instant::now() >= next_backups {
-                    next_backups = Instant::now() + BACKUP_EVERY;
-                    let now = Timestamp::now().as_second();
-                    let backups = backups::survey(host, &watch.backups, now, &*local).await;
-                    let _ = tx.send(Msg::Backups { host, backups }).await;
-                }
-                if !watch.checks.is_empty()
-                    && Instant::now() >= next_checks
-                    && checks_running.as_ref().is_none_or(|h| h.is_finished())
-                {
-                    next_checks = Instant::now() + super::CHECK_EVERY;
-                    checks_running = Some(super::spawn_checks(&watch, None, &tx));
-                }
-                if docker_watch.wants_connect() {
-                    docker_watch
-                        .connected(docker::connect_unix(socket).await, docker::Socket::unix(socket), &tx)
-                        .await;
-                }
-                let now = Instant::now();
-                let root = Path::new("/sys/fs/cgroup");
-                let ids = docker_watch.tick(&tx, |id| {
-                    let counters = cgroup::read_local(root, id)?;
-                    Some((rates.rate(id, counters.cpu_ns, now), counters.mem_bytes))
-                }).await;
-                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-                rates.retain(&ids);
-                logs.ensure(docker_watch.engine(), host, &tx);
-            }
-            // An event only marks the list stale: it is read again at the next tick.
-            _ = docker_watch.event() => {}
-            cmd = cmds.recv() => match cmd {
-                None => break,
-                Some(HostCmd::Job(request)) => {
-                    if job.as_ref().is_some_and(super::RunningJob::running) {
-                        let why = "a job is already running on this host";
-                        super::refuse_job_audited(host, &watch.name, &request, why, &tx);
-                    } else {
-                        let tools = super::JobTools { docker: docker_watch.client(), tunnel: None };
-                        job = Some(super::spawn_job(local.clone(), tools, &watch, request, tx.clone()));
-                    }
-                }
-                Some(HostCmd::CancelJob) => {
-                    if let Some(j) = &job {
-                        j.cancel();
-                    }
-                }
-                Some(cmd) => {
-                    if logs.command(&cmd) {
-                        logs.ensure(docker_watch.engine(), host, &tx);
-                    }
-                }
-            }
+impl Link for Local {
+    type Probe = LocalProbe;
+
+    fn probe(self: &Arc<Self>) -> LocalProbe {
+        LocalProbe {
+            collector: None,
+            rates: CpuRates::default(),
         }
     }
+
+    async fn docker(
+        self: &Arc<Self>,
+        socket: &str,
+    ) -> (
+        Result<(bollard::Docker, String), String>,
+        crate::docker::Socket,
+    ) {
+        (
+            crate::docker::connect_unix(socket).await,
+            crate::docker::Socket::unix(socket),
+        )
+    }
+
+    fn tunnel(self: &Arc<Self>) -> Option<Arc<dyn crate::checks::Tunnel>> {
+        None
+    }
+
+    fn is_closed(&self) -> bool {
+        false
+    }
+
+    async fn disconnect(&self) {}
+}
+
+pub struct LocalProbe {
+    /// sysinfo's state between samples (CPU usage is measured since the last one); made
+    /// at the first sample, and again if a sample was abandoned while it had it.
+    collector: Option<LocalCollector>,
+    rates: CpuRates,
+}
+
+impl Probe for LocalProbe {
+    async fn sample(&mut self) -> Result<Sampled, ProbeError> {
+        let mut collector = match self.collector.take() {
+            Some(c) => c,
+            None => LocalCollector::new().map_err(ProbeError::Failed)?,
+        };
+        // sysinfo and cgroupfs are read synchronously: off the async threads.
+        let (collector, metrics, counters) = tokio::task::spawn_blocking(move || {
+            let metrics = collector.sample();
+            let root = Path::new(CGROUP_ROOT);
+            let counters: Vec<_> = cgroup::local_ids(root)
+                .into_iter()
+                .filter_map(|id| Some((cgroup::read_local(root, &id)?, id)))
+                .collect();
+            (collector, metrics, counters)
+        })
+        .await
+        .map_err(|e| ProbeError::Failed(format!("the local sampler failed: {e}")))?;
+        self.collector = Some(collector);
+        let now = Instant::now();
+        let usage: HashMap<String, _> = counters
+            .into_iter()
+            .map(|(c, id)| {
+                let cpu = self.rates.rate(&id, c.cpu_ns, now);
+                (id, (cpu, c.mem_bytes))
+            })
+            .collect();
+        let ids: Vec<&str> = usage.keys().map(String::as_str).collect();
+        self.rates.retain(&ids);
+        Ok((metrics, usage))
+    }
+
+    fn reset(&mut self) {}
 }

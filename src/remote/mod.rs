@@ -1,11 +1,13 @@
 //! Host workers: one tokio task per host owns that host's connection, polls it, runs what
-//! it is asked, and reports by sending messages. Workers never touch the model.
+//! it is asked, and reports by sending messages. Workers never touch the model. One
+//! design ([`worker`]) for hosts over SSH ([`ssh_link`]) and this machine ([`local`]).
 
 pub mod docker_watch;
 pub mod known_hosts;
 pub mod local;
 pub mod ssh;
-pub mod ssh_worker;
+pub mod ssh_link;
+pub mod worker;
 
 use std::time::Duration;
 
@@ -109,21 +111,6 @@ pub const BACKUP_EVERY: Duration = Duration::from_secs(30);
 /// enough not to show up in the app's own request logs.
 pub const CHECK_EVERY: Duration = Duration::from_secs(30);
 
-/// Runs a host's checks in their own task, so a check waiting out its timeout never holds
-/// up the metrics; the returned handle tells the worker whether a round is still going.
-pub fn spawn_checks(
-    watch: &Watch,
-    tunnel: Option<std::sync::Arc<dyn crate::checks::Tunnel>>,
-    tx: &mpsc::Sender<Msg>,
-) -> tokio::task::JoinHandle<()> {
-    let (host, specs, tx) = (watch.host, watch.checks.clone(), tx.clone());
-    tokio::spawn(async move {
-        let now = jiff::Timestamp::now().as_second();
-        let checks = crate::checks::run_all(&specs, tunnel, now).await;
-        let _ = tx.send(Msg::Checks { host, checks }).await;
-    })
-}
-
 /// Starts the worker for host `index`; every host connects in parallel.
 pub fn spawn(
     index: usize,
@@ -152,10 +139,11 @@ pub fn spawn(
     };
     let refuse = Some((index, watch.name.clone(), tx.clone()));
     let cmds = if host.is_local() {
-        local::spawn(watch, tx)
+        worker::spawn(watch, local::LocalConnector, tx)
     } else {
         let target = ssh::resolve(host, &config.inventory.settings, shared.ssh_config.as_ref());
-        ssh_worker::spawn(watch, target, shared.policy.clone(), tx)
+        let connector = ssh_link::SshConnector::new(target, shared.policy.clone());
+        worker::spawn(watch, connector, tx)
     };
     HostHandle { cmds, refuse }
 }

@@ -15,7 +15,7 @@ use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate, load
 
 use super::known_hosts::{self, HostKeyStatus};
 use crate::config::{Host, Settings};
-use crate::jobs::runner::{ProcEvent, Process};
+use crate::jobs::runner::{ExecOutput, ProcEvent, Process, RunError, Runner};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Exec output kept per command: a metrics sample is a few kilobytes; this is a fence.
@@ -374,11 +374,21 @@ fn is_reset(reason: &str) -> bool {
     r.contains("reset") || r.contains("connection closed") || r.contains("disconnected")
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecOutput {
-    pub status: Option<u32>,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
+/// A job's commands run over this session.
+impl Runner for Session {
+    async fn run(&self, command: &str) -> Result<ExecOutput, RunError> {
+        Ok(self.exec(command).await?)
+    }
+
+    async fn start(&self, command: &str) -> Result<Process, RunError> {
+        Ok(self.exec_streaming(command).await?)
+    }
+}
+
+impl From<SshError> for RunError {
+    fn from(e: SshError) -> Self {
+        RunError::Transport(e.to_string())
+    }
 }
 
 impl Session {

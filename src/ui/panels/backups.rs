@@ -6,7 +6,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::collect::backups::{BackupStatus, Verdict};
+use crate::model::backup::{BackupStatus, Verdict};
 use crate::model::{HostState, Model};
 use crate::sanitize;
 use crate::ui::{Theme, cells, format};
@@ -137,8 +137,8 @@ pub fn draw(h: &HostState, model: &Model, theme: &Theme, frame: &mut Frame, area
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::backups::FileEntry;
     use crate::model::HostConn;
+    use crate::model::backup::FileEntry;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 

@@ -6,7 +6,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::checks::{CheckStatus, CheckVerdict};
+use crate::model::check::{CheckStatus, CheckVerdict};
 use crate::model::{HostState, Model};
 use crate::ui::{Theme, cells, format};
 

@@ -1,14 +1,19 @@
-//! The worker for a host reached over SSH. One task owns the connection and answers
-//! commands at once; everything slow runs beside it in tasks of its own, each with its own
-//! deadline: the sampler (one shell for the connection's life, asked once per tick), the
-//! Docker watcher, the backup survey, the
-//! checks, the followed log, and jobs. A sampler that gets no answer says the host is
-//! `stalled`; the connection is declared lost when the transport closes or nothing has
-//! answered for [`LOST_AFTER`], then retried with capped, jittered exponential backoff.
-//! A job outlives the connection it started on: cancel always reaches it, and its end is
-//! its own to report.
+//! The host worker, one design for this machine and for hosts over SSH. One task owns the
+//! connection and answers commands at once; everything slow runs beside it in tasks of its
+//! own, each with its own deadline: the sampler (on SSH, one shell for the connection's
+//! life, asked once per tick), the Docker watcher, the backup survey, the checks, the
+//! followed log, and jobs. A sampler that gets no answer says the host is `stalled`; the
+//! connection is declared lost when the transport closes or nothing has answered for
+//! [`LOST_AFTER`], then retried with capped, jittered exponential backoff. A job outlives
+//! the connection it started on: cancel always reaches it, and its end is its own to
+//! report.
+//!
+//! What differs between a host over SSH and this machine is behind two traits:
+//! [`Connector`] makes a connection ([`super::ssh_link`], [`super::local`]), and the
+//! [`Link`] it returns runs commands, samples metrics, reaches Docker and tunnels checks.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,10 +22,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::docker_watch::{DockerWatch, LogFollower, Usage};
-use super::ssh::{self, KeyPolicy, Session, Target};
+use super::ssh::SshError;
 use super::{BACKUP_EVERY, CHECK_EVERY, HostCmd, Watch};
-use crate::collect::{backups, procfs};
-use crate::model::{HostConn, Msg};
+use crate::collect::backups;
+use crate::model::{HostConn, Metrics, Msg, Secret};
 
 /// The longest wait between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -28,21 +33,69 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const HEALTHY_FOR: Duration = Duration::from_secs(60);
 /// No sample for this long (and at least three refreshes): the connection is lost.
 const LOST_AFTER: Duration = Duration::from_secs(12);
-/// The disks (the sampler's one `df`) are read every this many samples.
-const DISKS_EVERY: u32 = 5;
-/// A sample larger than this is not a sample: the sampler's channel is dropped.
-const MAX_SAMPLE: usize = 4 << 20;
 /// How long a backup listing may take before the panel says it timed out.
 const SURVEY_TIMEOUT: Duration = Duration::from_secs(20);
 
-pub fn spawn(
+/// Makes connections to one host; keeps what the operator gave for it (a host key to
+/// trust, a passphrase) across attempts.
+pub trait Connector: Send + 'static {
+    type Link: Link;
+    fn connect(&mut self) -> impl Future<Output = Result<Self::Link, SshError>> + Send;
+    /// The operator trusts this host key: the next attempt accepts it.
+    fn accept_key(&mut self, _fingerprint: String) {}
+    /// The passphrase of an encrypted identity file, for the next attempt.
+    fn passphrase(&mut self, _path: String, _secret: Secret) {}
+}
+
+/// One connection to a host: runs job and survey commands ([`crate::jobs::Runner`]), and
+/// gives the worker's tasks what they need of the host.
+pub trait Link: crate::jobs::Runner + Send + Sync + 'static {
+    type Probe: Probe;
+    /// A sampler of the host's metrics and its containers' usage, for this connection.
+    fn probe(self: &Arc<Self>) -> Self::Probe;
+    /// Docker's API on the host at `socket`, and how to open more streams to it (logs).
+    fn docker(
+        self: &Arc<Self>,
+        socket: &str,
+    ) -> impl Future<
+        Output = (
+            Result<(bollard::Docker, String), String>,
+            crate::docker::Socket,
+        ),
+    > + Send;
+    /// Where `via = "ssh"` checks and jobs' checks connect through; `None` on this machine.
+    fn tunnel(self: &Arc<Self>) -> Option<Arc<dyn crate::checks::Tunnel>>;
+    /// The transport has closed under us.
+    fn is_closed(&self) -> bool;
+    /// Ends the connection politely (the console is quitting).
+    fn disconnect(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// Samples one host, tick after tick.
+pub trait Probe: Send + 'static {
+    fn sample(&mut self) -> impl Future<Output = Result<Sampled, ProbeError>> + Send;
+    /// A sample was abandoned half-way (it timed out): start afresh next time.
+    fn reset(&mut self);
+}
+
+/// The host's metrics, and each container's (CPU %, memory) by full id.
+pub type Sampled = (Metrics, HashMap<String, Usage>);
+
+pub enum ProbeError {
+    /// The connection failed: the host is lost.
+    Lost(String),
+    /// Only the sampler failed (it ended, or talked nonsense): another try next tick.
+    Failed(String),
+}
+
+/// Starts a worker on `connector`'s host; returns its inbox.
+pub fn spawn<C: Connector>(
     watch: Watch,
-    target: Target,
-    policy: KeyPolicy,
+    connector: C,
     tx: mpsc::Sender<Msg>,
 ) -> mpsc::UnboundedSender<HostCmd> {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(watch, target, policy, tx, cmd_rx));
+    tokio::spawn(run(watch, connector, tx, cmd_rx));
     cmd_tx
 }
 
@@ -87,20 +140,18 @@ enum Exit {
     Lost(String),
 }
 
-async fn run(
+async fn run<C: Connector>(
     watch: Watch,
-    target: Target,
-    mut policy: KeyPolicy,
+    mut connector: C,
     tx: mpsc::Sender<Msg>,
     mut cmds: mpsc::UnboundedReceiver<HostCmd>,
 ) {
     let host = watch.host;
     let mut backoff = Duration::from_secs(1);
     let mut down_since: Option<Timestamp> = None;
-    let mut passphrases = ssh::Passphrases::new();
     let mut kept = Kept::default();
     loop {
-        let connect = Session::connect(&target, &policy, &passphrases);
+        let connect = connector.connect();
         // Connecting can take seconds: commands are answered meanwhile.
         let connected = tokio::select! {
             r = connect => r,
@@ -112,7 +163,7 @@ async fn run(
             }
         };
         match connected {
-            Ok(session) => {
+            Ok(link) => {
                 down_since = None;
                 let _ = tx
                     .send(Msg::Conn {
@@ -121,7 +172,7 @@ async fn run(
                     })
                     .await;
                 let started = Instant::now();
-                match serve(&watch, Arc::new(session), &tx, &mut cmds, &mut kept).await {
+                match serve(&watch, Arc::new(link), &tx, &mut cmds, &mut kept).await {
                     Exit::Quit => return,
                     Exit::Lost(reason) => {
                         kept.logs.pause();
@@ -139,16 +190,10 @@ async fn run(
                         if tx.send(Msg::Conn { host, conn }).await.is_err() {
                             return;
                         }
-                        match idle((host, &watch.name), Some(wait), &mut cmds, &tx, &mut kept).await
-                        {
-                            Idle::Quit => return,
-                            Idle::Accept(fingerprint) => {
-                                policy = KeyPolicy::AcceptFingerprint(fingerprint);
-                            }
-                            Idle::Passphrase(path, secret) => {
-                                passphrases.insert(path.into(), secret);
-                            }
-                            Idle::Retry => {}
+                        let idled =
+                            idle((host, &watch.name), Some(wait), &mut cmds, &tx, &mut kept).await;
+                        if !answer(idled, &mut connector) {
+                            return;
                         }
                     }
                 }
@@ -173,20 +218,20 @@ async fn run(
                     return;
                 }
                 let question = match &e {
-                    ssh::SshError::UnknownKey { fingerprint, .. } => Some(Msg::HostKeyUnknown {
+                    SshError::UnknownKey { fingerprint, .. } => Some(Msg::HostKeyUnknown {
                         host,
                         fingerprint: fingerprint.clone(),
                     }),
-                    ssh::SshError::NeedPassphrase { path, wrong } => Some(Msg::PassphraseNeeded {
+                    SshError::NeedPassphrase { path, wrong } => Some(Msg::PassphraseNeeded {
                         host,
                         path: path.clone(),
                         wrong: *wrong,
                     }),
-                    ssh::SshError::ChangedKey { path, line, .. } => Some(Msg::HostKeyAlert {
+                    SshError::ChangedKey { path, line, .. } => Some(Msg::HostKeyAlert {
                         host,
                         message: format!("host key CHANGED ({path}:{line}): connection refused"),
                     }),
-                    ssh::SshError::RevokedKey { path, line, .. } => Some(Msg::HostKeyAlert {
+                    SshError::RevokedKey { path, line, .. } => Some(Msg::HostKeyAlert {
                         host,
                         message: format!("host key REVOKED ({path}:{line}): connection refused"),
                     }),
@@ -197,13 +242,9 @@ async fn run(
                 }
                 // A refused host key is not retried until the operator says so.
                 let wait = if fatal { None } else { Some(wait) };
-                match idle((host, &watch.name), wait, &mut cmds, &tx, &mut kept).await {
-                    Idle::Quit => return,
-                    Idle::Accept(fingerprint) => policy = KeyPolicy::AcceptFingerprint(fingerprint),
-                    Idle::Passphrase(path, secret) => {
-                        passphrases.insert(path.into(), secret);
-                    }
-                    Idle::Retry => {}
+                let idled = idle((host, &watch.name), wait, &mut cmds, &tx, &mut kept).await;
+                if !answer(idled, &mut connector) {
+                    return;
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
@@ -215,7 +256,19 @@ enum Idle {
     Quit,
     Retry,
     Accept(String),
-    Passphrase(String, crate::model::Secret),
+    Passphrase(String, Secret),
+}
+
+/// Hands what the operator gave while the host was down to the connector; false when the
+/// console is gone.
+fn answer<C: Connector>(idled: Idle, connector: &mut C) -> bool {
+    match idled {
+        Idle::Quit => return false,
+        Idle::Accept(fingerprint) => connector.accept_key(fingerprint),
+        Idle::Passphrase(path, secret) => connector.passphrase(path, secret),
+        Idle::Retry => {}
+    }
+    true
 }
 
 /// "next try in 4s (01:02:03)", for the host's row.
@@ -295,9 +348,9 @@ impl Drop for Tasks {
     }
 }
 
-async fn serve(
+async fn serve<L: Link>(
     spec: &Watch,
-    session: Arc<Session>,
+    session: Arc<L>,
     tx: &mpsc::Sender<Msg>,
     cmds: &mut mpsc::UnboundedReceiver<HostCmd>,
     kept: &mut Kept,
@@ -364,9 +417,8 @@ async fn serve(
                     if kept.job.as_ref().is_some_and(super::RunningJob::running) {
                         super::refuse_job_audited(host, name, &request, "a job is already running on this host", tx);
                     } else {
-                        let tunnel: Arc<dyn crate::checks::Tunnel> = session.clone();
                         let docker = engine_rx.borrow().as_ref().map(|(d, _)| d.clone());
-                        let tools = super::JobTools { docker, tunnel: Some(tunnel) };
+                        let tools = super::JobTools { docker, tunnel: session.tunnel() };
                         kept.job = Some(super::spawn_job(session.clone(), tools, spec, request, tx.clone()));
                     }
                 }
@@ -381,93 +433,18 @@ async fn serve(
     }
 }
 
-/// The host's sampler loop ([`procfs::LOOP`]) on a channel of its own: a line in, one
-/// sample out, for as long as the connection lives.
-struct RemoteSampler {
-    stream: russh::ChannelStream<russh::client::Msg>,
-    buf: Vec<u8>,
-}
-
-enum SampleError {
-    /// The connection failed: the host is lost.
-    Ssh(String),
-    /// Only the sampler's channel failed (it ended, or talked nonsense): open another.
-    Channel(String),
-}
-
-impl RemoteSampler {
-    async fn open(session: &Session) -> Result<Self, SampleError> {
-        let stream = session
-            .open_command(procfs::LOOP)
-            .await
-            .map_err(|e| SampleError::Ssh(e.to_string()))?;
-        Ok(RemoteSampler {
-            stream,
-            buf: Vec::new(),
-        })
-    }
-
-    /// Asks for one sample and reads it to its end marker.
-    async fn sample(&mut self, disks: bool) -> Result<String, SampleError> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let ask: &[u8] = if disks { b"\n" } else { b"skip\n" };
-        let channel = |e: std::io::Error| SampleError::Channel(e.to_string());
-        self.stream.write_all(ask).await.map_err(channel)?;
-        self.stream.flush().await.map_err(channel)?;
-        self.buf.clear();
-        let mut chunk = [0u8; 16384];
-        loop {
-            let n = self.stream.read(&mut chunk).await.map_err(channel)?;
-            if n == 0 {
-                return Err(SampleError::Channel("the sampler ended".into()));
-            }
-            let from = self.buf.len().saturating_sub(procfs::END_MARK.len());
-            self.buf.extend_from_slice(&chunk[..n]);
-            if self.buf[from..]
-                .windows(procfs::END_MARK.len())
-                .any(|w| w == procfs::END_MARK)
-            {
-                return Ok(String::from_utf8_lossy(&self.buf).into_owned());
-            }
-            if self.buf.len() > MAX_SAMPLE {
-                return Err(SampleError::Channel(format!(
-                    "a sample over {} MiB",
-                    MAX_SAMPLE >> 20
-                )));
-            }
-        }
-    }
-}
-
-/// One sample from the sampler, opened first when there is none.
-async fn ask(
-    session: &Session,
-    sampler: &mut Option<RemoteSampler>,
-    disks: bool,
-) -> Result<String, SampleError> {
-    if sampler.is_none() {
-        *sampler = Some(RemoteSampler::open(session).await?);
-    }
-    match sampler.as_mut() {
-        Some(s) => s.sample(disks).await,
-        None => Err(SampleError::Channel("no sampler".into())),
-    }
-}
-
-/// The host's /proc and its containers' cgroup counters, from one [`RemoteSampler`] asked
-/// each tick (another opened after any trouble with it). Says the host is stalled when an
-/// answer is late, and the connection lost when there has been none for [`LOST_AFTER`]
-/// or a channel cannot be opened.
-async fn sample(
+/// The host's metrics and its containers' usage from the link's [`Probe`], asked each
+/// tick. Says the host is stalled when an answer is late, and the connection lost when
+/// there has been none for [`LOST_AFTER`] or the probe says the connection is gone.
+async fn sample<L: Link>(
     spec: Watch,
-    session: Arc<Session>,
+    session: Arc<L>,
     tx: mpsc::Sender<Msg>,
     usage: watch::Sender<HashMap<String, Usage>>,
     lost: mpsc::Sender<String>,
 ) {
     let (host, refresh) = (spec.host, spec.refresh);
-    let mut sampler = procfs::Sampler::default();
-    let mut remote: Option<RemoteSampler> = None;
+    let mut probe = session.probe();
     let mut ticker = tokio::time::interval(refresh);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let stall_after = refresh * 2;
@@ -475,39 +452,16 @@ async fn sample(
     let mut last = Instant::now();
     let mut last_at = Timestamp::now();
     let mut stalled = false;
-    let mut asked = 0u32;
-    let mut disks = Vec::new();
     loop {
         ticker.tick().await;
         let left = lost_after.saturating_sub(last.elapsed());
         let wait = if stalled { left } else { stall_after.min(left) };
-        // The disks with the first sample, then every few; the ones read last meanwhile.
-        let with_disks = asked.is_multiple_of(DISKS_EVERY);
-        match tokio::time::timeout(wait, ask(&session, &mut remote, with_disks)).await {
-            Ok(Ok(text)) => {
-                asked = asked.wrapping_add(1);
-                let mut parsed = procfs::parse(&text);
-                if !parsed.complete {
-                    // A cut-off sample can end in half a number: skip it rather than graph it.
-                    tracing::warn!("host {host}: incomplete metrics sample");
-                    remote = None;
-                    continue;
-                }
-                if with_disks {
-                    disks = parsed.disks.clone();
-                } else {
-                    parsed.disks = disks.clone();
-                }
-                let (metrics, per_container) = sampler.next(parsed, Instant::now());
+        let why = match tokio::time::timeout(wait, probe.sample()).await {
+            Ok(Ok((metrics, per_container))) => {
                 last = Instant::now();
                 last_at = Timestamp::now();
                 stalled = false;
-                let _ = usage.send(
-                    per_container
-                        .iter()
-                        .map(|(id, u)| (id.clone(), (u.cpu_percent, u.mem_bytes)))
-                        .collect(),
-                );
+                let _ = usage.send(per_container);
                 if tx
                     .send(Msg::Metrics {
                         host,
@@ -519,43 +473,33 @@ async fn sample(
                 {
                     return;
                 }
+                continue;
             }
-            Ok(Err(SampleError::Ssh(e))) => {
+            Ok(Err(ProbeError::Lost(e))) => {
                 let _ = lost.send(e).await;
                 return;
             }
-            Ok(Err(SampleError::Channel(e))) => {
-                // Another channel at the next tick; a connection that is gone fails there.
-                tracing::warn!("host {host}: the metrics sampler stopped: {e}");
-                remote = None;
-                if last.elapsed() >= lost_after {
-                    let _ = lost.send(format!("no metrics: {e}")).await;
-                    return;
-                }
-                if last.elapsed() >= stall_after {
-                    stalled = true;
-                    let conn = HostConn::Stalled {
-                        since: last_at,
-                        reason: format!("no metrics: {e}"),
-                    };
-                    let _ = tx.send(Msg::Conn { host, conn }).await;
-                }
+            Ok(Err(ProbeError::Failed(e))) => {
+                tracing::warn!("host {host}: the metrics sampler failed: {e}");
+                format!("no metrics: {e}")
             }
             Err(_) => {
                 // An answer may still be on its way: it would be read as the next one's.
-                remote = None;
-                if last.elapsed() >= lost_after {
-                    let secs = last.elapsed().as_secs();
-                    let _ = lost.send(format!("no answer for {secs}s")).await;
-                    return;
-                }
-                stalled = true;
-                let conn = HostConn::Stalled {
-                    since: last_at,
-                    reason: format!("no answer for {}s", last.elapsed().as_secs()),
-                };
-                let _ = tx.send(Msg::Conn { host, conn }).await;
+                probe.reset();
+                format!("no answer for {}s", last.elapsed().as_secs())
             }
+        };
+        if last.elapsed() >= lost_after {
+            let _ = lost.send(why).await;
+            return;
+        }
+        if last.elapsed() >= stall_after {
+            stalled = true;
+            let conn = HostConn::Stalled {
+                since: last_at,
+                reason: why,
+            };
+            let _ = tx.send(Msg::Conn { host, conn }).await;
         }
     }
 }
@@ -563,9 +507,9 @@ async fn sample(
 /// Docker over the connection: connect (and again after a failure), follow its container
 /// events, list when they say something changed (and every 45 s), send the containers
 /// every tick with the sampler's cgroup counters, publish the client for the log follower and jobs.
-async fn watch_docker(
+async fn watch_docker<L: Link>(
     spec: Watch,
-    session: Arc<Session>,
+    session: Arc<L>,
     tx: mpsc::Sender<Msg>,
     usage: watch::Receiver<HashMap<String, Usage>>,
     engine: watch::Sender<Option<(bollard::Docker, crate::docker::Socket)>>,
@@ -580,8 +524,7 @@ async fn watch_docker(
             _ = docker.event() => continue,
         }
         if docker.wants_connect() {
-            let opener = ssh::docker_socket(session.clone(), &spec.socket);
-            let result = ssh::docker(session.clone(), &spec.socket).await;
+            let (result, opener) = session.docker(&spec.socket).await;
             docker.connected(result, opener, &tx).await;
         }
         let current = usage.borrow().clone();
@@ -596,7 +539,7 @@ async fn watch_docker(
 /// Lists the backup directories every [`BACKUP_EVERY`], each round bounded in time: a
 /// listing that hangs (a dead mount) is reported as timed out, and never holds up
 /// anything else.
-async fn survey(spec: Watch, session: Arc<Session>, tx: mpsc::Sender<Msg>) {
+async fn survey<L: Link>(spec: Watch, session: Arc<L>, tx: mpsc::Sender<Msg>) {
     let host = spec.host;
     loop {
         let now = Timestamp::now().as_second();
@@ -613,11 +556,10 @@ async fn survey(spec: Watch, session: Arc<Session>, tx: mpsc::Sender<Msg>) {
 }
 
 /// The host's HTTP checks every [`CHECK_EVERY`], through the connection for `via = "ssh"`.
-async fn check(spec: Watch, session: Arc<Session>, tx: mpsc::Sender<Msg>) {
+async fn check<L: Link>(spec: Watch, session: Arc<L>, tx: mpsc::Sender<Msg>) {
     loop {
-        let tunnel: Arc<dyn crate::checks::Tunnel> = session.clone();
         let now = Timestamp::now().as_second();
-        let checks = crate::checks::run_all(&spec.checks, Some(tunnel), now).await;
+        let checks = crate::checks::run_all(&spec.checks, session.tunnel(), now).await;
         if tx
             .send(Msg::Checks {
                 host: spec.host,
