@@ -312,7 +312,12 @@ fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let path = opsdeck::jobs::audit::state_dir()?.join("opsdeck.log");
     let file = opsdeck::jobs::audit::open_private(&path).ok()?;
-    let (writer, guard) = tracing_appender::non_blocking(file);
+    // A small queue: the default (128,000 lines) preallocates 4 MB for a log that sees a
+    // few lines an hour; past the limit lines are dropped, never waited for.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(1024)
+        .lossy(true)
+        .finish(file);
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPSDECK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()

@@ -27,6 +27,26 @@ const DOCKER_RETRY: Duration = Duration::from_secs(2);
 /// while the stream was reconnecting, a status that changes without one.
 const FULL_LIST_EVERY: Duration = Duration::from_secs(45);
 
+/// The container events that change what the console shows. Not `exec_create`,
+/// `exec_start` and `exec_die`: every health-check probe makes those three, so with them
+/// a host whose containers have health checks is listed again every tick. The engine
+/// matches `health_status` by prefix (`health_status: healthy`).
+pub const EVENTS: [&str; 13] = [
+    "create",
+    "start",
+    "restart",
+    "stop",
+    "die",
+    "kill",
+    "oom",
+    "pause",
+    "unpause",
+    "destroy",
+    "rename",
+    "update",
+    "health_status",
+];
+
 /// A container's CPU (percent of one core, once two samples exist) and memory.
 pub type Usage = (Option<f64>, u64);
 
@@ -52,6 +72,8 @@ pub struct DockerWatch {
     listed_at: Option<Instant>,
     /// The last list, sent again each tick with fresh usage while nothing changed.
     last: Vec<Container>,
+    /// How many times the engine was asked for the list.
+    lists: u64,
 }
 
 impl DockerWatch {
@@ -67,7 +89,13 @@ impl DockerWatch {
             stale: true,
             listed_at: None,
             last: Vec::new(),
+            lists: 0,
         }
+    }
+
+    /// How many times the engine has been asked for the container list.
+    pub fn lists(&self) -> u64 {
+        self.lists
     }
 
     /// The Docker client, for a job's Docker API steps.
@@ -134,6 +162,7 @@ impl DockerWatch {
             // Subscribed before listing, so nothing between the two is missed.
             let mut filters = HashMap::new();
             filters.insert("type", vec!["container"]);
+            filters.insert("event", EVENTS.to_vec());
             let options = bollard::query_parameters::EventsOptionsBuilder::default()
                 .filters(&filters)
                 .build();
@@ -166,6 +195,7 @@ impl DockerWatch {
         let Some(d) = &self.docker else {
             return Vec::new();
         };
+        self.lists += 1;
         match self.cache.list(d).await {
             Ok(containers) => {
                 self.last = containers;
