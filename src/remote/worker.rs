@@ -15,11 +15,13 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+// tokio's clock, so the worker's timing can be tested with time paused.
+use tokio::time::Instant;
 
 use super::docker_watch::{DockerWatch, LogFollower, Usage};
 use super::ssh::SshError;
@@ -571,5 +573,274 @@ async fn check<L: Link>(spec: Watch, session: Arc<L>, tx: mpsc::Sender<Msg>) {
             return;
         }
         tokio::time::sleep(CHECK_EVERY).await;
+    }
+}
+
+/// The worker's timing against a fake host, with tokio's clock paused: what it says while
+/// the host stalls, is lost and comes back; its backoff; a command answered while the
+/// sampler hangs. The same behaviour against real hosts is in `tests/worker_faults.rs`.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::jobs::runner::{ExecOutput, Process, RunError, Runner};
+    use crate::model::{JobEvent, JobKind, JobRequest};
+
+    #[derive(Clone, Copy)]
+    enum Answer {
+        Sample,
+        Hang,
+    }
+
+    /// The fake host: how its sampler answers, whether its transport is closed, how many
+    /// connection attempts still fail, and when each attempt came.
+    struct Host {
+        answer: Mutex<Answer>,
+        closed: AtomicBool,
+        failing: AtomicUsize,
+        attempts: Mutex<Vec<Instant>>,
+    }
+
+    impl Host {
+        fn new() -> Arc<Host> {
+            Arc::new(Host {
+                answer: Mutex::new(Answer::Sample),
+                closed: AtomicBool::new(false),
+                failing: AtomicUsize::new(0),
+                attempts: Mutex::new(Vec::new()),
+            })
+        }
+
+        fn answer(&self, a: Answer) {
+            *self.answer.lock().unwrap() = a;
+        }
+    }
+
+    struct FakeConnector(Arc<Host>);
+
+    impl Connector for FakeConnector {
+        type Link = FakeLink;
+
+        async fn connect(&mut self) -> Result<FakeLink, SshError> {
+            self.0.attempts.lock().unwrap().push(Instant::now());
+            let failing = self.0.failing.load(Ordering::SeqCst);
+            if failing > 0 {
+                self.0.failing.store(failing - 1, Ordering::SeqCst);
+                return Err(SshError::Connect {
+                    addr: "fake".into(),
+                    reason: "refused".into(),
+                });
+            }
+            self.0.closed.store(false, Ordering::SeqCst);
+            Ok(FakeLink(self.0.clone()))
+        }
+    }
+
+    struct FakeLink(Arc<Host>);
+
+    impl Runner for FakeLink {
+        async fn run(&self, _: &str) -> Result<ExecOutput, RunError> {
+            Err(RunError::Transport("no commands on the fake host".into()))
+        }
+
+        async fn start(&self, _: &str) -> Result<Process, RunError> {
+            Err(RunError::Transport("no commands on the fake host".into()))
+        }
+    }
+
+    impl Link for FakeLink {
+        type Probe = FakeProbe;
+
+        fn probe(self: &Arc<Self>) -> FakeProbe {
+            FakeProbe(self.0.clone())
+        }
+
+        async fn docker(
+            self: &Arc<Self>,
+            _: &str,
+        ) -> (
+            Result<(bollard::Docker, String), String>,
+            crate::docker::Socket,
+        ) {
+            let socket = crate::docker::Socket::unix("/nonexistent");
+            (Err("no engine on the fake host".into()), socket)
+        }
+
+        fn tunnel(self: &Arc<Self>) -> Option<Arc<dyn crate::checks::Tunnel>> {
+            None
+        }
+
+        fn is_closed(&self) -> bool {
+            self.0.closed.load(Ordering::SeqCst)
+        }
+
+        async fn disconnect(&self) {}
+    }
+
+    struct FakeProbe(Arc<Host>);
+
+    impl Probe for FakeProbe {
+        async fn sample(&mut self) -> Result<Sampled, ProbeError> {
+            let answer = *self.0.answer.lock().unwrap();
+            match answer {
+                Answer::Sample => Ok((Metrics::default(), HashMap::new())),
+                Answer::Hang => std::future::pending().await,
+            }
+        }
+
+        fn reset(&mut self) {}
+    }
+
+    const REFRESH: Duration = Duration::from_secs(2);
+
+    fn start(host: &Arc<Host>) -> (mpsc::UnboundedSender<HostCmd>, mpsc::Receiver<Msg>) {
+        let (tx, rx) = mpsc::channel(256);
+        let watch = Watch {
+            host: 0,
+            name: "fake".into(),
+            socket: "/nonexistent".into(),
+            docker_host: None,
+            refresh: REFRESH,
+            stacks: Vec::new(),
+            backups: Vec::new(),
+            checks: Vec::new(),
+        };
+        (spawn(watch, FakeConnector(host.clone()), tx), rx)
+    }
+
+    /// The next connection state the worker reports, and when, within `limit`.
+    async fn next_conn(rx: &mut mpsc::Receiver<Msg>, limit: Duration) -> (HostConn, Instant) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no connection state within {limit:?}"))
+                .unwrap();
+            if let Msg::Conn { conn, .. } = msg {
+                return (conn, Instant::now());
+            }
+        }
+    }
+
+    async fn next_metrics(rx: &mut mpsc::Receiver<Msg>, limit: Duration) -> Instant {
+        let deadline = Instant::now() + limit;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no metrics within {limit:?}"))
+                .unwrap();
+            if matches!(msg, Msg::Metrics { .. }) {
+                return Instant::now();
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_sampler_is_stalled_in_two_refreshes_then_down_then_back() {
+        let host = Host::new();
+        let (_cmds, mut rx) = start(&host);
+        assert_eq!(next_conn(&mut rx, REFRESH).await.0, HostConn::Up);
+        let last = next_metrics(&mut rx, REFRESH).await;
+        host.answer(Answer::Hang);
+
+        let (stalled, at) = next_conn(&mut rx, REFRESH * 4).await;
+        let HostConn::Stalled { reason, .. } = stalled else {
+            panic!("{stalled:?}")
+        };
+        assert!(reason.starts_with("no answer for"), "{reason}");
+        // No sample for two refreshes, noticed at the next tick's deadline at the latest.
+        assert!(at - last <= REFRESH * 3, "stalled after {:?}", at - last);
+
+        let (down, at) = next_conn(&mut rx, LOST_AFTER * 2).await;
+        let HostConn::Down { reason, .. } = down else {
+            panic!("{down:?}")
+        };
+        assert!(reason.contains("next try in"), "{reason}");
+        assert!(
+            at - last >= LOST_AFTER && at - last <= LOST_AFTER + REFRESH * 2,
+            "down after {:?}",
+            at - last
+        );
+
+        host.answer(Answer::Sample);
+        let (up, back) = next_conn(&mut rx, MAX_BACKOFF * 2).await;
+        assert_eq!(up, HostConn::Up);
+        assert!(
+            back - at <= MAX_BACKOFF.mul_f64(1.2),
+            "back after {:?}",
+            back - at
+        );
+        next_metrics(&mut rx, REFRESH * 2).await;
+        assert_eq!(host.attempts.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_transport_is_down_at_once_and_failed_attempts_back_off() {
+        let host = Host::new();
+        let (_cmds, mut rx) = start(&host);
+        assert_eq!(next_conn(&mut rx, REFRESH).await.0, HostConn::Up);
+        host.failing.store(4, Ordering::SeqCst);
+        let closed = Instant::now();
+        host.closed.store(true, Ordering::SeqCst);
+        let (down, at) = next_conn(&mut rx, REFRESH).await;
+        assert!(
+            matches!(&down, HostConn::Down { reason, .. } if reason.starts_with("the SSH connection closed")),
+            "{down:?}"
+        );
+        assert!(
+            at - closed <= Duration::from_millis(600),
+            "{:?}",
+            at - closed
+        );
+        // Four refused attempts, then one that connects.
+        loop {
+            if next_conn(&mut rx, MAX_BACKOFF * 3).await.0 == HostConn::Up {
+                break;
+            }
+        }
+        let attempts = host.attempts.lock().unwrap().clone();
+        assert_eq!(attempts.len(), 6, "the first, four refused, the last");
+        let gaps: Vec<f64> = attempts[1..]
+            .windows(2)
+            .map(|w| (w[1] - w[0]).as_secs_f64())
+            .collect();
+        // 1 s doubling, capped at 5 s, each give or take a fifth.
+        for (gap, base) in gaps.iter().zip([2.0, 4.0, 5.0, 5.0]) {
+            assert!(
+                *gap >= base * 0.8 - 0.01 && *gap <= base * 1.2 + 0.01,
+                "gaps {gaps:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_job_is_answered_while_the_sampler_hangs() {
+        let host = Host::new();
+        let (cmds, mut rx) = start(&host);
+        assert_eq!(next_conn(&mut rx, REFRESH).await.0, HostConn::Up);
+        host.answer(Answer::Hang);
+        tokio::time::sleep(REFRESH * 3).await;
+        let asked = Instant::now();
+        cmds.send(HostCmd::Job(JobRequest {
+            stack: "nope".into(),
+            kind: JobKind::Deploy,
+        }))
+        .unwrap();
+        loop {
+            let msg = rx.recv().await.unwrap();
+            if let Msg::Job {
+                event: JobEvent::Finished(result),
+                ..
+            } = msg
+            {
+                // No such stack: the plan refuses it, at once, hung sampler or not.
+                assert!(result.is_err(), "{result:?}");
+                break;
+            }
+        }
+        assert!(Instant::now() - asked < Duration::from_millis(100));
     }
 }
