@@ -74,6 +74,18 @@ fn local_dirs(root: &Path, id: &str) -> Option<(PathBuf, PathBuf, bool)> {
     Some((cpu, mem, false))
 }
 
+/// The container id in a cgroup directory's name: `<id>` (cgroupfs driver) or
+/// `docker-<id>.scope` (systemd driver). Anything else, such as buildkit's cgroup, is not
+/// a container.
+pub fn docker_id(dir: &str) -> Option<&str> {
+    let id = dir
+        .strip_prefix("docker-")
+        .and_then(|d| d.strip_suffix(".scope"))
+        .unwrap_or(dir);
+    let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    (id.len() == 64 && id.bytes().all(hex)).then_some(id)
+}
+
 /// Every Docker container with a cgroup on this machine, by full id: the directories the
 /// sampler script's globs read on a remote host (`docker/<id>`, `docker-<id>.scope`), in
 /// each layout.
@@ -91,12 +103,7 @@ pub fn local_ids(root: &Path) -> Vec<String> {
         .flatten()
         .filter_map(|e| {
             let name = e.ok()?.file_name().into_string().ok()?;
-            let id = name
-                .strip_prefix("docker-")
-                .and_then(|n| n.strip_suffix(".scope"))
-                .unwrap_or(&name);
-            let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
-            (id.len() == 64 && id.bytes().all(hex)).then(|| id.to_string())
+            docker_id(&name).map(str::to_string)
         })
         .collect();
     ids.sort();

@@ -207,13 +207,14 @@ pub fn parse(output: &str) -> Sample {
     let mut cache = HashMap::new();
     for (id, c) in raw {
         let Some(cpu_ns) = c.cpu_ns else { continue };
+        let inactive = cgroup::page_cache(&c.stat);
         let mem_bytes = c
             .usage
             .as_deref()
-            .and_then(|u| cgroup::memory_in_use(u, &c.stat))
-            .unwrap_or(0);
+            .and_then(|u| u.trim().parse::<u64>().ok())
+            .map_or(0, |u| u.saturating_sub(inactive));
         if sample.page_cache.is_some() {
-            cache.insert(id.to_string(), cgroup::page_cache(&c.stat));
+            cache.insert(id.to_string(), inactive);
         }
         sample
             .containers
@@ -314,13 +315,7 @@ fn section<'a>(
 fn container_id(path: &str) -> Option<&str> {
     let mut parts = path.trim().rsplit('/');
     parts.next()?;
-    let dir = parts.next()?;
-    let id = dir
-        .strip_prefix("docker-")
-        .and_then(|d| d.strip_suffix(".scope"))
-        .unwrap_or(dir);
-    let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
-    (id.len() == 64 && id.bytes().all(hex)).then_some(id)
+    cgroup::docker_id(parts.next()?)
 }
 
 /// Rejects NaN, infinities and negatives, which a float parser happily accepts.
@@ -1283,6 +1278,10 @@ overlay            1000000  400000    550000      43% /var/lib/docker/overlay2/a
         );
         let (sample, _) = run_on(dir.path());
         assert_eq!(sample.containers.len(), 20);
+        // This machine's worker finds the same containers by listing the directories.
+        let mut want: Vec<String> = list.iter().map(|(_, id)| id.clone()).collect();
+        want.sort();
+        assert_eq!(cgroup::local_ids(dir.path()), want);
         for (n, (_, id)) in list.iter().enumerate() {
             let n = n as u64 + 1;
             // v1 writes n*1000 ns, v2 n µs: both n*1000 ns.
