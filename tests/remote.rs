@@ -711,7 +711,7 @@ fn check_prints_the_labs_problems_worst_first_with_plugin_exit_codes() {
         lab,
         &LILA,
         &format!(
-            "known_hosts = \"{}\"\nthresholds = {{ mem_warn = 0.1, mem_crit = 100 }}",
+            "known_hosts = \"{}\"\nthresholds = {{ mem_warn = 0.1, mem_crit = 100, disk_warn = 100, disk_crit = 100 }}",
             lab.known_hosts.display()
         ),
     );
@@ -899,7 +899,7 @@ fn check_notifies_once_per_change_of_the_problem_set() {
     };
     // The helper puts `extra` under [[host]]; a [settings.notify] header after it still
     // names the top-level settings table.
-    let config = write("thresholds = { mem_warn = 0.1, mem_crit = 100 }");
+    let config = write("thresholds = { mem_warn = 0.1, mem_crit = 100, disk_warn = 100, disk_crit = 100 }");
     let env = [("OPSDECK_CONFIG", Some(config.as_str()))];
     let wait = std::time::Duration::from_secs(5);
 
