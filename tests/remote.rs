@@ -899,7 +899,8 @@ fn check_notifies_once_per_change_of_the_problem_set() {
     };
     // The helper puts `extra` under [[host]]; a [settings.notify] header after it still
     // names the top-level settings table.
-    let config = write("thresholds = { mem_warn = 0.1, mem_crit = 100, disk_warn = 100, disk_crit = 100 }");
+    let config =
+        write("thresholds = { mem_warn = 0.1, mem_crit = 100, disk_warn = 100, disk_crit = 100 }");
     let env = [("OPSDECK_CONFIG", Some(config.as_str()))];
     let wait = std::time::Duration::from_secs(5);
 
