@@ -72,14 +72,34 @@ impl Inspected {
     }
 }
 
-/// Keeps inspect results keyed by container id and the list's status line.
+/// Keeps inspect results by container id, with what the list showed of the container
+/// when it was inspected ([`Seen`]).
 #[derive(Debug, Default)]
 pub struct InspectCache {
-    entries: HashMap<String, (String, Inspected)>,
+    entries: HashMap<String, (Seen, Inspected)>,
+    inspects: u64,
+}
+
+/// What of a list entry, when it changes, makes its inspect result out of date: its state,
+/// and the health and exit code its status line shows. Not the status line itself: `Up 5
+/// seconds` becomes `Up 6 seconds`, and `Up 5 minutes` `Up 6 minutes`, with nothing having
+/// happened, and keyed on it every young container was inspected again at every list and
+/// every other one each minute. What changes without showing here (a restart between two
+/// lists) comes as an event, and the watcher [`InspectCache::forget`]s that container.
+type Seen = (Option<String>, Option<Health>, Option<i64>);
+
+fn seen(s: &ContainerSummary) -> Seen {
+    let status = s.status.as_deref().unwrap_or("");
+    (
+        s.state.map(|st| st.to_string()),
+        health_from_status(status),
+        exit_code_from_status(status),
+    )
 }
 
 impl InspectCache {
-    /// Lists all containers, inspecting only those that are new or changed status.
+    /// Lists all containers, inspecting only those that are new, changed what the list
+    /// shows of them, or were forgotten since.
     pub async fn list(&mut self, docker: &Docker) -> Result<Vec<Container>, String> {
         let opts = ListContainersOptions {
             all: true,
@@ -92,9 +112,10 @@ impl InspectCache {
         let mut out = Vec::with_capacity(summaries.len());
         for s in &summaries {
             let Some(id) = s.id.clone() else { continue };
-            let status = s.status.clone().unwrap_or_default();
-            let fresh = self.entries.get(&id).is_some_and(|(st, _)| *st == status);
+            let now = seen(s);
+            let fresh = self.entries.get(&id).is_some_and(|(was, _)| *was == now);
             if !fresh {
+                self.inspects += 1;
                 let inspect = tokio::time::timeout(
                     API_TIMEOUT,
                     docker.inspect_container(&id, None::<InspectContainerOptions>),
@@ -102,7 +123,7 @@ impl InspectCache {
                 .await;
                 if let Ok(Ok(r)) = inspect {
                     self.entries
-                        .insert(id.clone(), (status, Inspected::from_response(&r)));
+                        .insert(id.clone(), (now, Inspected::from_response(&r)));
                 }
             }
             out.push(to_container(s, self.entries.get(&id).map(|(_, i)| i)));
@@ -110,6 +131,21 @@ impl InspectCache {
         let ids: Vec<&str> = out.iter().map(|c| c.id.as_str()).collect();
         self.entries.retain(|k, _| ids.contains(&k.as_str()));
         Ok(out)
+    }
+
+    /// Something happened to this container: inspect it again at the next list.
+    pub fn forget(&mut self, id: &str) {
+        self.entries.remove(id);
+    }
+
+    /// Events may have been missed: inspect every container again at the next list.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// How many inspects the engine has been asked for.
+    pub fn inspects(&self) -> u64 {
+        self.inspects
     }
 }
 

@@ -50,12 +50,42 @@ pub const EVENTS: [&str; 13] = [
 /// A container's CPU (percent of one core, once two samples exist) and memory.
 pub type Usage = (Option<f64>, u64);
 
-type Events = std::pin::Pin<
-    Box<
-        dyn futures::Stream<Item = Result<bollard::models::EventMessage, bollard::errors::Error>>
-            + Send,
-    >,
->;
+/// The engine's container events, read by a task of their own from the moment they are
+/// asked for (a stream only sends its request when first read, and the events between
+/// the list and that first read would be lost): each event's container id, in order. The
+/// channel closes when the stream ends or breaks; dropping this stops the task.
+struct Events {
+    ids: mpsc::Receiver<Option<String>>,
+    task: JoinHandle<()>,
+}
+
+impl Events {
+    fn subscribe(docker: &Docker) -> Self {
+        let mut filters = HashMap::new();
+        filters.insert("type", vec!["container"]);
+        filters.insert("event", EVENTS.to_vec());
+        let options = bollard::query_parameters::EventsOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let mut stream = docker.events(Some(options));
+        let (tx, ids) = mpsc::channel(256);
+        let task = tokio::spawn(async move {
+            while let Some(Ok(event)) = stream.next().await {
+                let id = event.actor.and_then(|a| a.id);
+                if tx.send(id).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Events { ids, task }
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
 
 pub struct DockerWatch {
     host: usize,
@@ -98,6 +128,11 @@ impl DockerWatch {
         self.lists
     }
 
+    /// How many containers the engine has been asked to inspect.
+    pub fn inspects(&self) -> u64 {
+        self.cache.inspects()
+    }
+
     /// The Docker client, for a job's Docker API steps.
     pub fn client(&self) -> Option<Docker> {
         self.docker.clone()
@@ -138,10 +173,16 @@ impl DockerWatch {
         let Some(events) = self.events.as_mut() else {
             return std::future::pending().await;
         };
-        if !matches!(events.next().await, Some(Ok(_))) {
+        match events.ids.recv().await {
+            // Its inspect result may be out of date whatever the list shows of it.
+            Some(id) => {
+                if let Some(id) = id {
+                    self.cache.forget(&id);
+                }
+            }
             // Ended or broke (the engine went away, the connection under it): list, and
             // subscribe again, at the next tick.
-            self.events = None;
+            None => self.events = None,
         }
         self.stale = true;
     }
@@ -159,15 +200,13 @@ impl DockerWatch {
             return Vec::new();
         };
         if self.events.is_none() {
-            // Subscribed before listing, so nothing between the two is missed.
-            let mut filters = HashMap::new();
-            filters.insert("type", vec!["container"]);
-            filters.insert("event", EVENTS.to_vec());
-            let options = bollard::query_parameters::EventsOptionsBuilder::default()
-                .filters(&filters)
-                .build();
-            self.events = Some(Box::pin(d.events(Some(options))));
+            // Subscribed before listing: the stream's task asks at once, so what changes
+            // while the list is read comes as an event (the engine cannot say when it has
+            // the subscription; the full list every 45 s catches what slips between).
+            self.events = Some(Events::subscribe(d));
             self.stale = true;
+            // What happened while there was no stream is unknown: inspect everything again.
+            self.cache.clear();
         }
         let due = self.stale
             || self
