@@ -327,6 +327,8 @@ pub struct Session {
     /// The jump hosts' connections, shared with every other session behind them.
     _jumps: Vec<Arc<Handle<Verifier>>>,
     pub target: Target,
+    /// Channels opened to Unix sockets on the host (Docker's API, logs).
+    sockets: std::sync::atomic::AtomicU64,
 }
 
 /// Handshakes in flight to one sshd at most: OpenSSH's MaxStartups starts dropping new
@@ -441,6 +443,7 @@ impl Session {
             handle,
             _jumps: jumps,
             target: target.clone(),
+            sockets: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -635,12 +638,19 @@ impl Session {
         &self,
         path: &str,
     ) -> Result<russh::ChannelStream<client::Msg>, SshError> {
+        self.sockets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let channel = self
             .handle
             .channel_open_direct_streamlocal(path)
             .await
             .map_err(|e| SshError::Protocol(format!("cannot open {path} on the host: {e}")))?;
         Ok(channel.into_stream())
+    }
+
+    /// How many channels to Unix sockets on the host this connection has opened.
+    pub fn sockets_opened(&self) -> u64 {
+        self.sockets.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A TCP connection made by the host (`direct-tcpip`), for health checks of ports
@@ -760,29 +770,69 @@ async fn authenticate(
     })
 }
 
-/// The Docker Engine API over a fresh `direct-streamlocal` channel per request (as
-/// bollard's own Unix transport opens a fresh connection per request), served
-/// `.with_upgrades()` so attach and exec work, with a `Host` header Docker insists on.
+/// HTTP connections to one engine's socket, each over a `direct-streamlocal` channel of
+/// its own, kept open and used again (Docker keeps connections alive). A channel per
+/// request, as bollard's own Unix transport has a connection per request, cost the host a
+/// channel, a socket connection and their teardown for every list and inspect, and cost us
+/// memory: russh 0.65's client keeps each channel's entry when it closes the channel
+/// itself (the host's close reply finds it no longer established and returns early), about
+/// 2.5 KB per request. A pooled channel is closed by the host (the engine ends an idle
+/// connection), or goes with the session.
+struct EnginePool<B> {
+    idle: Mutex<Vec<hyper::client::conn::http1::SendRequest<B>>>,
+}
+
+/// Connections kept. A streamed response (events, a followed log) holds its connection
+/// until it ends; the others serve lists and inspects one after another.
+const POOL_KEEP: usize = 4;
+
+impl<B> EnginePool<B> {
+    /// An open connection that can take a request now.
+    fn take(&self) -> Option<hyper::client::conn::http1::SendRequest<B>> {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        idle.retain(|s| !s.is_closed());
+        let i = idle.iter().position(|s| s.is_ready())?;
+        Some(idle.swap_remove(i))
+    }
+
+    /// A connection whose response has its headers: it is ready again once the body is
+    /// read. When the pool is full, one still busy with a stream makes room (its stream
+    /// goes on; the connection closes after it).
+    fn put(&self, sender: hyper::client::conn::http1::SendRequest<B>) {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        idle.retain(|s| !s.is_closed());
+        if idle.len() >= POOL_KEEP {
+            match idle.iter().position(|s| !s.is_ready()) {
+                Some(i) => {
+                    idle.swap_remove(i);
+                }
+                None => return,
+            }
+        }
+        idle.push(sender);
+    }
+}
+
+/// The Docker Engine API over the SSH connection, on pooled connections ([`EnginePool`]),
+/// served `.with_upgrades()` so attach and exec work, with a `Host` header Docker insists on.
 pub async fn docker(session: Arc<Session>, socket: &str) -> Result<(Docker, String), String> {
+    use http_body_util::Either;
     let socket = socket.to_string();
     let path = socket.clone();
+    let pool = Arc::new(EnginePool {
+        idle: Mutex::new(Vec::new()),
+    });
     let transport = move |req: bollard::BollardRequest| {
         let session = session.clone();
         let path = path.clone();
+        let pool = pool.clone();
         async move {
-            let stream =
-                session
-                    .open_socket(&path)
-                    .await
-                    .map_err(|e| bollard::errors::Error::IOError {
-                        err: std::io::Error::other(e.to_string()),
-                    })?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|err| bollard::errors::Error::HyperResponseError { err })?;
-            tokio::spawn(async move {
-                let _ = conn.with_upgrades().await;
-            });
             let (mut parts, body) = req.into_parts();
             // Origin-form request line, as a Unix-socket client sends it.
             if let Some(pq) = parts.uri.path_and_query().cloned() {
@@ -792,10 +842,39 @@ pub async fn docker(session: Arc<Session>, socket: &str) -> Result<(Docker, Stri
                 hyper::header::HOST,
                 hyper::header::HeaderValue::from_static("docker"),
             );
-            sender
-                .send_request(hyper::Request::from_parts(parts, body))
-                .await
-                .map_err(|err| bollard::errors::Error::HyperResponseError { err })
+            let hyper_error = |err| bollard::errors::Error::HyperResponseError { err };
+            // A kept connection the engine closed just now fails the request before any
+            // answer: a request whose body can be sent again goes once more, on a new one.
+            if let Some(mut sender) = pool.take() {
+                let again = match &body {
+                    Either::Left(full) => Some((parts.clone(), Either::Left(full.clone()))),
+                    Either::Right(_) => None,
+                };
+                match sender
+                    .send_request(hyper::Request::from_parts(parts, body))
+                    .await
+                {
+                    Ok(response) => {
+                        pool.put(sender);
+                        return Ok(response);
+                    }
+                    Err(err) => match again {
+                        Some((p, b)) => {
+                            tracing::debug!("a kept Docker connection failed ({err}): a new one");
+                            return fresh(&session, &path, &pool, hyper::Request::from_parts(p, b))
+                                .await;
+                        }
+                        None => return Err(hyper_error(err)),
+                    },
+                }
+            }
+            fresh(
+                &session,
+                &path,
+                &pool,
+                hyper::Request::from_parts(parts, body),
+            )
+            .await
         }
     };
     let docker = Docker::connect_with_custom_transport(
@@ -806,6 +885,36 @@ pub async fn docker(session: Arc<Session>, socket: &str) -> Result<(Docker, Stri
     )
     .map_err(|e| format!("docker over ssh: {e}"))?;
     crate::docker::negotiate(docker, &socket).await
+}
+
+/// A request on a new connection, kept in `pool` afterwards.
+async fn fresh<B>(
+    session: &Session,
+    path: &str,
+    pool: &EnginePool<B>,
+    request: hyper::Request<B>,
+) -> Result<hyper::Response<hyper::body::Incoming>, bollard::errors::Error>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let hyper_error = |err| bollard::errors::Error::HyperResponseError { err };
+    let stream = session
+        .open_socket(path)
+        .await
+        .map_err(|e| bollard::errors::Error::IOError {
+            err: std::io::Error::other(e.to_string()),
+        })?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(hyper_error)?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    let response = sender.send_request(request).await.map_err(hyper_error)?;
+    pool.put(sender);
+    Ok(response)
 }
 
 /// Fresh `direct-streamlocal` channels to the engine's socket, for the log reader.
