@@ -634,10 +634,7 @@ impl Session {
     }
 
     /// A byte stream to a Unix socket on the host (OpenSSH `direct-streamlocal`).
-    pub async fn open_socket(
-        &self,
-        path: &str,
-    ) -> Result<russh::ChannelStream<client::Msg>, SshError> {
+    pub async fn open_socket(&self, path: &str) -> Result<HostClosed, SshError> {
         self.sockets
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let channel = self
@@ -645,7 +642,7 @@ impl Session {
             .channel_open_direct_streamlocal(path)
             .await
             .map_err(|e| SshError::Protocol(format!("cannot open {path} on the host: {e}")))?;
-        Ok(channel.into_stream())
+        Ok(HostClosed(Some(channel.into_stream())))
     }
 
     /// How many channels to Unix sockets on the host this connection has opened.
@@ -655,11 +652,7 @@ impl Session {
 
     /// A TCP connection made by the host (`direct-tcpip`), for health checks of ports
     /// only the host can reach.
-    pub async fn open_tcp(
-        &self,
-        host: &str,
-        port: u16,
-    ) -> Result<russh::ChannelStream<client::Msg>, SshError> {
+    pub async fn open_tcp(&self, host: &str, port: u16) -> Result<HostClosed, SshError> {
         let channel = self
             .handle
             .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
@@ -667,7 +660,7 @@ impl Session {
             .map_err(|e| {
                 SshError::Protocol(format!("cannot reach {host}:{port} from the host: {e}"))
             })?;
-        Ok(channel.into_stream())
+        Ok(HostClosed(Some(channel.into_stream())))
     }
 
     pub async fn disconnect(&self) {
@@ -675,6 +668,87 @@ impl Session {
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")
             .await;
+    }
+}
+
+/// A stream to a socket or port on the host whose channel, once dropped, the host closes:
+/// we send EOF, read what is left for a few seconds, and let go only after the host's
+/// close has had time to arrive. russh 0.65's client keeps the entry of every channel it
+/// closes itself (the host's reply finds the channel no longer established and returns
+/// early), about 2.5 KB each: over a check every 30 s, or Docker connections, that grew
+/// without bound. A channel the host closes first is forgotten properly.
+pub struct HostClosed(Option<russh::ChannelStream<client::Msg>>);
+
+/// How long a dropped stream waits for the host to close its channel.
+const HOST_CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+impl Drop for HostClosed {
+    fn drop(&mut self) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let Some(mut stream) = self.0.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let _ = stream.shutdown().await;
+            let drained = tokio::time::timeout(HOST_CLOSE_WAIT, async {
+                let mut buf = [0u8; 4096];
+                while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+            })
+            .await;
+            if drained.is_ok() {
+                // The host's close follows its EOF at once.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    }
+}
+
+impl tokio::io::AsyncRead for HostClosed {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.0.as_mut() {
+            Some(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            None => std::task::Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for HostClosed {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.0.as_mut() {
+            Some(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            None => std::task::Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
+        }
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.0.as_mut() {
+            Some(s) => std::pin::Pin::new(s).poll_flush(cx),
+            None => std::task::Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.0.as_mut() {
+            Some(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            None => std::task::Poll::Ready(Ok(())),
+        }
     }
 }
 
