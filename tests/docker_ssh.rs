@@ -97,12 +97,13 @@ async fn lists_and_inspects_share_one_kept_connection() {
     let (docker, _) = ssh::docker(session.clone(), host.docker_socket())
         .await
         .expect("lila's engine answers");
-    // Three lists, each inspecting every container afresh: dozens of requests.
+    // Three lists, each inspecting every container afresh: 15 requests or more.
     let mut requests = 0;
     for _ in 0..3 {
         let mut cache = InspectCache::default();
         let containers = cache.list(&docker).await.expect("lila lists");
-        assert!(containers.len() >= 5, "{}", containers.len());
+        // caddy, api, web and database
+        assert!(containers.len() >= 4, "{}", containers.len());
         requests += 1 + cache.inspects();
     }
     let opened = session.sockets_opened();
