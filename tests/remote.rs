@@ -962,3 +962,39 @@ fn check_notifies_once_per_change_of_the_problem_set() {
             .is_err()
     );
 }
+
+/// lila's cgroup files are readable, so its containers' usage comes from the sampler and
+/// Docker's stats (about a second each, and dear for the engine) are never asked, not
+/// even by a first list that beats the first sample.
+#[test]
+fn status_reads_usage_from_cgroups_and_never_asks_dockers_stats() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    for _ in 0..3 {
+        let home = tempfile::tempdir().unwrap();
+        let status = status_json(
+            lab,
+            home.path(),
+            &["lila"],
+            &[("OPSDECK_LOG", Some("bollard=debug"))],
+        );
+        let running: Vec<&Value> = host(&status, "lila")["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["state"] == "running")
+            .collect();
+        assert!(!running.is_empty(), "{status:#}");
+        assert!(
+            running.iter().all(|c| c["mem_bytes"].as_u64().is_some()),
+            "{status:#}"
+        );
+        let log = std::fs::read_to_string(home.path().join("state/opsdeck/opsdeck.log")).unwrap();
+        assert!(
+            log.contains("/containers/json"),
+            "no Docker requests logged: {log}"
+        );
+        let stats: Vec<&str> = log.lines().filter(|l| l.contains("/stats?")).collect();
+        assert!(stats.is_empty(), "Docker's stats were asked: {stats:#?}");
+    }
+}

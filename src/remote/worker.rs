@@ -35,6 +35,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const HEALTHY_FOR: Duration = Duration::from_secs(60);
 /// No sample for this long (and at least three refreshes): the connection is lost.
 const LOST_AFTER: Duration = Duration::from_secs(12);
+/// How long the first container list waits for the first metrics sample.
+const FIRST_SAMPLE_WAIT: Duration = Duration::from_secs(3);
 /// How long a backup listing may take before the panel says it timed out.
 const SURVEY_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -513,10 +515,11 @@ async fn watch_docker<L: Link>(
     spec: Watch,
     session: Arc<L>,
     tx: mpsc::Sender<Msg>,
-    usage: watch::Receiver<HashMap<String, Usage>>,
+    mut usage: watch::Receiver<HashMap<String, Usage>>,
     engine: watch::Sender<Option<(bollard::Docker, crate::docker::Socket)>>,
 ) {
     let mut docker = DockerWatch::new(spec.host);
+    let mut sampled = false;
     let mut ticker = tokio::time::interval(spec.refresh);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -528,6 +531,14 @@ async fn watch_docker<L: Link>(
         if docker.wants_connect() {
             let (result, opener) = session.docker(&spec.socket).await;
             docker.connected(result, opener, &tx).await;
+        }
+        if !sampled && docker.engine().is_some() {
+            // The first list waits for the sampler's first answer (tens of milliseconds):
+            // a running container the sample does not have goes to Docker's stats, about
+            // a second each and dear for the engine, and before the first sample that
+            // would be every one of them.
+            let _ = tokio::time::timeout(FIRST_SAMPLE_WAIT, usage.changed()).await;
+            sampled = true;
         }
         let current = usage.borrow().clone();
         docker.tick(&tx, |id| current.get(id).copied()).await;
