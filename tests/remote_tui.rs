@@ -15,6 +15,21 @@ use common::lab::{COURSE_SUPPORTER, HOSTS, LILA, Lab, LabHost};
 use expectrl::WaitStatus;
 use support::tui::Tui;
 
+/// The test that kills course-supporter's sshd (and every session on it) runs alone; the
+/// others share the lab. Without this a migration on course-supporter running beside it
+/// failed with "the SSH connection was lost" (a fresh clone's run under load).
+static SSHD: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    SSHD.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    SSHD.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn lab_env(lab: &Lab) -> Vec<(&str, Option<&str>)> {
     lab.env
         .iter()
@@ -48,6 +63,7 @@ fn one_host_inventory(dir: &Path, lab: &Lab, h: &LabHost, extra: &str) -> String
 #[test]
 fn first_full_fleet_screen_then_reconnect_after_sshd_restarts() {
     let Some(lab) = Lab::get() else { return };
+    let _sshd = alone();
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let mut tui = Tui::start(dir.path(), &[], &lab_env(lab));
@@ -101,6 +117,7 @@ fn first_full_fleet_screen_then_reconnect_after_sshd_restarts() {
 #[test]
 fn encrypted_key_is_unlocked_at_the_prompt() {
     let Some(lab) = Lab::get() else { return };
+    let _sshd = shared();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("id_locked");
     std::fs::copy(&lab.key, &key).unwrap();
@@ -150,6 +167,7 @@ fn encrypted_key_is_unlocked_at_the_prompt() {
 #[test]
 fn changed_host_key_raises_a_banner_with_file_and_line() {
     let Some(lab) = Lab::get() else { return };
+    let _sshd = shared();
     let dir = tempfile::tempdir().unwrap();
     let other = dir.path().join("other");
     let ok = Command::new("ssh-keygen")
@@ -183,6 +201,7 @@ fn changed_host_key_raises_a_banner_with_file_and_line() {
 #[test]
 fn b_takes_a_verified_backup_from_the_console() {
     let Some(lab) = Lab::get() else { return };
+    let _sshd = shared();
     let dir = tempfile::tempdir().unwrap();
     // Its own backup directory, so the lab's seeded sets keep their verdicts.
     let backups = "opsdeck-test/tui-backup";
@@ -240,6 +259,7 @@ fn b_takes_a_verified_backup_from_the_console() {
 #[test]
 fn a_job_from_the_console_over_ssh_typed_confirmation_and_the_job_pane() {
     let Some(lab) = Lab::get() else { return };
+    let _sshd = shared();
     let dir = tempfile::tempdir().unwrap();
     let mut tui = Tui::start(dir.path(), &[], &lab_env(lab));
     tui.wait_for("the fleet", |s| {
