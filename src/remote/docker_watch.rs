@@ -175,11 +175,8 @@ impl DockerWatch {
         };
         match events.ids.recv().await {
             // Its inspect result may be out of date whatever the list shows of it.
-            Some(id) => {
-                if let Some(id) = id {
-                    self.cache.forget(&id);
-                }
-            }
+            Some(Some(id)) => self.cache.forget(&id),
+            Some(None) => {}
             // Ended or broke (the engine went away, the connection under it): list, and
             // subscribe again, at the next tick.
             None => self.events = None,

@@ -675,7 +675,7 @@ impl Session {
 /// we send EOF, read what is left for a few seconds, and let go only after the host's
 /// close has had time to arrive. russh 0.65's client keeps the entry of every channel it
 /// closes itself (the host's reply finds the channel no longer established and returns
-/// early), about 2.5 KB each: over a check every 30 s, or Docker connections, that grew
+/// early), about 3 KB each: over a check every 30 s, or Docker connections, that grew
 /// without bound. A channel the host closes first is forgotten properly.
 pub struct HostClosed(Option<russh::ChannelStream<client::Msg>>);
 
@@ -848,10 +848,8 @@ async fn authenticate(
 /// its own, kept open and used again (Docker keeps connections alive). A channel per
 /// request, as bollard's own Unix transport has a connection per request, cost the host a
 /// channel, a socket connection and their teardown for every list and inspect, and cost us
-/// memory: russh 0.65's client keeps each channel's entry when it closes the channel
-/// itself (the host's close reply finds it no longer established and returns early), about
-/// 2.5 KB per request. A pooled channel is closed by the host (the engine ends an idle
-/// connection), or goes with the session.
+/// memory (see [`HostClosed`]). A kept channel is closed by the host (the engine ends an
+/// idle connection), or goes with the session.
 struct EnginePool<B> {
     idle: Mutex<Vec<hyper::client::conn::http1::SendRequest<B>>>,
 }
@@ -861,13 +859,19 @@ struct EnginePool<B> {
 const POOL_KEEP: usize = 4;
 
 impl<B> EnginePool<B> {
-    /// An open connection that can take a request now.
-    fn take(&self) -> Option<hyper::client::conn::http1::SendRequest<B>> {
+    /// The kept connections the engine has not closed.
+    fn open(&self) -> std::sync::MutexGuard<'_, Vec<hyper::client::conn::http1::SendRequest<B>>> {
         let mut idle = self
             .idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         idle.retain(|s| !s.is_closed());
+        idle
+    }
+
+    /// An open connection that can take a request now.
+    fn take(&self) -> Option<hyper::client::conn::http1::SendRequest<B>> {
+        let mut idle = self.open();
         let i = idle.iter().position(|s| s.is_ready())?;
         Some(idle.swap_remove(i))
     }
@@ -876,11 +880,7 @@ impl<B> EnginePool<B> {
     /// read. When the pool is full, one still busy with a stream makes room (its stream
     /// goes on; the connection closes after it).
     fn put(&self, sender: hyper::client::conn::http1::SendRequest<B>) {
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        idle.retain(|s| !s.is_closed());
+        let mut idle = self.open();
         if idle.len() >= POOL_KEEP {
             match idle.iter().position(|s| !s.is_ready()) {
                 Some(i) => {
