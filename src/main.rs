@@ -170,8 +170,8 @@ fn main() -> ExitCode {
             let selected = opsdeck::cli::status::select(&config, std::slice::from_ref(&host))?;
             let h = &config.inventory.hosts[selected[0]];
             let shared = opsdeck::remote::Shared::new(accept_new);
-            let engine = opsdeck::cli::logs::docker_for(h, &config, &shared).await?;
-            let id = opsdeck::cli::logs::find(&engine.docker, &container).await?;
+            let engine = opsdeck::cli::logs::docker_for(selected[0], h, &config, &shared).await?;
+            let id = opsdeck::cli::logs::find(&engine, &container)?;
             opsdeck::cli::logs::print(&engine, &id, follow, tail, raw).await
         }),
         Some(Command::Run {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::lab::{LILA, Lab};
 use common::run::TestContainer;
 use opsdeck::docker::{Socket, connect_unix};
-use opsdeck::model::{Container, Msg};
+use opsdeck::model::{Container, Part};
 use opsdeck::remote::docker_watch::DockerWatch;
 use tokio::sync::mpsc;
 
@@ -27,7 +27,7 @@ async fn execs_do_not_make_the_watcher_list_again_and_a_kill_does() {
     let sock = lab.docker_socket(&LILA).display().to_string();
     let (tx, mut rx) = mpsc::channel(64);
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let mut w = DockerWatch::new(0);
+    let mut w = DockerWatch::new();
     w.connected(connect_unix(&sock).await, Socket::unix(&sock), &tx)
         .await;
     // The first tick subscribes to the events, then lists.
@@ -53,10 +53,10 @@ async fn execs_do_not_make_the_watcher_list_again_and_a_kill_does() {
 }
 
 /// The last container list the watcher sent.
-fn last_list(rx: &mut mpsc::Receiver<Msg>) -> Option<Vec<Container>> {
+fn last_list(rx: &mut mpsc::Receiver<Part>) -> Option<Vec<Container>> {
     let mut last = None;
     while let Ok(msg) = rx.try_recv() {
-        if let Msg::Containers { containers, .. } = msg {
+        if let Part::Containers { containers, .. } = msg {
             last = Some(containers);
         }
     }
@@ -75,7 +75,7 @@ async fn a_status_line_that_only_ages_is_not_inspected_again_and_a_restart_is() 
     let c = TestContainer::run(lab, LILA, name, "sleep 600");
     let sock = lab.docker_socket(&LILA).display().to_string();
     let (tx, mut rx) = mpsc::channel(1024);
-    let mut w = DockerWatch::new(0);
+    let mut w = DockerWatch::new();
     w.connected(connect_unix(&sock).await, Socket::unix(&sock), &tx)
         .await;
     w.tick(&tx, |_| Some((None, 0))).await;

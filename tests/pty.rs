@@ -445,10 +445,18 @@ fn step_pid(dir: &Path) -> u32 {
 /// `opsdeck run` on this machine, its step writing its pid, with `state` and `home` in
 /// `dir`; stderr piped and its lines sent back as they come.
 fn run_slow(dir: &Path) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    run_action(dir, "slow")
+}
+
+/// `opsdeck run` of one of [`slow_inventory`]'s actions, as [`run_slow`].
+fn run_action(
+    dir: &Path,
+    action: &str,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     use std::os::unix::process::CommandExt;
     slow_inventory(dir);
     let mut child = Command::new(env!("CARGO_BIN_EXE_opsdeck"))
-        .args(["run", "here", "slow", "--yes"])
+        .args(["run", "here", action, "--yes"])
         .current_dir(dir)
         .env("HOME", dir)
         .env("XDG_CONFIG_HOME", dir.join("config"))
@@ -522,6 +530,59 @@ fn a_hang_up_cancels_opsdeck_run_and_records_it() {
     assert_eq!(lines[0]["steps"][0]["outcome"], "cancelled");
     assert!(!dir.path().join("app/after").exists());
     assert_private(&dir.path().join("state"));
+}
+
+/// A job that does not end when stopped: the first SIGINT asks the host to stop it, the
+/// second leaves at once (exit 130), and the job still has its audit record, saying
+/// opsdeck left before the host confirmed the stop.
+#[test]
+fn a_second_interrupt_leaves_opsdeck_run_at_once_with_the_record_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, lines) = run_action(dir.path(), "stuck");
+    let held = dir.path().join("app/held.pid");
+    wait_until(Duration::from_secs(30), "the stuck step", || held.exists());
+    let pid = child.id().to_string();
+    let mut seen = Vec::new();
+    kill("-INT", &pid);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains("SIGINT: stopping the job"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(l) => seen.push(l),
+            Err(e) => panic!("waiting for the first interrupt's answer ({e}): {seen:?}"),
+        }
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the step cannot end: {seen:?}"
+    );
+    kill("-INT", &pid);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "opsdeck run to leave: {seen:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130), "{status:?}: {seen:?}");
+    let lines = audit_of(dir.path(), "stuck");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let outcome = lines[0]["outcome"].as_str().unwrap();
+    assert!(
+        outcome.starts_with("cancelled: interrupted (SIGINT)")
+            && outcome.contains("opsdeck left before the host confirmed"),
+        "{outcome}"
+    );
+    if let Some(held) = std::fs::read_to_string(&held)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+    {
+        kill("-KILL", &held.to_string());
+    }
 }
 
 /// A job that does not end when stopped does not hold opsdeck for ever: `Ctrl-C` while

@@ -5,10 +5,21 @@
 mod support;
 
 use opsdeck::model::{
-    Container, DockerState, Effect, HostConn, HostQuestion, Input, Key, Msg, Overlay, RunState,
-    Secret, View, update,
+    Container, DockerState, Effect, HostConn, HostQuestion, HostSnapshot, Input, Key, Msg, Overlay,
+    Part, RunState, Secret, View, update,
 };
 use support::*;
+
+/// A worker's update that brings one part.
+fn part(host: usize, part: Part) -> Msg {
+    let mut snapshot = HostSnapshot::new(false, false);
+    let changed = snapshot.apply(part);
+    Msg::Host {
+        host,
+        snapshot: std::sync::Arc::new(snapshot),
+        changed,
+    }
+}
 
 fn open_host(m: &mut opsdeck::model::Model, index: usize) {
     for _ in 0..index {
@@ -301,25 +312,12 @@ fn metrics_append_history_and_mark_host_up() {
     let before = m.hosts[3].cpu.len();
     let mut metrics = m.hosts[0].metrics.clone().unwrap();
     metrics.cpu_percent = 99.0;
-    update(
-        &mut m,
-        Msg::Metrics {
-            host: 3,
-            at: now(),
-            metrics,
-        },
-    );
+    update(&mut m, part(3, Part::Metrics { at: now(), metrics }));
     assert_eq!(m.hosts[3].conn, HostConn::Up);
     assert_eq!(m.hosts[3].cpu.len(), before + 1);
     assert_eq!(m.hosts[3].cpu.last(), Some(99.0));
     // Unknown host indices are ignored, not a panic.
-    update(
-        &mut m,
-        Msg::Conn {
-            host: 99,
-            conn: HostConn::Up,
-        },
-    );
+    update(&mut m, part(99, Part::Conn(HostConn::Up)));
 }
 
 #[test]
@@ -348,21 +346,23 @@ fn unchanged_snapshots_do_not_redraw() {
     m.dirty = false;
     update(
         &mut m,
-        Msg::Containers {
-            host: 0,
-            at: now(),
-            containers: same,
-        },
+        part(
+            0,
+            Part::Containers {
+                at: now(),
+                containers: same,
+            },
+        ),
     );
     assert!(!m.dirty);
     update(
         &mut m,
-        Msg::Docker {
-            host: 0,
-            state: DockerState::Up {
+        part(
+            0,
+            Part::Docker(DockerState::Up {
                 version: "28.2.2".into(),
-            },
-        },
+            }),
+        ),
     );
     assert!(!m.dirty);
 }
@@ -376,20 +376,24 @@ fn disappearing_containers_clamp_the_cursor() {
     let one: Vec<Container> = m.hosts[0].containers[..1].to_vec();
     update(
         &mut m,
-        Msg::Containers {
-            host: 0,
-            at: now(),
-            containers: one,
-        },
+        part(
+            0,
+            Part::Containers {
+                at: now(),
+                containers: one,
+            },
+        ),
     );
     assert_eq!(m.host_cursor, 0);
     update(
         &mut m,
-        Msg::Containers {
-            host: 0,
-            at: now(),
-            containers: vec![],
-        },
+        part(
+            0,
+            Part::Containers {
+                at: now(),
+                containers: vec![],
+            },
+        ),
     );
     assert!(m.selected_container().is_none());
     let fx = key(&mut m, Key::Enter);
@@ -528,13 +532,7 @@ fn key_alert_stays_until_the_host_is_up() {
     assert!(m.hosts[3].key_alert.is_some());
     update(&mut m, Msg::Tick { now: ago(-5) });
     assert!(m.hosts[3].key_alert.is_some());
-    update(
-        &mut m,
-        Msg::Conn {
-            host: 3,
-            conn: HostConn::Up,
-        },
-    );
+    update(&mut m, part(3, Part::Conn(HostConn::Up)));
     assert_eq!(m.hosts[3].key_alert, None);
 }
 
@@ -552,21 +550,9 @@ fn backups_update_the_host_and_its_worst_set() {
     assert!(m.hosts[3].worst_backup(now).is_none());
     let same = m.hosts[1].backups.clone();
     m.dirty = false;
-    update(
-        &mut m,
-        Msg::Backups {
-            host: 1,
-            backups: same,
-        },
-    );
+    update(&mut m, part(1, Part::Backups(same)));
     assert!(!m.dirty, "an unchanged survey does not redraw");
-    update(
-        &mut m,
-        Msg::Backups {
-            host: 1,
-            backups: vec![],
-        },
-    );
+    update(&mut m, part(1, Part::Backups(vec![])));
     assert!(m.dirty);
     assert!(m.hosts[1].backups.is_empty());
 }
@@ -684,23 +670,11 @@ fn b_is_refused_read_only_and_without_recipes() {
 fn checks_keep_their_last_failure_while_they_pass_again() {
     let mut model = support::fleet();
     let failing = support::check("api", Some(503), Some("expected status 200 got 503"), None);
-    update(
-        &mut model,
-        Msg::Checks {
-            host: 0,
-            checks: vec![failing.clone()],
-        },
-    );
+    update(&mut model, part(0, Part::Checks(vec![failing.clone()])));
     assert_eq!(model.hosts[0].worst_check().unwrap().short(), "503");
     let mut passing = support::check("api", Some(200), None, None);
     passing.at += 30;
-    update(
-        &mut model,
-        Msg::Checks {
-            host: 0,
-            checks: vec![passing],
-        },
-    );
+    update(&mut model, part(0, Part::Checks(vec![passing])));
     let c = &model.hosts[0].checks[0];
     assert!(c.ok);
     assert_eq!(c.short(), "ok");

@@ -8,21 +8,21 @@ use std::time::{Duration, Instant};
 
 use common::lab::{LILA, Lab};
 use opsdeck::collect::cgroup;
-use opsdeck::model::{Container, DockerState, Msg};
+use opsdeck::model::{Container, DockerState, Part};
 use opsdeck::remote::docker_watch::DockerWatch;
 use tokio::sync::mpsc;
 
 /// One tick with no cgroup usage at all; the listed containers and how long it took.
 async fn poll_without_cgroups(
     watch: &mut DockerWatch,
-    tx: &mpsc::Sender<Msg>,
-    rx: &mut mpsc::Receiver<Msg>,
+    tx: &mpsc::Sender<Part>,
+    rx: &mut mpsc::Receiver<Part>,
 ) -> (Vec<Container>, Duration) {
     let start = Instant::now();
     watch.tick(tx, |_| None).await;
     let took = start.elapsed();
     match rx.try_recv() {
-        Ok(Msg::Containers { containers, .. }) => (containers, took),
+        Ok(Part::Containers { containers, .. }) => (containers, took),
         other => panic!("expected the container list, got {other:?}"),
     }
 }
@@ -32,7 +32,7 @@ async fn running_containers_get_usage_from_one_shot_stats() {
     let Some(lab) = Lab::get() else { return };
     let socket = lab.docker_socket(&LILA);
     let (tx, mut rx) = mpsc::channel(16);
-    let mut watch = DockerWatch::new(0);
+    let mut watch = DockerWatch::new();
     watch
         .connected(
             opsdeck::docker::connect_unix(&socket.to_string_lossy()).await,
@@ -41,10 +41,7 @@ async fn running_containers_get_usage_from_one_shot_stats() {
         )
         .await;
     match rx.try_recv() {
-        Ok(Msg::Docker {
-            state: DockerState::Up { .. },
-            ..
-        }) => {}
+        Ok(Part::Docker(DockerState::Up { .. })) => {}
         other => panic!("lila's engine is not up: {other:?}"),
     }
 

@@ -1,58 +1,63 @@
 //! `opsdeck logs HOST CONTAINER [--follow] [--tail N]`: a container's log on stdout,
-//! through the same connection code as the console (SSH or the local socket).
+//! through the console's worker for that host: its connection, its container list, and
+//! its Docker client lent for the log stream.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use bollard::Docker;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::config::Host;
+use crate::config::{Config, Host};
 use crate::docker::logs::{self, LineSplitter, LogDecoder, LogRequest};
-use crate::docker::{self, InspectCache};
-use crate::model::{LogLine, Stream};
-use crate::remote::Shared;
-use crate::remote::ssh::{self, Session};
+use crate::docker::{self};
+use crate::model::{DockerState, LogLine, Msg, Stream};
+use crate::remote::{self, HostCmd, HostHandle, Shared};
 
-/// Docker on one host: the API client, fresh connections to its socket (for the log
-/// reader), and the SSH session both ride on, kept alive as long as this is.
+/// Docker on one host, lent by its worker: the API client, fresh connections to its
+/// socket (for the log reader), and the worker that keeps the connection under them.
 pub struct Engine {
     pub docker: Docker,
     pub socket: docker::Socket,
-    _session: Option<Arc<Session>>,
+    /// Every container on the host, from the worker's list.
+    pub containers: Vec<crate::model::Container>,
+    _worker: HostHandle,
 }
 
-/// Docker for one host, through the same connection code as the console.
+/// Docker for host `index`, through a worker as the console has.
 pub async fn docker_for(
+    index: usize,
     host: &Host,
-    config: &crate::config::Config,
+    config: &Config,
     shared: &Shared,
 ) -> Result<Engine, String> {
-    if host.is_local() {
-        let (d, _) = docker::connect_unix(host.docker_socket()).await?;
-        return Ok(Engine {
-            docker: d,
-            socket: docker::Socket::unix(host.docker_socket()),
-            _session: None,
-        });
-    }
-    let target = ssh::resolve(host, &config.inventory.settings, shared.ssh_config.as_ref());
-    let session = Arc::new(
-        Session::connect(&target, &shared.policy, &ssh::Passphrases::new())
-            .await
-            .map_err(|e| e.to_string())?,
-    );
-    let (d, _) = ssh::docker(session.clone(), host.docker_socket()).await?;
+    let (tx, mut rx) = mpsc::channel::<Msg>(64);
+    let worker = remote::spawn_for_jobs(index, host, config, shared, tx);
+    let snapshot = remote::ready(&mut rx).await?;
+    let containers = match (&snapshot.containers, &snapshot.docker) {
+        (Some((_, list)), _) => list.clone(),
+        (None, DockerState::Unavailable { reason }) => {
+            return Err(format!("Docker on {}: {reason}", host.name.get_ref()));
+        }
+        (None, _) => return Err(format!("Docker on {}: no answer", host.name.get_ref())),
+    };
+    let (reply, answer) = oneshot::channel();
+    worker.send(HostCmd::Engine { reply });
+    let Some((docker, socket)) = answer.await.ok().flatten() else {
+        return Err(format!("Docker on {}: not reachable", host.name.get_ref()));
+    };
+    // The worker goes on watching; what it says is not needed here.
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
     Ok(Engine {
-        docker: d,
-        socket: ssh::docker_socket(session.clone(), host.docker_socket()),
-        _session: Some(session),
+        docker,
+        socket,
+        containers,
+        _worker: worker,
     })
 }
 
-/// Finds a container by name, compose service or id prefix.
-pub async fn find(docker: &Docker, wanted: &str) -> Result<String, String> {
-    let containers = InspectCache::default().list(docker).await?;
-    let all: Vec<&crate::model::Container> = containers.iter().collect();
+/// Finds a container by name, compose service or id prefix, in the worker's list.
+pub fn find(engine: &Engine, wanted: &str) -> Result<String, String> {
+    let all: Vec<&crate::model::Container> = engine.containers.iter().collect();
     pick(&all, wanted).map(|c| c.id.clone())
 }
 

@@ -9,19 +9,17 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::signal::unix::SignalKind;
 use tokio::sync::mpsc;
 
 use crate::config::{BackupSet, Config, Host, Stack};
-use crate::jobs::exec::{self, Context};
 use crate::jobs::plan::{self, Plan};
-use crate::jobs::{Local, Runner, audit};
+use crate::jobs::{audit, exec};
 use crate::model::job::{JobEvent, JobKind, JobRecord, JobRequest, LineKind};
-use crate::remote::Shared;
-use crate::remote::ssh::{self, Session};
+use crate::model::{DockerState, HostSnapshot, Msg};
+use crate::remote::{self, HostCmd, HostHandle, Shared};
 use crate::runtime::Signals;
 use crate::sanitize;
 
@@ -46,11 +44,12 @@ pub const LOCKED: u8 = 75;
 
 /// Runs the job and says how it went; the exit status is the whole answer for scripts.
 pub async fn run(config: Config, args: RunArgs) -> ExitCode {
-    let Some(host) = config
+    let Some((index, host)) = config
         .inventory
         .hosts
         .iter()
-        .find(|h| h.name.get_ref() == &args.host)
+        .enumerate()
+        .find(|(_, h)| h.name.get_ref() == &args.host)
     else {
         let known: Vec<&str> = config
             .inventory
@@ -70,12 +69,12 @@ pub async fn run(config: Config, args: RunArgs) -> ExitCode {
         ("restart", Some(c)) => Some(c.clone()),
         _ => None,
     };
-    let request = match request(host, &args, &stack_flag) {
+    let mut request = match request(host, &args, &stack_flag) {
         Ok(r) => r,
         Err(e) => return usage(&e),
     };
     let hname = host.name.get_ref();
-    let plan = match plan::plan(hname, &host.stacks, &request) {
+    let mut plan = match plan::plan(hname, &host.stacks, &request) {
         Ok(p) => p,
         Err(e) => return usage(&e),
     };
@@ -99,77 +98,115 @@ pub async fn run(config: Config, args: RunArgs) -> ExitCode {
             }
         }
     }
-    if host.is_local() {
-        let docker = crate::docker::connect_unix(host.docker_socket())
-            .await
-            .map(|(d, _)| d)
-            .ok();
-        return on_host(
-            &Local::new(),
-            host,
-            docker,
-            None,
-            plan,
-            container.as_deref(),
-            &stack_flag,
-        )
-        .await;
+    // The console's worker for this host runs the job: the same connection, Docker
+    // client, job runner, lock and audit record as pressing the key in the console.
+    let mut signals = Signals::new(&RUN_SIGNALS);
+    if let Err(e) = &signals {
+        say(&format!("cannot listen for signals: {e}"));
     }
     let shared = Shared::new(args.accept_new);
-    let target = ssh::resolve(host, &config.inventory.settings, shared.ssh_config.as_ref());
-    let session = match Session::connect(&target, &shared.policy, &ssh::Passphrases::new()).await {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            say(&format!("{what}: cannot connect: {e}"));
-            return ExitCode::FAILURE;
+    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    let worker = remote::spawn_for_jobs(index, host, &config, &shared, tx);
+    let snapshot = tokio::select! {
+        r = remote::ready(&mut rx) => match r {
+            Ok(s) => s,
+            Err(e) => {
+                say(&format!("{what}: cannot connect: {e}"));
+                return ExitCode::FAILURE;
+            }
+        },
+        sig = next_signal(&mut signals) => {
+            say(&format!("{sig}: nothing was done"));
+            return ExitCode::from(130);
         }
     };
-    let docker = ssh::docker(session.clone(), host.docker_socket())
-        .await
-        .map(|(d, _)| d)
-        .ok();
-    let tunnel: Arc<dyn crate::checks::Tunnel> = session.clone();
-    let code = on_host(
-        &*session,
-        host,
-        docker,
-        Some(tunnel),
-        plan,
-        container.as_deref(),
-        &stack_flag,
-    )
-    .await;
-    session.disconnect().await;
-    code
-}
-
-/// The job on a connected host (this machine or an SSH session): `restart CONTAINER`
-/// resolved first, then the job with its printer, then the last word.
-async fn on_host<R: Runner>(
-    runner: &R,
-    host: &Host,
-    docker: Option<bollard::Docker>,
-    tunnel: Option<Arc<dyn crate::checks::Tunnel>>,
-    mut plan: Plan,
-    container: Option<&str>,
-    stack: &str,
-) -> ExitCode {
-    if let Some(wanted) = container {
-        match resolve_container(docker.as_ref(), host, stack, wanted).await {
-            Ok(p) => plan = p,
+    if let Some(wanted) = &container {
+        match resolve_container(&snapshot, host, &stack_flag, wanted) {
+            Ok((r, p)) => (request, plan) = (r, p),
             Err(e) => return usage(&e),
         }
     }
-    let ctx = Context {
-        runner,
-        docker,
-        tunnel,
-        docker_host: host.docker_socket.clone(),
-        audit: audit::path(),
-        user: audit::local_user(),
+    worker.send(HostCmd::Job(request));
+    let (mut printer, record) = follow(worker, &mut rx, &plan, &mut signals).await;
+    let code = printer.finish(&plan, &record);
+    // The worker closes its connection politely once its handle is gone; wait for it
+    // (bounded), so the host sees a clean logout rather than a reset.
+    let _ = tokio::time::timeout(CLOSE_WAIT, async { while rx.recv().await.is_some() {} }).await;
+    code
+}
+
+/// How long a job's worker gets to log out when the job is over.
+const CLOSE_WAIT: Duration = Duration::from_secs(3);
+
+/// The job's events, printed as they come, until its end. The first SIGINT, SIGTERM or
+/// SIGHUP (the operator's SSH session dropped) cancels it: the host stops the running
+/// step, and the record says so. A second one leaves at once: the worker is dropped, and
+/// with it the job, which writes its record as it goes.
+async fn follow(
+    worker: HostHandle,
+    rx: &mut mpsc::Receiver<Msg>,
+    plan: &Plan,
+    signals: &mut std::io::Result<Signals>,
+) -> (Printer, JobRecord) {
+    let mut printer = Printer::stdio(plan.steps.len());
+    let mut record = None;
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(Msg::Job { event: JobEvent::Recorded(r), .. }) => record = Some(*r),
+                Some(Msg::Job { event: JobEvent::Finished(result), .. }) => {
+                    printer.end();
+                    let record = record.unwrap_or_else(|| unrecorded(plan, result));
+                    return (printer, record);
+                }
+                Some(Msg::Job { event, .. }) => printer.event(event),
+                Some(_) => {}
+                None => {
+                    printer.end();
+                    let why = Err("the host's worker stopped (see opsdeck.log)".into());
+                    return (printer, unrecorded(plan, why));
+                }
+            },
+            sig = next_signal(signals) => {
+                if stopping {
+                    leave_at_once(worker).await;
+                }
+                stopping = true;
+                // on its own line, after the `^C` a terminal echoes
+                let _ = writeln!(std::io::stderr());
+                say(&format!("{sig}: stopping the job (again to leave at once)"));
+                worker.send(HostCmd::CancelJob { why: format!("interrupted ({sig})") });
+            }
+        }
+    }
+}
+
+/// The second signal: the worker goes, its job is dropped and writes its audit record
+/// (bounded: a host that hangs does not hold opsdeck), then exit 130.
+async fn leave_at_once(worker: HostHandle) -> ! {
+    drop(worker);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while exec::running() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    std::process::exit(130)
+}
+
+/// The record of a job whose own never came (its worker ended first).
+fn unrecorded(plan: &Plan, result: Result<String, String>) -> JobRecord {
+    let mut record = JobRecord::new(
+        jiff::Timestamp::now().to_string(),
+        audit::local_user(),
+        &plan.host,
+        &plan.stack_name,
+        &plan.audit_action,
+    );
+    record.outcome = match result {
+        Ok(_) => "ok".into(),
+        Err(why) => format!("failed: {why}"),
     };
-    let (mut printer, record) = interruptible(&ctx, &plan).await;
-    printer.finish(&plan, &record)
+    record
 }
 
 /// `deploy of stack lila on lila`.
@@ -258,14 +295,19 @@ fn find_custom(host: &Host, stack: &str, wanted: &str) -> Result<(String, String
 
 /// The plan for `restart CONTAINER`: the container found by name, service or id prefix;
 /// its stack's lock when it belongs to one of the inventory's stacks.
-async fn resolve_container(
-    docker: Option<&bollard::Docker>,
+fn resolve_container(
+    snapshot: &HostSnapshot,
     host: &Host,
     stack: &str,
     wanted: &str,
-) -> Result<Plan, String> {
-    let docker = docker.ok_or("Docker is not reachable on the host")?;
-    let containers = crate::docker::InspectCache::default().list(docker).await?;
+) -> Result<(JobRequest, Plan), String> {
+    let containers = match (&snapshot.docker, &snapshot.containers) {
+        (_, Some((_, list))) => list,
+        (DockerState::Unavailable { reason }, None) => {
+            return Err(format!("Docker is not reachable on the host: {reason}"));
+        }
+        _ => return Err("Docker is not reachable on the host".into()),
+    };
     // within --stack, when given: its compose project's containers
     let project = host
         .stacks
@@ -288,7 +330,8 @@ async fn resolve_container(
             name: hit.name.clone(),
         },
     };
-    plan::plan(host.name.get_ref(), &host.stacks, &request)
+    let plan = plan::plan(host.name.get_ref(), &host.stacks, &request)?;
+    Ok((request, plan))
 }
 
 /// Asks on the terminal: `y`, or the host's name for a production host. `Err` when
@@ -417,44 +460,6 @@ pub fn pick<'a>(
     }
 }
 
-/// The job with its printer. The first SIGINT, SIGTERM or SIGHUP (the operator's SSH
-/// session dropped) cancels it: the host stops the running step, and the record says so.
-/// A second one leaves at once; the job's record is still written as it is dropped.
-async fn interruptible<R: Runner>(ctx: &Context<'_, R>, plan: &Plan) -> (Printer, JobRecord) {
-    let (tx, rx) = mpsc::channel(256);
-    let printer = tokio::spawn(print_events(rx, Printer::stdio(plan.steps.len())));
-    let (cancel, cancel_rx) = exec::cancel_channel();
-    let mut signals = Signals::new(&RUN_SIGNALS);
-    if let Err(e) = &signals {
-        say(&format!("cannot listen for signals: {e}"));
-    }
-    let mut job = Box::pin(exec::execute(ctx, plan, &tx, cancel_rx));
-    let record = tokio::select! {
-        r = &mut job => r,
-        sig = next_signal(&mut signals) => {
-            // on its own line, after the `^C` a terminal echoes
-            let _ = writeln!(std::io::stderr());
-            say(&format!("{sig}: stopping the job (again to leave at once)"));
-            let _ = cancel.send(Some(format!("interrupted ({sig})")));
-            tokio::select! {
-                r = &mut job => r,
-                _ = next_signal(&mut signals) => {
-                    // Dropped, the job writes its audit record, and its step's stdin closes:
-                    // the host stops the step all the same.
-                    drop(job);
-                    std::process::exit(130);
-                }
-            }
-        }
-    };
-    drop(job);
-    drop(tx);
-    let printer = printer
-        .await
-        .unwrap_or_else(|_| Printer::stdio(plan.steps.len()));
-    (printer, record)
-}
-
 /// The signals that stop a job run from the command line.
 const RUN_SIGNALS: [(SignalKind, &str); 3] = [
     (SignalKind::interrupt(), "SIGINT"),
@@ -467,14 +472,6 @@ async fn next_signal(signals: &mut std::io::Result<Signals>) -> &'static str {
         Ok(s) => s.recv().await,
         Err(_) => std::future::pending().await,
     }
-}
-
-async fn print_events(mut rx: mpsc::Receiver<JobEvent>, mut printer: Printer) -> Printer {
-    while let Some(event) = rx.recv().await {
-        printer.event(event);
-    }
-    printer.end();
-    printer
 }
 
 /// Whether text written to a stream of this kind may keep its colours: a terminal, and
@@ -503,6 +500,8 @@ struct Printer<O: Write = std::io::Stdout, E: Write = std::io::Stderr> {
     labels: Vec<String>,
     pending_line: bool,
     started: Instant,
+    /// The job got as far as its plan on the host (a refusal after it is the stack's lock).
+    planned: bool,
 }
 
 impl Printer {
@@ -538,6 +537,7 @@ impl<O: Write, E: Write> Printer<O, E> {
             labels: Vec::new(),
             pending_line: false,
             started: Instant::now(),
+            planned: false,
         }
     }
 
@@ -548,6 +548,7 @@ impl<O: Write, E: Write> Printer<O, E> {
         }
         match event {
             JobEvent::Planned { steps } => {
+                self.planned = true;
                 self.total = steps.len();
                 self.labels = steps;
             }
@@ -601,7 +602,7 @@ impl<O: Write, E: Write> Printer<O, E> {
                     let _ = writeln!(self.err, "{text}");
                 }
             }
-            JobEvent::Finished(_) => {}
+            JobEvent::Recorded(_) | JobEvent::Finished(_) => {}
         }
         let _ = self.err.flush();
     }
@@ -649,7 +650,13 @@ impl<O: Write, E: Write> Printer<O, E> {
         }
         if let Some(why) = outcome.strip_prefix("refused: ") {
             self.say(&format!("{what} refused: {why}"));
-            return ExitCode::from(LOCKED);
+            // Refused by the stack's lock: try again later. Refused by the worker before
+            // it started (the connection went in between): the host could not be reached.
+            return if self.planned {
+                ExitCode::from(LOCKED)
+            } else {
+                ExitCode::FAILURE
+            };
         }
         if let Some(why) = outcome.strip_prefix("cancelled: ") {
             let extra = if matches!(

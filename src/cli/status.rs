@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::model::{DockerState, Health, HostConn, HostState, Model, Msg, update};
+use crate::model::{DockerState, Health, HostConn, Model, Msg, update};
 use crate::remote::{self, Shared};
 use crate::runtime::initial_model;
 use crate::ui::format;
@@ -45,23 +45,7 @@ pub fn select(config: &Config, names: &[String]) -> Result<Vec<usize>, String> {
         .collect()
 }
 
-/// One full answer: metrics, containers (or why Docker cannot be asked), and the
-/// backup sets and check results when the host has any.
-fn complete(h: &HostState, wants: (bool, bool)) -> bool {
-    let (wants_backups, wants_checks) = wants;
-    match h.conn {
-        HostConn::Down { .. } => true,
-        _ => {
-            h.metrics.is_some()
-                && (matches!(h.docker, DockerState::Unavailable { .. })
-                    || h.containers_at.is_some())
-                && (!wants_backups || !h.backups.is_empty())
-                && (!wants_checks || !h.checks.is_empty())
-        }
-    }
-}
-
-/// Connects to the selected hosts in parallel and waits for one full sample of each.
+/// Connects to the selected hosts in parallel and waits for a complete snapshot of each.
 pub async fn snapshot(config: &Config, selected: &[usize], shared: &Shared) -> Model {
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let mut model = initial_model(config, true);
@@ -70,31 +54,26 @@ pub async fn snapshot(config: &Config, selected: &[usize], shared: &Shared) -> M
         .map(|&i| remote::spawn(i, &config.inventory.hosts[i], config, shared, tx.clone()))
         .collect();
     drop(tx);
-    let wants: Vec<(bool, bool)> = config
-        .inventory
-        .hosts
-        .iter()
-        .map(|h| {
-            (
-                h.stacks.iter().any(|s| !s.backups.is_empty()),
-                !crate::checks::specs(h).is_empty(),
-            )
-        })
-        .collect();
-    let done = |m: &Model, i: usize| complete(&m.hosts[i], wants[i]);
+    // Each host's newest snapshot: the worker says when it holds a full answer.
+    let mut complete = vec![false; model.hosts.len()];
     // Many hosts share this machine's CPU and, behind a jump host, one connection.
     let limit = DEADLINE + Duration::from_millis(250) * selected.len() as u32;
     let deadline = tokio::time::Instant::now() + limit;
-    while !selected.iter().all(|&i| done(&model, i)) {
+    while !selected.iter().all(|&i| complete[i]) {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(msg)) => {
+                if let Msg::Host { host, snapshot, .. } = &msg
+                    && let Some(c) = complete.get_mut(*host)
+                {
+                    *c = snapshot.complete();
+                }
                 update(&mut model, msg);
             }
             Ok(None) | Err(_) => break,
         }
     }
     for &i in selected {
-        if done(&model, i) {
+        if complete[i] {
             continue;
         }
         let h = &mut model.hosts[i];

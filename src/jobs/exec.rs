@@ -333,10 +333,14 @@ impl Drop for Tracker<'_> {
         {
             tracing::error!("{e}");
         }
-        let why = outcome.strip_prefix("failed: ").unwrap_or(&outcome);
+        let why = outcome
+            .strip_prefix("failed: ")
+            .unwrap_or(&outcome)
+            .to_string();
         let _ = self
             .events
-            .try_send(JobEvent::Finished(Err(why.to_string())));
+            .try_send(JobEvent::Recorded(Box::new(record.clone())));
+        let _ = self.events.try_send(JobEvent::Finished(Err(why)));
     }
 }
 
@@ -477,6 +481,9 @@ pub(super) async fn execute_in<R: Runner>(
     }
     // Recorded: quitting need not wait for this job any more.
     drop(registered);
+    let _ = events
+        .send(JobEvent::Recorded(Box::new(record.clone())))
+        .await;
     let _ = events.send(JobEvent::Finished(result)).await;
     record
 }

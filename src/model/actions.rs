@@ -406,6 +406,8 @@ pub(super) fn on_job_event(model: &mut Model, host: usize, event: JobEvent) {
             }
         }
         JobEvent::Progress { bytes } => job.bytes = bytes,
+        // The console shows the job from its events; the history reads the audit log.
+        JobEvent::Recorded(_) => {}
         JobEvent::Finished(outcome) => {
             for s in &mut job.steps {
                 if matches!(s.state, StepState::Pending | StepState::Running) {

@@ -331,6 +331,9 @@ pub enum JobEvent {
     Progress {
         bytes: u64,
     },
+    /// The audit record as written, just before `Finished` (for `opsdeck run`'s last word
+    /// and exit status); absent when the job never got as far as a record.
+    Recorded(Box<JobRecord>),
     Finished(Result<String, String>),
 }
 

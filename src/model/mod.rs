@@ -14,6 +14,7 @@ pub mod logs;
 pub mod palette;
 pub mod problems;
 pub mod series;
+pub mod snapshot;
 
 use jiff::Timestamp;
 
@@ -25,6 +26,7 @@ pub use keymap::{Action, Key, ViewKind};
 pub use logs::{LogLine, LogRing, Stream};
 use palette::{Command, Palette};
 pub use problems::{Limits, Problem, Severity};
+pub use snapshot::{Changed, HostSnapshot, Part};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum View {
@@ -200,23 +202,11 @@ pub enum Msg {
         width: u16,
         height: u16,
     },
-    Conn {
+    /// A host worker's whole snapshot of its host, and which parts this update brought.
+    Host {
         host: usize,
-        conn: HostConn,
-    },
-    Metrics {
-        host: usize,
-        at: Timestamp,
-        metrics: Metrics,
-    },
-    Containers {
-        host: usize,
-        at: Timestamp,
-        containers: Vec<Container>,
-    },
-    Docker {
-        host: usize,
-        state: DockerState,
+        snapshot: std::sync::Arc<HostSnapshot>,
+        changed: Changed,
     },
     LogLines {
         host: usize,
@@ -243,15 +233,6 @@ pub enum Msg {
         host: usize,
         path: String,
         wrong: bool,
-    },
-    Backups {
-        host: usize,
-        backups: Vec<backup::BackupStatus>,
-    },
-    /// The latest results of a host's HTTP checks.
-    Checks {
-        host: usize,
-        checks: Vec<check::CheckStatus>,
     },
     Job {
         host: usize,
@@ -434,6 +415,55 @@ impl Model {
     }
 }
 
+/// What a worker's update brought, applied part by part; the screen is marked for a
+/// redraw only where something differs (a sample always does: the graphs move).
+fn on_snapshot(model: &mut Model, host: usize, snap: &HostSnapshot, changed: Changed) {
+    let Some(h) = model.hosts.get_mut(host) else {
+        return;
+    };
+    let mut dirty = false;
+    if changed.conn && h.conn != snap.conn {
+        if snap.conn == HostConn::Up {
+            h.question = None;
+            h.key_alert = None;
+        }
+        h.conn = snap.conn.clone();
+        dirty = true;
+    }
+    if let (true, Some((at, metrics))) = (changed.metrics, &snap.metrics) {
+        h.apply_metrics(*at, metrics.clone());
+        h.conn = HostConn::Up;
+        dirty = true;
+    }
+    if changed.docker && h.docker != snap.docker {
+        h.docker = snap.docker.clone();
+        dirty = true;
+    }
+    let mut listed = false;
+    if let (true, Some((at, containers))) = (changed.containers, &snap.containers) {
+        if &h.containers != containers {
+            h.containers = containers.clone();
+            dirty = true;
+        }
+        h.containers_at = Some(*at);
+        listed = true;
+    }
+    if let (true, Some(backups)) = (changed.backups, &snap.backups)
+        && &h.backups != backups
+    {
+        h.backups = backups.clone();
+        dirty = true;
+    }
+    if let (true, Some(checks)) = (changed.checks, &snap.checks) {
+        h.set_checks(checks.clone());
+        dirty = true;
+    }
+    model.dirty |= dirty;
+    if listed {
+        clamp_cursors(model);
+    }
+}
+
 /// Applies one message. Returns what the outside world should do about it.
 pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
     let mut effects = Vec::new();
@@ -465,47 +495,11 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             model.size = (width, height);
             model.dirty = true;
         }
-        Msg::Conn { host, conn } => {
-            if let Some(h) = model.hosts.get_mut(host)
-                && h.conn != conn
-            {
-                if conn == HostConn::Up {
-                    h.question = None;
-                    h.key_alert = None;
-                }
-                h.conn = conn;
-                model.dirty = true;
-            }
-        }
-        Msg::Metrics { host, at, metrics } => {
-            if let Some(h) = model.hosts.get_mut(host) {
-                h.apply_metrics(at, metrics);
-                h.conn = HostConn::Up;
-                model.dirty = true;
-            }
-        }
-        Msg::Containers {
+        Msg::Host {
             host,
-            at,
-            containers,
-        } => {
-            if let Some(h) = model.hosts.get_mut(host) {
-                if h.containers != containers {
-                    model.dirty = true;
-                }
-                h.containers = containers;
-                h.containers_at = Some(at);
-            }
-            clamp_cursors(model);
-        }
-        Msg::Docker { host, state } => {
-            if let Some(h) = model.hosts.get_mut(host)
-                && h.docker != state
-            {
-                h.docker = state;
-                model.dirty = true;
-            }
-        }
+            snapshot,
+            changed,
+        } => on_snapshot(model, host, &snapshot, changed),
         Msg::LogLines { host, id, lines } => {
             if let Some(pane) = model.logs.as_mut().filter(|p| p.host == host && p.id == id) {
                 let n = lines.len() as u64;
@@ -542,20 +536,6 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::PassphraseNeeded { host, path, wrong } => {
             if let Some(h) = model.hosts.get_mut(host) {
                 h.question = Some(HostQuestion::Passphrase { path, wrong });
-                model.dirty = true;
-            }
-        }
-        Msg::Backups { host, backups } => {
-            if let Some(h) = model.hosts.get_mut(host)
-                && h.backups != backups
-            {
-                h.backups = backups;
-                model.dirty = true;
-            }
-        }
-        Msg::Checks { host, checks } => {
-            if let Some(h) = model.hosts.get_mut(host) {
-                h.set_checks(checks);
                 model.dirty = true;
             }
         }

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use super::HostCmd;
 use crate::collect::cgroup::CpuRates;
 use crate::docker::{self, InspectCache};
-use crate::model::{Container, DockerState, Msg};
+use crate::model::{Container, DockerState, Msg, Part};
 
 /// How long to wait before asking an unreachable Docker socket again: a refused socket
 /// answers at once and costs nothing, and a restarted engine should be back on screen
@@ -88,7 +88,6 @@ impl Drop for Events {
 }
 
 pub struct DockerWatch {
-    host: usize,
     docker: Option<Docker>,
     /// Fresh connections to the engine's socket, for the log reader.
     socket: Option<docker::Socket>,
@@ -106,10 +105,15 @@ pub struct DockerWatch {
     lists: u64,
 }
 
+impl Default for DockerWatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl DockerWatch {
-    pub fn new(host: usize) -> Self {
+    pub fn new() -> Self {
         DockerWatch {
-            host,
             docker: None,
             socket: None,
             next_try: Instant::now(),
@@ -146,7 +150,7 @@ impl DockerWatch {
         &mut self,
         result: Result<(Docker, String), String>,
         socket: docker::Socket,
-        tx: &mpsc::Sender<Msg>,
+        parts: &mpsc::Sender<Part>,
     ) {
         let state = match result {
             Ok((d, version)) => {
@@ -159,12 +163,7 @@ impl DockerWatch {
                 DockerState::Unavailable { reason }
             }
         };
-        let _ = tx
-            .send(Msg::Docker {
-                host: self.host,
-                state,
-            })
-            .await;
+        let _ = parts.send(Part::Docker(state)).await;
     }
 
     /// Waits for the engine's next container event (forever without a stream), and
@@ -190,7 +189,7 @@ impl DockerWatch {
     /// Returns the ids sent, so callers can forget state kept for containers that are gone.
     pub async fn tick(
         &mut self,
-        tx: &mpsc::Sender<Msg>,
+        parts: &mpsc::Sender<Part>,
         usage: impl FnMut(&str) -> Option<Usage>,
     ) -> Vec<String> {
         let Some(d) = &self.docker else {
@@ -210,9 +209,9 @@ impl DockerWatch {
                 .listed_at
                 .is_none_or(|t| t.elapsed() >= FULL_LIST_EVERY);
         if due {
-            self.poll(tx, usage).await
+            self.poll(parts, usage).await
         } else {
-            self.send(tx, usage).await
+            self.send(parts, usage).await
         }
     }
 
@@ -225,7 +224,7 @@ impl DockerWatch {
     /// [`StatsFallback`] explains.
     async fn poll(
         &mut self,
-        tx: &mpsc::Sender<Msg>,
+        parts: &mpsc::Sender<Part>,
         usage: impl FnMut(&str) -> Option<Usage>,
     ) -> Vec<String> {
         let Some(d) = &self.docker else {
@@ -237,18 +236,15 @@ impl DockerWatch {
                 self.last = containers;
                 self.stale = false;
                 self.listed_at = Some(Instant::now());
-                self.send(tx, usage).await
+                self.send(parts, usage).await
             }
             Err(reason) => {
                 self.docker = None;
                 self.events = None;
                 self.last.clear();
                 self.next_try = Instant::now() + DOCKER_RETRY;
-                let _ = tx
-                    .send(Msg::Docker {
-                        host: self.host,
-                        state: DockerState::Unavailable { reason },
-                    })
+                let _ = parts
+                    .send(Part::Docker(DockerState::Unavailable { reason }))
                     .await;
                 Vec::new()
             }
@@ -258,7 +254,7 @@ impl DockerWatch {
     /// The last list, with usage merged in, to the model.
     async fn send(
         &mut self,
-        tx: &mpsc::Sender<Msg>,
+        parts: &mpsc::Sender<Part>,
         mut usage: impl FnMut(&str) -> Option<Usage>,
     ) -> Vec<String> {
         let Some(d) = &self.docker else {
@@ -280,12 +276,11 @@ impl DockerWatch {
         }
         self.fallback.fill(d, &mut containers, &missing).await;
         let ids = containers.iter().map(|c| c.id.clone()).collect();
-        let msg = Msg::Containers {
-            host: self.host,
+        let part = Part::Containers {
             at: Timestamp::now(),
             containers,
         };
-        let _ = tx.send(msg).await;
+        let _ = parts.send(part).await;
         ids
     }
 

@@ -16,10 +16,10 @@ use tokio::sync::mpsc;
 use crate::collect::backups::SetRef;
 
 use crate::config::{Config, Host, Stack};
-use crate::model::Msg;
+use crate::model::{DockerState, HostConn, HostSnapshot, Msg};
 
 /// What the runtime asks of a host worker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum HostCmd {
     FollowLogs {
         id: String,
@@ -33,8 +33,16 @@ pub enum HostCmd {
     },
     /// Run a job: deploy, migrate, restart, rollback, a custom action, a backup.
     Job(crate::model::JobRequest),
-    /// Stop the running job: its step is stopped on the host, later steps are skipped.
-    CancelJob,
+    /// Stop the running job: its step is stopped on the host, later steps are skipped;
+    /// `why` is what its record says (`cancelled: <why>`).
+    CancelJob {
+        why: String,
+    },
+    /// Lend the connection's Docker client and socket (for `opsdeck logs`): `None`, or the
+    /// sender dropped, when Docker cannot be reached now.
+    Engine {
+        reply: tokio::sync::oneshot::Sender<Option<(bollard::Docker, crate::docker::Socket)>>,
+    },
     /// The passphrase of an encrypted identity file, typed by the operator.
     Passphrase {
         path: String,
@@ -119,7 +127,30 @@ pub fn spawn(
     shared: &Shared,
     tx: mpsc::Sender<Msg>,
 ) -> HostHandle {
+    spawn_watching(watch_of(index, host, config), host, config, shared, tx)
+}
+
+/// Starts a worker for one job from the command line (`opsdeck run`): the console's
+/// worker, watching what a job needs (the connection, Docker and the containers), not
+/// the backup sets and checks it would only list and drop.
+pub fn spawn_for_jobs(
+    index: usize,
+    host: &Host,
+    config: &Config,
+    shared: &Shared,
+    tx: mpsc::Sender<Msg>,
+) -> HostHandle {
     let watch = Watch {
+        backups: Vec::new(),
+        checks: Vec::new(),
+        ..watch_of(index, host, config)
+    };
+    spawn_watching(watch, host, config, shared, tx)
+}
+
+/// What the inventory says to watch on host `index`.
+fn watch_of(index: usize, host: &Host, config: &Config) -> Watch {
+    Watch {
         host: index,
         name: host.name.get_ref().clone(),
         socket: host.docker_socket().to_string(),
@@ -136,8 +167,17 @@ pub fn spawn(
             })
             .collect(),
         checks: crate::checks::specs(host),
-    };
-    let refuse = Some((index, watch.name.clone(), tx.clone()));
+    }
+}
+
+fn spawn_watching(
+    watch: Watch,
+    host: &Host,
+    config: &Config,
+    shared: &Shared,
+    tx: mpsc::Sender<Msg>,
+) -> HostHandle {
+    let refuse = Some((watch.host, watch.name.clone(), tx.clone()));
     let cmds = if host.is_local() {
         worker::spawn(watch, local::LocalConnector, tx)
     } else {
@@ -146,6 +186,37 @@ pub fn spawn(
         worker::spawn(watch, connector, tx)
     };
     HostHandle { cmds, refuse }
+}
+
+/// How long a command waits for its host: a connection (each hop has its own 10 s),
+/// Docker's answer and the first container list.
+const READY_WITHIN: Duration = Duration::from_secs(30);
+/// For a command (`run`, `logs`): the worker's first snapshot that can serve it:
+/// connected, and Docker asked (its containers listed, or why it cannot be). `Err` is why
+/// the host cannot be reached; the console would try again, a command says so and leaves.
+pub async fn ready(rx: &mut mpsc::Receiver<Msg>) -> Result<std::sync::Arc<HostSnapshot>, String> {
+    let deadline = tokio::time::Instant::now() + READY_WITHIN;
+    loop {
+        let msg = match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(msg)) => msg,
+            Ok(None) => return Err("the host's worker stopped (see opsdeck.log)".into()),
+            Err(_) => return Err(format!("no answer within {}s", READY_WITHIN.as_secs())),
+        };
+        let Msg::Host { snapshot, .. } = msg else {
+            continue;
+        };
+        match &snapshot.conn {
+            // The console would try again; a command says why and leaves.
+            HostConn::Down { reason, .. } => return Err(worker::first_words(reason)),
+            HostConn::Up | HostConn::Stalled { .. }
+                if snapshot.containers.is_some()
+                    || matches!(snapshot.docker, DockerState::Unavailable { .. }) =>
+            {
+                return Ok(snapshot);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The job a worker runs now: how to stop it, and whether it is still going.
@@ -159,10 +230,16 @@ impl RunningJob {
         !self.task.is_finished()
     }
 
-    pub fn cancel(&self) {
-        let _ = self
-            .cancel
-            .send(Some("cancelled by the operator".to_string()));
+    pub fn cancel(&self, why: &str) {
+        let _ = self.cancel.send(Some(why.to_string()));
+    }
+}
+
+/// A worker that ends (opsdeck leaves) takes its job with it: dropped, the job writes its
+/// audit record, and its step's stdin closes, so the host stops the step.
+impl Drop for RunningJob {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -180,7 +257,7 @@ pub fn spawn_job<R>(
     tools: JobTools,
     watch: &Watch,
     request: crate::model::JobRequest,
-    tx: mpsc::Sender<Msg>,
+    out: worker::Out,
 ) -> RunningJob
 where
     R: crate::jobs::Runner + Send + 'static,
@@ -192,6 +269,7 @@ where
     let (docker_host, sets) = (watch.docker_host.clone(), watch.backups.clone());
     let is_backup = matches!(request.kind, crate::model::JobKind::Backup { .. });
     let (cancel, cancel_rx) = exec::cancel_channel();
+    let tx = out.msgs;
     let task = tokio::spawn(async move {
         let plan = match planned {
             Ok(p) => p,
@@ -228,7 +306,7 @@ where
         if is_backup {
             let now = jiff::Timestamp::now().as_second();
             let backups = crate::collect::backups::survey(host, &sets, now, &*runner).await;
-            let _ = tx.send(Msg::Backups { host, backups }).await;
+            let _ = out.parts.send(crate::model::Part::Backups(backups)).await;
         }
     });
     RunningJob { cancel, task }
@@ -245,26 +323,31 @@ pub fn refuse_job_audited(
     tx: &mpsc::Sender<Msg>,
 ) {
     use crate::jobs::audit;
-    if let Some(path) = audit::path() {
-        let time = jiff::Timestamp::now()
-            .strftime("%Y-%m-%dT%H:%M:%SZ")
-            .to_string();
-        let mut record = crate::model::JobRecord::new(
-            time,
-            audit::local_user(),
-            name,
-            &request.stack,
-            &request.action(),
-        );
-        record.outcome = format!("refused: {why}");
-        if let Err(e) = audit::append_to(&path, &record) {
-            tracing::error!("audit log: {e}");
-        }
+    let time = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let mut record = crate::model::JobRecord::new(
+        time,
+        audit::local_user(),
+        name,
+        &request.stack,
+        &request.action(),
+    );
+    record.outcome = format!("refused: {why}");
+    if let Some(path) = audit::path()
+        && let Err(e) = audit::append_to(&path, &record)
+    {
+        tracing::error!("audit log: {e}");
     }
-    let event = crate::model::JobEvent::Finished(Err(why.to_string()));
+    let events = [
+        crate::model::JobEvent::Recorded(Box::new(record)),
+        crate::model::JobEvent::Finished(Err(why.to_string())),
+    ];
     let tx = tx.clone();
     tokio::spawn(async move {
-        let _ = tx.send(Msg::Job { host, event }).await;
+        for event in events {
+            let _ = tx.send(Msg::Job { host, event }).await;
+        }
     });
 }
 

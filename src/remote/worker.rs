@@ -27,7 +27,7 @@ use super::docker_watch::{DockerWatch, LogFollower, Usage};
 use super::ssh::SshError;
 use super::{BACKUP_EVERY, CHECK_EVERY, HostCmd, Watch};
 use crate::collect::backups;
-use crate::model::{HostConn, Metrics, Msg, Secret};
+use crate::model::{HostConn, HostSnapshot, Metrics, Msg, Part, Secret};
 
 /// The longest wait between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -99,8 +99,51 @@ pub fn spawn<C: Connector>(
     tx: mpsc::Sender<Msg>,
 ) -> mpsc::UnboundedSender<HostCmd> {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(watch, connector, tx, cmd_rx));
+    let (parts_tx, parts_rx) = mpsc::channel(64);
+    let snapshot = HostSnapshot::new(!watch.backups.is_empty(), !watch.checks.is_empty());
+    tokio::spawn(snapshots(watch.host, snapshot, parts_rx, tx.clone()));
+    let out = Out {
+        msgs: tx,
+        parts: parts_tx,
+    };
+    tokio::spawn(run(watch, connector, out, cmd_rx));
     cmd_tx
+}
+
+/// Where a worker's tasks report: parts of the host's snapshot, and messages that go to
+/// the console as they are (log lines, jobs' events, questions for the operator).
+#[derive(Clone)]
+pub struct Out {
+    pub msgs: mpsc::Sender<Msg>,
+    pub parts: mpsc::Sender<Part>,
+}
+
+/// Keeps the host's snapshot: each part the worker's tasks report goes in, together with
+/// any others already waiting, and the whole snapshot goes out as one update. Ends when
+/// the worker and its tasks are gone, or the console is.
+async fn snapshots(
+    host: usize,
+    snapshot: HostSnapshot,
+    mut parts: mpsc::Receiver<Part>,
+    tx: mpsc::Sender<Msg>,
+) {
+    let mut snapshot = Arc::new(snapshot);
+    while let Some(part) = parts.recv().await {
+        // Copied only while the console still holds the previous update.
+        let s = Arc::make_mut(&mut snapshot);
+        let mut changed = s.apply(part);
+        while let Ok(part) = parts.try_recv() {
+            changed = changed.or(s.apply(part));
+        }
+        let msg = Msg::Host {
+            host,
+            snapshot: snapshot.clone(),
+            changed,
+        };
+        if tx.send(msg).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// `base` give or take a fifth, so hosts that went down together do not all come back at
@@ -126,9 +169,9 @@ impl Kept {
     /// Commands that mean the same whether or not the host is connected.
     fn common(&mut self, cmd: &HostCmd) -> bool {
         match cmd {
-            HostCmd::CancelJob => {
+            HostCmd::CancelJob { why } => {
                 if let Some(j) = &self.job {
-                    j.cancel();
+                    j.cancel(why);
                 }
                 true
             }
@@ -147,10 +190,11 @@ enum Exit {
 async fn run<C: Connector>(
     watch: Watch,
     mut connector: C,
-    tx: mpsc::Sender<Msg>,
+    out: Out,
     mut cmds: mpsc::UnboundedReceiver<HostCmd>,
 ) {
     let host = watch.host;
+    let tx = out.msgs.clone();
     let mut backoff = Duration::from_secs(1);
     let mut down_since: Option<Timestamp> = None;
     let mut kept = Kept::default();
@@ -169,14 +213,9 @@ async fn run<C: Connector>(
         match connected {
             Ok(link) => {
                 down_since = None;
-                let _ = tx
-                    .send(Msg::Conn {
-                        host,
-                        conn: HostConn::Up,
-                    })
-                    .await;
+                let _ = out.parts.send(Part::Conn(HostConn::Up)).await;
                 let started = Instant::now();
-                match serve(&watch, Arc::new(link), &tx, &mut cmds, &mut kept).await {
+                match serve(&watch, Arc::new(link), &out, &mut cmds, &mut kept).await {
                     Exit::Quit => return,
                     Exit::Lost(reason) => {
                         kept.logs.pause();
@@ -191,7 +230,7 @@ async fn run<C: Connector>(
                             since,
                             reason: format!("{reason}; {}", next_try(wait)),
                         };
-                        if tx.send(Msg::Conn { host, conn }).await.is_err() {
+                        if out.parts.send(Part::Conn(conn)).await.is_err() {
                             return;
                         }
                         let idled =
@@ -211,14 +250,8 @@ async fn run<C: Connector>(
                 } else {
                     format!("{e}; {}", next_try(wait))
                 };
-                if tx
-                    .send(Msg::Conn {
-                        host,
-                        conn: HostConn::Down { since, reason },
-                    })
-                    .await
-                    .is_err()
-                {
+                let down = HostConn::Down { since, reason };
+                if out.parts.send(Part::Conn(down)).await.is_err() {
                     return;
                 }
                 let question = match &e {
@@ -280,11 +313,24 @@ fn next_try(wait: Duration) -> String {
     let at = Timestamp::now() + wait;
     let local = at.to_zoned(jiff::tz::TimeZone::system());
     format!(
-        "next try in {}s ({})",
+        "{}{}s ({})",
+        RETRY_SEP.trim_start_matches("; "),
         wait.as_secs_f64().round(),
         local.strftime("%H:%M:%S")
     )
 }
+
+/// A down host's reason without the worker's own "; next try in …" (for a command that
+/// will not try again).
+pub fn first_words(reason: &str) -> String {
+    match reason.rsplit_once(RETRY_SEP) {
+        Some((why, _)) => why.to_string(),
+        None => reason.to_string(),
+    }
+}
+
+/// What joins a down host's reason to its next try.
+const RETRY_SEP: &str = "; next try in ";
 
 /// While a connection attempt runs: answers commands that need no connection, refuses
 /// jobs. Returns true when the console is gone.
@@ -355,11 +401,12 @@ impl Drop for Tasks {
 async fn serve<L: Link>(
     spec: &Watch,
     session: Arc<L>,
-    tx: &mpsc::Sender<Msg>,
+    out: &Out,
     cmds: &mut mpsc::UnboundedReceiver<HostCmd>,
     kept: &mut Kept,
 ) -> Exit {
     let (host, name) = (spec.host, spec.name.as_str());
+    let tx = &out.msgs;
     let (lost_tx, mut lost_rx) = mpsc::channel::<String>(4);
     let (usage_tx, usage_rx) = watch::channel(HashMap::<String, Usage>::new());
     let (engine_tx, mut engine_rx) = watch::channel(None);
@@ -367,14 +414,14 @@ async fn serve<L: Link>(
         tokio::spawn(sample(
             spec.clone(),
             session.clone(),
-            tx.clone(),
+            out.parts.clone(),
             usage_tx,
             lost_tx,
         )),
         tokio::spawn(watch_docker(
             spec.clone(),
             session.clone(),
-            tx.clone(),
+            out.parts.clone(),
             usage_rx,
             engine_tx,
         )),
@@ -383,14 +430,14 @@ async fn serve<L: Link>(
         tasks.push(tokio::spawn(survey(
             spec.clone(),
             session.clone(),
-            tx.clone(),
+            out.parts.clone(),
         )));
     }
     if !spec.checks.is_empty() {
         tasks.push(tokio::spawn(check(
             spec.clone(),
             session.clone(),
-            tx.clone(),
+            out.parts.clone(),
         )));
     }
     let _tasks = Tasks(tasks);
@@ -417,13 +464,16 @@ async fn serve<L: Link>(
                     return Exit::Quit;
                 }
                 Some(HostCmd::AcceptHostKey { .. } | HostCmd::Passphrase { .. }) => {}
+                Some(HostCmd::Engine { reply }) => {
+                    let _ = reply.send(engine_rx.borrow().clone());
+                }
                 Some(HostCmd::Job(request)) => {
                     if kept.job.as_ref().is_some_and(super::RunningJob::running) {
                         super::refuse_job_audited(host, name, &request, "a job is already running on this host", tx);
                     } else {
                         let docker = engine_rx.borrow().as_ref().map(|(d, _)| d.clone());
                         let tools = super::JobTools { docker, tunnel: session.tunnel() };
-                        kept.job = Some(super::spawn_job(session.clone(), tools, spec, request, tx.clone()));
+                        kept.job = Some(super::spawn_job(session.clone(), tools, spec, request, out.clone()));
                     }
                 }
                 Some(cmd) => {
@@ -443,7 +493,7 @@ async fn serve<L: Link>(
 async fn sample<L: Link>(
     spec: Watch,
     session: Arc<L>,
-    tx: mpsc::Sender<Msg>,
+    parts: mpsc::Sender<Part>,
     usage: watch::Sender<HashMap<String, Usage>>,
     lost: mpsc::Sender<String>,
 ) {
@@ -466,9 +516,8 @@ async fn sample<L: Link>(
                 last_at = Timestamp::now();
                 stalled = false;
                 let _ = usage.send(per_container);
-                if tx
-                    .send(Msg::Metrics {
-                        host,
+                if parts
+                    .send(Part::Metrics {
                         at: last_at,
                         metrics,
                     })
@@ -503,7 +552,7 @@ async fn sample<L: Link>(
                 since: last_at,
                 reason: why,
             };
-            let _ = tx.send(Msg::Conn { host, conn }).await;
+            let _ = parts.send(Part::Conn(conn)).await;
         }
     }
 }
@@ -514,11 +563,11 @@ async fn sample<L: Link>(
 async fn watch_docker<L: Link>(
     spec: Watch,
     session: Arc<L>,
-    tx: mpsc::Sender<Msg>,
+    parts: mpsc::Sender<Part>,
     mut usage: watch::Receiver<HashMap<String, Usage>>,
     engine: watch::Sender<Option<(bollard::Docker, crate::docker::Socket)>>,
 ) {
-    let mut docker = DockerWatch::new(spec.host);
+    let mut docker = DockerWatch::new();
     let mut sampled = false;
     let mut ticker = tokio::time::interval(spec.refresh);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -530,7 +579,11 @@ async fn watch_docker<L: Link>(
         }
         if docker.wants_connect() {
             let (result, opener) = session.docker(&spec.socket).await;
-            docker.connected(result, opener, &tx).await;
+            // Published before Docker's state goes out: whoever hears the engine is up
+            // (a job from `opsdeck run`) finds the client there.
+            let (client, socket) = (result.as_ref().ok().map(|(d, _)| d.clone()), opener.clone());
+            let _ = engine.send(client.map(|d| (d, socket)));
+            docker.connected(result, opener, &parts).await;
         }
         if !sampled && docker.engine().is_some() {
             // The first list waits for the sampler's first answer (tens of milliseconds):
@@ -541,7 +594,7 @@ async fn watch_docker<L: Link>(
             sampled = true;
         }
         let current = usage.borrow().clone();
-        docker.tick(&tx, |id| current.get(id).copied()).await;
+        docker.tick(&parts, |id| current.get(id).copied()).await;
         let now = docker.engine();
         if now.is_some() != engine.borrow().is_some() {
             let _ = engine.send(now);
@@ -552,7 +605,7 @@ async fn watch_docker<L: Link>(
 /// Lists the backup directories every [`BACKUP_EVERY`], each round bounded in time: a
 /// listing that hangs (a dead mount) is reported as timed out, and never holds up
 /// anything else.
-async fn survey<L: Link>(spec: Watch, session: Arc<L>, tx: mpsc::Sender<Msg>) {
+async fn survey<L: Link>(spec: Watch, session: Arc<L>, parts: mpsc::Sender<Part>) {
     let host = spec.host;
     loop {
         let now = Timestamp::now().as_second();
@@ -561,7 +614,7 @@ async fn survey<L: Link>(spec: Watch, session: Arc<L>, tx: mpsc::Sender<Msg>) {
             Ok(b) => b,
             Err(_) => super::timed_out_backups(host, &spec.backups, SURVEY_TIMEOUT, now),
         };
-        if tx.send(Msg::Backups { host, backups }).await.is_err() {
+        if parts.send(Part::Backups(backups)).await.is_err() {
             return;
         }
         tokio::time::sleep(BACKUP_EVERY).await;
@@ -569,18 +622,11 @@ async fn survey<L: Link>(spec: Watch, session: Arc<L>, tx: mpsc::Sender<Msg>) {
 }
 
 /// The host's HTTP checks every [`CHECK_EVERY`], through the connection for `via = "ssh"`.
-async fn check<L: Link>(spec: Watch, session: Arc<L>, tx: mpsc::Sender<Msg>) {
+async fn check<L: Link>(spec: Watch, session: Arc<L>, parts: mpsc::Sender<Part>) {
     loop {
         let now = Timestamp::now().as_second();
         let checks = crate::checks::run_all(&spec.checks, session.tunnel(), now).await;
-        if tx
-            .send(Msg::Checks {
-                host: spec.host,
-                checks,
-            })
-            .await
-            .is_err()
-        {
+        if parts.send(Part::Checks(checks)).await.is_err() {
             return;
         }
         tokio::time::sleep(CHECK_EVERY).await;
@@ -730,8 +776,12 @@ mod tests {
                 .await
                 .unwrap_or_else(|_| panic!("no connection state within {limit:?}"))
                 .unwrap();
-            if let Msg::Conn { conn, .. } = msg {
-                return (conn, Instant::now());
+            if let Msg::Host {
+                snapshot, changed, ..
+            } = msg
+                && changed.conn
+            {
+                return (snapshot.conn.clone(), Instant::now());
             }
         }
     }
@@ -743,10 +793,51 @@ mod tests {
                 .await
                 .unwrap_or_else(|_| panic!("no metrics within {limit:?}"))
                 .unwrap();
-            if matches!(msg, Msg::Metrics { .. }) {
+            if matches!(msg, Msg::Host { changed, .. } if changed.metrics) {
                 return Instant::now();
             }
         }
+    }
+
+    /// Each update is the host's whole snapshot: a part that comes later keeps what came
+    /// before, and the snapshot says when it is a full answer.
+    #[tokio::test(start_paused = true)]
+    async fn every_update_carries_the_whole_snapshot() {
+        let host = Host::new();
+        let (_cmds, mut rx) = start(&host);
+        let deadline = Instant::now() + REFRESH * 3;
+        let mut seen = crate::model::Changed::default();
+        let last = loop {
+            let msg = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .expect("a complete snapshot within three refreshes")
+                .unwrap();
+            let Msg::Host {
+                snapshot, changed, ..
+            } = msg
+            else {
+                continue;
+            };
+            seen = seen.or(changed);
+            if snapshot.complete() {
+                break snapshot;
+            }
+            assert!(
+                !(seen.metrics && seen.docker),
+                "both parts came, yet not complete: {snapshot:?}"
+            );
+        };
+        assert!(seen.metrics && seen.docker && seen.conn, "{seen:?}");
+        assert_eq!(last.conn, HostConn::Up);
+        assert!(last.metrics.is_some(), "{last:?}");
+        assert!(
+            matches!(&last.docker, crate::model::DockerState::Unavailable { reason } if reason.contains("no engine")),
+            "{last:?}"
+        );
+        // A stall keeps the last sample beside the new state.
+        host.answer(Answer::Hang);
+        let (stalled, _) = next_conn(&mut rx, REFRESH * 4).await;
+        assert!(matches!(stalled, HostConn::Stalled { .. }), "{stalled:?}");
     }
 
     #[tokio::test(start_paused = true)]

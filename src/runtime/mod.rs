@@ -12,7 +12,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::model::{Effect, HostConn, HostState, Key, Model, Msg, update};
+use crate::model::{Changed, Effect, HostSnapshot, HostState, Key, Model, Msg, update};
 use crate::remote::{self, HostCmd, HostHandle};
 use crate::ui::{self, Theme};
 
@@ -314,14 +314,12 @@ fn dead_workers(handles: &[HostHandle], reported: &mut [bool], now: Timestamp) -
         if h.cmds.is_closed() && !*seen {
             *seen = true;
             tracing::error!("the worker of host {host} stopped");
-            msgs.push(Msg::Conn {
+            let reason = "opsdeck's worker for this host stopped (a bug, see opsdeck.log); \
+                          restart opsdeck to watch it again";
+            msgs.push(Msg::Host {
                 host,
-                conn: HostConn::Down {
-                    since: now,
-                    reason: "opsdeck's worker for this host stopped (a bug, see opsdeck.log); \
-                             restart opsdeck to watch it again"
-                        .into(),
-                },
+                snapshot: std::sync::Arc::new(HostSnapshot::down(now, reason.into())),
+                changed: Changed::CONN,
             });
         }
     }
@@ -337,7 +335,9 @@ fn dispatch(effect: Effect, handles: &[HostHandle]) {
         }
         Effect::CancelJob { host } => {
             if let Some(h) = handles.get(host) {
-                h.send(HostCmd::CancelJob);
+                h.send(HostCmd::CancelJob {
+                    why: "cancelled by the operator".into(),
+                });
             }
         }
         Effect::AcceptHostKey { host, fingerprint } => {
@@ -382,10 +382,15 @@ mod tests {
         let msgs = dead_workers(&handles, &mut seen, now);
         assert_eq!(msgs.len(), 1, "{msgs:?}");
         match &msgs[0] {
-            Msg::Conn {
+            Msg::Host {
                 host: 1,
-                conn: HostConn::Down { since, reason },
+                snapshot,
+                changed,
             } => {
+                assert_eq!(*changed, Changed::CONN);
+                let crate::model::HostConn::Down { since, reason } = &snapshot.conn else {
+                    panic!("{snapshot:?}")
+                };
                 assert_eq!(*since, now);
                 assert!(reason.contains("worker for this host stopped"), "{reason}");
             }
