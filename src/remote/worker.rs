@@ -460,6 +460,9 @@ async fn serve<L: Link>(
             }
             cmd = cmds.recv() => match cmd {
                 None => {
+                    // Whoever asked is gone: a job still running goes first (dropped, it
+                    // writes its record), then the connection, however long that takes.
+                    kept.job = None;
                     session.disconnect().await;
                     return Exit::Quit;
                 }
