@@ -369,26 +369,35 @@ impl LineSplitter {
         piece: &mut &[u8],
         out: &mut Vec<LogLine>,
     ) {
-        // Carriage returns at the end may still be the line's end (`\r\n`, as a TTY
-        // sends it); one with text after it overwrites what came before.
-        let text_end = piece.len() - piece.iter().rev().take_while(|&&b| b == b'\r').count();
-        if let Some(cr) = piece[..text_end].iter().rposition(|&b| b == b'\r') {
-            buf.clear();
-            *piece = &piece[cr + 1..];
-        } else if text_end > 0 && buf.last() == Some(&b'\r') {
-            buf.clear();
-        } else if text_end == 0 && buf.last() == Some(&b'\r') {
-            // More carriage returns after one: nothing new to show.
-            return;
-        }
-        let room = (MAX_LINE_BYTES + 1).saturating_sub(buf.len());
-        buf.extend_from_slice(&piece[..room.min(piece.len())]);
-        if buf.len() > MAX_LINE_BYTES {
-            let mut line = shown(&buf[..MAX_LINE_BYTES]).into_owned();
-            line.push_str(CUT_MARK);
-            self.emit(stream, &line, out);
-            buf.clear();
-            self.skipping[slot] = true;
+        // Byte by byte in order, so the lines never depend on where the stream was cut:
+        // a carriage return is kept at the end as pending (`\r\n`, as a TTY sends it, is
+        // the line's end); text after one overwrites what came before; once the line
+        // passes the bound it is cut, and the rest of it (rewrites included) is dropped.
+        while !piece.is_empty() && !self.skipping[slot] {
+            if piece[0] == b'\r' {
+                if buf.last() != Some(&b'\r') {
+                    buf.push(b'\r');
+                }
+                *piece = &piece[1..];
+                continue;
+            }
+            let end = piece
+                .iter()
+                .position(|&b| b == b'\r')
+                .unwrap_or(piece.len());
+            if buf.last() == Some(&b'\r') {
+                buf.clear();
+            }
+            let room = (MAX_LINE_BYTES + 1).saturating_sub(buf.len());
+            buf.extend_from_slice(&piece[..room.min(end)]);
+            *piece = &piece[end..];
+            if buf.len() > MAX_LINE_BYTES {
+                let mut line = shown(&buf[..MAX_LINE_BYTES]).into_owned();
+                line.push_str(CUT_MARK);
+                self.emit(stream, &line, out);
+                buf.clear();
+                self.skipping[slot] = true;
+            }
         }
     }
 
@@ -614,6 +623,31 @@ mod tests {
         assert!(out[0].text.ends_with(CUT_MARK));
         assert!(out[0].text.len() <= MAX_LINE_BYTES + CUT_MARK.len());
         assert_eq!(out[1].text, "next");
+    }
+
+    /// Found by the fuzzer: a line that passed the bound before a carriage return with
+    /// text after it was cut when read in small chunks, and overwritten (not cut) when the
+    /// carriage return came in the same chunk. The bytes are read in order now.
+    #[test]
+    fn a_line_past_the_bound_then_a_carriage_return_reads_the_same_however_cut() {
+        let mut stream = vec![b'x'; MAX_LINE_BYTES + 500];
+        stream.extend_from_slice(b"\rprogress\nnext\r\n");
+        let lines = |size: usize| {
+            let mut s = LineSplitter::default();
+            let mut out = Vec::new();
+            for chunk in stream.chunks(size) {
+                s.push(Stream::Stdout, chunk, &mut out);
+            }
+            s.finish(&mut out);
+            out.into_iter().map(|l| l.text).collect::<Vec<_>>()
+        };
+        let whole = lines(stream.len());
+        assert_eq!(whole.len(), 2, "{whole:?}");
+        assert!(whole[0].ends_with(CUT_MARK), "{:?}", &whole[0][..20]);
+        assert_eq!(whole[1], "next");
+        for size in [1, 7, 101, 4096, MAX_LINE_BYTES, MAX_LINE_BYTES + 1] {
+            assert_eq!(lines(size), whole, "chunks of {size}");
+        }
     }
 
     #[test]
