@@ -47,10 +47,6 @@ impl Changed {
         checks: false,
     };
 
-    pub fn any(self) -> bool {
-        self != Changed::default()
-    }
-
     pub fn or(self, o: Changed) -> Changed {
         Changed {
             conn: self.conn || o.conn,
@@ -132,13 +128,6 @@ impl HostSnapshot {
         changed
     }
 
-    /// Takes in parts in order; says what any of them changed.
-    pub fn apply_all(&mut self, parts: impl IntoIterator<Item = Part>) -> Changed {
-        parts
-            .into_iter()
-            .fold(Changed::default(), |c, p| c.or(self.apply(p)))
-    }
-
     /// A full answer: a host that is down says all there is; one that is up has sent a
     /// sample, its containers (or why Docker cannot be asked), and its backup sets and
     /// check results where it has any.
@@ -206,7 +195,9 @@ mod tests {
             },
             Part::Docker(DockerState::Unknown),
         ];
-        let c = s.apply_all(lists);
+        let c = lists
+            .into_iter()
+            .fold(Changed::default(), |c, p| c.or(s.apply(p)));
         assert!(c.containers && c.docker && !c.conn && !c.metrics, "{c:?}");
         assert_eq!(s.containers.as_ref().map(|(at, _)| *at), Some(t(6)));
         // a sample while up brings no connection change
