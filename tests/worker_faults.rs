@@ -432,12 +432,7 @@ fn x_stops_a_remote_step_within_2_s_while_the_metrics_channel_is_stalled() {
 /// The processes of a lab host's user running opsdeck's sampler loop.
 fn sampler_pids(host: &LabHost) -> Vec<String> {
     let out = Command::new("pgrep")
-        .args([
-            "-u",
-            host.user,
-            "-f",
-            "while read -r d; do c=/sys/fs/cgroup",
-        ])
+        .args(["-u", host.user, "-f", "while read -r d; do case .d in"])
         .output()
         .unwrap();
     let mut pids: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -477,6 +472,20 @@ fn one_sampler_shell_serves_every_tick_and_goes_with_the_console() {
     );
 }
 
+/// A container row shows a CPU rate and a memory figure (`0.0%   412K`).
+fn usage_shown(row: &str) -> bool {
+    let words: Vec<&str> = row.split_whitespace().collect();
+    words.windows(2).any(|w| {
+        let cpu = w[0]
+            .strip_suffix('%')
+            .is_some_and(|n| n.parse::<f64>().is_ok());
+        let mem = w[1]
+            .strip_suffix(['K', 'M', 'G', 'B'])
+            .is_some_and(|n| n.parse::<f64>().is_ok());
+        cpu && mem
+    })
+}
+
 #[test]
 fn a_container_started_killed_and_removed_on_the_host_shows_within_two_refreshes() {
     let Some(lab) = Lab::get() else { return };
@@ -502,6 +511,13 @@ fn a_container_started_killed_and_removed_on_the_host_shows_within_two_refreshes
         row(s).contains("running")
     });
     let started = at.elapsed();
+    // Its CPU and memory from the sampler: it looks for new containers' cgroups once
+    // Docker lists one it has no usage for (a rate needs two samples).
+    let at = Instant::now();
+    tui.wait_for_within(Duration::from_secs(30), "the new container's usage", |s| {
+        usage_shown(&row(s))
+    });
+    let usage = at.elapsed();
     let out = c.docker(&["kill", "opsdeck-events"]);
     assert!(out.status.success(), "{}", both(&out));
     let at = Instant::now();
@@ -516,7 +532,10 @@ fn a_container_started_killed_and_removed_on_the_host_shows_within_two_refreshes
         !s.contains("opsdeck-events")
     });
     let removed = at.elapsed();
-    eprintln!("on screen: started {started:?}, killed {killed:?}, removed {removed:?}");
+    eprintln!(
+        "on screen: started {started:?}, its usage {usage:?} later, killed {killed:?}, \
+         removed {removed:?}"
+    );
     for (what, took) in [
         ("started", started),
         ("killed", killed),

@@ -50,12 +50,93 @@ echo \"==> end <==\""
 pub const SCRIPT: &str = concat!("sh -c 'd=; ", sample_body!(), "'");
 
 /// The sampler that stays for the whole connection: one line on its stdin asks for a
-/// sample, which it prints up to its end marker; EOF ends it. `skip` leaves out the two
-/// forks that read what changes slowly, `grep` for the containers' page cache and `df`
-/// for the disks, so a tick costs the host one `head`; [`Sample::fill_from`] takes those
-/// two from the last full sample. One channel and one shell for the
-/// connection's life, where [`SCRIPT`] costs sshd a session, the login shell and `sh` per tick.
-pub const LOOP: &str = concat!("sh -c 'while read -r d; do ", sample_body!(), "; done'");
+/// sample, which it prints up to its end marker; EOF ends it. An empty line asks for the
+/// whole sample; `skip` leaves out the two forks that read what changes slowly, `grep` for
+/// the containers' page cache and `df` for the disks ([`Sample::fill_from`] takes those two
+/// from the last whole sample), so it costs the host one `head`. One channel and one shell
+/// for the connection's life, where [`SCRIPT`] costs sshd a session, the login shell and
+/// `sh` per tick.
+///
+/// And most ticks fork nothing: `p PATH...` hands the files a sample read (see [`paths`])
+/// to an `awk` that stays beside the shell, which reads them at once and again at each `r`.
+/// Forking `head` is three quarters of a tick's cost to the host; awk's `getline` and
+/// `close` are an open, a read and a close per file. The globs, and the cgroups of
+/// containers started since, are the shell's again at the next whole or `skip` sample. A
+/// host without awk answers `p` and `r` as `skip`. mawk reads a pipe in blocks unless told
+/// `-W interactive`; an awk that warns about it (busybox) or refuses it reads a pipe as it
+/// comes and runs without. Each sample leaves awk as one write.
+pub static LOOP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let body = sample_body!();
+    let reader = in_double_quotes(AWK_READER);
+    let command = format!(
+        "sh -c 's() {{ {body}; }}; \
+if command -v awk >/dev/null 2>&1; then A=\"awk -W interactive\"; \
+o=$($A \"BEGIN{{}}\" </dev/null 2>&1) && [ -z \"$o\" ] || A=awk; \
+{{ while read -r d; do case $d in [pr]*) echo \"$d\";; *) s >&3;; esac; done | $A \"{reader}\"; }} 3>&1; \
+else while read -r d; do case $d in [pr]*) d=skip;; esac; s; done; fi'"
+    );
+    debug_assert_eq!(command.matches('\'').count(), 2, "{command}");
+    command
+});
+
+/// The files of the last `p` line, read at each request, each at most 256 KiB as `head -c`
+/// reads them; a file that cannot be read (its container stopped) is left out, header
+/// and all, as `head` leaves it out.
+const AWK_READER: &str = r#"$1 == "p" { n = 0; for (i = 2; i <= NF; i++) f[++n] = $i }
+{ o = ""; for (i = 1; i <= n; i++) { p = f[i]; if ((getline l < p) > 0) {
+o = o "==> " p " <==\n" l "\n"; k = length(l);
+while (k < 262144 && (getline l < p) > 0) { o = o l "\n"; k += length(l) + 1 } }
+close(p) } printf "%s==> end <==\n", o; fflush() }"#;
+
+/// `text` for the inside of a double-quoted shell word on one line.
+fn in_double_quotes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\\' | '"' | '$' | '`' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The most paths a `p` line names, and the longest path: a host's files could be anything,
+/// and what goes back to it is bounded like what comes from it.
+const MAX_PATHS: usize = 1024;
+const MAX_PATH_LEN: usize = 256;
+
+/// The files a sample read (its `==> path <==` headers), for the sampler's `p` line:
+/// absolute paths of plain characters only, since the line is split on blanks and each
+/// word is opened by name. Empty when the sample did not read /proc/stat, without which
+/// there is no sample.
+pub fn paths(output: &str) -> Vec<String> {
+    let plain = |p: &str| {
+        p.len() <= MAX_PATH_LEN
+            && p.starts_with('/')
+            && !p.split('/').any(|part| part == "..")
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/._-:,@+".contains(&b))
+    };
+    let mut out: Vec<String> = Vec::new();
+    for line in output.lines() {
+        if let Some(path) = header(line).filter(|p| plain(p))
+            && !out.iter().any(|p| p == path)
+        {
+            if out.len() == MAX_PATHS {
+                break;
+            }
+            out.push(path.to_string());
+        }
+    }
+    if !out.iter().any(|p| p == "/proc/stat") {
+        out.clear();
+    }
+    out
+}
 
 /// What ends a sample's output.
 pub const END_MARK: &[u8] = b"==> end <==\n";
@@ -914,7 +995,7 @@ overlay            1000000  400000    550000      43% /var/lib/docker/overlay2/a
         use std::io::Write;
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(LOOP)
+            .arg(&*LOOP)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -1340,6 +1421,148 @@ overlay            1000000  400000    550000      43% /var/lib/docker/overlay2/a
         let mut again = full.clone();
         again.fill_from(&Sample::default());
         assert_eq!(again, full);
+    }
+
+    /// The sampler loop on a fake cgroup root, asked one line at a time.
+    struct Loop {
+        child: std::process::Child,
+        out: std::io::BufReader<std::process::ChildStdout>,
+        root: String,
+    }
+
+    impl Loop {
+        /// With `userland`, a directory of busybox applets that is the whole PATH.
+        fn start(root: &Path, awk: bool, userland: Option<&Path>) -> Loop {
+            let root = root.to_str().unwrap().to_string();
+            let mut script = LOOP.replacen("c=/sys/fs/cgroup;", &format!("c={root};"), 1);
+            if !awk {
+                script = script.replacen("command -v awk", "command -v no-such-awk", 1);
+            }
+            let mut command = match userland {
+                Some(dir) => {
+                    let mut c = Command::new(dir.join("sh"));
+                    c.env_clear().env("PATH", dir);
+                    c
+                }
+                None => Command::new("sh"),
+            };
+            let mut child = command
+                .arg("-c")
+                .arg(&script)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let out = std::io::BufReader::new(child.stdout.take().unwrap());
+            Loop { child, out, root }
+        }
+
+        /// One sample's text, with the real cgroup root's paths.
+        fn ask(&mut self, line: &str) -> String {
+            use std::io::{BufRead, Write};
+            let stdin = self.child.stdin.as_mut().unwrap();
+            stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+            stdin.flush().unwrap();
+            let mut text = String::new();
+            while !text.ends_with(std::str::from_utf8(END_MARK).unwrap()) {
+                let n = self.out.read_line(&mut text).unwrap();
+                assert!(n > 0, "the sampler ended after {text:?}");
+            }
+            text.replace(&self.root, "/sys/fs/cgroup")
+        }
+
+        /// A `p` line for the files `text` read, on the fake root.
+        fn files(&self, text: &str) -> String {
+            let files = paths(text).join(" ");
+            format!("p {}", files.replace("/sys/fs/cgroup", &self.root))
+        }
+    }
+
+    impl Drop for Loop {
+        fn drop(&mut self) {
+            drop(self.child.stdin.take());
+            let _ = self.child.wait();
+        }
+    }
+
+    #[test]
+    fn the_awk_reader_reads_again_the_files_the_shell_found_and_drops_the_gone() {
+        let layouts = [
+            Layout::V1Cgroupfs,
+            Layout::V1Systemd,
+            Layout::V2Cgroupfs,
+            Layout::V2Systemd,
+        ];
+        let list: Vec<(Layout, String)> = (0..8).map(|n| (layouts[n % 4], id(n + 1))).collect();
+        // Alpine's userland as well, where busybox is there.
+        let applets = tempfile::tempdir().unwrap();
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).exists());
+        if let Some(busybox) = busybox {
+            for applet in ["sh", "head", "grep", "df", "echo", "[", "awk", "timeout"] {
+                std::os::unix::fs::symlink(busybox, applets.path().join(applet)).unwrap();
+            }
+        }
+        let userlands = [None]
+            .into_iter()
+            .chain(busybox.map(|_| Some(applets.path())));
+        for (awk, userland) in userlands.flat_map(|u| [(true, u), (false, u)]) {
+            let dir = tempfile::tempdir().unwrap();
+            fake_tree(dir.path(), &list);
+            let mut sampler = Loop::start(dir.path(), awk, userland);
+            let whole = sampler.ask("");
+            let skip = sampler.ask("skip");
+            let files = sampler.files(&skip);
+            assert!(
+                files.contains("/proc/stat") && files.contains(&id(8)),
+                "{files}"
+            );
+            let handed = sampler.ask(&files);
+            let again = sampler.ask("r");
+            let (skip, handed, again) = (parse(&skip), parse(&handed), parse(&again));
+            for s in [&skip, &handed, &again] {
+                assert!(s.complete && s.cpu.is_some() && s.mem_total_bytes > 0);
+                assert!(s.load.iter().any(|l| *l > 0.0) || s.uptime_secs > 0);
+                assert_eq!(s.containers, skip.containers, "awk {awk}");
+                assert!(s.page_cache.is_none() && s.disks.is_empty());
+            }
+            assert_eq!(skip.containers.len(), 8);
+            assert!(parse(&whole).page_cache.is_some());
+            // What the awk reads is read afresh each time...
+            let v2 = dir.path().join(format!("docker/{}/cpu.stat", id(3)));
+            write(&v2, "usage_usec 7000\n");
+            let changed = parse(&sampler.ask("r"));
+            assert_eq!(changed.containers[&id(3)].cpu_ns, 7_000_000, "awk {awk}");
+            // ...and a container that went away is left out, not read as zero.
+            std::fs::remove_dir_all(dir.path().join(format!("cpu,cpuacct/docker/{}", id(1))))
+                .unwrap();
+            let gone = parse(&sampler.ask("r"));
+            assert!(!gone.containers.contains_key(&id(1)), "awk {awk}");
+            assert_eq!(gone.containers.len(), 7, "awk {awk}");
+        }
+    }
+
+    #[test]
+    fn a_p_line_names_only_plain_absolute_files_and_none_without_proc_stat() {
+        let text = "==> /proc/stat <==\ncpu 1 2 3 4\n==> /sys/fs/cgroup/docker/ab/cpu.stat <==\n\
+                    ==> /proc/stat <==\n==> inactive_file <==\n==> df <==\n==> /tmp/a b <==\n\
+                    ==> /x/../etc/shadow <==\n==> relative <==\n==> /a$(reboot) <==\n==> end <==\n";
+        assert_eq!(
+            paths(text),
+            ["/proc/stat", "/sys/fs/cgroup/docker/ab/cpu.stat"]
+        );
+        assert!(paths("==> /sys/fs/cgroup/docker/ab/cpu.stat <==\n").is_empty());
+        let many: String = (0..5000)
+            .map(|n| format!("==> /sys/f{n} <==\n"))
+            .chain(["==> /proc/stat <==\n".to_string()])
+            .collect();
+        assert!(
+            paths(&many).is_empty(),
+            "past the bound /proc/stat is not reached"
+        );
+        let long = format!("==> /proc/stat <==\n==> /{} <==\n", "a".repeat(300));
+        assert_eq!(paths(&long), ["/proc/stat"]);
     }
 
     #[test]

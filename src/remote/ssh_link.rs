@@ -12,8 +12,9 @@ use crate::collect::procfs;
 use crate::model::Secret;
 
 /// The disks and the containers' page cache (the sampler's `df` and `grep`) are read
-/// every this many samples.
-const WHOLE_EVERY: u32 = 5;
+/// every this many samples: 30 s at the default refresh. Both change slowly, and the
+/// forks are most of what a whole sample costs the host.
+const WHOLE_EVERY: u32 = 15;
 /// A sample larger than this is not a sample: the sampler's channel is dropped.
 const MAX_SAMPLE: usize = 4 << 20;
 
@@ -57,7 +58,7 @@ impl Link for Session {
             session: self.clone(),
             remote: None,
             sampler: procfs::Sampler::default(),
-            asked: 0,
+            plan: Plan::default(),
             full: procfs::Sample::default(),
         }
     }
@@ -87,37 +88,110 @@ impl Link for Session {
 }
 
 /// The host's /proc and its containers' cgroup counters from one [`RemoteSampler`] (another
-/// opened after any trouble with it); whole every [`WHOLE_EVERY`] samples, the rest
-/// completed from the last whole one.
+/// opened after any trouble with it), asked as [`Plan`] says.
 pub struct SshProbe {
     session: Arc<Session>,
     remote: Option<RemoteSampler>,
     sampler: procfs::Sampler,
-    asked: u32,
+    plan: Plan,
     /// The last sample read whole: disks and page cache for the ones asked with `skip`.
     full: procfs::Sample,
 }
 
+/// Which request each tick makes of the sampler (see `procfs::LOOP`): whole with the first
+/// sample and every [`WHOLE_EVERY`], the rest completed from the last whole one; read by
+/// the sampler's awk from the files the shell's last sample named, or by the shell's globs
+/// (`skip`) while those are not known, after a rescan, or on a connection where the awk
+/// reader failed.
+#[derive(Debug, Clone, PartialEq)]
+struct Plan {
+    asked: u32,
+    /// [`WHOLE_EVERY`], but in tests.
+    whole_every: u32,
+    /// The files the shell's last sample read, for the awk reader.
+    files: Vec<String>,
+    /// `files` went to this sampler's awk (with `p`): `r` reads them again.
+    handed: bool,
+    /// The awk reader has not failed on this connection.
+    fast: bool,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            asked: 0,
+            whole_every: WHOLE_EVERY,
+            files: Vec::new(),
+            handed: false,
+            fast: true,
+        }
+    }
+}
+
+impl Plan {
+    fn next(&self) -> Ask<'_> {
+        if self.asked.is_multiple_of(self.whole_every) {
+            Ask::Whole
+        } else if !self.fast || self.files.is_empty() {
+            Ask::Skip
+        } else if self.handed {
+            Ask::Again
+        } else {
+            Ask::Files(&self.files)
+        }
+    }
+
+    /// The answer to a request of this kind came whole, with this text.
+    fn answered(&mut self, by_awk: bool, text: &str) {
+        self.asked = self.asked.wrapping_add(1);
+        if by_awk {
+            self.handed = true;
+        } else {
+            let files = procfs::paths(text);
+            if files != self.files {
+                self.files = files;
+                self.handed = false;
+            }
+        }
+    }
+
+    /// The sampler failed, or was dropped, on a request of this kind: a new one starts at
+    /// the next tick, and its awk knows no files. A reader that broke its sampler is not
+    /// asked again on this connection.
+    fn dropped(&mut self, by_awk: bool) {
+        self.fast &= !by_awk;
+        self.handed = false;
+    }
+
+    /// Containers may have started: the shell's globs look again.
+    fn rescan(&mut self) {
+        self.files.clear();
+    }
+}
+
 impl Probe for SshProbe {
     async fn sample(&mut self) -> Result<Sampled, ProbeError> {
-        // Whole with the first sample, then every few; see `procfs::LOOP`.
-        let whole = self.asked.is_multiple_of(WHOLE_EVERY);
-        let text = match ask(&self.session, &mut self.remote, whole).await {
+        let next = self.plan.next();
+        let (whole, by_awk) = (matches!(next, Ask::Whole), next.by_awk());
+        let line = next.line();
+        let text = match ask(&self.session, &mut self.remote, &line).await {
             Ok(text) => text,
             Err(SampleError::Ssh(e)) => return Err(ProbeError::Lost(e)),
             Err(SampleError::Channel(e)) => {
                 // Another channel at the next tick; a connection that is gone fails there.
                 self.remote = None;
+                self.plan.dropped(by_awk);
                 return Err(ProbeError::Failed(e));
             }
         };
-        self.asked = self.asked.wrapping_add(1);
         let mut parsed = procfs::parse(&text);
         if !parsed.complete {
             // A cut-off sample can end in half a number: skip it rather than graph it.
             self.remote = None;
+            self.plan.dropped(by_awk);
             return Err(ProbeError::Failed("an incomplete metrics sample".into()));
         }
+        self.plan.answered(by_awk, &text);
         if whole {
             self.full = parsed.clone();
         } else {
@@ -133,6 +207,39 @@ impl Probe for SshProbe {
 
     fn reset(&mut self) {
         self.remote = None;
+        self.plan.dropped(false);
+    }
+
+    fn rescan(&mut self) {
+        self.plan.rescan();
+    }
+}
+
+/// One request to the sampler (see `procfs::LOOP`).
+#[derive(Debug, PartialEq)]
+enum Ask<'a> {
+    /// Everything, with the disks and the page cache.
+    Whole,
+    /// The shell's globs without the disks and the page cache.
+    Skip,
+    /// The awk reader, handed these files first.
+    Files(&'a [String]),
+    /// The awk reader, on the files it has.
+    Again,
+}
+
+impl Ask<'_> {
+    fn line(&self) -> Vec<u8> {
+        match self {
+            Ask::Whole => b"\n".to_vec(),
+            Ask::Skip => b"skip\n".to_vec(),
+            Ask::Again => b"r\n".to_vec(),
+            Ask::Files(files) => format!("p {}\n", files.join(" ")).into_bytes(),
+        }
+    }
+
+    fn by_awk(&self) -> bool {
+        matches!(self, Ask::Again | Ask::Files(_))
     }
 }
 
@@ -153,7 +260,7 @@ enum SampleError {
 impl RemoteSampler {
     async fn open(session: &Session) -> Result<Self, SampleError> {
         let stream = session
-            .open_command(procfs::LOOP)
+            .open_command(&procfs::LOOP)
             .await
             .map_err(|e| SampleError::Ssh(e.to_string()))?;
         Ok(RemoteSampler {
@@ -162,10 +269,9 @@ impl RemoteSampler {
         })
     }
 
-    /// Asks for one sample and reads it to its end marker.
-    async fn sample(&mut self, disks: bool) -> Result<String, SampleError> {
+    /// Asks for one sample with `ask` (one line) and reads it to its end marker.
+    async fn sample(&mut self, ask: &[u8]) -> Result<String, SampleError> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let ask: &[u8] = if disks { b"\n" } else { b"skip\n" };
         let channel = |e: std::io::Error| SampleError::Channel(e.to_string());
         self.stream.write_all(ask).await.map_err(channel)?;
         self.stream.flush().await.map_err(channel)?;
@@ -198,13 +304,13 @@ impl RemoteSampler {
 async fn ask(
     session: &Session,
     sampler: &mut Option<RemoteSampler>,
-    disks: bool,
+    line: &[u8],
 ) -> Result<String, SampleError> {
     if sampler.is_none() {
         *sampler = Some(RemoteSampler::open(session).await?);
     }
     match sampler.as_mut() {
-        Some(s) => s.sample(disks).await,
+        Some(s) => s.sample(line).await,
         None => Err(SampleError::Channel("no sampler".into())),
     }
 }
@@ -221,4 +327,77 @@ fn jobs_are_send(
     let (tx, _rx) = tokio::sync::mpsc::channel(1);
     send(crate::jobs::backup::run(session, job, &tx));
     send(crate::jobs::backup::run(local, job, &tx));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "==> /proc/stat <==\ncpu 1 2 3 4\n\n==> /sys/fs/cgroup/docker/a/cpu.stat <==\n\
+                          usage_usec 1\n==> end <==\n";
+
+    /// Asks as the probe does, answering every request with `text`; returns the kinds asked.
+    fn run(plan: &mut Plan, ticks: usize, text: &str) -> Vec<&'static str> {
+        (0..ticks)
+            .map(|_| {
+                let next = plan.next();
+                let (kind, by_awk) = (
+                    match next {
+                        Ask::Whole => "whole",
+                        Ask::Skip => "skip",
+                        Ask::Files(_) => "p",
+                        Ask::Again => "r",
+                    },
+                    next.by_awk(),
+                );
+                plan.answered(by_awk, text);
+                kind
+            })
+            .collect()
+    }
+
+    #[test]
+    fn most_ticks_go_to_the_awk_reader_and_a_rescan_or_a_failure_goes_back_to_the_shell() {
+        let every_fifth = Plan {
+            whole_every: 5,
+            ..Plan::default()
+        };
+        let mut plan = every_fifth.clone();
+        let first = run(&mut plan, 11, SAMPLE);
+        assert_eq!(
+            first,
+            [
+                "whole", "p", "r", "r", "r", "whole", "r", "r", "r", "r", "whole"
+            ]
+        );
+        assert_eq!(plan.next().line(), b"r\n");
+        // A container started: the shell's globs, then the awk gets the new list.
+        plan.rescan();
+        let more = SAMPLE.replace("docker/a/", "docker/b/");
+        assert_eq!(run(&mut plan, 3, &more), ["skip", "p", "r"]);
+        assert!(plan.files.iter().any(|f| f.contains("docker/b/")));
+        // A new sampler (the old one timed out) is handed the files again.
+        plan.dropped(false);
+        assert_eq!(run(&mut plan, 3, &more), ["p", "whole", "r"]);
+        let fresh = Plan {
+            handed: false,
+            ..plan.clone()
+        };
+        let Ask::Files(files) = fresh.next() else {
+            panic!("files")
+        };
+        assert_eq!(files, ["/proc/stat", "/sys/fs/cgroup/docker/b/cpu.stat"]);
+        // The awk reader broke its sampler: the shell answers from then on.
+        plan.dropped(true);
+        assert_eq!(
+            run(&mut plan, 5, &more),
+            ["skip", "skip", "skip", "whole", "skip"]
+        );
+        // A sample that names no /proc/stat gives the awk nothing to read.
+        let mut plan = every_fifth;
+        assert_eq!(
+            run(&mut plan, 3, "==> end <==\n"),
+            ["whole", "skip", "skip"]
+        );
+    }
 }

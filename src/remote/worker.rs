@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -80,6 +81,9 @@ pub trait Probe: Send + 'static {
     fn sample(&mut self) -> impl Future<Output = Result<Sampled, ProbeError>> + Send;
     /// A sample was abandoned half-way (it timed out): start afresh next time.
     fn reset(&mut self);
+    /// A running container had no usage in the last sample: look for containers again
+    /// (their cgroups) at the next one.
+    fn rescan(&mut self) {}
 }
 
 /// The host's metrics, and each container's (CPU %, memory) by full id.
@@ -410,19 +414,20 @@ async fn serve<L: Link>(
     let (lost_tx, mut lost_rx) = mpsc::channel::<String>(4);
     let (usage_tx, usage_rx) = watch::channel(HashMap::<String, Usage>::new());
     let (engine_tx, mut engine_rx) = watch::channel(None);
+    let rescan = Arc::new(AtomicBool::new(false));
     let mut tasks = vec![
         tokio::spawn(sample(
             spec.clone(),
             session.clone(),
             out.parts.clone(),
-            usage_tx,
+            (usage_tx, rescan.clone()),
             lost_tx,
         )),
         tokio::spawn(watch_docker(
             spec.clone(),
             session.clone(),
             out.parts.clone(),
-            usage_rx,
+            (usage_rx, rescan),
             engine_tx,
         )),
     ];
@@ -493,11 +498,12 @@ async fn serve<L: Link>(
 /// The host's metrics and its containers' usage from the link's [`Probe`], asked each
 /// tick. Says the host is stalled when an answer is late, and the connection lost when
 /// there has been none for [`LOST_AFTER`] or the probe says the connection is gone.
+/// `rescan` is the Docker watcher's word that a running container had no usage.
 async fn sample<L: Link>(
     spec: Watch,
     session: Arc<L>,
     parts: mpsc::Sender<Part>,
-    usage: watch::Sender<HashMap<String, Usage>>,
+    (usage, rescan): (watch::Sender<HashMap<String, Usage>>, Arc<AtomicBool>),
     lost: mpsc::Sender<String>,
 ) {
     let (host, refresh) = (spec.host, spec.refresh);
@@ -511,6 +517,9 @@ async fn sample<L: Link>(
     let mut stalled = false;
     loop {
         ticker.tick().await;
+        if rescan.swap(false, Ordering::Relaxed) {
+            probe.rescan();
+        }
         let left = lost_after.saturating_sub(last.elapsed());
         let wait = if stalled { left } else { stall_after.min(left) };
         let why = match tokio::time::timeout(wait, probe.sample()).await {
@@ -567,7 +576,7 @@ async fn watch_docker<L: Link>(
     spec: Watch,
     session: Arc<L>,
     parts: mpsc::Sender<Part>,
-    mut usage: watch::Receiver<HashMap<String, Usage>>,
+    (mut usage, rescan): (watch::Receiver<HashMap<String, Usage>>, Arc<AtomicBool>),
     engine: watch::Sender<Option<(bollard::Docker, crate::docker::Socket)>>,
 ) {
     let mut docker = DockerWatch::new();
@@ -597,7 +606,18 @@ async fn watch_docker<L: Link>(
             sampled = true;
         }
         let current = usage.borrow().clone();
-        docker.tick(&parts, |id| current.get(id).copied()).await;
+        let mut missing = false;
+        docker
+            .tick(&parts, |id| {
+                let found = current.get(id).copied();
+                missing |= found.is_none();
+                found
+            })
+            .await;
+        if missing && sampled {
+            // A container started since the sampler last looked: it looks again.
+            rescan.store(true, Ordering::Relaxed);
+        }
         let now = docker.engine();
         if now.is_some() != engine.borrow().is_some() {
             let _ = engine.send(now);

@@ -12,12 +12,18 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::model::{Changed, Effect, HostSnapshot, HostState, Key, Model, Msg, update};
+use crate::model::{Changed, Effect, HostSnapshot, HostState, Key, Model, Msg, ViewKind, update};
 use crate::remote::{self, HostCmd, HostHandle};
 use crate::ui::{self, Theme};
 
 /// At most one frame per this interval, however fast messages arrive.
 const FRAME: Duration = Duration::from_millis(33);
+
+/// Where nothing streams (the fleet, a host, the job history), the hosts' updates are
+/// drawn at most this often: twenty hosts sampled every 2 s send about twenty updates a
+/// second, and a frame for each would cost more than the rest of the console together. A
+/// key is still drawn at once; a log or a job's output follows at [`FRAME`].
+const DATA_FRAME: Duration = Duration::from_millis(250);
 
 /// The fleet's initial state, straight from the inventory.
 pub fn initial_model(config: &Config, read_only: bool) -> Model {
@@ -151,7 +157,7 @@ struct Console<'a> {
     events: EventStream,
     last_draw: Option<Instant>,
     /// The operator pressed a key (or resized) since the last frame: draw at once, not at
-    /// the next [`FRAME`] (which only holds back bursts of messages from the hosts).
+    /// the next frame (which only holds back bursts of messages from the hosts).
     keyed: bool,
 }
 
@@ -160,7 +166,7 @@ impl Console<'_> {
     fn draw(&mut self) -> std::io::Result<()> {
         let keyed = std::mem::take(&mut self.keyed);
         if self.model.dirty {
-            let due = self.last_draw.map_or(Instant::now(), |t| t + FRAME);
+            let due = self.next_frame();
             if keyed || Instant::now() >= due {
                 let (model, theme) = (&self.model, self.theme);
                 // One frame is one synchronized update (DEC mode 2026): a terminal that
@@ -182,6 +188,15 @@ impl Console<'_> {
             }
         }
         Ok(())
+    }
+
+    /// When the next frame for the hosts' updates is due.
+    fn next_frame(&self) -> Instant {
+        let every = match self.model.view.kind() {
+            ViewKind::Container | ViewKind::Job => FRAME,
+            ViewKind::Fleet | ViewKind::Host | ViewKind::Jobs => DATA_FRAME,
+        };
+        self.last_draw.map_or_else(Instant::now, |t| t + every)
     }
 
     fn apply(&mut self, msgs: Vec<Msg>) {
@@ -210,7 +225,7 @@ impl Console<'_> {
 
         loop {
             self.draw()?;
-            let redraw_at = self.last_draw.map_or_else(Instant::now, |t| t + FRAME);
+            let redraw_at = self.next_frame();
             let mut msgs = Vec::new();
             tokio::select! {
                 ev = self.events.next() => match ev {
