@@ -77,15 +77,20 @@ enum Command {
         accept_new: bool,
     },
     /// Run a job on a host: deploy, migrate, rollback, restart [CONTAINER], backup [SET],
-    /// or one of the stack's custom actions by name. Exit 0 done, 1 failed, 2 refused
-    /// before anything ran, 75 the stack is locked by another job, 130 interrupted.
+    /// stop|start|kill|pause|unpause|rm CONTAINER, or one of the stack's custom actions by
+    /// name. Exit 0 done, 1 failed, 2 refused before anything ran, 75 the stack is locked
+    /// by another job, 130 interrupted.
     Run {
         host: String,
-        /// deploy, migrate, rollback, restart, backup, or a custom action's name.
+        /// deploy, migrate, rollback, restart, backup, stop, start, kill, pause, unpause,
+        /// rm, or a custom action's name.
         action: String,
-        /// For backup, the set; for restart, the container (name, service or id prefix;
-        /// without it the whole stack restarts).
+        /// For backup, the set; for restart and the others, the container (name, service
+        /// or id prefix; without it, restart restarts the whole stack).
         arg: Option<String>,
+        /// For kill: TERM (the default), KILL, HUP, USR1, USR2 or INT.
+        #[arg(long)]
+        signal: Option<String>,
         /// The stack, when the host has several.
         #[arg(long)]
         stack: Option<String>,
@@ -181,6 +186,7 @@ fn main() -> ExitCode {
             stack,
             yes,
             accept_new,
+            signal,
         }) => {
             let args = opsdeck::cli::run::RunArgs {
                 host,
@@ -190,6 +196,7 @@ fn main() -> ExitCode {
                 yes,
                 accept_new,
                 read_only: cli.read_only,
+                signal,
             };
             headless_exit(cli.config, move |config| {
                 opsdeck::cli::run::run(config, args)

@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use common::lab::{COURSE_SUPPORTER, DUCKDB_APP, LILA, Lab, LabHost, wait_for};
 use common::run::{
-    TestDir, audit, both, host_inventory as inventory, opsdeck, opsdeck_command, text,
+    TestContainer, TestDir, audit, both, host_inventory as inventory, opsdeck, opsdeck_command,
+    text,
 };
 use serde_json::Value;
 
@@ -593,4 +594,150 @@ fn interrupting_a_job_stops_its_step_on_the_host() {
             .starts_with("cancelled: interrupted (SIGINT)"),
         "{a:?}"
     );
+}
+
+/// `State.Status` and `State.ExitCode` of a lab container, or `None` when it is gone.
+fn state_of(lab: &Lab, h: &LabHost, container: &str) -> Option<(String, i64)> {
+    let out = Command::new("docker")
+        .arg("-H")
+        .arg(format!("unix://{}", lab.docker_socket(h).display()))
+        .args([
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            container,
+        ])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    let line = text(&out.stdout);
+    let (status, code) = line.trim().split_once(' ')?;
+    Some((status.to_string(), code.parse().ok()?))
+}
+
+#[test]
+fn stop_start_kill_pause_unpause_and_rm_do_what_docker_says_refused_when_read_only() {
+    let Some(lab) = Lab::get() else { return };
+    let _lila = serial(&LILA_LOCK);
+    let home = tempfile::tempdir().unwrap();
+    let config = lab.config.display().to_string();
+    // HUP and TERM each end it with a code of their own: PID 1 has no default actions.
+    let name = "opsdeck-life";
+    let _c = TestContainer::run(
+        lab,
+        LILA,
+        name,
+        "trap 'exit 7' HUP; trap 'exit 0' TERM; while :; do sleep 0.2; done",
+    );
+    let state = || state_of(lab, &LILA, name);
+    let run = |args: &[&str]| {
+        let mut all = vec!["-c", config.as_str(), "run", "lila"];
+        all.extend_from_slice(args);
+        all.push("--yes");
+        opsdeck(lab, home.path(), &all)
+    };
+    let until = |what: &str, want: &dyn Fn(Option<(String, i64)>) -> bool| {
+        let seen = wait_for(Duration::from_secs(15), Duration::from_millis(100), || {
+            want(state()).then_some(())
+        });
+        assert!(seen.is_some(), "{what}: docker inspect says {:?}", state());
+    };
+    until("running", &|s| s.is_some_and(|(st, _)| st == "running"));
+
+    // read-only: each is refused before anything reaches the host
+    for op in ["stop", "start", "kill", "pause", "unpause", "rm"] {
+        let out = opsdeck(
+            lab,
+            home.path(),
+            &[
+                "-c",
+                &config,
+                "--read-only",
+                "run",
+                "lila",
+                op,
+                name,
+                "--yes",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{op}: {}", both(&out));
+        assert!(
+            text(&out.stderr).contains("--read-only is set"),
+            "{op}: {}",
+            both(&out)
+        );
+        assert_eq!(state().map(|s| s.0).as_deref(), Some("running"), "{op}");
+    }
+    // --signal is kill's alone, and a signal it does not offer is refused
+    let out = run(&["stop", name, "--signal", "HUP"]);
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    let out = run(&["kill", name, "--signal", "SEGV"]);
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    assert!(
+        text(&out.stderr).contains("unknown signal"),
+        "{}",
+        both(&out)
+    );
+
+    let out = run(&["pause", name]);
+    assert!(out.status.success(), "{}", both(&out));
+    assert_eq!(state().unwrap().0, "paused");
+    let out = run(&["unpause", name]);
+    assert!(out.status.success(), "{}", both(&out));
+    assert_eq!(state().unwrap().0, "running");
+    let out = run(&["kill", name, "--signal", "hup"]);
+    assert!(out.status.success(), "{}", both(&out));
+    assert!(text(&out.stderr).contains("SIGHUP sent"), "{}", both(&out));
+    until("exited by its HUP trap", &|s| {
+        s == Some(("exited".into(), 7))
+    });
+    let out = run(&["start", name]);
+    assert!(out.status.success(), "{}", both(&out));
+    until("running again", &|s| {
+        s.is_some_and(|(st, _)| st == "running")
+    });
+    // a running container is not removed: Docker's refusal, said, and nothing lost
+    let out = run(&["rm", name]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    assert!(
+        text(&out.stderr).contains("cannot rm opsdeck-life"),
+        "{}",
+        both(&out)
+    );
+    assert_eq!(state().unwrap().0, "running");
+    let out = run(&["stop", name]);
+    assert!(out.status.success(), "{}", both(&out));
+    until("stopped by TERM", &|s| s == Some(("exited".into(), 0)));
+    let out = run(&["rm", name]);
+    assert!(out.status.success(), "{}", both(&out));
+    assert_eq!(state(), None, "removed");
+
+    // every one audited, the failure as such
+    let a = audit(home.path());
+    let got: Vec<(String, String)> = a
+        .iter()
+        .map(|r| {
+            let outcome = r["outcome"].as_str().unwrap();
+            let outcome = outcome.split(':').next().unwrap();
+            (
+                r["action"].as_str().unwrap().to_string(),
+                outcome.to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("pause", "ok"),
+        ("unpause", "ok"),
+        ("kill -s HUP", "ok"),
+        ("start", "ok"),
+        ("rm", "failed"),
+        ("stop", "ok"),
+        ("rm", "ok"),
+    ]
+    .iter()
+    .map(|(a, o)| (format!("{a} {name}"), o.to_string()))
+    .collect();
+    assert_eq!(got, want);
 }

@@ -206,6 +206,115 @@ fn custom_actions_run_from_their_key_and_the_palette() {
     assert_eq!(m.overlay, Overlay::None);
 }
 
+/// Moves the host view's cursor to the container named `name`.
+fn select(m: &mut Model, name: &str) {
+    key(m, Key::Char('g'));
+    for _ in 0..30 {
+        if m.selected_container()
+            .is_some_and(|(_, c)| c.display_name() == name)
+        {
+            return;
+        }
+        key(m, Key::Down);
+    }
+    panic!("no container {name} in the host view");
+}
+
+#[test]
+fn s_p_k_and_d_ask_for_what_the_containers_state_allows() {
+    use opsdeck::model::job::{ContainerOp, Signal};
+    let mut m = at_host(1);
+    let op = |m: &Model| match confirm(m).1.kind {
+        JobKind::Container { op, .. } => op,
+        other => panic!("expected a container job, got {other:?}"),
+    };
+    // a running container: s stops it, p pauses it, K signals it (TERM first)
+    select(&mut m, "caddy");
+    for (k, want) in [
+        ('s', ContainerOp::Stop),
+        ('p', ContainerOp::Pause),
+        ('K', ContainerOp::Kill(Signal::Term)),
+    ] {
+        key(&mut m, Key::Char(k));
+        assert_eq!(op(&m), want, "{k}");
+        let (_, request, details, typed) = confirm(&m);
+        assert_eq!(request.stack, "lila");
+        assert_eq!(typed, None);
+        assert!(details[0].contains("lila-caddy-1"), "{details:?}");
+        if k != 'K' {
+            key(&mut m, Key::Esc);
+        }
+    }
+    // Tab, or the arrows, choose the signal; the question and the details follow it
+    key(&mut m, Key::Tab);
+    key(&mut m, Key::Tab);
+    assert_eq!(op(&m), ContainerOp::Kill(Signal::Hup));
+    assert!(
+        confirm(&m).2[0].contains("kill -s HUP"),
+        "{:?}",
+        confirm(&m).2
+    );
+    assert!(confirm(&m).1.question("lila").starts_with("Send SIGHUP to"));
+    key(&mut m, Key::Left);
+    assert_eq!(op(&m), ContainerOp::Kill(Signal::Kill));
+    key(&mut m, Key::BackTab);
+    key(&mut m, Key::BackTab);
+    assert_eq!(op(&m), ContainerOp::Kill(Signal::Int));
+    let fx = key(&mut m, Key::Char('y'));
+    match &fx[..] {
+        [Effect::RunJob { host: 1, request }] => assert!(matches!(
+            &request.kind,
+            JobKind::Container { op: ContainerOp::Kill(Signal::Int), id, name }
+                if id.starts_with("b2") && name == "lila-caddy-1"
+        )),
+        other => panic!("expected the kill to run, got {other:?}"),
+    }
+    assert_eq!(
+        m.hosts[1].job.as_ref().unwrap().action,
+        "kill -s INT lila-caddy-1"
+    );
+    // an exited container: s starts it, D removes it; it cannot be paused or signalled
+    let mut m = at_host(1);
+    select(&mut m, "forgejo");
+    key(&mut m, Key::Char('s'));
+    assert_eq!(op(&m), ContainerOp::Start);
+    key(&mut m, Key::Esc);
+    key(&mut m, Key::Char('D'));
+    assert_eq!(op(&m), ContainerOp::Remove);
+    assert!(
+        confirm(&m)
+            .1
+            .question("lila")
+            .starts_with("Remove the stopped container")
+    );
+    key(&mut m, Key::Esc);
+    for (k, why) in [('p', "nothing to pause"), ('K', "nothing to signal")] {
+        m.flash = None;
+        assert!(key(&mut m, Key::Char(k)).is_empty());
+        assert_eq!(m.overlay, Overlay::None);
+        assert!(flash(&m).contains(why), "{k}: {}", flash(&m));
+    }
+    // a running one is not removed
+    select(&mut m, "caddy");
+    key(&mut m, Key::Char('D'));
+    assert_eq!(m.overlay, Overlay::None);
+    assert!(flash(&m).contains("stop it first"), "{}", flash(&m));
+    // a paused one: p unpauses, s stops
+    m.hosts[1].containers[0].state = opsdeck::model::RunState::Paused;
+    select(&mut m, "caddy");
+    key(&mut m, Key::Char('p'));
+    assert_eq!(op(&m), ContainerOp::Unpause);
+    key(&mut m, Key::Esc);
+    key(&mut m, Key::Char('s'));
+    assert_eq!(op(&m), ContainerOp::Stop);
+    // on a production host the name is typed, and Tab still chooses the signal
+    let mut m = at_host(0);
+    key(&mut m, Key::Char('K'));
+    key(&mut m, Key::Tab);
+    assert_eq!(op(&m), ContainerOp::Kill(Signal::Kill));
+    assert_eq!(confirm(&m).3.as_deref(), Some(""));
+}
+
 #[test]
 fn read_only_refuses_every_action_and_says_why() {
     for global in [true, false] {
@@ -215,7 +324,7 @@ fn read_only_refuses_every_action_and_says_why() {
         } else {
             m.hosts[1].read_only = true;
         }
-        for k in ['d', 'm', 'r', 'R', 'b', 'C'] {
+        for k in ['d', 'm', 'r', 'R', 'b', 'C', 's', 'p', 'K', 'D'] {
             m.flash = None;
             assert!(key(&mut m, Key::Char(k)).is_empty(), "{k}");
             assert_eq!(m.overlay, Overlay::None, "{k}");
@@ -226,6 +335,8 @@ fn read_only_refuses_every_action_and_says_why() {
         for action in [
             "deploy",
             "restart-stack",
+            "stop-start",
+            "kill",
             "rollback",
             "action restart caddy",
         ] {

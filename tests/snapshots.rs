@@ -411,6 +411,13 @@ fn cancel_quit_and_custom_action_dialogs() {
     key(&mut m, Key::Enter);
     key(&mut m, Key::Char('C'));
     snap("confirm_custom_action", &m);
+    // K on lila's caddy, the signal chosen with Tab
+    key(&mut m, Key::Esc);
+    key(&mut m, Key::Char('g'));
+    key(&mut m, Key::Char('K'));
+    key(&mut m, Key::Tab);
+    key(&mut m, Key::Tab);
+    snap("confirm_kill_signal", &m);
     key(&mut m, Key::Esc);
     key(&mut m, Key::Char('?'));
     key(&mut m, Key::Char('G'));

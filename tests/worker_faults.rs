@@ -545,3 +545,87 @@ fn a_container_started_killed_and_removed_on_the_host_shows_within_two_refreshes
     }
     tui.quit_ok();
 }
+
+#[test]
+fn p_pauses_and_unpauses_and_k_sends_the_signal_chosen_with_tab() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    let c = TestContainer::run(lab, DUCKDB_APP, "opsdeck-keys", "exec sleep 3600");
+    let state = || {
+        let out = c.docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "opsdeck-keys",
+        ]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let home = tempfile::tempdir().unwrap();
+    let config = host_inventory(home.path(), lab, &DUCKDB_APP, "");
+    let mut tui = start(home.path(), &lab_env(lab, &config));
+    tui.wait_for("the test container", |s| {
+        s.contains("fleet › duckdb-app") && s.contains("opsdeck-keys")
+    });
+    // the cursor onto it, by filtering the rows
+    tui.send("/opsdeck-keys\r");
+    // (the job's own output says "paused" too: the host view's row is meant)
+    let in_host_view = |s: &str, state: &str| {
+        s.contains("┌ Containers")
+            && s.lines()
+                .any(|l| l.contains("opsdeck-keys") && l.contains(state))
+    };
+    for (question, action, after) in [
+        (
+            "Pause opsdeck-keys on duckdb-app?",
+            "pause opsdeck-keys",
+            "paused",
+        ),
+        (
+            "Unpause opsdeck-keys on duckdb-app?",
+            "unpause opsdeck-keys",
+            "running",
+        ),
+    ] {
+        tui.send("p");
+        tui.wait_for(question, |s| s.contains(question));
+        tui.send("y");
+        tui.wait_for("the job done", |s| {
+            s.contains(action) && s.contains("· done")
+        });
+        assert_eq!(state(), format!("{after} 0"));
+        tui.send("\u{1b}");
+        tui.wait_for(after, |s| in_host_view(s, after));
+    }
+    // sleep as PID 1 ignores TERM; Tab chooses KILL
+    tui.send("K");
+    tui.wait_for("the kill confirmation", |s| {
+        s.contains("Send SIGTERM to opsdeck-keys")
+    });
+    tui.send("\t");
+    tui.wait_for("KILL chosen", |s| {
+        s.contains("Send SIGKILL to opsdeck-keys")
+    });
+    tui.send("y");
+    tui.wait_for("the job done", |s| {
+        s.contains("kill -s KILL opsdeck-keys") && s.contains("· done")
+    });
+    let killed = common::lab::wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        (state() == "exited 137").then_some(())
+    });
+    assert!(killed.is_some(), "after the kill: {}", state());
+    tui.quit_ok();
+    let audit = common::run::audit(home.path());
+    let actions: Vec<&str> = audit
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "pause opsdeck-keys",
+            "unpause opsdeck-keys",
+            "kill -s KILL opsdeck-keys"
+        ]
+    );
+    assert!(audit.iter().all(|r| r["outcome"] == "ok"), "{audit:?}");
+}

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use crate::config::{BackupSet, Config, Host, Stack};
 use crate::jobs::plan::{self, Plan};
 use crate::jobs::{audit, exec};
-use crate::model::job::{JobEvent, JobKind, JobRecord, JobRequest, LineKind};
+use crate::model::job::{ContainerOp, JobEvent, JobKind, JobRecord, JobRequest, LineKind, Signal};
 use crate::model::{DockerState, HostSnapshot, Msg};
 use crate::remote::{self, HostCmd, HostHandle, Shared};
 use crate::runtime::Signals;
@@ -35,10 +35,13 @@ pub struct RunArgs {
     pub accept_new: bool,
     /// `--read-only` on the command line.
     pub read_only: bool,
+    /// `--signal` for `kill`.
+    pub signal: Option<String>,
 }
 
 /// What `opsdeck run` knows besides the stacks' custom actions.
-pub const ACTIONS: &str = "deploy, migrate, rollback, restart [CONTAINER], backup [SET]";
+pub const ACTIONS: &str = "deploy, migrate, rollback, restart [CONTAINER], backup [SET], \
+                           stop|start|kill|pause|unpause|rm CONTAINER";
 /// Exit status when the stack is locked by another job.
 pub const LOCKED: u8 = 75;
 
@@ -64,9 +67,10 @@ pub async fn run(config: Config, args: RunArgs) -> ExitCode {
         ));
     };
     let stack_flag = args.stack.clone().unwrap_or_default();
-    // `restart CONTAINER` is resolved on the host, once connected.
+    // `restart CONTAINER` (and stop, kill...) is resolved on the host, once connected.
     let container = match (args.action.as_str(), &args.arg) {
         ("restart", Some(c)) => Some(c.clone()),
+        (verb, Some(c)) if ContainerOp::parse(verb, None).is_some() => Some(c.clone()),
         _ => None,
     };
     let mut request = match request(host, &args, &stack_flag) {
@@ -121,7 +125,7 @@ pub async fn run(config: Config, args: RunArgs) -> ExitCode {
         }
     };
     if let Some(wanted) = &container {
-        match resolve_container(&snapshot, host, &stack_flag, wanted) {
+        match resolve_container(&snapshot, host, &stack_flag, wanted, &request.kind) {
             Ok((r, p)) => (request, plan) = (r, p),
             Err(e) => return usage(&e),
         }
@@ -233,6 +237,28 @@ fn request(host: &Host, args: &RunArgs, stack: &str) -> Result<JobRequest, Strin
             name: String::new(),
         },
         "restart" => JobKind::RestartStack,
+        verb if ContainerOp::parse(verb, None).is_some() => {
+            if args.arg.is_none() {
+                return Err(format!(
+                    "{verb} needs a container: opsdeck run HOST {verb} CONTAINER"
+                ));
+            }
+            let signal = match (verb, args.signal.as_deref()) {
+                (_, None) => None,
+                ("kill", Some(text)) => Some(Signal::parse(text).ok_or_else(|| {
+                    let known: Vec<&str> = Signal::ALL.iter().map(|s| s.name()).collect();
+                    format!("unknown signal {text:?} (kill takes {})", known.join(", "))
+                })?),
+                (_, Some(_)) => return Err("--signal goes with kill only".into()),
+            };
+            // resolved to a container once connected
+            JobKind::Container {
+                op: ContainerOp::parse(verb, signal).unwrap_or(ContainerOp::Stop),
+                id: String::new(),
+                name: String::new(),
+            }
+        }
+        _ if args.signal.is_some() => return Err("--signal goes with kill only".into()),
         "backup" => {
             let (st, set) = pick(host, args.stack.as_deref(), args.arg.as_deref())?;
             return Ok(JobRequest {
@@ -293,13 +319,15 @@ fn find_custom(host: &Host, stack: &str, wanted: &str) -> Result<(String, String
     }
 }
 
-/// The plan for `restart CONTAINER`: the container found by name, service or id prefix;
-/// its stack's lock when it belongs to one of the inventory's stacks.
+/// The plan for `restart CONTAINER` (or `stop`, `kill`...: `kind` says which): the
+/// container found by name, service or id prefix; its stack's lock when it belongs to one
+/// of the inventory's stacks.
 fn resolve_container(
     snapshot: &HostSnapshot,
     host: &Host,
     stack: &str,
     wanted: &str,
+    kind: &JobKind,
 ) -> Result<(JobRequest, Plan), String> {
     let containers = match (&snapshot.docker, &snapshot.containers) {
         (_, Some((_, list))) => list,
@@ -325,9 +353,16 @@ fn resolve_container(
         .find(|s| hit.project.as_deref() == Some(crate::jobs::compose::project_name(s).as_str()));
     let request = JobRequest {
         stack: owner.map(|s| s.name.get_ref().clone()).unwrap_or_default(),
-        kind: JobKind::Restart {
-            id: hit.id.clone(),
-            name: hit.name.clone(),
+        kind: match kind {
+            JobKind::Container { op, .. } => JobKind::Container {
+                op: *op,
+                id: hit.id.clone(),
+                name: hit.name.clone(),
+            },
+            _ => JobKind::Restart {
+                id: hit.id.clone(),
+                name: hit.name.clone(),
+            },
         },
     };
     let plan = plan::plan(host.name.get_ref(), &host.stacks, &request)?;

@@ -599,6 +599,13 @@ async fn run_steps<R: Runner>(
                 }
             }
             StepKind::RestartProject => steps::restart_project(ctx, plan, i, t, stop.clone()).await,
+            StepKind::Container { op, id, name } => {
+                let mut stop = stop.clone();
+                tokio::select! {
+                    end = steps::container_op(ctx, *op, id, name, i, t) => end,
+                    why = stop.wait() => StepEnd::Cancelled(why),
+                }
+            }
             StepKind::Backup(set) => match &plan.stack {
                 Some(st) => {
                     let (end, made) = steps::run_backup(ctx, st, set, i, t, &runner).await;

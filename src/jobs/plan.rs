@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::checks::CheckSpec;
 use crate::config::{BackupSet, CommandLine, Stack, Step};
-use crate::model::job::{ActionInfo, JobKind, JobRequest, StackInfo};
+use crate::model::job::{ActionInfo, ContainerOp, JobKind, JobRequest, StackInfo};
 
 /// How long a rollback waits for the stack to be healthy when the deploy recipe has no
 /// `wait_healthy` of its own to borrow.
@@ -26,6 +26,12 @@ pub enum StepKind {
     Restart { id: String, name: String },
     /// Restarts every container of the project (Docker API), one after the other.
     RestartProject,
+    /// Stops, starts, kills, pauses, unpauses or removes one container (Docker API).
+    Container {
+        op: ContainerOp,
+        id: String,
+        name: String,
+    },
     /// Takes a backup of one set: `pg_dump` or a quiesced file copy.
     Backup(Box<BackupSet>),
 }
@@ -45,6 +51,7 @@ impl PlannedStep {
             StepKind::RestoreImages => "put back the image IDs recorded by the last deploy".into(),
             StepKind::Restart { name, .. } => format!("restart {name} (Docker API)"),
             StepKind::RestartProject => "restart every container of the stack (Docker API)".into(),
+            StepKind::Container { op, name, .. } => format!("{} (Docker API)", op.action(name)),
             StepKind::Backup(set) => match crate::collect::backups::recipe(set) {
                 Some(r) => format!("back up {}: {r}", set.name.get_ref()),
                 None => format!("back up {}", set.name.get_ref()),
@@ -151,7 +158,7 @@ pub fn find_stack<'a>(
         JobKind::Migrate => s.migrate.is_some(),
         JobKind::Custom { name } => s.actions.iter().any(|a| a.name.get_ref() == name),
         JobKind::Backup { set } => s.backups.iter().any(|b| b.name.get_ref() == set),
-        JobKind::Restart { .. } | JobKind::RestartStack => true,
+        JobKind::Restart { .. } | JobKind::RestartStack | JobKind::Container { .. } => true,
     };
     let fitting: Vec<&Stack> = stacks.iter().filter(fits).collect();
     match fitting.as_slice() {
@@ -174,7 +181,9 @@ pub fn find_stack<'a>(
                     format!("an action {name:?} (actions: {known})")
                 }
                 JobKind::Backup { set } => format!("a backup set {set:?}"),
-                JobKind::Restart { .. } | JobKind::RestartStack => "that".to_string(),
+                JobKind::Restart { .. } | JobKind::RestartStack | JobKind::Container { .. } => {
+                    "that".to_string()
+                }
             };
             Err(format!("no stack on {hname} has {what} in the inventory"))
         }
@@ -188,7 +197,10 @@ pub fn find_stack<'a>(
 /// The job for a request on a host (its name and its stacks, from the inventory).
 pub fn plan(hname: &str, stacks: &[Stack], req: &JobRequest) -> Result<Plan, String> {
     let hname = hname.to_string();
-    let restart_outside = matches!(req.kind, JobKind::Restart { .. }) && req.stack.is_empty();
+    let restart_outside = matches!(
+        req.kind,
+        JobKind::Restart { .. } | JobKind::Container { .. }
+    ) && req.stack.is_empty();
     let stack = if restart_outside {
         None
     } else {
@@ -244,6 +256,13 @@ pub fn plan(hname: &str, stacks: &[Stack], req: &JobRequest) -> Result<Plan, Str
             name: name.clone(),
         })],
         (JobKind::RestartStack, Some(_)) => vec![PlannedStep::new(StepKind::RestartProject)],
+        (JobKind::Container { op, id, name }, _) => {
+            vec![PlannedStep::new(StepKind::Container {
+                op: *op,
+                id: id.clone(),
+                name: name.clone(),
+            })]
+        }
         (JobKind::Custom { name }, Some(st)) => {
             let action = st
                 .actions
@@ -284,7 +303,7 @@ pub fn plan(hname: &str, stacks: &[Stack], req: &JobRequest) -> Result<Plan, Str
         }
         (_, None) => return Err("this action needs a stack".into()),
     };
-    // A container outside any stack of the inventory is restarted without a lock.
+    // A container outside any stack of the inventory is acted on without a lock.
     let project = stack.map(super::compose::project_name);
     Ok(Plan {
         host: hname,

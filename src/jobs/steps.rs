@@ -17,6 +17,7 @@ use super::runner::Runner;
 use super::script;
 use crate::checks::{CheckSpec, Tunnel};
 use crate::config::Stack;
+use crate::model::job::ContainerOp;
 use crate::model::job::{JobEvent, LineKind};
 use crate::model::{Container, Health, RunState};
 
@@ -367,6 +368,77 @@ pub(super) async fn restart<R: Runner>(
             StepEnd::Ok
         }
         Err(e) => StepEnd::fail(format!("cannot restart {name}: {e}")),
+    }
+}
+
+/// One of Docker's lifecycle calls on one container.
+pub(super) async fn container_op<R: Runner>(
+    ctx: &Context<'_, R>,
+    op: ContainerOp,
+    id: &str,
+    name: &str,
+    step: usize,
+    t: &mut Tracker<'_>,
+) -> StepEnd {
+    use bollard::query_parameters::{
+        KillContainerOptions, RemoveContainerOptions, StartContainerOptions, StopContainerOptions,
+    };
+    let docker = match need_docker(ctx) {
+        Ok(d) => d,
+        Err(e) => return e,
+    };
+    let done = match op {
+        ContainerOp::Stop => {
+            let opts = StopContainerOptions {
+                t: Some(10),
+                signal: None,
+            };
+            docker
+                .stop_container(id, Some(opts))
+                .await
+                .map(|()| "stopped")
+        }
+        ContainerOp::Start => docker
+            .start_container(id, None::<StartContainerOptions>)
+            .await
+            .map(|()| "started"),
+        ContainerOp::Kill(signal) => {
+            let opts = KillContainerOptions {
+                signal: signal.name().to_string(),
+            };
+            docker
+                .kill_container(id, Some(opts))
+                .await
+                .map(|()| "signalled")
+        }
+        ContainerOp::Pause => docker.pause_container(id).await.map(|()| "paused"),
+        ContainerOp::Unpause => docker.unpause_container(id).await.map(|()| "unpaused"),
+        ContainerOp::Remove => {
+            let opts = RemoveContainerOptions {
+                force: false,
+                v: false,
+                link: false,
+            };
+            docker
+                .remove_container(id, Some(opts))
+                .await
+                .map(|()| "removed")
+        }
+    };
+    match done {
+        Ok(what) => {
+            let what = match op {
+                ContainerOp::Kill(s) => format!("{name}: SIG{} sent", s.name()),
+                _ => format!("{name} {what}"),
+            };
+            t.info(Some(step), what).await;
+            StepEnd::Ok
+        }
+        Err(e) => StepEnd::fail(format!(
+            "cannot {} {name}: {}",
+            op.verb(),
+            crate::sanitize::line(&e.to_string())
+        )),
     }
 }
 

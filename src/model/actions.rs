@@ -2,7 +2,10 @@
 //! names host, stack and action (typed out for a production host), and the job's events
 //! folded into the host's job and the history.
 
-use super::job::{ActionInfo, HISTORY_LEN, Job, JobEvent, JobKind, JobRequest, StepState};
+use super::host::RunState;
+use super::job::{
+    ActionInfo, ContainerOp, HISTORY_LEN, Job, JobEvent, JobKind, JobRequest, Signal, StepState,
+};
 use super::{Confirm, Effect, HostConn, JobRef, Key, Level, Model, Overlay, View};
 
 /// The host an action is about: the one on screen, or the fleet's selected row.
@@ -48,6 +51,12 @@ pub(super) enum Ask {
     Restart,
     RestartStack,
     Backup,
+    /// Stop a running container, start one that is not.
+    StopStart,
+    /// Pause a running container, unpause a paused one.
+    PauseUnpause,
+    Kill,
+    Remove,
 }
 
 /// The stack a key means: the selected container's, when it qualifies, else the host's
@@ -140,6 +149,24 @@ pub(super) fn ask(model: &mut Model, what: Ask) {
             }
             _ => Err("select a container in the host view first".into()),
         },
+        Ask::StopStart | Ask::PauseUnpause | Ask::Kill | Ask::Remove => {
+            match (&model.view, model.selected_container()) {
+                // By its container name, which the audit log keeps unambiguous.
+                (View::Host { .. }, Some((_, c))) => lifecycle(what, &c.state, c.display_name())
+                    .map(|op| {
+                        let stack = h.stack_of(c).map(|s| s.name.clone()).unwrap_or_default();
+                        let name = c.name.clone();
+                        let details = vec![op.detail(&name)];
+                        let kind = JobKind::Container {
+                            op,
+                            id: c.id.clone(),
+                            name,
+                        };
+                        (stack, kind, details)
+                    }),
+                _ => Err("select a container in the host view first".into()),
+            }
+        }
         Ask::Backup => {
             let now = model.now.as_second();
             let pick = h
@@ -177,6 +204,32 @@ pub(super) fn ask(model: &mut Model, what: Ask) {
             });
         }
         Err(why) => model.flash(Level::Info, why),
+    }
+}
+
+/// Which of Docker's calls a lifecycle key means for a container in this state.
+fn lifecycle(what: Ask, state: &RunState, name: &str) -> Result<ContainerOp, String> {
+    match (what, state) {
+        (Ask::StopStart, RunState::Running | RunState::Restarting | RunState::Paused) => {
+            Ok(ContainerOp::Stop)
+        }
+        (Ask::StopStart, RunState::Created | RunState::Exited { .. } | RunState::Dead) => {
+            Ok(ContainerOp::Start)
+        }
+        (Ask::PauseUnpause, RunState::Running) => Ok(ContainerOp::Pause),
+        (Ask::PauseUnpause, RunState::Paused) => Ok(ContainerOp::Unpause),
+        (Ask::PauseUnpause, _) => Err(format!("{name} is not running: nothing to pause")),
+        (Ask::Kill, RunState::Running | RunState::Restarting | RunState::Paused) => {
+            Ok(ContainerOp::Kill(Signal::Term))
+        }
+        (Ask::Kill, _) => Err(format!("{name} is not running: nothing to signal")),
+        (Ask::Remove, RunState::Created | RunState::Exited { .. } | RunState::Dead) => {
+            Ok(ContainerOp::Remove)
+        }
+        (Ask::Remove, _) => Err(format!(
+            "{name} is running: stop it first (only a stopped container is removed)"
+        )),
+        (_, state) => Err(format!("{name} is {}: try again", state.docker_word())),
     }
 }
 
@@ -263,6 +316,27 @@ pub(super) fn on_confirm_key(model: &mut Model, key: Key, effects: &mut Vec<Effe
     let Overlay::Confirm(confirm) = &mut model.overlay else {
         return;
     };
+    // A kill's signal: Tab (or ← →) chooses, in both kinds of confirmation.
+    if let Confirm::Job {
+        request:
+            JobRequest {
+                kind:
+                    JobKind::Container {
+                        op: ContainerOp::Kill(signal),
+                        name,
+                        ..
+                    },
+                ..
+            },
+        details,
+        ..
+    } = confirm
+        && matches!(key, Key::Tab | Key::BackTab | Key::Left | Key::Right)
+    {
+        *signal = signal.cycle(matches!(key, Key::Tab | Key::Right));
+        *details = vec![ContainerOp::Kill(*signal).detail(name)];
+        return;
+    }
     // Typing a production host's name: every character is input, Enter decides.
     if let Confirm::Job {
         host,

@@ -17,7 +17,152 @@ pub const JOB_OUTPUT_LINES: usize = 2000;
 pub const HISTORY_LEN: usize = 30;
 
 /// Names `opsdeck run` gives its own jobs: a custom action may not take them.
-pub const BUILTIN_ACTIONS: [&str; 5] = ["deploy", "migrate", "rollback", "restart", "backup"];
+pub const BUILTIN_ACTIONS: [&str; 11] = [
+    "deploy", "migrate", "rollback", "restart", "backup", "stop", "start", "kill", "pause",
+    "unpause", "rm",
+];
+
+/// The signals `kill` offers: the ones a service is commonly told something with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Term,
+    Kill,
+    Hup,
+    Usr1,
+    Usr2,
+    Int,
+}
+
+impl Signal {
+    pub const ALL: [Signal; 6] = [
+        Signal::Term,
+        Signal::Kill,
+        Signal::Hup,
+        Signal::Usr1,
+        Signal::Usr2,
+        Signal::Int,
+    ];
+
+    /// As Docker's API and `kill -s` take it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Term => "TERM",
+            Signal::Kill => "KILL",
+            Signal::Hup => "HUP",
+            Signal::Usr1 => "USR1",
+            Signal::Usr2 => "USR2",
+            Signal::Int => "INT",
+        }
+    }
+
+    fn number(self) -> u8 {
+        match self {
+            Signal::Term => 15,
+            Signal::Kill => 9,
+            Signal::Hup => 1,
+            Signal::Usr1 => 10,
+            Signal::Usr2 => 12,
+            Signal::Int => 2,
+        }
+    }
+
+    /// `HUP`, `SIGHUP`, `hup` or `1`.
+    pub fn parse(text: &str) -> Option<Signal> {
+        let upper = text.trim().to_ascii_uppercase();
+        let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+        Signal::ALL
+            .into_iter()
+            .find(|s| s.name() == bare || bare.parse::<u8>().ok() == Some(s.number()))
+    }
+
+    /// The next one in [`Signal::ALL`] (or the one before), for the confirmation's choice.
+    pub fn cycle(self, forward: bool) -> Signal {
+        let i = Signal::ALL.iter().position(|s| *s == self).unwrap_or(0);
+        let n = Signal::ALL.len();
+        Signal::ALL[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }]
+    }
+}
+
+/// What can be done to one container besides a restart: Docker's lifecycle calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerOp {
+    Stop,
+    Start,
+    Kill(Signal),
+    Pause,
+    Unpause,
+    /// Only a container that is not running: never forced.
+    Remove,
+}
+
+impl ContainerOp {
+    /// The word `opsdeck run` takes and the audit log starts with.
+    pub fn verb(self) -> &'static str {
+        match self {
+            ContainerOp::Stop => "stop",
+            ContainerOp::Start => "start",
+            ContainerOp::Kill(_) => "kill",
+            ContainerOp::Pause => "pause",
+            ContainerOp::Unpause => "unpause",
+            ContainerOp::Remove => "rm",
+        }
+    }
+
+    /// From `opsdeck run`'s action word; `kill` takes `signal` (TERM when none).
+    pub fn parse(verb: &str, signal: Option<Signal>) -> Option<ContainerOp> {
+        Some(match verb {
+            "stop" => ContainerOp::Stop,
+            "start" => ContainerOp::Start,
+            "kill" => ContainerOp::Kill(signal.unwrap_or(Signal::Term)),
+            "pause" => ContainerOp::Pause,
+            "unpause" => ContainerOp::Unpause,
+            "rm" => ContainerOp::Remove,
+            _ => return None,
+        })
+    }
+
+    /// `stop api`, `kill -s HUP api`: the job's name in the console and the audit log.
+    pub fn action(self, name: &str) -> String {
+        match self {
+            ContainerOp::Kill(s) => format!("kill -s {} {name}", s.name()),
+            op => format!("{} {name}", op.verb()),
+        }
+    }
+
+    /// What the Docker API will be asked, for the confirmation and the job's step.
+    pub fn detail(self, name: &str) -> String {
+        match self {
+            ContainerOp::Stop => {
+                format!("docker stop {name} (Docker API: its stop signal, 10 s, then SIGKILL)")
+            }
+            ContainerOp::Start => format!("docker start {name} (Docker API)"),
+            ContainerOp::Kill(s) => format!("docker kill -s {} {name} (Docker API)", s.name()),
+            ContainerOp::Pause => {
+                format!("docker pause {name} (Docker API: its processes are frozen)")
+            }
+            ContainerOp::Unpause => format!("docker unpause {name} (Docker API)"),
+            ContainerOp::Remove => format!(
+                "docker rm {name} (Docker API: the stopped container and its writable layer; \
+                 volumes stay)"
+            ),
+        }
+    }
+
+    fn question(self, name: &str) -> String {
+        match self {
+            ContainerOp::Stop => format!("Stop {name}"),
+            ContainerOp::Start => format!("Start {name}"),
+            ContainerOp::Kill(s) => format!("Send SIG{} to {name}", s.name()),
+            ContainerOp::Pause => format!("Pause {name}"),
+            ContainerOp::Unpause => format!("Unpause {name}"),
+            ContainerOp::Remove => format!("Remove the stopped container {name}"),
+        }
+    }
+}
 
 /// What the operator asks to be done on a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +178,12 @@ pub enum JobKind {
     },
     /// Restart every container of the stack's compose project.
     RestartStack,
+    /// Stop, start, kill, pause, unpause or remove one container through the Docker API.
+    Container {
+        op: ContainerOp,
+        id: String,
+        name: String,
+    },
     /// A custom action of the stack, by name.
     Custom {
         name: String,
@@ -65,6 +216,12 @@ impl JobRequest {
             }
             JobKind::Restart { name, .. } => format!("Restart {name} ({stack}) on {host}?"),
             JobKind::RestartStack => format!("Restart every container of {stack} on {host}?"),
+            JobKind::Container { op, name, .. } if stack.is_empty() => {
+                format!("{} on {host}?", op.question(name))
+            }
+            JobKind::Container { op, name, .. } => {
+                format!("{} ({stack}) on {host}?", op.question(name))
+            }
             JobKind::Custom { name } => format!("Run {name} ({stack}) on {host}?"),
             JobKind::Backup { set } => format!("Back up {stack}/{set} on {host} now?"),
         }
@@ -78,6 +235,7 @@ impl JobRequest {
             JobKind::Rollback => "rollback".into(),
             JobKind::Restart { name, .. } => format!("restart {name}"),
             JobKind::RestartStack => "restart stack".into(),
+            JobKind::Container { op, name, .. } => op.action(name),
             JobKind::Custom { name } => name.clone(),
             JobKind::Backup { set } => format!("backup {set}"),
         }

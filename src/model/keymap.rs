@@ -52,6 +52,10 @@ pub enum Action {
     Migrate,
     Restart,
     RestartStack,
+    StopStart,
+    PauseUnpause,
+    Kill,
+    Remove,
     Rollback,
     Jobs,
     CancelJob,
@@ -89,6 +93,10 @@ impl Action {
             Action::Migrate => "migrate",
             Action::Restart => "restart",
             Action::RestartStack => "restart-stack",
+            Action::StopStart => "stop-start",
+            Action::PauseUnpause => "pause-unpause",
+            Action::Kill => "kill",
+            Action::Remove => "remove",
             Action::Rollback => "rollback",
             Action::Jobs => "jobs",
             Action::CancelJob => "cancel-job",
@@ -322,6 +330,34 @@ pub const BINDINGS: &[Binding] = &[
         help: "restart the selected container (asks first)",
     },
     Binding {
+        keys: &[Char('s')],
+        label: "s",
+        action: Action::StopStart,
+        scope: Scope::Only(ViewKind::Host),
+        help: "stop the selected container, or start it (asks first)",
+    },
+    Binding {
+        keys: &[Char('p')],
+        label: "p",
+        action: Action::PauseUnpause,
+        scope: Scope::Only(ViewKind::Host),
+        help: "pause or unpause the selected container (asks first)",
+    },
+    Binding {
+        keys: &[Char('K')],
+        label: "K",
+        action: Action::Kill,
+        scope: Scope::Only(ViewKind::Host),
+        help: "send it a signal; Tab chooses which (asks first)",
+    },
+    Binding {
+        keys: &[Char('D')],
+        label: "D",
+        action: Action::Remove,
+        scope: Scope::Only(ViewKind::Host),
+        help: "remove the selected container once stopped (asks)",
+    },
+    Binding {
         keys: &[Char('R')],
         label: "R",
         action: Action::Rollback,
@@ -422,9 +458,9 @@ pub fn help_for(view: ViewKind) -> impl Iterator<Item = &'static Binding> {
 }
 
 /// Keys that custom actions may not take, because a view already binds them, or opsdeck
-/// keeps them for itself (`L`, `t`, `y`, `z`, and `o` for what comes next).
+/// keeps them for itself (`L`, `t`, `y`, `z`, `e`, `S`, and `o` for what comes next).
 pub fn is_reserved(c: char) -> bool {
-    const RESERVED: &str = "drmbRLJstxyzo";
+    const RESERVED: &str = "drmbRLJstxyzoeS";
     RESERVED.contains(c) || BINDINGS.iter().any(|b| b.keys.contains(&Key::Char(c)))
 }
 
@@ -438,6 +474,10 @@ pub const PALETTE_ACTIONS: &[Action] = &[
     Action::Migrate,
     Action::Restart,
     Action::RestartStack,
+    Action::StopStart,
+    Action::PauseUnpause,
+    Action::Kill,
+    Action::Remove,
     Action::Rollback,
     Action::Backup,
     Action::CancelJob,

@@ -957,6 +957,10 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
         Action::Migrate => actions::ask(model, actions::Ask::Migrate),
         Action::Rollback => actions::ask(model, actions::Ask::Rollback),
         Action::Restart => actions::ask(model, actions::Ask::Restart),
+        Action::StopStart => actions::ask(model, actions::Ask::StopStart),
+        Action::PauseUnpause => actions::ask(model, actions::Ask::PauseUnpause),
+        Action::Kill => actions::ask(model, actions::Ask::Kill),
+        Action::Remove => actions::ask(model, actions::Ask::Remove),
         Action::RestartStack => actions::ask(model, actions::Ask::RestartStack),
         Action::CancelJob => actions::cancel(model),
         Action::Jobs => {

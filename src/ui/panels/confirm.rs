@@ -70,6 +70,28 @@ pub fn draw(model: &Model, confirm: &Confirm, theme: &Theme, frame: &mut Frame, 
                 };
                 lines.push(Line::from(Span::styled(text, theme.text)));
             }
+            if let crate::model::JobKind::Container {
+                op: crate::model::job::ContainerOp::Kill(chosen),
+                ..
+            } = request.kind
+            {
+                // The signals on offer, the chosen one marked.
+                let mut spans = vec![
+                    Span::styled(" Tab ← → ", theme.key),
+                    Span::styled(" signal:", theme.text),
+                ];
+                for s in crate::model::job::Signal::ALL {
+                    let style = if s == chosen {
+                        theme.selected
+                    } else {
+                        theme.dim
+                    };
+                    spans.push(Span::raw(" "));
+                    spans.push(Span::styled(s.name(), style));
+                }
+                lines.push(Line::from(""));
+                lines.push(Line::from(spans));
+            }
             if matches!(request.kind, crate::model::JobKind::Backup { .. }) {
                 lines.push(Line::from(""));
                 lines.push(Line::from(Span::styled(
