@@ -458,9 +458,9 @@ pub fn help_for(view: ViewKind) -> impl Iterator<Item = &'static Binding> {
 }
 
 /// Keys that custom actions may not take, because a view already binds them, or opsdeck
-/// keeps them for itself (`L`, `t`, `y`, `z`, `e`, `S`, and `o` for what comes next).
+/// keeps them for itself (`L`, `t`, `y`, `z`, and `o` for what comes next).
 pub fn is_reserved(c: char) -> bool {
-    const RESERVED: &str = "drmbRLJstxyzoeS";
+    const RESERVED: &str = "drmbRLJstxyzo";
     RESERVED.contains(c) || BINDINGS.iter().any(|b| b.keys.contains(&Key::Char(c)))
 }
 
