@@ -629,3 +629,39 @@ fn p_pauses_and_unpauses_and_k_sends_the_signal_chosen_with_tab() {
     );
     assert!(audit.iter().all(|r| r["outcome"] == "ok"), "{audit:?}");
 }
+
+#[test]
+fn what_happens_to_a_container_shows_within_moments_not_at_the_next_refresh() {
+    let Some(lab) = Lab::get() else { return };
+    let _serial = serial();
+    let c = TestContainer::run(lab, DUCKDB_APP, "opsdeck-soon", "exec sleep 3600");
+    let home = tempfile::tempdir().unwrap();
+    // A refresh far longer than the limit: only the engine's events can be in time.
+    let config = host_inventory(home.path(), lab, &DUCKDB_APP, "refresh = \"10s\"");
+    let mut tui = start(home.path(), &lab_env(lab, &config));
+    let row = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("opsdeck-soon"))
+            .unwrap_or("")
+            .to_string()
+    };
+    tui.wait_for("the test container", |s| row(s).contains("running"));
+    let limit = Duration::from_secs(4);
+    for (args, shows) in [
+        (&["pause", "opsdeck-soon"][..], "paused"),
+        (&["unpause", "opsdeck-soon"][..], "running"),
+        (&["kill", "opsdeck-soon"][..], "exited(137)"),
+    ] {
+        let out = c.docker(args);
+        assert!(out.status.success(), "{}", both(&out));
+        let at = Instant::now();
+        tui.wait_for_within(Duration::from_secs(30), shows, |s| row(s).contains(shows));
+        let took = at.elapsed();
+        eprintln!("{args:?}: on screen {took:?} later");
+        assert!(
+            took <= limit,
+            "{args:?}: on screen {took:?} later (refresh 10 s)"
+        );
+    }
+    tui.quit_ok();
+}

@@ -168,19 +168,28 @@ impl DockerWatch {
 
     /// Waits for the engine's next container event (forever without a stream), and
     /// marks the list stale: the next [`DockerWatch::tick`] lists again.
-    pub async fn event(&mut self) {
+    /// Whether the engine said something changed (`false`: the stream ended).
+    pub async fn event(&mut self) -> bool {
         let Some(events) = self.events.as_mut() else {
             return std::future::pending().await;
         };
-        match events.ids.recv().await {
+        let got = events.ids.recv().await;
+        // Only once something came: this future is dropped whenever a tick wins the race.
+        self.stale = true;
+        match got {
             // Its inspect result may be out of date whatever the list shows of it.
-            Some(Some(id)) => self.cache.forget(&id),
-            Some(None) => {}
+            Some(Some(id)) => {
+                self.cache.forget(&id);
+                true
+            }
+            Some(None) => true,
             // Ended or broke (the engine went away, the connection under it): list, and
             // subscribe again, at the next tick.
-            None => self.events = None,
+            None => {
+                self.events = None;
+                false
+            }
         }
-        self.stale = true;
     }
 
     /// One refresh: the containers with their usage. Docker is asked for the list only

@@ -38,6 +38,8 @@ const HEALTHY_FOR: Duration = Duration::from_secs(60);
 const LOST_AFTER: Duration = Duration::from_secs(12);
 /// How long the first container list waits for the first metrics sample.
 const FIRST_SAMPLE_WAIT: Duration = Duration::from_secs(3);
+/// How long after a container event the list is read (events come in bursts).
+const EVENT_SETTLE: Duration = Duration::from_millis(200);
 /// How long a backup listing may take before the panel says it timed out.
 const SURVEY_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -583,12 +585,22 @@ async fn watch_docker<L: Link>(
     let mut sampled = false;
     let mut ticker = tokio::time::interval(spec.refresh);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // When the list is read again after an event: a moment later, not at the next tick,
+    // so what the operator just did (a stop, a pause) shows at once; the moment lets a
+    // burst (kill, die, stop) cost one list.
+    let mut soon: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            // An event only marks the list stale: it is read again at the next tick.
-            _ = docker.event() => continue,
+            changed = docker.event() => {
+                if changed {
+                    soon.get_or_insert_with(|| tokio::time::Instant::now() + EVENT_SETTLE);
+                }
+                continue;
+            }
+            _ = tokio::time::sleep_until(soon.unwrap_or_else(tokio::time::Instant::now)), if soon.is_some() => {}
         }
+        soon = None;
         if docker.wants_connect() {
             let (result, opener) = session.docker(&spec.socket).await;
             // Published before Docker's state goes out: whoever hears the engine is up
