@@ -1,12 +1,13 @@
 //! The remote metrics sample (`/proc`, cgroup counters and `df`, one exec's output):
 //! any text parses without a panic into a sample whose invariants hold, and the rates
-//! made from any two samples stay finite and in range.
+//! made from any two samples stay finite and in range; the files named back to the
+//! host's awk reader (`paths`) are plain, bounded words.
 #![no_main]
 
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use opsdeck::collect::procfs::{Sample, Sampler, counts_as_host_traffic, parse};
+use opsdeck::collect::procfs::{Sample, Sampler, counts_as_host_traffic, parse, paths};
 
 fn invariants(s: &Sample) {
     assert!(
@@ -50,6 +51,19 @@ fuzz_target!(|data: &[u8]| {
     for (n, part) in [&text[..cut], &text[..]].into_iter().enumerate() {
         let sample = parse(part);
         invariants(&sample);
+        let files = paths(part);
+        assert!(files.len() <= 1024);
+        assert!(files.is_empty() || files.iter().any(|f| f == "/proc/stat"));
+        for (i, f) in files.iter().enumerate() {
+            assert!(f.starts_with('/') && f.len() <= 256, "{f:?}");
+            assert!(!f.split('/').any(|p| p == ".."), "{f:?}");
+            assert!(
+                f.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/._-:,@+".contains(&b)),
+                "{f:?}"
+            );
+            assert!(!files[..i].contains(f), "{f:?} twice");
+        }
         let at = t0 + Duration::from_millis(n as u64 * 500);
         let (m, containers) = sampler.next(sample, at);
         assert!((0.0..=100.0).contains(&m.cpu_percent), "{}", m.cpu_percent);
