@@ -1286,6 +1286,13 @@ overlay            1000000  400000    550000      43% /var/lib/docker/overlay2/a
         V2Systemd,
     }
 
+    const LAYOUTS: [Layout; 4] = [
+        Layout::V1Cgroupfs,
+        Layout::V1Systemd,
+        Layout::V2Cgroupfs,
+        Layout::V2Systemd,
+    ];
+
     /// A fake /sys/fs/cgroup: `cpu,cpuacct` with the `cpuacct` link systemd makes.
     fn fake_tree(root: &Path, containers: &[(Layout, String)]) {
         std::fs::create_dir_all(root.join("cpu,cpuacct")).unwrap();
@@ -1344,13 +1351,7 @@ overlay            1000000  400000    550000      43% /var/lib/docker/overlay2/a
     #[test]
     fn every_cgroup_layout_is_read_once() {
         let dir = tempfile::tempdir().unwrap();
-        let layouts = [
-            Layout::V1Cgroupfs,
-            Layout::V1Systemd,
-            Layout::V2Cgroupfs,
-            Layout::V2Systemd,
-        ];
-        let list: Vec<(Layout, String)> = (0..20).map(|n| (layouts[n % 4], id(n + 1))).collect();
+        let list: Vec<(Layout, String)> = (0..20).map(|n| (LAYOUTS[n % 4], id(n + 1))).collect();
         fake_tree(dir.path(), &list);
         // Not a container: must be ignored.
         write(
@@ -1487,13 +1488,7 @@ overlay            1000000  400000    550000      43% /var/lib/docker/overlay2/a
 
     #[test]
     fn the_awk_reader_reads_again_the_files_the_shell_found_and_drops_the_gone() {
-        let layouts = [
-            Layout::V1Cgroupfs,
-            Layout::V1Systemd,
-            Layout::V2Cgroupfs,
-            Layout::V2Systemd,
-        ];
-        let list: Vec<(Layout, String)> = (0..8).map(|n| (layouts[n % 4], id(n + 1))).collect();
+        let list: Vec<(Layout, String)> = (0..8).map(|n| (LAYOUTS[n % 4], id(n + 1))).collect();
         // Alpine's userland as well, where busybox is there.
         let applets = tempfile::tempdir().unwrap();
         let busybox = ["/bin/busybox", "/usr/bin/busybox"]
