@@ -1381,7 +1381,6 @@ overlay            1000000  400000    550000      43% /var/lib/docker/overlay2/a
 
     #[test]
     fn a_skip_sample_reads_no_page_cache_and_takes_the_last_full_ones() {
-        use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let list: Vec<(Layout, String)> = [Layout::V1Cgroupfs, Layout::V2Systemd]
             .into_iter()
@@ -1389,27 +1388,13 @@ overlay            1000000  400000    550000      43% /var/lib/docker/overlay2/a
             .map(|(n, l)| (l, id(n + 1)))
             .collect();
         fake_tree(dir.path(), &list);
-        let root = dir.path().to_str().unwrap();
-        let script = LOOP.replacen("c=/sys/fs/cgroup;", &format!("c={root};"), 1);
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(b"\nskip\n").unwrap();
-        let out = child.wait_with_output().unwrap();
-        let text = String::from_utf8(out.stdout)
-            .unwrap()
-            .replace(root, "/sys/fs/cgroup");
-        let end = std::str::from_utf8(END_MARK).unwrap();
-        let samples: Vec<Sample> = text.split_inclusive(end).map(parse).collect();
-        let (full, mut skip) = (samples[0].clone(), samples[1].clone());
+        let mut sampler = Loop::start(dir.path(), true, None);
+        let (whole, skip_text) = (sampler.ask(""), sampler.ask("skip"));
+        let (full, mut skip) = (parse(&whole), parse(&skip_text));
         assert_eq!(full.containers.len(), 2);
         assert_eq!(full.page_cache.as_ref().map(HashMap::len), Some(2));
         assert!(skip.page_cache.is_none() && skip.disks.is_empty());
-        assert!(!text.split(end).nth(1).unwrap().contains("inactive_file"));
+        assert!(!skip_text.contains("inactive_file"));
         // Without the page cache, memory in use reads as the whole usage...
         for (n, (_, id)) in list.iter().enumerate() {
             assert_eq!(skip.containers[id].mem_bytes, (n as u64 + 1) * 1_000_000);
