@@ -58,17 +58,30 @@ enum Command {
         #[arg(long)]
         accept_new: bool,
     },
-    /// Print a container's log.
+    /// Print a container's log, or with --stack every service's log of a stack, interleaved
+    /// by time.
     Logs {
         host: String,
         /// Container name, compose service, or id prefix.
-        container: String,
+        #[arg(required_unless_present = "stack")]
+        container: Option<String>,
+        /// A stack's logs together (its inventory name or compose project): each line as
+        /// `service | text`, in timestamp order.
+        #[arg(long, value_name = "NAME", conflicts_with_all = ["container", "raw"])]
+        stack: Option<String>,
         /// Keep printing new lines.
         #[arg(long, short = 'f')]
         follow: bool,
-        /// Only the last N lines.
+        /// Only the last N lines (of each service, with --stack).
         #[arg(long, value_name = "N")]
         tail: Option<u64>,
+        /// With --stack: only lines of the last DURATION (`90s`, `1h`, `2h30m`) or after
+        /// an RFC 3339 time.
+        #[arg(long, value_name = "DURATION", requires = "stack")]
+        since: Option<String>,
+        /// With --stack: each line after Docker's timestamp.
+        #[arg(long, short = 't', requires = "stack")]
+        timestamps: bool,
         /// The log's bytes as they are, escape sequences included (what `docker logs`
         /// prints); without it, a terminal gets each line with only its colours kept.
         #[arg(long)]
@@ -97,6 +110,42 @@ enum Command {
         /// Run without asking for confirmation (the action changes the host).
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Record host keys no known_hosts file has yet (like ssh's accept-new).
+        #[arg(long)]
+        accept_new: bool,
+    },
+    /// What changed on the hosts, newest first: Docker's events (die, oom, kill, health,
+    /// restart, start, stop, destroy, image pull and tag), checks that changed, opsdeck's
+    /// jobs and backups. Caught up from each engine first. Exit 1 when a host could not be
+    /// asked (what was kept of it is still printed).
+    Events {
+        /// Hosts to ask (default: all).
+        hosts: Vec<String>,
+        /// How far back: a duration (`90m`, `24h`, `7d`) or an RFC 3339 time.
+        #[arg(long, default_value = "24h", value_name = "DURATION|TIME")]
+        since: String,
+        /// JSON for scripts: an array of events, newest first.
+        #[arg(long)]
+        json: bool,
+        /// Record host keys no known_hosts file has yet (like ssh's accept-new).
+        #[arg(long)]
+        accept_new: bool,
+    },
+    /// A shell in a container (bash, else sh), or a command, over the host's SSH
+    /// connection: `opsdeck exec HOST CONTAINER [-- CMD...]`. With a terminal, the command
+    /// gets one (a PTY of its size); piped, it reads stdin. Exits with the command's status
+    /// (255 when the connection was lost, 2 when nothing was run).
+    Exec {
+        host: String,
+        /// Container name, compose service, or id prefix.
+        container: String,
+        /// The command and its arguments (default: an interactive shell).
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        command: Vec<String>,
         /// Record host keys no known_hosts file has yet (like ssh's accept-new).
         #[arg(long)]
         accept_new: bool,
@@ -167,15 +216,34 @@ fn main() -> ExitCode {
         Some(Command::Logs {
             host,
             container,
+            stack,
             follow,
             tail,
+            since,
+            timestamps,
             raw,
             accept_new,
         }) => headless(cli.config, move |config| async move {
+            let after = since
+                .as_deref()
+                .map(opsdeck::cli::logs::since)
+                .transpose()?;
             let selected = opsdeck::cli::status::select(&config, std::slice::from_ref(&host))?;
             let h = &config.inventory.hosts[selected[0]];
             let shared = opsdeck::remote::Shared::new(accept_new);
             let engine = opsdeck::cli::logs::docker_for(selected[0], h, &config, &shared).await?;
+            if let Some(stack) = stack {
+                let project =
+                    opsdeck::cli::logs::stack_project(&h.stacks, &engine.containers, &stack)?;
+                let how = opsdeck::cli::logs::StackPrint {
+                    follow,
+                    tail,
+                    after,
+                    timestamps,
+                };
+                return opsdeck::cli::logs::print_stack(&engine, &project, how).await;
+            }
+            let container = container.unwrap_or_default();
             let id = opsdeck::cli::logs::find(&engine, &container)?;
             opsdeck::cli::logs::print(&engine, &id, follow, tail, raw).await
         }),
@@ -200,6 +268,39 @@ fn main() -> ExitCode {
             };
             headless_exit(cli.config, move |config| {
                 opsdeck::cli::run::run(config, args)
+            })
+        }
+        Some(Command::Exec {
+            host,
+            container,
+            command,
+            accept_new,
+        }) => {
+            let args = opsdeck::cli::exec::ExecArgs {
+                host,
+                container,
+                command,
+                accept_new,
+                read_only: cli.read_only,
+            };
+            headless_exit(cli.config, move |config| {
+                opsdeck::cli::exec::run(config, args)
+            })
+        }
+        Some(Command::Events {
+            hosts,
+            since,
+            json,
+            accept_new,
+        }) => {
+            let args = opsdeck::cli::events::EventsArgs {
+                hosts,
+                since: Some(since),
+                json,
+                accept_new,
+            };
+            headless_exit(cli.config, move |config| {
+                opsdeck::cli::events::run(config, args)
             })
         }
         None => run_tui(cli),

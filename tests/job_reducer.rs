@@ -597,3 +597,93 @@ fn jobs_on_other_hosts_keep_running_while_the_operator_looks_elsewhere() {
     assert_eq!(f.level, Level::Info);
     assert!(f.text.contains("lila: deploy done: 4 steps in 1m"));
 }
+
+#[test]
+fn e_and_s_ask_the_runtime_for_a_shell_where_one_can_run() {
+    let shell = |fx: &[Effect]| match fx {
+        [
+            Effect::Shell {
+                host,
+                container,
+                stack,
+            },
+        ] => (*host, container.clone(), stack.clone()),
+        other => panic!("expected a shell, got {other:?}"),
+    };
+    // e: the selected running container, by id, named for the audit log
+    let mut m = at_host(1);
+    select(&mut m, "caddy");
+    let (host, container, stack) = shell(&key(&mut m, Key::Char('e')));
+    let (id, name) = container.unwrap();
+    assert_eq!(
+        (host, name.as_str(), stack.as_str()),
+        (1, "lila-caddy-1", "lila")
+    );
+    assert!(id.starts_with("b2"), "{id}");
+    assert_eq!(flash(&m), "opening a shell in caddy on lila…");
+    assert_eq!(
+        m.overlay,
+        Overlay::None,
+        "no confirmation: a shell changes nothing by itself"
+    );
+    // and from that container's log
+    key(&mut m, Key::Enter);
+    assert!(matches!(m.view, View::Container { .. }));
+    let (_, again, _) = shell(&key(&mut m, Key::Char('e')));
+    assert_eq!(again.unwrap().0, id);
+    key(&mut m, Key::Esc);
+    // a container that is not running has no shell to give
+    select(&mut m, "forgejo");
+    assert!(key(&mut m, Key::Char('e')).is_empty());
+    assert!(
+        flash(&m).contains("forgejo is not running: s starts it"),
+        "{}",
+        flash(&m)
+    );
+    // S: the host's own shell, from its view and from the fleet's row
+    assert_eq!(
+        shell(&key(&mut m, Key::Char('S'))),
+        (1, None, String::new())
+    );
+    let mut f = fleet();
+    key(&mut f, Key::Down);
+    key(&mut f, Key::Down);
+    assert_eq!(shell(&key(&mut f, Key::Char('S'))).0, 2);
+    // a host that is down: nothing to open
+    key(&mut f, Key::Down);
+    assert!(key(&mut f, Key::Char('S')).is_empty());
+    assert!(
+        flash(&f).contains("staging is not connected"),
+        "{}",
+        flash(&f)
+    );
+    // read-only, for the whole console or this host: refused, and said
+    for global in [true, false] {
+        let mut m = at_host(1);
+        select(&mut m, "caddy");
+        if global {
+            m.read_only = true;
+        } else {
+            m.hosts[1].read_only = true;
+        }
+        for k in ['e', 'S'] {
+            m.flash = None;
+            assert!(key(&mut m, Key::Char(k)).is_empty(), "{k}");
+            assert!(flash(&m).starts_with("read-only:"), "{k}: {}", flash(&m));
+        }
+    }
+    // how it ended comes back as a notice, and its record joins the history
+    let mut m = at_host(1);
+    update(
+        &mut m,
+        Msg::Notice {
+            level: Level::Warn,
+            text: "shell in caddy on lila ended: exit 127".into(),
+        },
+    );
+    assert_eq!(flash(&m), "shell in caddy on lila ended: exit 127");
+    let mut r = record("lila", "shell", "ok", 5);
+    r.container = Some("lila-caddy-1".into());
+    update(&mut m, Msg::Recorded(Box::new(r)));
+    assert_eq!(m.history[0].action, "shell");
+}

@@ -155,7 +155,7 @@ fn job_inventory(dir: &std::path::Path) {
         "[[host]]\nname = \"here\"\naddress = \"local\"\n\n[[host.stack]]\nname = \"app\"\ndir = \"~/app\"\n\n\
          [[host.stack.action]]\nname = \"hello\"\nkey = \"H\"\nsteps = [\"sh -c 'echo hello from the job; echo a warning >&2'\"]\n\n\
          [[host.stack.action]]\nname = \"wipe\"\nkey = \"W\"\nsteps = [\"touch wiped\"]\ndangerous = true\n\n\
-         [[host.stack.action]]\nname = \"slow\"\nkey = \"S\"\nsteps = [\"sleep 300\", \"touch after\"]\ndangerous = true\n",
+         [[host.stack.action]]\nname = \"slow\"\nkey = \"U\"\nsteps = [\"sleep 300\", \"touch after\"]\ndangerous = true\n",
     )
     .unwrap();
 }
@@ -220,7 +220,7 @@ fn confirm_dialog_cancel_and_accept_then_the_job_pane_and_cancel() {
     tui.wait_for("the host view", |s| s.contains("cores"));
 
     // a slow one: its pane shows step 1/2 running; x asks, y stops it on the host
-    tui.send("S");
+    tui.send("U");
     tui.wait_for("the confirm dialog", |s| {
         s.contains("Run slow (app) on here")
     });
@@ -361,7 +361,7 @@ fn quitting_with_a_job_running_cancels_and_records_it() {
         tui.wait_for("the host view", |s| {
             s.contains("fleet › here") && s.contains("cores")
         });
-        tui.send("S");
+        tui.send("U");
         tui.wait_for("the confirm dialog", |s| {
             s.contains("Run slow (app) on here")
         });
@@ -420,7 +420,7 @@ fn slow_inventory(dir: &Path) {
     std::fs::write(
         dir.join("hosts.toml"),
         "[[host]]\nname = \"here\"\naddress = \"local\"\n\n[[host.stack]]\nname = \"app\"\ndir = \"~/app\"\n\n\
-         [[host.stack.action]]\nname = \"slow\"\nkey = \"S\"\nsteps = [\"sh -c 'echo $$ > step.pid; exec sleep 300'\", \"touch after\"]\ndangerous = true\n\n\
+         [[host.stack.action]]\nname = \"slow\"\nkey = \"U\"\nsteps = [\"sh -c 'echo $$ > step.pid; exec sleep 300'\", \"touch after\"]\ndangerous = true\n\n\
          [[host.stack.action]]\nname = \"stuck\"\nkey = \"Z\"\nsteps = [\"sh -c 'setsid sleep 60 & echo $! > held.pid; exec sleep 300'\"]\ndangerous = true\n",
     )
     .unwrap();
@@ -633,4 +633,55 @@ fn ctrl_c_while_quitting_leaves_and_the_job_still_has_its_line() {
         "cancelled: opsdeck quit (opsdeck left before the host confirmed the step stopped)"
     );
     assert_eq!(lines[0]["steps"][0]["outcome"], "cancelled");
+}
+
+/// `S` on this machine: `$SHELL` runs on the terminal itself, cooked (it echoes what is
+/// typed), and the console takes the terminal back, raw again, redrawn, with the record.
+#[test]
+fn s_on_this_machine_runs_the_shell_on_the_terminal_and_takes_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tui = Tui::start(
+        dir.path(),
+        &[],
+        &[
+            ("DOCKER_HOST", Some("unix:///nonexistent.sock")),
+            ("SHELL", Some("/bin/sh")),
+            ("PS1", Some("local-shell$ ")),
+        ],
+    );
+    tui.wait_for("this machine's metrics", |s| {
+        s.contains("fleet › local") && s.contains("cores")
+    });
+    tui.send("S");
+    tui.wait_for("the shell's prompt", |s| {
+        s.contains("opsdeck: shell on local") && s.contains("local-shell$")
+    });
+    assert!(
+        tui.session.get_process().get_echo().unwrap(),
+        "the terminal is the shell's, cooked"
+    );
+    tui.send("echo $((6*7))\r");
+    tui.wait_for("the shell's answer", |s| {
+        s.lines().any(|l| l.trim() == "42")
+    });
+    tui.send("exit 4\r");
+    tui.wait_for("the console again, and how the shell ended", |s| {
+        s.contains("fleet › local")
+            && s.contains("cores")
+            && s.contains("shell on local ended: exit 4")
+    });
+    assert!(!tui.session.get_process().get_echo().unwrap(), "raw again");
+    tui.quit_ok();
+    tui.assert_restored();
+    let audit = std::fs::read_to_string(dir.path().join("state/opsdeck/audit.jsonl")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(record["action"], "shell", "{record}");
+    assert_eq!(record["host"], "local");
+    assert!(
+        record["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed: exit 4"),
+        "{record}"
+    );
 }

@@ -70,10 +70,17 @@ fn enter_opens_host_then_container_and_esc_walks_back() {
     );
     assert_eq!(
         fx,
-        vec![Effect::FollowLogs {
-            host: 1,
-            id: id.clone()
-        }]
+        vec![
+            Effect::FollowLogs {
+                host: 1,
+                id: id.clone()
+            },
+            Effect::InspectContainer {
+                host: 1,
+                id: id.clone(),
+                stats: false
+            }
+        ]
     );
     assert!(
         m.logs
@@ -810,4 +817,462 @@ fn search_match_count_follows_lines_in_and_out_of_the_ring() {
     assert_eq!(pane.ring.len(), opsdeck::model::logs::LOG_CAPACITY);
     assert_eq!(pane.ring.matches(), recount(&pane.ring, "timeout"));
     assert_eq!(pane.ring.matches(), 1000);
+}
+
+#[test]
+fn l_opens_the_stack_of_the_selected_container_and_esc_stops_it() {
+    let mut m = fleet();
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Down); // course-supporter's db
+    let fx = key(&mut m, Key::Char('L'));
+    assert_eq!(
+        m.view,
+        View::Stack {
+            host: 0,
+            project: "course-supporter".into()
+        }
+    );
+    let id = |c: &str| format!("{c:0<64}");
+    assert_eq!(
+        fx,
+        [Effect::FollowStack {
+            host: 0,
+            project: "course-supporter".into(),
+            // Every service of the project, in the host view's order; not proxy's nginx.
+            sources: vec![
+                ("app".into(), id("a1")),
+                ("db".into(), id("a2")),
+                ("netdata".into(), id("a3")),
+            ],
+        }]
+    );
+    let st = m.logs.as_ref().unwrap().stack.as_ref().unwrap();
+    assert_eq!(st.services, ["app", "db", "netdata"]);
+    let fx = key(&mut m, Key::Esc);
+    assert_eq!(m.view, View::Host { host: 0 });
+    assert!(m.logs.is_none());
+    assert_eq!(
+        fx,
+        [Effect::StopStack {
+            host: 0,
+            project: "course-supporter".into()
+        }]
+    );
+}
+
+#[test]
+fn l_in_a_container_log_swaps_it_for_its_stack() {
+    let mut m = container_view();
+    let fx = key(&mut m, Key::Char('L'));
+    assert!(matches!(&fx[0], Effect::StopLogs { host: 1, .. }), "{fx:?}");
+    assert!(
+        matches!(&fx[1], Effect::FollowStack { host: 1, project, sources } if project == "lila" && sources.len() == 5),
+        "{fx:?}"
+    );
+    assert_eq!(fx.len(), 2);
+    assert!(matches!(m.view, View::Stack { host: 1, .. }));
+    // Tab leaves it for the next host, stopping it.
+    let fx = key(&mut m, Key::Tab);
+    assert_eq!(m.view, View::Host { host: 2 });
+    assert!(matches!(fx.as_slice(), [Effect::StopStack { host: 1, .. }]));
+}
+
+#[test]
+fn l_outside_a_compose_project_says_why() {
+    let mut m = fleet();
+    open_host(&mut m, 2);
+    let h = match m.view {
+        View::Host { host } => host,
+        ref v => panic!("{v:?}"),
+    };
+    // Walk to a container without a project, if the host has one.
+    let outside = m.hosts[h]
+        .visible_containers("")
+        .iter()
+        .position(|&i| m.hosts[h].containers[i].project.is_none())
+        .expect("the fixture has a container outside compose");
+    for _ in 0..outside {
+        key(&mut m, Key::Down);
+    }
+    let fx = key(&mut m, Key::Char('L'));
+    assert!(fx.is_empty());
+    assert_eq!(m.view, View::Host { host: h });
+    assert!(
+        m.flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("not in a compose project"),
+        "{:?}",
+        m.flash
+    );
+}
+
+#[test]
+fn stack_lines_go_to_their_stack_only() {
+    let mut m = stack_view();
+    assert_eq!(m.logs.as_ref().unwrap().ring.len(), 120);
+    m.dirty = false;
+    for msg in [
+        Msg::StackLines {
+            host: 0,
+            project: "proxy".into(),
+            lines: stack_lines(3),
+        },
+        Msg::StackLines {
+            host: 1,
+            project: "course-supporter".into(),
+            lines: stack_lines(3),
+        },
+        // A container's lines, with an id that happens to be the project's name.
+        Msg::LogLines {
+            host: 0,
+            id: "course-supporter".into(),
+            lines: log_lines(3),
+        },
+    ] {
+        update(&mut m, msg);
+    }
+    assert_eq!(m.logs.as_ref().unwrap().ring.len(), 120);
+    assert!(!m.dirty);
+    update(
+        &mut m,
+        Msg::StackEnded {
+            host: 0,
+            project: "course-supporter".into(),
+            reason: "every service's log ended".into(),
+        },
+    );
+    assert_eq!(
+        m.logs.as_ref().unwrap().ended.as_deref(),
+        Some("every service's log ended")
+    );
+}
+
+/// `n` more lines of course-supporter's stack, as its follower sends them.
+fn more_stack_lines(m: &mut opsdeck::model::Model, n: usize) {
+    update(
+        m,
+        Msg::StackLines {
+            host: 0,
+            project: "course-supporter".into(),
+            lines: stack_lines(n),
+        },
+    );
+}
+
+fn shown_sources(m: &opsdeck::model::Model) -> Vec<u16> {
+    let ring = &m.logs.as_ref().unwrap().ring;
+    let mut s: Vec<u16> = ring
+        .range(0, u64::MAX)
+        .filter_map(|(_, l)| l.source)
+        .collect();
+    s.dedup();
+    s.sort();
+    s.dedup();
+    s
+}
+
+#[test]
+fn f_shows_one_service_then_the_next_then_all() {
+    let mut m = stack_view();
+    assert_eq!(shown_sources(&m), [0, 1, 2]);
+    key(&mut m, Key::Char('f'));
+    assert_eq!(shown_sources(&m), [0]);
+    assert_eq!(m.logs.as_ref().unwrap().ring.len(), 40);
+    key(&mut m, Key::Char('f'));
+    assert_eq!(shown_sources(&m), [1]);
+    // New lines of a hidden service are kept for later, not shown.
+    more_stack_lines(&mut m, 6);
+    assert_eq!(m.logs.as_ref().unwrap().ring.len(), 42);
+    key(&mut m, Key::Char('f'));
+    assert_eq!(shown_sources(&m), [2]);
+    key(&mut m, Key::Char('f'));
+    assert_eq!(shown_sources(&m), [0, 1, 2]);
+    assert_eq!(m.logs.as_ref().unwrap().ring.len(), 126);
+    // In timestamp order as they came.
+    let ring = &m.logs.as_ref().unwrap().ring;
+    let ats: Vec<_> = ring.range(0, 120).map(|(_, l)| l.at).collect();
+    assert!(ats.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
+fn search_and_pause_work_across_the_services_and_the_filter() {
+    let mut m = stack_view();
+    key(&mut m, Key::Char('/'));
+    keys(&mut m, "timeout");
+    key(&mut m, Key::Enter);
+    // app says it at 3, 15, 27, ...; db at 7, 19, ...: i % 4 == 3 and i % 3 < 2.
+    let expected: Vec<u64> = (0..120u64).filter(|i| i % 4 == 3 && i % 3 < 2).collect();
+    let p = m.logs.as_ref().unwrap();
+    assert_eq!(p.ring.matches(), expected.len());
+    assert_eq!(p.current_match, expected.last().copied());
+    assert!(!p.follow);
+    key(&mut m, Key::Char('n'));
+    assert_eq!(
+        m.logs.as_ref().unwrap().current_match,
+        Some(expected[expected.len() - 2])
+    );
+    // Only db: the search stays, its matches are db's.
+    key(&mut m, Key::Char('f'));
+    key(&mut m, Key::Char('f'));
+    let p = m.logs.as_ref().unwrap();
+    assert_eq!(p.search, "timeout");
+    assert_eq!(p.current_match, None);
+    let db = expected.iter().filter(|i| *i % 3 == 1).count();
+    assert_eq!(p.ring.matches(), db);
+    key(&mut m, Key::Char('n'));
+    let seq = m.logs.as_ref().unwrap().current_match.unwrap();
+    let line = m.logs.as_ref().unwrap().ring.get(seq).unwrap();
+    assert_eq!(line.source, Some(1));
+    assert!(line.text.contains("timeout"));
+    // Paused: lines coming in keep the viewport still, counting only the shown ones.
+    let before = m.logs.as_ref().unwrap().scroll;
+    more_stack_lines(&mut m, 6);
+    assert_eq!(m.logs.as_ref().unwrap().scroll, before + 2);
+    key(&mut m, Key::Char('G'));
+    let p = m.logs.as_ref().unwrap();
+    assert!(p.follow);
+    assert_eq!(p.scroll, 0);
+    key(&mut m, Key::Char('p'));
+    assert!(!m.logs.as_ref().unwrap().follow);
+}
+
+#[test]
+fn t_shows_what_changed_newest_first_filters_and_opens_the_log_at_that_moment() {
+    use opsdeck::model::timeline::Grade;
+    use opsdeck::model::{Effect, LogLine, Stream, View};
+    let mut m = support::with_timeline(support::fleet());
+    // the fleet's: every host's, newest first
+    key(&mut m, Key::Char('t'));
+    assert_eq!(m.view, View::Timeline { host: None });
+    let list: Vec<(String, String)> = m
+        .timeline_list()
+        .iter()
+        .map(|e| (e.host.clone(), e.text.clone()))
+        .collect();
+    assert_eq!(list.len(), 9);
+    assert_eq!(list[0].1, "health: unhealthy");
+    assert!(m.timeline_list().windows(2).all(|w| w[0].ns >= w[1].ns));
+    // the same event again (caught up twice) is not shown twice
+    let again = support::event(
+        "lila",
+        40,
+        "health",
+        Some("lila-api-1"),
+        Some("b1"),
+        "health: unhealthy",
+        Grade::Crit,
+    );
+    update(
+        &mut m,
+        Msg::Timeline {
+            host: 1,
+            events: vec![again],
+            caught_up: true,
+        },
+    );
+    assert_eq!(m.timeline_list().len(), 9);
+    key(&mut m, Key::Esc);
+    assert_eq!(m.view, View::Fleet);
+    // a host's: only its own; the filter narrows by stack, container, kind or text
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Char('t'));
+    assert_eq!(m.view, View::Timeline { host: Some(1) });
+    assert!(m.timeline_list().iter().all(|e| e.host == "lila"));
+    assert_eq!(m.timeline_list().len(), 6);
+    // (the filter starts the cursor again at the top)
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Char('/'));
+    keys(&mut m, "oom");
+    key(&mut m, Key::Enter);
+    assert_eq!(m.timeline_list().len(), 1);
+    // Enter: the container's log, to be paused at that moment
+    let fx = key(&mut m, Key::Enter);
+    let id = format!("{:0<64}", "b1");
+    assert_eq!(
+        fx,
+        vec![
+            Effect::FollowLogs {
+                host: 1,
+                id: id.clone()
+            },
+            Effect::InspectContainer {
+                host: 1,
+                id: id.clone(),
+                stats: false
+            },
+        ]
+    );
+    assert_eq!(
+        m.view,
+        View::Container {
+            host: 1,
+            id: id.clone()
+        }
+    );
+    let line = |secs: i64, text: &str| LogLine {
+        time: String::new(),
+        at: Some(support::ago(secs)),
+        source: None,
+        stream: Stream::Stdout,
+        text: text.into(),
+    };
+    let lines = (0..10)
+        .map(|i| line(200 - i * 20, &format!("line {i}")))
+        .collect();
+    update(
+        &mut m,
+        Msg::LogLines {
+            host: 1,
+            id: id.clone(),
+            lines,
+        },
+    );
+    // the OOM came 97 s ago: the last line at or before it is `line 5` (100 s ago)
+    let pane = m.logs.as_ref().unwrap();
+    assert!(!pane.follow);
+    assert_eq!(
+        pane.scroll, 4,
+        "line 5 at the bottom, four newer lines below"
+    );
+    // a line after the moment settles it: later lines keep the place
+    update(
+        &mut m,
+        Msg::LogLines {
+            host: 1,
+            id: id.clone(),
+            lines: vec![line(1, "later")],
+        },
+    );
+    assert_eq!(m.logs.as_ref().unwrap().scroll, 5);
+    assert!(m.logs.as_ref().unwrap().moment.is_none());
+    // a container that is gone: said, nothing opened
+    key(&mut m, Key::Char('t'));
+    key(&mut m, Key::Char('/'));
+    keys(&mut m, "sigkill");
+    key(&mut m, Key::Enter);
+    m.hosts[1]
+        .containers
+        .retain(|c| c.display_name() != "forgejo");
+    assert!(key(&mut m, Key::Enter).is_empty());
+    assert!(
+        m.flash.as_ref().unwrap().text.contains("is gone from lila"),
+        "{:?}",
+        m.flash
+    );
+}
+
+#[test]
+fn up_from_a_projects_first_container_is_its_row_and_enter_there_opens_its_logs_together() {
+    use opsdeck::model::{Effect, View};
+    let mut m = support::fleet();
+    key(&mut m, Key::Enter); // course-supporter: its project, then proxy
+    assert_eq!(m.selected_container().unwrap().1.display_name(), "app");
+    key(&mut m, Key::Up);
+    assert!(m.host_header);
+    assert!(
+        m.selected_container().is_none(),
+        "a project row is no container"
+    );
+    // actions that want a container say so
+    key(&mut m, Key::Char('r'));
+    assert_eq!(m.overlay, opsdeck::model::Overlay::None);
+    // Enter: every service of the project, together
+    let fx = key(&mut m, Key::Enter);
+    assert!(
+        matches!(&fx[..], [Effect::FollowStack { host: 0, project, .. }] if project == "course-supporter"),
+        "{fx:?}"
+    );
+    assert!(matches!(m.view, View::Stack { host: 0, .. }));
+    key(&mut m, Key::Esc);
+    // Up at the top stays; Down leaves the row for its first container
+    let mut m = support::fleet();
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Up);
+    key(&mut m, Key::Up);
+    assert!(m.host_header);
+    key(&mut m, Key::Down);
+    assert!(!m.host_header);
+    assert_eq!(m.selected_container().unwrap().1.display_name(), "app");
+    // from the next group's first container: its row, then the previous group's last
+    for _ in 0..3 {
+        key(&mut m, Key::Down);
+    }
+    assert_eq!(m.selected_container().unwrap().1.display_name(), "nginx");
+    key(&mut m, Key::Up);
+    assert!(m.host_header);
+    let fx = key(&mut m, Key::Enter);
+    assert!(
+        matches!(&fx[..], [Effect::FollowStack { project, .. }] if project == "proxy"),
+        "{fx:?}"
+    );
+    key(&mut m, Key::Esc);
+    assert!(m.host_header, "back on the project's row");
+    key(&mut m, Key::Up);
+    assert!(!m.host_header);
+    assert_eq!(m.selected_container().unwrap().1.display_name(), "netdata");
+}
+
+#[test]
+fn samples_put_a_boot_and_a_disk_crossing_on_the_timeline_and_ask_to_keep_them() {
+    use opsdeck::model::host::{Disk, Metrics};
+    let sample = |uptime: u64, used: u64| Metrics {
+        uptime_secs: uptime,
+        disks: vec![Disk {
+            mount: "/".into(),
+            used_bytes: used,
+            total_bytes: 100,
+        }],
+        ..Metrics::default()
+    };
+    let mut m = fleet();
+    let send = |m: &mut opsdeck::model::Model, metrics: Metrics, secs: i64| {
+        update(
+            m,
+            part(
+                1,
+                Part::Metrics {
+                    at: ago(secs),
+                    metrics,
+                },
+            ),
+        )
+    };
+    let kept = |fx: &[Effect]| -> Vec<String> {
+        fx.iter()
+            .filter_map(|e| match e {
+                Effect::KeepEvents { events } => Some(events.iter().map(|e| e.text.clone())),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
+    // the first sample: the host's boot (its first), the disk's level taken as it is
+    let fx = send(&mut m, sample(3600, 90), 10);
+    assert_eq!(kept(&fx), ["host booted"]);
+    assert!(
+        m.timeline
+            .iter()
+            .any(|e| e.host == "lila" && e.kind == "boot")
+    );
+    // the same boot, the same level: nothing
+    assert!(kept(&send(&mut m, sample(3608, 91), 2)).is_empty());
+    // the disk past critical
+    let fx = send(&mut m, sample(3610, 96), 0);
+    assert_eq!(kept(&fx), ["disk / 96% full: past 95%"]);
+    // a new console that loaded this boot from the store says nothing of it
+    let mut again = fleet();
+    let stored: Vec<_> = m.timeline.clone();
+    update(
+        &mut again,
+        Msg::Timeline {
+            host: 1,
+            events: stored,
+            caught_up: false,
+        },
+    );
+    assert!(kept(&send(&mut again, sample(3620, 96), 0)).is_empty());
 }

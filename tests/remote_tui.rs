@@ -304,3 +304,147 @@ fn a_job_from_the_console_over_ssh_typed_confirmation_and_the_job_pane() {
     assert_eq!(record["outcome"], "ok");
     assert_eq!(record["steps"][0]["exit"], 0);
 }
+
+/// The lines of the screen, trimmed, for "a line that is exactly ...".
+fn has_line(screen: &str, want: &str) -> bool {
+    screen.lines().any(|l| l.trim() == want)
+}
+
+#[test]
+fn e_opens_a_shell_in_lila_api_resizes_reach_it_and_the_console_comes_back_redrawn() {
+    let Some(lab) = Lab::get() else { return };
+    let _sshd = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::run::host_inventory(dir.path(), lab, &LILA, "");
+    let mut env = lab_env(lab);
+    env.push(("OPSDECK_CONFIG", Some(config.as_str())));
+    env.push(("TERM", Some("xterm-256color")));
+    // one host: the console opens on its host view
+    let mut tui = Tui::start_sized(dir.path(), &[], &env, 100, 30);
+    let before = tui.wait_for("lila's containers, api selected", |s| {
+        s.contains("fleet › lila") && s.contains("lila 4/4 running") && s.contains("  api ")
+    });
+    tui.send("e");
+    tui.wait_for("the shell's prompt", |s| {
+        s.contains("opsdeck: shell in api on lila")
+            && s.lines().any(|l| l.trim_end().ends_with('#'))
+    });
+    tui.send("hostname; echo $((6*7))\r");
+    let screen = tui.wait_for("42 from the container", |s| has_line(s, "42"));
+    // the container's hostname (its short id), as docker says
+    let id = lab.hostname_of(&LILA, "lila_api_1");
+    assert!(has_line(&screen, &id), "{id:?} in\n{screen}");
+
+    // a resize reaches the container's terminal
+    tui.session
+        .get_process_mut()
+        .set_window_size(90, 26)
+        .unwrap();
+    tui.parser
+        .screen_mut()
+        .set_size(26.try_into().unwrap(), 90.try_into().unwrap());
+    tui.send("stty size\r");
+    tui.wait_for("the new size inside", |s| has_line(s, "26 90"));
+
+    tui.send("exit\r");
+    let after = tui.wait_for("the console again, redrawn at the new size", |s| {
+        s.contains("fleet › lila")
+            && s.contains("lila 4/4 running")
+            && s.contains("shell in api on lila ended: exit 0")
+    });
+    // what it showed before, whole: the header, the graphs, the containers
+    for want in ["CPU", "MEM", "Containers", "  api ", "  web "] {
+        assert!(
+            before.contains(want) && after.contains(want),
+            "{want}:\n{after}"
+        );
+    }
+    assert!(!after.contains("opsdeck: shell in"), "{after}");
+    // and it still takes keys
+    tui.send("?");
+    tui.wait_for("help", |s| s.contains("a shell in the container"));
+    tui.send("q");
+    tui.send("q");
+    assert!(matches!(tui.finish(), WaitStatus::Exited(_, 0)));
+    tui.assert_restored();
+    let audit = std::fs::read_to_string(dir.path().join("state/opsdeck/audit.jsonl")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(record["action"], "shell", "{record}");
+    assert_eq!(record["host"], "lila");
+    assert_eq!(record["container"], "lila_api_1");
+    assert_eq!(record["outcome"], "ok");
+    assert!(
+        record["user"].as_str().is_some_and(|u| !u.is_empty()),
+        "{record}"
+    );
+    let start: jiff::Timestamp = record["time"].as_str().unwrap().parse().unwrap();
+    let end: jiff::Timestamp = record["ended"].as_str().unwrap().parse().unwrap();
+    assert!(end > start, "{record}");
+}
+
+#[test]
+fn s_opens_a_shell_on_the_host_and_read_only_refuses_both() {
+    let Some(lab) = Lab::get() else { return };
+    let _sshd = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::run::host_inventory(dir.path(), lab, &LILA, "");
+    let mut env = lab_env(lab);
+    env.push(("OPSDECK_CONFIG", Some(config.as_str())));
+
+    // read-only: neither key hands the terminal over
+    let mut tui = Tui::start_sized(dir.path(), &["--read-only"], &env, 100, 30);
+    tui.wait_for("lila's containers", |s| s.contains("lila 4/4 running"));
+    tui.send("S");
+    tui.wait_for("the refusal of S", |s| {
+        s.contains("read-only: shells are turned off")
+    });
+    // another refusal in between, so the next one must be e's own
+    tui.send("s");
+    tui.wait_for("the refusal of s", |s| {
+        s.contains("read-only: actions that change hosts are turned off")
+    });
+    tui.send("e");
+    let screen = tui.wait_for("the refusal of e", |s| {
+        s.contains("read-only: shells are turned off")
+    });
+    assert!(!screen.contains("opsdeck: shell"), "{screen}");
+    tui.send("q");
+    assert!(matches!(tui.finish(), WaitStatus::Exited(_, 0)));
+    assert!(!dir.path().join("state/opsdeck/audit.jsonl").exists());
+
+    // S from the fleet's row: the lab user's login shell on the host
+    let mut tui = Tui::start_sized(dir.path(), &[], &env, 100, 30);
+    tui.wait_for("lila's containers", |s| s.contains("lila 4/4 running"));
+    tui.send("F");
+    tui.wait_for("lila up in the fleet", |s| {
+        row(s, LILA.name).is_some_and(|r| r.contains("● up"))
+    });
+    tui.send("S");
+    tui.wait_for("the host's prompt", |s| {
+        s.contains("opsdeck: shell on lila") && s.lines().any(|l| l.trim_end().ends_with('$'))
+    });
+    tui.send("id -un; stty size\r");
+    tui.wait_for("who and how big", |s| {
+        has_line(s, LILA.user) && has_line(s, "30 100")
+    });
+    tui.send("exit 3\r");
+    tui.wait_for("the fleet again, and how the shell ended", |s| {
+        row(s, LILA.name).is_some_and(|r| r.contains("● up"))
+            && s.contains("shell on lila ended: exit 3")
+    });
+    tui.send("q");
+    assert!(matches!(tui.finish(), WaitStatus::Exited(_, 0)));
+    tui.assert_restored();
+    let audit = std::fs::read_to_string(dir.path().join("state/opsdeck/audit.jsonl")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(record["action"], "shell", "{record}");
+    assert!(record.get("container").is_none(), "{record}");
+    assert_eq!(record["summary"], "shell on lila");
+    // (a shell over within seconds also names its last line: here `logout`)
+    assert!(
+        record["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("failed: exit 3")),
+        "{record}"
+    );
+}

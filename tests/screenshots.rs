@@ -15,7 +15,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::lab::{COURSE_SUPPORTER, HOSTS, Lab};
+use common::lab::{COURSE_SUPPORTER, HOSTS, LILA, Lab};
+use common::run::TestContainer;
 use support::tui::Tui;
 
 fn save(tui: &mut Tui, dir: &Path, name: &str, title: &str) {
@@ -129,12 +130,7 @@ fn full_fleet(s: &str) -> bool {
 #[test]
 #[ignore = "run by tests/lab/screenshots: two minutes, and it deploys course-supporter"]
 fn screenshots_of_the_lab() {
-    let lab = Lab::get().expect("the lab is up (tests/lab/screenshots brings it up)");
-    let out = std::env::var_os("OPSDECK_SCREENSHOTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots"));
-    std::fs::create_dir_all(&out).unwrap();
-    let home = tempfile::tempdir().unwrap();
+    let (lab, out, home) = shots();
     let config = inventory(lab, home.path());
     lab.lab(&["cs-commit", &format!("shots_{}", std::process::id())]);
     let mut env: Vec<(&str, Option<&str>)> = lab
@@ -261,4 +257,158 @@ fn screenshots_of_the_lab() {
         tui.finish();
     }
     lab.ssh_ok(&COURSE_SUPPORTER, "rm -rf opsdeck-shots");
+}
+
+/// The lab, where the pictures go (`$OPSDECK_SCREENSHOTS`, else `screenshots/`), and a
+/// home for the console.
+fn shots() -> (&'static Lab, PathBuf, tempfile::TempDir) {
+    let lab = Lab::get().expect("the lab is up (tests/lab/screenshots brings it up)");
+    let out = std::env::var_os("OPSDECK_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots"));
+    std::fs::create_dir_all(&out).unwrap();
+    (lab, out, tempfile::tempdir().unwrap())
+}
+
+/// The stack's logs picture alone (no deploy): course-supporter's app and db interleaved.
+/// Its name starts with the test above's, so `tests/lab/screenshots` takes it too.
+#[test]
+#[ignore = "run by tests/lab/screenshots"]
+fn screenshots_of_the_lab_stack_logs() {
+    let (lab, out, home) = shots();
+    let env: Vec<(&str, Option<&str>)> = lab
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), Some(v.as_str())))
+        .collect();
+    let mut tui = Tui::start_sized(home.path(), &[], &env, 120, 36);
+    tui.wait_for("the full fleet", full_fleet);
+    tui.send("\r");
+    tui.wait_for("course-supporter's host view", |s| {
+        s.contains("fleet › course-supporter") && s.contains("▾ course-supporter")
+    });
+    tui.send("L");
+    tui.wait_for("the stack's logs", |s| s.contains("all 2 services"));
+    // A checkpoint makes PostgreSQL log two lines among the app's requests.
+    lab.ssh_ok(
+        &COURSE_SUPPORTER,
+        "docker exec -u postgres course-supporter-db psql -q -d postgres -c CHECKPOINT",
+    );
+    tui.wait_for("lines of both services", |s| {
+        s.contains("│app │") && s.contains("checkpoint complete")
+    });
+    tui.pump_for(Duration::from_secs(6));
+    save(
+        &mut tui,
+        &out,
+        "stack-logs",
+        "opsdeck: course-supporter's stack logs, app and db interleaved by time",
+    );
+    tui.send("q");
+    tui.finish();
+}
+
+/// Triage at the console, for the README: a shell in lila's api, the api's graphs tab, and
+/// lila's timeline after a container was killed. Its name starts with the first test's,
+/// so `tests/lab/screenshots` takes it too.
+#[test]
+#[ignore = "run by tests/lab/screenshots"]
+fn screenshots_of_the_lab_triage() {
+    let (lab, out, home) = shots();
+    let env: Vec<(&str, Option<&str>)> = lab
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), Some(v.as_str())))
+        .collect();
+    let mut tui = Tui::start_sized(home.path(), &[], &env, 120, 36);
+    tui.wait_for("the full fleet", full_fleet);
+    tui.send("j");
+    tui.send("\r");
+    tui.wait_for("lila's host view", |s| {
+        s.contains("fleet › lila") && s.contains("▾ lila")
+    });
+    // graphs with some history
+    tui.pump_for(Duration::from_secs(40));
+
+    // e: a shell in the api container, the terminal handed over
+    tui.send("e");
+    tui.wait_for("the container's prompt", |s| {
+        s.contains("opsdeck: shell in api on lila")
+            && s.lines().any(|l| l.trim_end().ends_with('#'))
+    });
+    tui.send("hostname; id; ls\r");
+    tui.wait_for("its answers", |s| s.contains("uid=0(root)"));
+    tui.pump_for(Duration::from_millis(300));
+    save(
+        &mut tui,
+        &out,
+        "shell",
+        "opsdeck: e hands the terminal to a shell in lila's api container",
+    );
+    tui.send("exit\r");
+    tui.wait_for("the host view again", |s| {
+        s.contains("▾ lila") && s.contains("shell in api on lila ended: exit 0")
+    });
+
+    // the container view's graphs
+    tui.send("\r");
+    tui.wait_for("the api's view", |s| s.contains("› lila_api_1"));
+    tui.send("2");
+    tui.wait_for("its graphs", |s| s.contains("CPU") && s.contains("Graphs"));
+    tui.pump_for(Duration::from_secs(5));
+    save(
+        &mut tui,
+        &out,
+        "container-graphs",
+        "opsdeck: the container view's graphs tab for lila's api",
+    );
+    tui.send("\u{1b}");
+    tui.wait_for("lila's host view", |s| s.contains("▾ lila"));
+
+    // the database's environment, its password masked
+    tui.send("/database\r");
+    tui.send("\r");
+    tui.wait_for("the database's view", |s| s.contains("› lila_database_1"));
+    tui.send("4");
+    tui.wait_for("its environment, masked", |s| {
+        s.contains("POSTGRES_PASSWORD") && s.contains("••••••")
+    });
+    save(
+        &mut tui,
+        &out,
+        "container-env",
+        "opsdeck: the container view's environment tab, the password masked until v",
+    );
+    tui.send("\u{1b}");
+    tui.wait_for("lila's host view, filtered", |s| {
+        s.contains("▾ lila") && s.contains("filter \"database\"")
+    });
+    tui.send("\u{1b}");
+    tui.wait_for("lila's host view", |s| {
+        s.contains("▾ lila") && s.contains("  api ")
+    });
+
+    // something to see on the timeline: a worker killed from outside opsdeck
+    let c = TestContainer::run(
+        lab,
+        LILA,
+        "lila-worker",
+        "trap 'exit 2' HUP; while :; do sleep 1; done",
+    );
+    tui.send("t");
+    tui.wait_for("lila's timeline", |s| {
+        s.contains("What changed on lila") && s.contains("lila-worker")
+    });
+    let _ = c.docker(&["kill", "-s", "HUP", "lila-worker"]);
+    tui.wait_for("the kill", |s| s.contains("exited with code 2"));
+    tui.pump_for(Duration::from_millis(500));
+    save(
+        &mut tui,
+        &out,
+        "timeline",
+        "opsdeck: what changed on lila, newest first",
+    );
+    drop(c);
+    tui.send("q");
+    tui.finish();
 }

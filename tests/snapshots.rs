@@ -423,3 +423,130 @@ fn cancel_quit_and_custom_action_dialogs() {
     key(&mut m, Key::Char('G'));
     snap("help_host_custom_actions", &m);
 }
+
+#[test]
+fn stack_logs_following() {
+    snap("stack_logs", &stack_view());
+}
+
+#[test]
+fn stack_logs_one_service_paused_with_search() {
+    let mut m = stack_view();
+    key(&mut m, Key::Char('f'));
+    key(&mut m, Key::Char('f'));
+    key(&mut m, Key::Char('/'));
+    keys(&mut m, "timeout");
+    key(&mut m, Key::Enter);
+    snap("stack_logs_db_search", &m);
+}
+
+#[test]
+fn stack_logs_name_each_service_in_its_own_colour() {
+    let theme = Theme::load("default").unwrap();
+    let t = render(&stack_view(), &theme, 160, 48);
+    let buf = t.backend().buffer();
+    // The service column's first cell on each log row, by the service named there.
+    let mut colours = std::collections::HashMap::new();
+    for y in 0..48 {
+        let row: String = (1..160).map(|x| buf[(x, y)].symbol().to_string()).collect();
+        for name in ["app ", "db ", "netdata "] {
+            if row.starts_with(name) && row.contains(" │ ") {
+                colours.entry(name).or_insert(buf[(1, y)].fg);
+            }
+        }
+    }
+    assert_eq!(
+        colours.len(),
+        3,
+        "every service has lines on screen: {colours:?}"
+    );
+    let mut distinct: Vec<_> = colours.values().map(|c| format!("{c:?}")).collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        3,
+        "three services, three colours: {colours:?}"
+    );
+    // Under NO_COLOR: none at all (checked cell by cell).
+    let t = render(&stack_view(), &Theme::monochrome(), 160, 48);
+    for cell in t.backend().buffer().content() {
+        assert_eq!(cell.fg, ratatui::style::Color::Reset, "{:?}", cell.symbol());
+    }
+}
+
+#[test]
+fn a_hostile_service_name_is_cleaned_and_cut_by_display_width() {
+    let mut m = support::fleet();
+    // The host names the services: one with escapes and controls, one wide and long.
+    m.hosts[0].containers[1].service = Some("db\u{1b}]52;c;aGk=\u{7}\u{1b}[2J\r\n".into());
+    m.hosts[0].containers[2].service = Some("監視データ収集サービス-netdata".into());
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Char('L'));
+    let (host, project) = match &m.view {
+        opsdeck::model::View::Stack { host, project } => (*host, project.clone()),
+        v => panic!("{v:?}"),
+    };
+    opsdeck::model::update(
+        &mut m,
+        opsdeck::model::Msg::StackLines {
+            host,
+            project,
+            lines: stack_lines(9),
+        },
+    );
+    let t = render(&m, &Theme::load("default").unwrap(), 80, 24);
+    let buf = t.backend().buffer();
+    let mut text = String::new();
+    for y in 0..24 {
+        for x in 0..80 {
+            text.push_str(buf[(x, y)].symbol());
+        }
+        text.push('\n');
+    }
+    assert!(
+        !text
+            .chars()
+            .any(|c| c != '\n' && (c.is_control() || c == '\u{1b}')),
+        "{text}"
+    );
+    // The column is 16 terminal columns wide (the cap) on every row: the wide name is
+    // cut to seven characters (14 columns) and an ellipsis, by display width.
+    let rows: Vec<u16> = (0..24)
+        .filter(|&y| buf[(0, y)].symbol() == "│" && buf[(18, y)].symbol() == "│")
+        .collect();
+    assert_eq!(rows.len(), 9, "{text}");
+    let names: Vec<String> = rows
+        .iter()
+        .map(|&y| (1..17).map(|x| buf[(x, y)].symbol()).collect::<String>())
+        .collect();
+    assert_eq!(names[0].trim_end(), "app");
+    assert_eq!(names[1].trim_end(), "db", "escapes and controls gone");
+    assert!(names[2].starts_with("監"), "{:?}", names[2]);
+    assert!(names[2].contains('…'), "{:?}", names[2]);
+    insta::assert_snapshot!("stack_logs_hostile_names_80x24", t.backend());
+}
+
+#[test]
+fn timeline_of_the_fleet_and_of_a_host() {
+    let mut m = support::with_timeline(support::fleet());
+    key(&mut m, Key::Char('t'));
+    snap("timeline_fleet", &m);
+    key(&mut m, Key::Esc);
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Char('t'));
+    key(&mut m, Key::Down);
+    snap("timeline_lila", &m);
+    let mut empty = support::fleet();
+    key(&mut empty, Key::Char('t'));
+    snap("timeline_empty", &empty);
+}
+
+#[test]
+fn host_with_a_project_row_selected() {
+    let mut m = support::fleet();
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Up);
+    snap("host_project_row", &m);
+}

@@ -1,6 +1,7 @@
 //! `opsdeck logs HOST CONTAINER [--follow] [--tail N]`: a container's log on stdout,
 //! through the console's worker for that host: its connection, its container list, and
-//! its Docker client lent for the log stream.
+//! its Docker client lent for the log stream. `opsdeck logs HOST --stack NAME`: every
+//! service's log of a stack, interleaved by time, each line after its service's name.
 
 use std::io::Write;
 
@@ -76,6 +77,203 @@ pub fn pick<'a>(
             let names: Vec<&str> = containers.iter().map(|c| c.name.as_str()).collect();
             format!("no container {wanted:?} (there are: {})", names.join(", "))
         })
+}
+
+/// The compose project a stack named `wanted` runs as: an inventory stack of the host by
+/// name, or a compose project the host's containers carry. The error lists both.
+pub fn stack_project(
+    stacks: &[crate::config::Stack],
+    containers: &[crate::model::Container],
+    wanted: &str,
+) -> Result<String, String> {
+    if let Some(s) = stacks.iter().find(|s| s.name.get_ref() == wanted) {
+        return Ok(crate::jobs::compose::project_name(s));
+    }
+    // The inventory's names, then the projects no inventory stack runs as.
+    let mut known: Vec<String> = stacks.iter().map(|s| s.name.get_ref().clone()).collect();
+    let projects: Vec<String> = stacks
+        .iter()
+        .map(crate::jobs::compose::project_name)
+        .collect();
+    for c in containers {
+        if let Some(p) = &c.project {
+            if p == wanted {
+                return Ok(p.clone());
+            }
+            if !known.contains(p) && !projects.contains(p) {
+                known.push(p.clone());
+            }
+        }
+    }
+    let known: Vec<String> = known
+        .iter()
+        .map(|k| crate::sanitize::line(k).into_owned())
+        .collect();
+    Err(format!(
+        "no stack {:?} on this host (there are: {})",
+        crate::sanitize::line(wanted),
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    ))
+}
+
+/// `--since`: a duration back from now (`90s`, `1h`), or an RFC 3339 time.
+pub fn since(text: &str) -> Result<jiff::Timestamp, String> {
+    if let Ok(at) = text.parse::<jiff::Timestamp>() {
+        return Ok(at);
+    }
+    let back =
+        crate::config::duration::parse_duration(text).map_err(|e| format!("--since: {e}"))?;
+    let back = jiff::SignedDuration::try_from(back).map_err(|e| format!("--since: {e}"))?;
+    jiff::Timestamp::now()
+        .checked_sub(back)
+        .map_err(|e| format!("--since {text}: {e}"))
+}
+
+/// A stack's containers as (service, container id), by service name.
+pub fn stack_sources(
+    containers: &[crate::model::Container],
+    project: &str,
+) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = containers
+        .iter()
+        .filter(|c| c.project.as_deref() == Some(project))
+        .map(|c| (c.display_name().to_string(), c.id.clone()))
+        .collect();
+    found.sort();
+    found
+}
+
+/// What `opsdeck logs --stack` prints, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct StackPrint {
+    pub follow: bool,
+    pub tail: Option<u64>,
+    pub after: Option<jiff::Timestamp>,
+    /// Each line after Docker's timestamp, as `docker compose logs --timestamps` does.
+    pub timestamps: bool,
+}
+
+/// Prints a stack's logs on stdout, interleaved by time, each line as `service | text`.
+/// On a terminal each service's name has its own colour and lines keep theirs (none of
+/// either under `NO_COLOR`); piped, the output is plain text. Every other escape sequence
+/// and control character is removed either way.
+pub async fn print_stack(engine: &Engine, project: &str, how: StackPrint) -> Result<(), String> {
+    use std::io::IsTerminal;
+    let sources = stack_sources(&engine.containers, project);
+    if sources.is_empty() {
+        return Err(format!(
+            "stack {:?} has no containers on this host",
+            crate::sanitize::line(project)
+        ));
+    }
+    let names: Vec<String> = sources
+        .iter()
+        .map(|(s, _)| crate::sanitize::line(s).into_owned())
+        .collect();
+    let stack_sources = sources
+        .iter()
+        .map(|(s, id)| docker::stack::StackSource::new(s, id))
+        .collect();
+    let req = docker::stack::StackRequest {
+        follow: how.follow,
+        tail: how.tail,
+        after: how.after,
+    };
+    let (tx, mut rx) = mpsc::channel::<Msg>(64);
+    let task = tokio::spawn(docker::stack::follow_stack(
+        (engine.docker.clone(), engine.socket.clone()),
+        0,
+        project.to_string(),
+        stack_sources,
+        req,
+        tx,
+    ));
+    let mut out = std::io::stdout().lock();
+    let colour = out.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let prefix = StackPrefix::new(&names, colour);
+    let result = loop {
+        match rx.recv().await {
+            Some(Msg::StackLines { lines, .. }) => {
+                for l in &lines {
+                    if let Err(e) = write_stack_line(&mut out, &prefix, l, how.timestamps, colour) {
+                        task.abort();
+                        return Err(e.to_string());
+                    }
+                }
+                let _ = out.flush();
+            }
+            Some(Msg::StackEnded { .. }) | None => break Ok(()),
+            Some(_) => {}
+        }
+    };
+    task.abort();
+    result
+}
+
+/// Each service's name as the column before its lines: the same width for all (the
+/// longest, by display width, at most 16 columns), coloured per service or plain.
+pub struct StackPrefix(Vec<String>);
+
+/// Colours of services' names on a terminal, as compose picks them: cyan, yellow, green,
+/// magenta, blue, then their bright kinds.
+const SERVICE_SGR: [&str; 10] = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"];
+
+impl StackPrefix {
+    pub fn new(names: &[String], colour: bool) -> Self {
+        let width = names
+            .iter()
+            .map(|n| unicode_width::UnicodeWidthStr::width(n.as_str()))
+            .max()
+            .unwrap_or(0)
+            .min(crate::ui::panels::container::SERVICE_COLUMN_MAX);
+        StackPrefix(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let name = crate::ui::format::fit_columns(n, width);
+                    if colour {
+                        format!(
+                            "\u{1b}[{}m{name} |\u{1b}[0m ",
+                            SERVICE_SGR[i % SERVICE_SGR.len()]
+                        )
+                    } else {
+                        format!("{name} | ")
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, source: Option<u16>) -> &str {
+        source
+            .and_then(|i| self.0.get(usize::from(i)))
+            .map_or("", String::as_str)
+    }
+}
+
+/// One line of a stack's logs: its service, its timestamp when asked for, its text (with
+/// its colours only when `colour`).
+pub fn write_stack_line(
+    w: &mut dyn Write,
+    prefix: &StackPrefix,
+    l: &LogLine,
+    timestamps: bool,
+    colour: bool,
+) -> std::io::Result<()> {
+    w.write_all(prefix.get(l.source).as_bytes())?;
+    if timestamps && let Some(at) = l.at {
+        write!(w, "{at:.9} ")?;
+    }
+    if colour {
+        writeln!(w, "{}", l.text)
+    } else {
+        writeln!(w, "{}", crate::sanitize::line(&l.text))
+    }
 }
 
 /// Prints the log to stdout and stderr, each to the stream it came on. Raw bytes (as
@@ -174,6 +372,67 @@ mod tests {
             cpu_percent: None,
             mem_bytes: None,
         }
+    }
+
+    #[test]
+    fn stack_lines_are_prefixed_by_their_service_and_plain_when_piped() {
+        let names = vec!["app".to_string(), "database-with-a-long-name".to_string()];
+        let line = |src: u16, text: &str| LogLine {
+            time: "10:00:01".into(),
+            at: Some("2026-11-23T10:00:01.5Z".parse().unwrap()),
+            source: Some(src),
+            stream: Stream::Stdout,
+            text: text.into(),
+        };
+        let mut out = Vec::new();
+        let plain = StackPrefix::new(&names, false);
+        write_stack_line(
+            &mut out,
+            &plain,
+            &line(0, "\u{1b}[31mred\u{1b}[0m"),
+            false,
+            false,
+        )
+        .unwrap();
+        write_stack_line(&mut out, &plain, &line(1, "ready"), true, false).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "app              | red\n\
+             database-with-a… | 2026-11-23T10:00:01.500000000Z ready\n"
+        );
+        let mut out = Vec::new();
+        let coloured = StackPrefix::new(&names, true);
+        write_stack_line(
+            &mut out,
+            &coloured,
+            &line(1, "\u{1b}[31mred\u{1b}[0m"),
+            false,
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\u{1b}[33mdatabase-with-a… |\u{1b}[0m \u{1b}[31mred\u{1b}[0m\n"
+        );
+    }
+
+    #[test]
+    fn a_stack_is_found_by_inventory_name_or_compose_project() {
+        let all = [
+            c("aaaa1111", "lila_web_1", Some("web")),
+            c("bbbb2222", "lila_api_1", Some("api")),
+            c("cccc3333", "other", None),
+        ];
+        assert_eq!(stack_project(&[], &all, "lila").unwrap(), "lila");
+        let err = stack_project(&[], &all, "nope\u{1b}[2J").unwrap_err();
+        assert_eq!(err, "no stack \"nope\" on this host (there are: lila)");
+        assert_eq!(
+            stack_sources(&all, "lila"),
+            [
+                ("api".to_string(), "bbbb2222".to_string()),
+                ("web".to_string(), "aaaa1111".to_string())
+            ]
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Headless commands: the same workers and model as the console, printed for scripts.
 
 pub mod check;
+pub mod events;
+pub mod exec;
 pub mod logs;
 pub mod notify;
 pub mod run;

@@ -47,24 +47,9 @@ pub const LOCKED: u8 = 75;
 
 /// Runs the job and says how it went; the exit status is the whole answer for scripts.
 pub async fn run(config: Config, args: RunArgs) -> ExitCode {
-    let Some((index, host)) = config
-        .inventory
-        .hosts
-        .iter()
-        .enumerate()
-        .find(|(_, h)| h.name.get_ref() == &args.host)
-    else {
-        let known: Vec<&str> = config
-            .inventory
-            .hosts
-            .iter()
-            .map(|h| h.name.get_ref().as_str())
-            .collect();
-        return usage(&format!(
-            "unknown host {:?} (the inventory has: {})",
-            args.host,
-            known.join(", ")
-        ));
+    let (index, host) = match find_host(&config, &args.host) {
+        Ok(found) => found,
+        Err(e) => return usage(&e),
     };
     let stack_flag = args.stack.clone().unwrap_or_default();
     // `restart CONTAINER` (and stop, kill...) is resolved on the host, once connected.
@@ -108,22 +93,18 @@ pub async fn run(config: Config, args: RunArgs) -> ExitCode {
     if let Err(e) = &signals {
         say(&format!("cannot listen for signals: {e}"));
     }
-    let shared = Shared::new(args.accept_new);
-    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
-    let worker = remote::spawn_for_jobs(index, host, &config, &shared, tx);
-    let snapshot = tokio::select! {
-        r = remote::ready(&mut rx) => match r {
-            Ok(s) => s,
-            Err(e) => {
+    let (worker, mut rx, snapshot) =
+        match connect(index, host, &config, args.accept_new, &mut signals).await {
+            Ok(ready) => ready,
+            Err(NotReady::Unreachable(e)) => {
                 say(&format!("{what}: cannot connect: {e}"));
                 return ExitCode::FAILURE;
             }
-        },
-        sig = next_signal(&mut signals) => {
-            say(&format!("{sig}: nothing was done"));
-            return ExitCode::from(130);
-        }
-    };
+            Err(NotReady::Signal(sig)) => {
+                say(&format!("{sig}: nothing was done"));
+                return ExitCode::from(130);
+            }
+        };
     if let Some(wanted) = &container {
         match resolve_container(&snapshot, host, &stack_flag, wanted, &request.kind) {
             Ok((r, p)) => (request, plan) = (r, p),
@@ -139,8 +120,78 @@ pub async fn run(config: Config, args: RunArgs) -> ExitCode {
     code
 }
 
+/// Why a command's worker is not ready for it.
+pub(crate) enum NotReady {
+    /// The host cannot be reached, and why.
+    Unreachable(String),
+    /// A signal came first (its name): nothing was done.
+    Signal(&'static str),
+}
+
+/// The console's worker for host `index`, watching what a command needs, once it is
+/// connected and has asked Docker; its messages; its first snapshot that can serve.
+pub(crate) async fn connect(
+    index: usize,
+    host: &Host,
+    config: &Config,
+    accept_new: bool,
+    signals: &mut std::io::Result<Signals>,
+) -> Result<
+    (
+        HostHandle,
+        mpsc::Receiver<Msg>,
+        std::sync::Arc<HostSnapshot>,
+    ),
+    NotReady,
+> {
+    let shared = Shared::new(accept_new);
+    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    let worker = remote::spawn_for_jobs(index, host, config, &shared, tx);
+    tokio::select! {
+        r = remote::ready(&mut rx) => match r {
+            Ok(s) => Ok((worker, rx, s)),
+            Err(e) => Err(NotReady::Unreachable(e)),
+        },
+        sig = next_signal(signals) => Err(NotReady::Signal(sig)),
+    }
+}
+
+/// The containers Docker listed in `snapshot`, or why there are none.
+pub(crate) fn containers(snapshot: &HostSnapshot) -> Result<&[crate::model::Container], String> {
+    match (&snapshot.docker, &snapshot.containers) {
+        (_, Some((_, list))) => Ok(list),
+        (DockerState::Unavailable { reason }, None) => {
+            Err(format!("Docker is not reachable on the host: {reason}"))
+        }
+        _ => Err("Docker is not reachable on the host".into()),
+    }
+}
+
+/// The inventory's stack whose compose project the container belongs to.
+pub(crate) fn stack_of<'h>(host: &'h Host, c: &crate::model::Container) -> Option<&'h Stack> {
+    host.stacks
+        .iter()
+        .find(|s| c.project.as_deref() == Some(crate::jobs::compose::project_name(s).as_str()))
+}
+
+/// The inventory's host by name, with its index; the error lists the names there are.
+pub(crate) fn find_host<'c>(config: &'c Config, name: &str) -> Result<(usize, &'c Host), String> {
+    let hosts = &config.inventory.hosts;
+    hosts
+        .iter()
+        .enumerate()
+        .find(|(_, h)| h.name.get_ref() == name)
+        .ok_or_else(|| {
+            let known: Vec<&str> = hosts.iter().map(|h| h.name.get_ref().as_str()).collect();
+            format!(
+                "unknown host {name:?} (the inventory has: {})",
+                known.join(", ")
+            )
+        })
+}
+
 /// How long a job's worker gets to log out when the job is over.
-const CLOSE_WAIT: Duration = Duration::from_secs(3);
+pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(3);
 
 /// The job's events, printed as they come, until its end. The first SIGINT, SIGTERM or
 /// SIGHUP (the operator's SSH session dropped) cancels it: the host stops the running
@@ -329,13 +380,7 @@ fn resolve_container(
     wanted: &str,
     kind: &JobKind,
 ) -> Result<(JobRequest, Plan), String> {
-    let containers = match (&snapshot.docker, &snapshot.containers) {
-        (_, Some((_, list))) => list,
-        (DockerState::Unavailable { reason }, None) => {
-            return Err(format!("Docker is not reachable on the host: {reason}"));
-        }
-        _ => return Err("Docker is not reachable on the host".into()),
-    };
+    let containers = containers(snapshot)?;
     // within --stack, when given: its compose project's containers
     let project = host
         .stacks
@@ -347,12 +392,10 @@ fn resolve_container(
         .filter(|c| stack.is_empty() || (project.is_some() && c.project == project))
         .collect();
     let hit = super::logs::pick(&candidates, wanted)?;
-    let owner = host
-        .stacks
-        .iter()
-        .find(|s| hit.project.as_deref() == Some(crate::jobs::compose::project_name(s).as_str()));
     let request = JobRequest {
-        stack: owner.map(|s| s.name.get_ref().clone()).unwrap_or_default(),
+        stack: stack_of(host, hit)
+            .map(|s| s.name.get_ref().clone())
+            .unwrap_or_default(),
         kind: match kind {
             JobKind::Container { op, .. } => JobKind::Container {
                 op: *op,
@@ -395,7 +438,7 @@ fn confirm(host: &Host, what: &str) -> Result<bool, ()> {
     })
 }
 
-fn usage(message: &str) -> ExitCode {
+pub(crate) fn usage(message: &str) -> ExitCode {
     say(message);
     ExitCode::from(2)
 }
@@ -403,12 +446,12 @@ fn usage(message: &str) -> ExitCode {
 /// One line of opsdeck's own on stderr. Made safe for the terminal: it may quote the host
 /// (a container's name, an SSH error). Never `eprintln!`, which panics when the write
 /// fails, as it does once the operator's terminal has hung up.
-fn say(message: &str) {
+pub(crate) fn say(message: &str) {
     let _ = writeln!(std::io::stderr(), "opsdeck: {}", sanitize::line(message));
 }
 
 /// Why the host may not be changed, if it may not.
-fn read_only(config: &Config, host: &Host, flag: bool) -> Option<&'static str> {
+pub(crate) fn read_only(config: &Config, host: &Host, flag: bool) -> Option<&'static str> {
     if flag {
         Some("--read-only is set")
     } else if config.inventory.settings.read_only {
@@ -496,13 +539,13 @@ pub fn pick<'a>(
 }
 
 /// The signals that stop a job run from the command line.
-const RUN_SIGNALS: [(SignalKind, &str); 3] = [
+pub(crate) const RUN_SIGNALS: [(SignalKind, &str); 3] = [
     (SignalKind::interrupt(), "SIGINT"),
     (SignalKind::terminate(), "SIGTERM"),
     (SignalKind::hangup(), "SIGHUP"),
 ];
 
-async fn next_signal(signals: &mut std::io::Result<Signals>) -> &'static str {
+pub(crate) async fn next_signal(signals: &mut std::io::Result<Signals>) -> &'static str {
     match signals {
         Ok(s) => s.recv().await,
         Err(_) => std::future::pending().await,
@@ -511,7 +554,7 @@ async fn next_signal(signals: &mut std::io::Result<Signals>) -> &'static str {
 
 /// Whether text written to a stream of this kind may keep its colours: a terminal, and
 /// `NO_COLOR` not set (or empty).
-fn colour(terminal: bool) -> bool {
+pub(crate) fn colour(terminal: bool) -> bool {
     terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 

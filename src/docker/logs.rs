@@ -307,18 +307,15 @@ impl LineSplitter {
 
     /// Passes a finished line on, reading its timestamp.
     fn emit(&mut self, stream: Stream, line: &str, out: &mut Vec<LogLine>) {
-        let stamp = line
-            .split_once(' ')
-            .filter(|(ts, _)| is_timestamp(ts))
-            .and_then(|(ts, _)| ts.parse::<jiff::Timestamp>().ok());
-        if let Some(t) = stamp {
+        let line = parse_line(stream, line);
+        if let Some(t) = line.at {
             if self.skip_until.is_some_and(|until| t <= until) {
                 return;
             }
             self.skip_until = None;
             self.last = Some(self.last.map_or(t, |l| l.max(t)));
         }
-        out.push(parse_line(stream, line));
+        out.push(line);
     }
 
     pub fn push(&mut self, stream: Stream, mut chunk: &[u8], out: &mut Vec<LogLine>) {
@@ -430,12 +427,18 @@ fn shown(bytes: &[u8]) -> Cow<'_, str> {
 /// A line as the model keeps it: `HH:MM:SS` from Docker's timestamp, and the text with
 /// every escape sequence but colours removed.
 pub fn parse_line(stream: Stream, raw: &str) -> LogLine {
-    let (time, text) = match raw.split_once(' ') {
-        Some((ts, rest)) if is_timestamp(ts) => (ts.get(11..19).unwrap_or("").to_string(), rest),
-        _ => (String::new(), raw),
+    let (time, at, text) = match raw.split_once(' ') {
+        Some((ts, rest)) if is_timestamp(ts) => (
+            ts.get(11..19).unwrap_or("").to_string(),
+            ts.parse::<jiff::Timestamp>().ok(),
+            rest,
+        ),
+        _ => (String::new(), None, raw),
     };
     LogLine {
         time,
+        at,
+        source: None,
         stream,
         text: crate::sanitize::keep_sgr(text).into_owned(),
     }
@@ -458,9 +461,9 @@ fn is_timestamp(ts: &str) -> bool {
 pub type Resume = std::sync::Arc<std::sync::Mutex<Option<jiff::Timestamp>>>;
 
 /// Follows a container's log until the stream ends or the task is aborted; lines go to
-/// the model in batches so a chatty container cannot flood the UI loop. With a time in
-/// `resume`, it starts after that line (no tail, nothing repeated); it keeps `resume` at
-/// the newest line it passed on.
+/// the model in batches so a chatty container cannot flood the UI loop. It starts with the
+/// last `tail` lines (`None`: all of them); with a time in `resume`, after that line
+/// instead (no tail, nothing repeated); it keeps `resume` at the newest line it passed on.
 pub async fn follow(
     docker: Docker,
     socket: Socket,
@@ -468,12 +471,13 @@ pub async fn follow(
     id: String,
     tx: mpsc::Sender<Msg>,
     resume: Resume,
+    tail: Option<u64>,
 ) {
     let after = resume.lock().ok().and_then(|r| *r);
     let req = LogRequest {
         follow: true,
         timestamps: true,
-        tail: if after.is_some() { None } else { Some(1000) },
+        tail: if after.is_some() { None } else { tail },
         after,
     };
     let mut body = match open(&docker, &socket, &id, &req).await {

@@ -11,7 +11,9 @@ use jiff::Timestamp;
 
 use crate::model::{Container, Health, RunState};
 
+pub mod detail;
 pub mod logs;
+pub mod stack;
 pub use logs::Socket;
 
 const API_TIMEOUT: Duration = Duration::from_secs(5);

@@ -18,7 +18,7 @@ pub mod lock;
 pub mod plan;
 pub mod retention;
 pub mod runner;
-mod script;
+pub(crate) mod script;
 mod steps;
 
 pub use runner::{Local, RunError, Runner};

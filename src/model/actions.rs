@@ -11,9 +11,12 @@ use super::{Confirm, Effect, HostConn, JobRef, Key, Level, Model, Overlay, View}
 /// The host an action is about: the one on screen, or the fleet's selected row.
 pub(super) fn current_host(model: &Model) -> Option<usize> {
     match &model.view {
-        View::Host { host } | View::Container { host, .. } => Some(*host),
+        View::Host { host } | View::Container { host, .. } | View::Stack { host, .. } => {
+            Some(*host)
+        }
         View::Job(JobRef::Host(host)) => Some(*host),
         View::Fleet => model.visible_hosts().get(model.fleet_cursor).copied(),
+        View::Timeline { host } => *host,
         View::Job(JobRef::History(_)) | View::Jobs => None,
     }
 }
@@ -300,13 +303,7 @@ fn start(
         job.set = Some(set.clone());
     }
     h.job = Some(job);
-    if let View::Container { host, id } = &model.view {
-        effects.push(Effect::StopLogs {
-            host: *host,
-            id: id.clone(),
-        });
-        model.logs = None;
-    }
+    super::leave_container(model, effects);
     model.view = View::Job(JobRef::Host(host));
     model.job_scroll = 0;
     effects.push(Effect::RunJob { host, request });
@@ -410,6 +407,75 @@ fn accept(model: &mut Model, effects: &mut Vec<Effect>) {
     }
 }
 
+/// `e` (a shell in the selected container, or the one whose log is open) and `S` (a shell
+/// on the host): refused in read-only mode, where a shell could change anything.
+pub(super) fn shell(model: &mut Model, on_host: bool, effects: &mut Vec<Effect>) {
+    let Some(host) = current_host(model) else {
+        model.flash(Level::Info, "open a host first");
+        return;
+    };
+    let h = &model.hosts[host];
+    let refused = if model.read_only {
+        Some("read-only: shells are turned off, as every action that changes hosts".into())
+    } else if h.read_only {
+        Some(format!(
+            "read-only: the inventory marks {} read_only, shells included",
+            h.name
+        ))
+    } else if !matches!(h.conn, HostConn::Up) {
+        Some(format!("{} is not connected", h.name))
+    } else {
+        None
+    };
+    if let Some(why) = refused {
+        model.flash(Level::Warn, why);
+        return;
+    }
+    let container = if on_host {
+        None
+    } else {
+        let shown = match &model.view {
+            View::Host { .. } => model.selected_container().map(|(_, c)| c),
+            View::Container { id, .. } => h.containers.iter().find(|c| &c.id == id),
+            _ => None,
+        };
+        let Some(c) = shown else {
+            model.flash(Level::Info, "select a container in the host view first");
+            return;
+        };
+        if !matches!(c.state, RunState::Running) {
+            let name = c.display_name().to_string();
+            let why = match c.state {
+                RunState::Paused => format!("{name} is paused: p unpauses it"),
+                _ => format!("{name} is not running: s starts it"),
+            };
+            model.flash(Level::Info, why);
+            return;
+        }
+        let stack = h.stack_of(c).map(|s| s.name.clone()).unwrap_or_default();
+        Some((
+            c.id.clone(),
+            c.name.clone(),
+            c.display_name().to_string(),
+            stack,
+        ))
+    };
+    let where_ = match &container {
+        Some((_, _, shown, _)) => format!("a shell in {shown} on {}", h.name),
+        None => format!("a shell on {}", h.name),
+    };
+    let (container, stack) = match container {
+        Some((id, name, _, stack)) => (Some((id, name)), stack),
+        None => (None, String::new()),
+    };
+    effects.push(Effect::Shell {
+        host,
+        container,
+        stack,
+    });
+    model.flash(Level::Info, format!("opening {where_}…"));
+}
+
 /// `x` in a job's pane.
 pub(super) fn cancel(model: &mut Model) {
     match model.view {
@@ -436,6 +502,11 @@ pub(super) fn quit(model: &mut Model) {
 }
 
 pub(super) fn on_job_event(model: &mut Model, host: usize, event: JobEvent) {
+    if let JobEvent::Recorded(record) = &event {
+        // Every job and backup is a line of its host's timeline.
+        model.add_events(super::timeline::from_record(record));
+        model.dirty = true;
+    }
     let now = model.now;
     let viewing = model.view == View::Job(JobRef::Host(host));
     let Some(h) = model.hosts.get_mut(host) else {

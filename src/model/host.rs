@@ -184,6 +184,8 @@ pub struct HostState {
     pub docker: DockerState,
     pub containers: Vec<Container>,
     pub containers_at: Option<Timestamp>,
+    /// Each running container's CPU and memory over the graphs' window, by id.
+    pub usage: std::collections::HashMap<String, super::detail::Usage>,
     /// Something only the operator can answer before the worker goes on.
     pub question: Option<HostQuestion>,
     /// A host key that changed or is revoked: shown as a banner until the host is up.
@@ -198,6 +200,10 @@ pub struct HostState {
     pub stacks: Vec<super::job::StackInfo>,
     /// The inventory says this host must not be changed.
     pub read_only: bool,
+    /// The timeline has caught up on what the engine did while opsdeck was away.
+    pub timeline_caught_up: bool,
+    /// The boot and disk levels the last samples showed, for the timeline's changes.
+    pub facts: Option<super::timeline::Seen>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,12 +232,15 @@ impl HostState {
             docker: DockerState::Unknown,
             containers: Vec::new(),
             containers_at: None,
+            usage: std::collections::HashMap::new(),
             question: None,
             key_alert: None,
             backups: Vec::new(),
             checks: Vec::new(),
             limits: super::Limits::default(),
             job: None,
+            timeline_caught_up: false,
+            facts: None,
             stacks: Vec::new(),
             read_only: false,
         }

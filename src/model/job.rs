@@ -512,6 +512,12 @@ pub struct JobRecord {
     pub file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// Shells: the container's name (none for a shell on the host itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// Shells: when it ended, RFC 3339, UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
     pub duration_ms: u64,
     /// `ok`, `failed: <why>`, `cancelled: <why>` or `refused: <why>`.
     pub outcome: String,
@@ -553,6 +559,8 @@ impl JobRecord {
             set: None,
             file: None,
             size: None,
+            container: None,
+            ended: None,
             duration_ms: 0,
             outcome: String::new(),
             summary: None,

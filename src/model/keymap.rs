@@ -59,6 +59,15 @@ pub enum Action {
     Rollback,
     Jobs,
     CancelJob,
+    Shell,
+    HostShell,
+    Timeline,
+    StackLogs,
+    ServiceFilter,
+    NextTab,
+    PrevTab,
+    GotoTab,
+    Reveal,
 }
 
 impl Action {
@@ -100,6 +109,15 @@ impl Action {
             Action::Rollback => "rollback",
             Action::Jobs => "jobs",
             Action::CancelJob => "cancel-job",
+            Action::Shell => "shell",
+            Action::HostShell => "host-shell",
+            Action::Timeline => "timeline",
+            Action::StackLogs => "stack-logs",
+            Action::ServiceFilter => "service-filter",
+            Action::NextTab => "next-tab",
+            Action::PrevTab => "prev-tab",
+            Action::GotoTab => "tab",
+            Action::Reveal => "reveal-secrets",
         }
     }
 }
@@ -109,24 +127,33 @@ pub enum ViewKind {
     Fleet,
     Host,
     Container,
+    /// A compose project's logs together.
+    Stack,
     /// One job's steps and output.
     Job,
     /// Recent jobs, from the audit log.
     Jobs,
+    /// What changed, when: a host's or the fleet's events, newest first.
+    Timeline,
 }
 
 impl ViewKind {
-    pub const ALL: [ViewKind; 5] = [
+    pub const ALL: [ViewKind; 7] = [
         ViewKind::Fleet,
         ViewKind::Host,
         ViewKind::Container,
+        ViewKind::Stack,
         ViewKind::Job,
         ViewKind::Jobs,
+        ViewKind::Timeline,
     ];
 
     /// Views whose body is a list with a cursor (the others scroll text).
     pub fn is_list(self) -> bool {
-        matches!(self, ViewKind::Fleet | ViewKind::Host | ViewKind::Jobs)
+        matches!(
+            self,
+            ViewKind::Fleet | ViewKind::Host | ViewKind::Jobs | ViewKind::Timeline
+        )
     }
 }
 
@@ -137,8 +164,10 @@ pub enum Scope {
     Lists,
     /// Container log and job output: text that scrolls.
     Text,
-    /// The views of one host: its host view and a container's.
+    /// The views of one host: its host view, a container's, a stack's.
     OneHost,
+    /// A log: a container's, or a stack's together.
+    Logs,
     Only(ViewKind),
     Not(ViewKind),
 }
@@ -149,7 +178,10 @@ impl Scope {
             Scope::All => true,
             Scope::Lists => view.is_list(),
             Scope::Text => !view.is_list(),
-            Scope::OneHost => matches!(view, ViewKind::Host | ViewKind::Container),
+            Scope::OneHost => {
+                matches!(view, ViewKind::Host | ViewKind::Container | ViewKind::Stack)
+            }
+            Scope::Logs => matches!(view, ViewKind::Container | ViewKind::Stack),
             Scope::Only(v) => v == view,
             Scope::Not(v) => v != view,
         }
@@ -277,29 +309,79 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[Char('/')],
         label: "/",
         action: Action::Search,
-        scope: Scope::Only(ViewKind::Container),
+        scope: Scope::Logs,
         help: "search the log",
     },
     Binding {
         keys: &[Char('n')],
         label: "n",
         action: Action::SearchNext,
-        scope: Scope::Only(ViewKind::Container),
+        scope: Scope::Logs,
         help: "next match",
     },
     Binding {
         keys: &[Char('N')],
         label: "N",
         action: Action::SearchPrev,
-        scope: Scope::Only(ViewKind::Container),
+        scope: Scope::Logs,
         help: "previous match",
     },
     Binding {
         keys: &[Char('p'), Char(' ')],
         label: "p Space",
         action: Action::TogglePause,
-        scope: Scope::Only(ViewKind::Container),
+        scope: Scope::Logs,
         help: "pause / resume following",
+    },
+    Binding {
+        keys: &[Char('L')],
+        label: "L",
+        action: Action::StackLogs,
+        scope: Scope::OneHost,
+        help: "the stack's logs together: every service, in time order",
+    },
+    Binding {
+        keys: &[Char('f')],
+        label: "f",
+        action: Action::ServiceFilter,
+        scope: Scope::Only(ViewKind::Stack),
+        help: "show one service, the next, then all again",
+    },
+    Binding {
+        keys: &[Char(']')],
+        label: "]",
+        action: Action::NextTab,
+        scope: Scope::Only(ViewKind::Container),
+        help: "next tab",
+    },
+    Binding {
+        keys: &[Char('[')],
+        label: "[",
+        action: Action::PrevTab,
+        scope: Scope::Only(ViewKind::Container),
+        help: "previous tab",
+    },
+    Binding {
+        keys: &[
+            Char('1'),
+            Char('2'),
+            Char('3'),
+            Char('4'),
+            Char('5'),
+            Char('6'),
+            Char('7'),
+        ],
+        label: "1…7",
+        action: Action::GotoTab,
+        scope: Scope::Only(ViewKind::Container),
+        help: "1 logs 2 graphs 3 procs 4 env 5 mounts 6 labels 7 state",
+    },
+    Binding {
+        keys: &[Char('v')],
+        label: "v",
+        action: Action::Reveal,
+        scope: Scope::Only(ViewKind::Container),
+        help: "show / mask secret env values (PASS, SECRET, TOKEN, KEY)",
     },
     Binding {
         keys: &[Char('F')],
@@ -358,6 +440,27 @@ pub const BINDINGS: &[Binding] = &[
         help: "remove the selected container once stopped (asks)",
     },
     Binding {
+        keys: &[Char('e')],
+        label: "e",
+        action: Action::Shell,
+        scope: Scope::OneHost,
+        help: "a shell in the container (bash, else sh); exit returns",
+    },
+    Binding {
+        keys: &[Char('S')],
+        label: "S",
+        action: Action::HostShell,
+        scope: Scope::OneHost,
+        help: "a shell on the host; exit returns",
+    },
+    Binding {
+        keys: &[Char('S')],
+        label: "S",
+        action: Action::HostShell,
+        scope: Scope::Only(ViewKind::Fleet),
+        help: "a shell on the selected host; exit returns",
+    },
+    Binding {
         keys: &[Char('R')],
         label: "R",
         action: Action::Rollback,
@@ -384,6 +487,13 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::Jobs,
         scope: Scope::All,
         help: "jobs: this host's job, or recent jobs with their output",
+    },
+    Binding {
+        keys: &[Char('t')],
+        label: "t",
+        action: Action::Timeline,
+        scope: Scope::Not(ViewKind::Timeline),
+        help: "what changed, when: this host's events (the fleet's from the fleet)",
     },
     Binding {
         keys: &[Char('P')],
@@ -447,7 +557,7 @@ pub fn lookup(view: ViewKind, key: Key) -> Option<Action> {
 /// actions), then moving about, then what works everywhere.
 pub fn help_for(view: ViewKind) -> impl Iterator<Item = &'static Binding> {
     let rank = |b: &Binding| match b.scope {
-        Scope::Only(_) => 0,
+        Scope::Only(_) | Scope::Logs => 0,
         Scope::All => 2,
         _ => 1,
     };
@@ -458,7 +568,7 @@ pub fn help_for(view: ViewKind) -> impl Iterator<Item = &'static Binding> {
 }
 
 /// Keys that custom actions may not take, because a view already binds them, or opsdeck
-/// keeps them for itself (`L`, `t`, `y`, `z`, and `o` for what comes next).
+/// keeps them for itself (`t`, `y`, `z`, and `o` for what comes next).
 pub fn is_reserved(c: char) -> bool {
     const RESERVED: &str = "drmbRLJstxyzo";
     RESERVED.contains(c) || BINDINGS.iter().any(|b| b.keys.contains(&Key::Char(c)))
@@ -469,6 +579,7 @@ pub const PALETTE_ACTIONS: &[Action] = &[
     Action::GoFleet,
     Action::Problems,
     Action::Jobs,
+    Action::StackLogs,
     Action::SortWorst,
     Action::Deploy,
     Action::Migrate,
@@ -481,10 +592,16 @@ pub const PALETTE_ACTIONS: &[Action] = &[
     Action::Rollback,
     Action::Backup,
     Action::CancelJob,
+    Action::Shell,
+    Action::HostShell,
+    Action::Timeline,
     Action::Filter,
     Action::Search,
     Action::TogglePause,
     Action::FollowEnd,
+    Action::NextTab,
+    Action::PrevTab,
+    Action::Reveal,
     Action::NextHost,
     Action::PrevHost,
     Action::Help,
@@ -510,6 +627,21 @@ mod tests {
         assert_eq!(lookup(ViewKind::Fleet, Char('/')), Some(Action::Filter));
         assert_eq!(lookup(ViewKind::Host, Char('/')), Some(Action::Filter));
         assert_eq!(lookup(ViewKind::Container, Char('/')), Some(Action::Search));
+        assert_eq!(lookup(ViewKind::Stack, Char('/')), Some(Action::Search));
+        assert_eq!(lookup(ViewKind::Stack, Char('n')), Some(Action::SearchNext));
+        assert_eq!(
+            lookup(ViewKind::Stack, Char('p')),
+            Some(Action::TogglePause)
+        );
+        assert_eq!(
+            lookup(ViewKind::Stack, Char('f')),
+            Some(Action::ServiceFilter)
+        );
+        assert_eq!(lookup(ViewKind::Host, Char('L')), Some(Action::StackLogs));
+        assert_eq!(
+            lookup(ViewKind::Container, Char('L')),
+            Some(Action::StackLogs)
+        );
     }
 
     #[test]

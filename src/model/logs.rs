@@ -24,6 +24,12 @@ pub enum Stream {
 pub struct LogLine {
     /// `HH:MM:SS` as Docker stamped it (UTC), or empty when it carried no timestamp.
     pub time: String,
+    /// Docker's timestamp of the line in full, when it carried one: what a stack's logs
+    /// are interleaved by.
+    pub at: Option<jiff::Timestamp>,
+    /// In a stack's logs, which of its services the line came from (an index into the
+    /// pane's list of services); `None` in one container's log.
+    pub source: Option<u16>,
     pub stream: Stream,
     /// The text with its colours: SGR sequences are the only escape sequences left in it
     /// (the reader runs it through `sanitize::keep_sgr`); the view renders them.
@@ -156,6 +162,133 @@ impl LogRing {
     }
 }
 
+/// How long a stack's live line is held for lines of other services stamped earlier
+/// that are still on their way (see [`Interleave`]).
+pub const INTERLEAVE_WINDOW_MS: u64 = 250;
+/// The most an [`Interleave`] holds, in lines and in bytes ([`LogLine::cost`]): past
+/// either, the oldest lines go out at once, window or not.
+pub const INTERLEAVE_LINES: usize = 2000;
+pub const INTERLEAVE_BYTES: usize = 1024 * 1024;
+
+/// Several logs (a stack's services) put in one order by Docker's timestamps.
+///
+/// Each service's stream is in order by itself; across streams, lines stamped at about
+/// the same time can arrive in any order (each stream is its own connection, read in
+/// batches). A line is therefore held until it has waited [`INTERLEAVE_WINDOW_MS`]; when
+/// one is due, every line held that is stamped no later than it goes out with it,
+/// oldest first. So lines that arrive within the window of each other come out in
+/// timestamp order, and a line that arrives later than that (a stream that stalled) comes
+/// out when it arrives, after newer lines: the view never waits on a silent service.
+/// `docker compose logs -f` does not reorder at all; this is that, approximately
+/// ordered. A backlog read in full goes through [`Interleave::drain`] instead: sorted.
+///
+/// A line without a timestamp, or stamped before its service's previous line, counts as
+/// stamped with that previous line's time, so each service keeps its own order. Clocks
+/// are never compared with this machine's: `now_ms` is only a stopwatch for the window.
+#[derive(Debug, Default)]
+pub struct Interleave {
+    held: std::collections::BinaryHeap<std::cmp::Reverse<Held>>,
+    bytes: usize,
+    /// Arrival order, the tie-break between equal timestamps.
+    seq: u64,
+    /// Each source's newest timestamp.
+    last: Vec<Option<jiff::Timestamp>>,
+}
+
+#[derive(Debug)]
+struct Held {
+    at: jiff::Timestamp,
+    seq: u64,
+    arrived_ms: u64,
+    line: LogLine,
+}
+
+impl PartialEq for Held {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Held {}
+impl PartialOrd for Held {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Held {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+impl Interleave {
+    /// Takes a line of source `line.source` (0 when it has none), arrived at `now_ms`.
+    /// Lines beyond the bounds go to `out` at once, oldest first.
+    pub fn push(&mut self, line: LogLine, now_ms: u64, out: &mut Vec<LogLine>) {
+        let src = usize::from(line.source.unwrap_or(0));
+        if self.last.len() <= src {
+            self.last.resize(src + 1, None);
+        }
+        let at = match (line.at, self.last[src]) {
+            (Some(t), Some(prev)) => t.max(prev),
+            (Some(t), None) => t,
+            (None, Some(prev)) => prev,
+            (None, None) => jiff::Timestamp::MIN,
+        };
+        self.last[src] = Some(at);
+        self.bytes += line.cost();
+        self.seq += 1;
+        self.held.push(std::cmp::Reverse(Held {
+            at,
+            seq: self.seq,
+            arrived_ms: now_ms,
+            line,
+        }));
+        while self.held.len() > INTERLEAVE_LINES || self.bytes > INTERLEAVE_BYTES {
+            self.pop(out);
+        }
+    }
+
+    /// Lines held, waiting for their window.
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// Puts out, oldest first, the lines whose window has passed at `now_ms`, and every
+    /// line stamped no later than the newest of those.
+    pub fn release(&mut self, now_ms: u64, out: &mut Vec<LogLine>) {
+        let cut = self
+            .held
+            .iter()
+            .filter(|h| h.0.arrived_ms.saturating_add(INTERLEAVE_WINDOW_MS) <= now_ms)
+            .map(|h| h.0.at)
+            .max();
+        let Some(cut) = cut else {
+            return;
+        };
+        while self.held.peek().is_some_and(|h| h.0.at <= cut) {
+            self.pop(out);
+        }
+    }
+
+    /// Puts out everything held, oldest first.
+    pub fn drain(&mut self, out: &mut Vec<LogLine>) {
+        while !self.held.is_empty() {
+            self.pop(out);
+        }
+    }
+
+    fn pop(&mut self, out: &mut Vec<LogLine>) {
+        if let Some(std::cmp::Reverse(h)) = self.held.pop() {
+            self.bytes -= h.line.cost();
+            out.push(h.line);
+        }
+    }
+}
+
 /// The case-folded form search compares: every character lower-cased on its own (no
 /// context rules), so a needle and a text fold the same way.
 pub fn fold(s: &str) -> String {
@@ -250,6 +383,8 @@ mod tests {
     fn line(t: &str) -> LogLine {
         LogLine {
             time: String::new(),
+            at: None,
+            source: None,
             stream: Stream::Stdout,
             text: t.into(),
         }
@@ -369,6 +504,113 @@ mod tests {
         assert_eq!(match_ranges("aaaa", "aa"), vec![0..2, 2..4]);
         assert!(match_ranges("abc", "").is_empty());
         assert!(matches("\u{23a}\u{23a}error\u{212a} here", &fold("ERROR")));
+    }
+
+    fn stamped(src: u16, secs: i64, t: &str) -> LogLine {
+        LogLine {
+            at: Some(jiff::Timestamp::from_second(secs).unwrap()),
+            source: Some(src),
+            ..line(t)
+        }
+    }
+
+    fn texts(lines: &[LogLine]) -> Vec<&str> {
+        lines.iter().map(|l| l.text.as_str()).collect()
+    }
+
+    #[test]
+    fn interleave_orders_lines_arriving_within_the_window() {
+        let mut m = Interleave::default();
+        let mut out = Vec::new();
+        m.push(stamped(0, 10, "app 10"), 0, &mut out);
+        m.push(stamped(1, 11, "db 11"), 100, &mut out);
+        m.push(stamped(0, 12, "app 12"), 200, &mut out);
+        m.release(INTERLEAVE_WINDOW_MS - 1, &mut out);
+        assert!(out.is_empty(), "nothing is due yet");
+        m.release(INTERLEAVE_WINDOW_MS, &mut out);
+        assert_eq!(
+            texts(&out),
+            ["app 10"],
+            "only what is due, and nothing newer"
+        );
+        m.release(100 + INTERLEAVE_WINDOW_MS, &mut out);
+        // db 11 is due; app 12 is not, and is stamped later: it waits.
+        assert_eq!(texts(&out), ["app 10", "db 11"]);
+        m.release(10_000, &mut out);
+        assert_eq!(texts(&out), ["app 10", "db 11", "app 12"]);
+        assert!(m.is_empty());
+        // A line later than its window goes out when it comes, after newer ones.
+        m.push(stamped(1, 5, "db late"), 20_000, &mut out);
+        m.release(20_000 + INTERLEAVE_WINDOW_MS, &mut out);
+        assert_eq!(out.last().unwrap().text, "db late");
+    }
+
+    #[test]
+    fn interleave_keeps_each_source_in_its_own_order() {
+        let mut m = Interleave::default();
+        let mut out = Vec::new();
+        m.push(stamped(0, 20, "a1"), 0, &mut out);
+        // Stamped before a1 (a clock step on the host), and one without a stamp: both
+        // stay after a1.
+        m.push(stamped(0, 10, "a2"), 0, &mut out);
+        m.push(
+            LogLine {
+                source: Some(0),
+                ..line("a3")
+            },
+            0,
+            &mut out,
+        );
+        m.push(stamped(1, 15, "b1"), 0, &mut out);
+        m.drain(&mut out);
+        assert_eq!(texts(&out), ["b1", "a1", "a2", "a3"]);
+    }
+
+    #[test]
+    fn interleave_is_bounded() {
+        let mut m = Interleave::default();
+        let mut out = Vec::new();
+        for i in 0..INTERLEAVE_LINES + 10 {
+            m.push(stamped(0, i as i64, "x"), 0, &mut out);
+        }
+        assert_eq!(m.len(), INTERLEAVE_LINES);
+        assert_eq!(out.len(), 10);
+        let long = "y".repeat(64 * 1024);
+        for i in 0..40 {
+            m.push(stamped(1, 1_000_000 + i, &long), 0, &mut out);
+        }
+        assert!(m.bytes <= INTERLEAVE_BYTES, "{}", m.bytes);
+        // What left first is the oldest.
+        assert!(out.windows(2).all(|w| w[0].at <= w[1].at));
+    }
+
+    proptest::proptest! {
+        /// However lines of three sources arrive, what `drain` gives is sorted by time,
+        /// each source's lines in their own order.
+        #[test]
+        fn interleave_drain_sorts(stamps in proptest::collection::vec((0u16..3, 0i64..50), 0..60)) {
+            let mut m = Interleave::default();
+            let mut out = Vec::new();
+            // Each source's stamps ascend, as Docker's do.
+            let mut sorted = stamps.clone();
+            for src in 0..3u16 {
+                let mut mine: Vec<i64> = stamps.iter().filter(|s| s.0 == src).map(|s| s.1).collect();
+                mine.sort();
+                for (slot, t) in sorted.iter_mut().filter(|s| s.0 == src).zip(mine) {
+                    slot.1 = t;
+                }
+            }
+            for (i, (src, t)) in sorted.iter().enumerate() {
+                m.push(stamped(*src, *t, &i.to_string()), i as u64, &mut out);
+            }
+            m.drain(&mut out);
+            proptest::prop_assert_eq!(out.len(), sorted.len());
+            proptest::prop_assert!(out.windows(2).all(|w| w[0].at <= w[1].at));
+            for src in 0..3u16 {
+                let order: Vec<usize> = out.iter().filter(|l| l.source == Some(src)).map(|l| l.text.parse().unwrap()).collect();
+                proptest::prop_assert!(order.windows(2).all(|w| w[0] < w[1]), "{:?}", order);
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 mod actions;
 pub mod backup;
 pub mod check;
+pub mod detail;
 pub mod host;
 pub mod job;
 pub mod keymap;
@@ -15,6 +16,7 @@ pub mod palette;
 pub mod problems;
 pub mod series;
 pub mod snapshot;
+pub mod timeline;
 
 use jiff::Timestamp;
 
@@ -38,10 +40,19 @@ pub enum View {
         host: usize,
         id: String,
     },
+    /// A compose project's logs together: every service's, interleaved by time.
+    Stack {
+        host: usize,
+        project: String,
+    },
     /// One job: a host's current (or last) job, or one from the history.
     Job(JobRef),
     /// Recent jobs, newest first.
     Jobs,
+    /// What changed, when: one host's events, or the fleet's (`None`), newest first.
+    Timeline {
+        host: Option<usize>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +69,10 @@ impl View {
             View::Fleet => ViewKind::Fleet,
             View::Host { .. } => ViewKind::Host,
             View::Container { .. } => ViewKind::Container,
+            View::Stack { .. } => ViewKind::Stack,
             View::Job(_) => ViewKind::Job,
             View::Jobs => ViewKind::Jobs,
+            View::Timeline { .. } => ViewKind::Timeline,
         }
     }
 }
@@ -175,6 +188,28 @@ pub struct LogPane {
     pub current_match: Option<u64>,
     /// Why the stream stopped, when it did (container gone, connection lost).
     pub ended: Option<String>,
+    /// A stack's logs: its services, and which are shown (`ring` holds the lines shown).
+    pub stack: Option<StackLogs>,
+    /// Opened from the timeline: the moment to show, once lines reach it.
+    pub moment: Option<Timestamp>,
+}
+
+/// What a log pane knows of a stack whose logs it shows together.
+#[derive(Debug, Clone)]
+pub struct StackLogs {
+    pub project: String,
+    /// The services as the host names them, in the order a line's `source` counts them.
+    pub services: Vec<String>,
+    /// `None`: every service; `Some(i)`: only `services[i]`.
+    pub only: Option<u16>,
+    /// Every service's lines; the pane's ring holds those shown.
+    pub all: LogRing,
+}
+
+impl StackLogs {
+    pub fn shows(&self, line: &LogLine) -> bool {
+        self.only.is_none() || self.only == line.source
+    }
 }
 
 impl LogPane {
@@ -188,7 +223,92 @@ impl LogPane {
             search: String::new(),
             current_match: None,
             ended: None,
+            stack: None,
+            moment: None,
         }
+    }
+
+    fn for_stack(host: usize, project: String, services: Vec<String>) -> Self {
+        LogPane {
+            stack: Some(StackLogs {
+                project: project.clone(),
+                services,
+                only: None,
+                all: LogRing::default(),
+            }),
+            ..LogPane::new(host, project)
+        }
+    }
+
+    /// Takes new lines: a stack's go to all its lines, and to the ring when shown.
+    /// Returns how many the ring took.
+    fn push(&mut self, lines: Vec<LogLine>) -> u64 {
+        let mut shown = 0;
+        for l in lines {
+            if let Some(st) = self.stack.as_mut() {
+                if !st.shows(&l) {
+                    st.all.push(l);
+                    continue;
+                }
+                st.all.push(l.clone());
+            }
+            self.ring.push(l);
+            shown += 1;
+        }
+        if !self.follow {
+            // Keep the paused viewport on the same lines.
+            self.scroll += shown;
+            let max = self.ring.len().saturating_sub(1) as u64;
+            self.scroll = self.scroll.min(max);
+        }
+        if let Some(moment) = self.moment {
+            self.show_moment(moment);
+        }
+        shown
+    }
+
+    /// Pauses on the last line at or before `moment` (what led up to it), or the oldest
+    /// line when the log starts later. Lines come in time order: once one later than the
+    /// moment has come, the place is final; until then each batch moves it on.
+    fn show_moment(&mut self, moment: Timestamp) {
+        let (first, end) = (self.ring.first_seq(), self.ring.end_seq());
+        if first == end {
+            return;
+        }
+        let at = |seq: u64| self.ring.get(seq).and_then(|l| l.at);
+        let last_before = (first..end)
+            .rev()
+            .find(|&seq| at(seq).is_some_and(|t| t <= moment));
+        let place = last_before.unwrap_or(first);
+        self.follow = false;
+        self.scroll = end.saturating_sub(1).saturating_sub(place);
+        if at(end - 1).is_some_and(|t| t > moment) {
+            self.moment = None;
+        }
+    }
+
+    /// Shows the next service alone, or after the last, all of them again: the ring is
+    /// made anew from the stack's lines, the search kept.
+    fn next_service(&mut self) {
+        let Some(st) = self.stack.as_mut() else {
+            return;
+        };
+        let n = st.services.len();
+        st.only = match st.only {
+            None if n > 0 => Some(0),
+            Some(i) if usize::from(i) + 1 < n => Some(i + 1),
+            _ => None,
+        };
+        let mut ring = LogRing::default();
+        ring.set_search(&self.search);
+        for (_, l) in st.all.range(0, u64::MAX) {
+            if st.shows(l) {
+                ring.push(l.clone());
+            }
+        }
+        self.ring = ring;
+        self.scroll = 0;
+        self.current_match = None;
     }
 }
 
@@ -218,6 +338,18 @@ pub enum Msg {
         id: String,
         reason: String,
     },
+    /// A stack's lines, interleaved; each line's `source` names its service.
+    StackLines {
+        host: usize,
+        project: String,
+        lines: Vec<LogLine>,
+    },
+    /// Every service's log of the stack ended.
+    StackEnded {
+        host: usize,
+        project: String,
+        reason: String,
+    },
     /// The host offered a key no known_hosts file has; the worker waits for a decision.
     HostKeyUnknown {
         host: usize,
@@ -240,6 +372,30 @@ pub enum Msg {
     },
     /// Recent jobs from the audit log, oldest first, read at start-up.
     History(Vec<JobRecord>),
+    /// Events of a host's timeline (Docker's, its checks'); `caught_up` once what happened
+    /// while opsdeck was away has been asked of the engine.
+    Timeline {
+        host: usize,
+        events: Vec<timeline::Event>,
+        caught_up: bool,
+    },
+    /// A record the runtime wrote to the audit log itself (a shell's), for the history.
+    Recorded(Box<JobRecord>),
+    /// A word from the runtime for the status line (a shell that could not open, or how
+    /// one ended).
+    Notice {
+        level: Level,
+        text: String,
+    },
+    /// What Docker says of the container on screen (inspect, top), and its I/O
+    /// counters when its graphs are open; `at` is when it was read.
+    ContainerDetail {
+        host: usize,
+        id: String,
+        at: Timestamp,
+        detail: Result<Box<detail::ContainerDetail>, String>,
+        io: Option<detail::IoSample>,
+    },
     /// SIGTERM, SIGHUP: leave cleanly.
     Shutdown,
 }
@@ -254,6 +410,17 @@ pub enum Effect {
     StopLogs {
         host: usize,
         id: String,
+    },
+    /// Follow a compose project's logs together: its services as (service, container id),
+    /// in the order the lines' `source` counts them.
+    FollowStack {
+        host: usize,
+        project: String,
+        sources: Vec<(String, String)>,
+    },
+    StopStack {
+        host: usize,
+        project: String,
     },
     AcceptHostKey {
         host: usize,
@@ -273,6 +440,25 @@ pub enum Effect {
     CancelJob {
         host: usize,
     },
+    /// Keep these events in the host's timeline store.
+    KeepEvents {
+        events: Vec<timeline::Event>,
+    },
+    /// Read what Docker says of a container (inspect, top) and, with `stats`, its I/O
+    /// counters; answered with [`Msg::ContainerDetail`].
+    InspectContainer {
+        host: usize,
+        id: String,
+        stats: bool,
+    },
+    /// Hand the terminal to a shell on the host, or in one of its containers.
+    Shell {
+        host: usize,
+        /// `(id, name)`; `None` for the host's login shell.
+        container: Option<(String, String)>,
+        /// The container's stack in the inventory, for the audit record; empty if none.
+        stack: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -283,13 +469,21 @@ pub struct Model {
     /// The fleet view lists the worst host first instead of in inventory order.
     pub sort_worst: bool,
     pub host_cursor: usize,
+    /// The host view's cursor is on the compose project row above the container at
+    /// `host_cursor` (the first of its group): `Enter` there opens the stack's logs.
+    pub host_header: bool,
     pub filter: String,
     pub input: Option<Input>,
     pub overlay: Overlay,
     pub logs: Option<LogPane>,
+    /// The container view's tabs: which is open, what Docker said of the container.
+    pub detail: Option<detail::DetailPane>,
     /// Finished jobs, newest first: this session's and the audit log's.
     pub history: Vec<Job>,
     pub jobs_cursor: usize,
+    /// Every host's events and the audit log's jobs, newest first (see [`timeline`]).
+    pub timeline: Vec<timeline::Event>,
+    pub timeline_cursor: usize,
     /// Lines between the bottom of the job pane and its newest line; 0 follows.
     pub job_scroll: u64,
     pub flash: Option<Flash>,
@@ -319,11 +513,15 @@ impl Model {
             fleet_cursor: 0,
             sort_worst: false,
             host_cursor: 0,
+            host_header: false,
             filter: String::new(),
             input: None,
             overlay: Overlay::None,
             logs: None,
+            detail: None,
             history: Vec::new(),
+            timeline: Vec::new(),
+            timeline_cursor: 0,
             jobs_cursor: 0,
             job_scroll: 0,
             flash: None,
@@ -394,12 +592,44 @@ impl Model {
     }
 
     pub fn selected_container(&self) -> Option<(usize, &Container)> {
+        if self.host_header {
+            return None;
+        }
+        self.cursor_container()
+    }
+
+    /// The container at the host view's cursor, or whose project row it is on.
+    pub fn cursor_container(&self) -> Option<(usize, &Container)> {
         let View::Host { host } = self.view else {
             return None;
         };
         let h = self.hosts.get(host)?;
         let idx = *h.visible_containers(&self.filter).get(self.host_cursor)?;
         Some((idx, &h.containers[idx]))
+    }
+
+    /// Takes events into the timeline (newest first, each once, bounded).
+    pub fn add_events(&mut self, events: impl IntoIterator<Item = timeline::Event>) {
+        timeline::merge(&mut self.timeline, events, timeline::IN_CONSOLE);
+        // Only the list on screen has a cursor to keep in it.
+        if matches!(self.view, View::Timeline { .. }) {
+            self.timeline_cursor = self
+                .timeline_cursor
+                .min(self.timeline_list().len().saturating_sub(1));
+        }
+    }
+
+    /// The timeline as shown: the host's (or the fleet's) events matching the filter.
+    pub fn timeline_list(&self) -> Vec<&timeline::Event> {
+        let host = match self.view {
+            View::Timeline { host } => host.and_then(|h| self.hosts.get(h)),
+            _ => None,
+        };
+        let folded = logs::fold(&self.filter);
+        self.timeline
+            .iter()
+            .filter(|e| host.is_none_or(|h| e.host == h.name) && e.matches(&folded))
+            .collect()
     }
 
     fn flash(&mut self, level: Level, text: impl Into<String>) {
@@ -441,6 +671,7 @@ fn on_snapshot(model: &mut Model, host: usize, snap: &HostSnapshot, changed: Cha
     }
     let mut listed = false;
     if let (true, Some((at, containers))) = (changed.containers, &snap.containers) {
+        detail::record_usage(&mut h.usage, *at, containers);
         if &h.containers != containers {
             h.containers = containers.clone();
             dirty = true;
@@ -479,6 +710,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 model.flash = None;
                 model.dirty = true;
             }
+            ask_detail(model, false, &mut effects);
             // Ages on screen count in seconds only for hosts that are down or stale, and
             // for jobs that run.
             if now.as_second() != before
@@ -499,24 +731,47 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             host,
             snapshot,
             changed,
-        } => on_snapshot(model, host, &snapshot, changed),
+        } => {
+            let before = viewed_state(model, host);
+            on_snapshot(model, host, &snapshot, changed);
+            if viewed_state(model, host) != before {
+                // Started, stopped, restarted: what inspect says has changed with it.
+                ask_detail(model, true, &mut effects);
+            }
+            if let Some((at, metrics)) = &snapshot.metrics
+                && changed.metrics
+            {
+                host_facts(model, host, metrics, *at, &mut effects);
+            }
+        }
         Msg::LogLines { host, id, lines } => {
-            if let Some(pane) = model.logs.as_mut().filter(|p| p.host == host && p.id == id) {
-                let n = lines.len() as u64;
-                for l in lines {
-                    pane.ring.push(l);
-                }
-                if !pane.follow {
-                    // Keep the paused viewport on the same lines.
-                    pane.scroll += n;
-                    let max = pane.ring.len().saturating_sub(1) as u64;
-                    pane.scroll = pane.scroll.min(max);
-                }
+            if let Some(pane) = container_pane(model, host, &id) {
+                pane.push(lines);
                 model.dirty = true;
             }
         }
         Msg::LogEnded { host, id, reason } => {
-            if let Some(pane) = model.logs.as_mut().filter(|p| p.host == host && p.id == id) {
+            if let Some(pane) = container_pane(model, host, &id) {
+                pane.ended = Some(reason);
+                model.dirty = true;
+            }
+        }
+        Msg::StackLines {
+            host,
+            project,
+            lines,
+        } => {
+            if let Some(pane) = stack_pane(model, host, &project) {
+                pane.push(lines);
+                model.dirty = true;
+            }
+        }
+        Msg::StackEnded {
+            host,
+            project,
+            reason,
+        } => {
+            if let Some(pane) = stack_pane(model, host, &project) {
                 pane.ended = Some(reason);
                 model.dirty = true;
             }
@@ -541,16 +796,132 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
         }
         Msg::Job { host, event } => actions::on_job_event(model, host, event),
         Msg::History(records) => {
+            model.add_events(records.iter().filter_map(timeline::from_record));
             let mut jobs: Vec<Job> = records.iter().rev().map(Job::from_record).collect();
             jobs.truncate(job::HISTORY_LEN);
             model.history = jobs;
             model.dirty = true;
+        }
+        Msg::Recorded(record) => {
+            model.history.insert(0, Job::from_record(&record));
+            model.history.truncate(job::HISTORY_LEN);
+            model.add_events(timeline::from_record(&record));
+            model.dirty = true;
+        }
+        Msg::Timeline {
+            host,
+            events,
+            caught_up,
+        } => {
+            if let Some(h) = model.hosts.get_mut(host) {
+                h.timeline_caught_up |= caught_up;
+            }
+            if !events.is_empty() {
+                model.add_events(events);
+                model.dirty = true;
+            }
+        }
+        Msg::Notice { level, text } => {
+            model.flash(level, text);
+            model.dirty = true;
+        }
+        Msg::ContainerDetail {
+            host,
+            id,
+            at,
+            detail,
+            io,
+        } => {
+            if let Some(pane) = model
+                .detail
+                .as_mut()
+                .filter(|p| p.host == host && p.id == id)
+            {
+                pane.answer(at, detail.map(|d| *d), io);
+                model.dirty = true;
+            }
         }
         Msg::Shutdown => {
             model.should_quit = true;
         }
     }
     effects
+}
+
+/// The log pane of container `id` on `host`, when that is what is shown.
+fn container_pane<'a>(model: &'a mut Model, host: usize, id: &str) -> Option<&'a mut LogPane> {
+    model
+        .logs
+        .as_mut()
+        .filter(|p| p.host == host && p.stack.is_none() && p.id == id)
+}
+
+/// The log pane of stack `project` on `host`, when that is what is shown.
+fn stack_pane<'a>(model: &'a mut Model, host: usize, project: &str) -> Option<&'a mut LogPane> {
+    model
+        .logs
+        .as_mut()
+        .filter(|p| p.host == host && p.stack.as_ref().is_some_and(|s| s.project == project))
+}
+
+/// The state of the container on screen, when it is on host `host`.
+fn viewed_state(model: &Model, host: usize) -> Option<host::RunState> {
+    let View::Container { host: h, id } = &model.view else {
+        return None;
+    };
+    if *h != host {
+        return None;
+    }
+    let c = model
+        .hosts
+        .get(host)?
+        .containers
+        .iter()
+        .find(|c| &c.id == id)?;
+    Some(c.state.clone())
+}
+
+/// Asks for the detail of the container on screen: `now`, or when it is due (each
+/// refresh of its host, every two seconds at the most often). Its I/O counters only
+/// while the graphs are open.
+fn ask_detail(model: &mut Model, now: bool, effects: &mut Vec<Effect>) {
+    let every = match &model.view {
+        View::Container { host, .. } => model
+            .hosts
+            .get(*host)
+            .map_or(2, |h| h.refresh_secs.max(2) as i64),
+        _ => return,
+    };
+    let at = model.now;
+    let Some(pane) = model.detail.as_mut() else {
+        return;
+    };
+    if !(pane.due(at, every) || (now && !pane.pending)) {
+        return;
+    }
+    pane.asked_at = Some(at);
+    pane.pending = true;
+    effects.push(Effect::InspectContainer {
+        host: pane.host,
+        id: pane.id.clone(),
+        stats: pane.tab == detail::Tab::Graphs,
+    });
+}
+
+/// Opens a tab of the container view.
+fn show_tab(model: &mut Model, tab: detail::Tab, effects: &mut Vec<Effect>) {
+    let Some(pane) = model.detail.as_mut() else {
+        return;
+    };
+    if pane.tab == tab {
+        return;
+    }
+    pane.tab = tab;
+    pane.scroll = 0;
+    if tab == detail::Tab::Graphs {
+        // The I/O graphs start from the counters read now.
+        ask_detail(model, true, effects);
+    }
 }
 
 fn on_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
@@ -644,6 +1015,11 @@ fn on_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
         Overlay::None => {}
     }
     if let Some(action) = keymap::lookup(model.view.kind(), key) {
+        if let (Action::GotoTab, Key::Char(c)) = (action, key)
+            && let Some(tab) = detail::Tab::from_digit(c)
+        {
+            show_tab(model, tab, effects);
+        }
         run_action(model, action, effects);
     } else if let (View::Host { host }, Key::Char(c)) = (&model.view, key) {
         actions::custom_key(model, *host, c, effects);
@@ -682,7 +1058,9 @@ fn on_input_key(model: &mut Model, key: Key) {
         model.filter = s.clone();
         model.fleet_cursor = 0;
         model.host_cursor = 0;
+        model.host_header = false;
         model.jobs_cursor = 0;
+        model.timeline_cursor = 0;
     }
 }
 
@@ -719,7 +1097,8 @@ impl Model {
     /// host jumps.
     pub fn palette_entries(&self) -> Vec<palette::Entry> {
         let customs: Vec<(usize, String, String)> = match &self.view {
-            View::Host { host } | View::Container { host, .. } => self.hosts[*host]
+            View::Host { host } | View::Container { host, .. } | View::Stack { host, .. } => self
+                .hosts[*host]
                 .stacks
                 .iter()
                 .flat_map(|st| {
@@ -788,21 +1167,167 @@ fn goto_host(model: &mut Model, host: usize, effects: &mut Vec<Effect>) {
     leave_container(model, effects);
     model.view = View::Host { host };
     model.host_cursor = 0;
+    model.host_header = false;
     model.filter.clear();
     if let Some(pos) = model.visible_hosts().iter().position(|&i| i == host) {
         model.fleet_cursor = pos;
     }
 }
 
-fn leave_container(model: &mut Model, effects: &mut Vec<Effect>) {
-    if let View::Container { host, id } = &model.view {
-        effects.push(Effect::StopLogs {
-            host: *host,
-            id: id.clone(),
-        });
-        model.view = View::Host { host: *host };
-        model.logs = None;
+/// Leaves a container's log or a stack's logs for their host's view, stopping the log.
+/// A sample's reboot or disk crossing, into the timeline and (through the runtime) the
+/// host's store.
+fn host_facts(
+    model: &mut Model,
+    host: usize,
+    metrics: &host::Metrics,
+    at: Timestamp,
+    effects: &mut Vec<Effect>,
+) {
+    let Some(h) = model.hosts.get(host) else {
+        return;
+    };
+    // The boot the timeline knows matters only until a sample has told this console its
+    // own: looked up once, not at every sample of every host.
+    let last_boot = if h.facts.as_ref().and_then(|s| s.boot).is_none() {
+        model
+            .timeline
+            .iter()
+            .find(|e| e.host == h.name && e.kind == "boot")
+            .map(|e| e.ns)
+    } else {
+        None
+    };
+    let (name, limits) = (h.name.clone(), h.limits);
+    let Some(h) = model.hosts.get_mut(host) else {
+        return;
+    };
+    let events = timeline::host_facts(&name, &mut h.facts, last_boot, metrics, at, &limits);
+    if !events.is_empty() {
+        model.add_events(events.clone());
+        model.dirty = true;
+        effects.push(Effect::KeepEvents { events });
     }
+}
+
+/// `Enter` on a timeline line: its container's log, paused at that moment.
+fn open_event(model: &mut Model, effects: &mut Vec<Effect>) {
+    let Some(e) = model
+        .timeline_list()
+        .get(model.timeline_cursor)
+        .copied()
+        .cloned()
+    else {
+        return;
+    };
+    let Some(host) = model.hosts.iter().position(|h| h.name == e.host) else {
+        model.flash(
+            Level::Info,
+            format!("{} is not in the inventory now", e.host),
+        );
+        return;
+    };
+    let found =
+        e.id.as_ref()
+            .and_then(|id| model.hosts[host].containers.iter().find(|c| &c.id == id));
+    let Some(c) = found else {
+        let why = match (&e.id, &e.subject) {
+            (Some(_), Some(name)) => {
+                format!("{name} is gone from {}: its log went with it", e.host)
+            }
+            _ => "this event has no container log to open".to_string(),
+        };
+        model.flash(Level::Info, why);
+        return;
+    };
+    let id = c.id.clone();
+    let mut pane = LogPane::new(host, id.clone());
+    pane.moment = Some(e.time());
+    model.logs = Some(pane);
+    model.detail = Some(detail::DetailPane::new(host, id.clone()));
+    effects.push(Effect::FollowLogs {
+        host,
+        id: id.clone(),
+    });
+    model.view = View::Container { host, id };
+    ask_detail(model, true, effects);
+}
+
+fn leave_container(model: &mut Model, effects: &mut Vec<Effect>) {
+    match &model.view {
+        View::Container { host, id } => {
+            effects.push(Effect::StopLogs {
+                host: *host,
+                id: id.clone(),
+            });
+        }
+        View::Stack { host, project } => {
+            effects.push(Effect::StopStack {
+                host: *host,
+                project: project.clone(),
+            });
+        }
+        _ => return,
+    }
+    if let View::Container { host, .. } | View::Stack { host, .. } = model.view {
+        model.view = View::Host { host };
+        model.logs = None;
+        model.detail = None;
+    }
+}
+
+/// Opens the logs of the compose project of the selected container (in the host view) or
+/// of the container shown: every service's, together.
+fn open_stack(model: &mut Model, effects: &mut Vec<Effect>) {
+    let (host, project) = match &model.view {
+        View::Host { host } => (
+            *host,
+            model.cursor_container().map(|(_, c)| c.project.clone()),
+        ),
+        View::Container { host, id } => (
+            *host,
+            model.hosts[*host]
+                .containers
+                .iter()
+                .find(|c| &c.id == id)
+                .map(|c| c.project.clone()),
+        ),
+        View::Stack { .. } => return,
+        _ => {
+            model.flash(Level::Info, "a stack's logs: open a host first");
+            return;
+        }
+    };
+    let project = match project {
+        None => return model.flash(Level::Info, "no container selected"),
+        Some(None) => {
+            return model.flash(Level::Info, "this container is not in a compose project");
+        }
+        Some(Some(p)) => p,
+    };
+    // Its containers in the host view's order: by service name.
+    let h = &model.hosts[host];
+    let sources: Vec<(String, String)> = h
+        .groups("")
+        .into_iter()
+        .filter(|g| g.project.as_deref() == Some(project.as_str()))
+        .flat_map(|g| g.containers)
+        .map(|i| {
+            (
+                h.containers[i].display_name().to_string(),
+                h.containers[i].id.clone(),
+            )
+        })
+        .collect();
+    leave_container(model, effects);
+    let services = sources.iter().map(|(s, _)| s.clone()).collect();
+    model.logs = Some(LogPane::for_stack(host, project.clone(), services));
+    effects.push(Effect::FollowStack {
+        host,
+        project: project.clone(),
+        sources,
+    });
+    model.view = View::Stack { host, project };
 }
 
 fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
@@ -835,6 +1360,7 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
             model.input = Some(Input::Filter(model.filter.clone()));
         }
         Action::Search => {
+            show_tab(model, detail::Tab::Logs, effects);
             if model.logs.is_some() {
                 model.input = Some(Input::Search(String::new()));
             } else {
@@ -855,29 +1381,34 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
                 if let Some(&host) = model.visible_hosts().get(model.fleet_cursor) {
                     model.view = View::Host { host };
                     model.host_cursor = 0;
+                    model.host_header = false;
                     model.filter.clear();
                 }
             }
+            View::Host { .. } if model.host_header => open_stack(model, effects),
             View::Host { host } => {
                 if let Some((_, c)) = model.selected_container() {
                     let id = c.id.clone();
                     model.logs = Some(LogPane::new(host, id.clone()));
+                    model.detail = Some(detail::DetailPane::new(host, id.clone()));
                     effects.push(Effect::FollowLogs {
                         host,
                         id: id.clone(),
                     });
                     model.view = View::Container { host, id };
+                    ask_detail(model, true, effects);
                 } else {
                     model.flash(Level::Info, "no container selected");
                 }
             }
-            View::Container { .. } | View::Job(_) => {}
+            View::Container { .. } | View::Stack { .. } | View::Job(_) => {}
             View::Jobs => {
                 if let Some(&r) = model.job_list().get(model.jobs_cursor) {
                     model.view = View::Job(r);
                     model.job_scroll = 0;
                 }
             }
+            View::Timeline { .. } => open_event(model, effects),
         },
         Action::Back => match model.view.clone() {
             View::Fleet => {
@@ -891,7 +1422,7 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
                     model.view = View::Fleet;
                 }
             }
-            View::Container { .. } => leave_container(model, effects),
+            View::Container { .. } | View::Stack { .. } => leave_container(model, effects),
             View::Job(JobRef::Host(host)) => model.view = View::Host { host },
             View::Job(JobRef::History(_)) => model.view = View::Jobs,
             View::Jobs => {
@@ -899,6 +1430,16 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
                     model.filter.clear();
                 } else {
                     model.view = View::Fleet;
+                }
+            }
+            View::Timeline { host } => {
+                if !model.filter.is_empty() {
+                    model.filter.clear();
+                } else {
+                    model.view = match host {
+                        Some(host) => View::Host { host },
+                        None => View::Fleet,
+                    };
                 }
             }
         },
@@ -910,7 +1451,9 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
         Action::NextHost | Action::PrevHost => {
             let n = model.hosts.len();
             let current = match &model.view {
-                View::Host { host } | View::Container { host, .. } => *host,
+                View::Host { host } | View::Container { host, .. } | View::Stack { host, .. } => {
+                    *host
+                }
                 _ => return,
             };
             if n > 1 {
@@ -923,6 +1466,7 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
             }
         }
         Action::SearchNext | Action::SearchPrev => {
+            show_tab(model, detail::Tab::Logs, effects);
             let height = model.size.1;
             let mut missing = None;
             if let Some(pane) = model.logs.as_mut() {
@@ -963,6 +1507,18 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
         Action::Remove => actions::ask(model, actions::Ask::Remove),
         Action::RestartStack => actions::ask(model, actions::Ask::RestartStack),
         Action::CancelJob => actions::cancel(model),
+        Action::Timeline => {
+            let host = match model.view {
+                View::Fleet | View::Jobs | View::Job(JobRef::History(_)) => None,
+                _ => actions::current_host(model),
+            };
+            leave_container(model, effects);
+            model.view = View::Timeline { host };
+            model.timeline_cursor = 0;
+            model.filter.clear();
+        }
+        Action::Shell => actions::shell(model, false, effects),
+        Action::HostShell => actions::shell(model, true, effects),
         Action::Jobs => {
             leave_container(model, effects);
             let host = match model.view {
@@ -999,7 +1555,39 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
                 None => model.flash(Level::Info, "this host is not waiting for an answer"),
             }
         }
+        Action::StackLogs => open_stack(model, effects),
+        Action::ServiceFilter => {
+            if let Some(pane) = model.logs.as_mut() {
+                pane.next_service();
+            }
+        }
+        Action::NextTab => {
+            let tab = model.detail.as_ref().map(|p| p.tab.step(1));
+            if let Some(tab) = tab {
+                show_tab(model, tab, effects);
+            }
+        }
+        Action::PrevTab => {
+            let tab = model.detail.as_ref().map(|p| p.tab.step(-1));
+            if let Some(tab) = tab {
+                show_tab(model, tab, effects);
+            }
+        }
+        // A digit names the tab: `on_key` opens it (the palette does not offer this).
+        Action::GotoTab => {}
+        Action::Reveal => {
+            if let Some(pane) = model.detail.as_mut() {
+                pane.reveal = !pane.reveal;
+                let text = if pane.reveal {
+                    "secret values shown until you leave this container (v masks them)"
+                } else {
+                    "secret values masked"
+                };
+                model.flash(Level::Info, text);
+            }
+        }
         Action::FollowEnd => {
+            show_tab(model, detail::Tab::Logs, effects);
             if let Some(pane) = model.logs.as_mut() {
                 pane.follow = true;
                 pane.scroll = 0;
@@ -1016,15 +1604,45 @@ fn move_cursor(model: &mut Model, delta: i64) {
             model.fleet_cursor = step(model.fleet_cursor, delta, n);
         }
         View::Host { host } => {
-            let n = model
+            let groups = model
                 .hosts
                 .get(*host)
-                .map_or(0, |h| h.visible_containers(&model.filter).len());
-            model.host_cursor = step(model.host_cursor, delta, n);
+                .map(|h| h.groups(&model.filter))
+                .unwrap_or_default();
+            let n: usize = groups.iter().map(|g| g.containers.len()).sum();
+            // Each group's first container, by its place in the cursor's count.
+            let firsts: Vec<usize> = groups
+                .iter()
+                .scan(0, |at, g| {
+                    let first = *at;
+                    *at += g.containers.len();
+                    Some(first)
+                })
+                .collect();
+            let first_of_group = firsts.contains(&model.host_cursor);
+            match delta {
+                // One row up from a group's first container: its project's row.
+                -1 if !model.host_header && first_of_group && n > 0 => model.host_header = true,
+                -1 if model.host_header => {
+                    if model.host_cursor > 0 {
+                        model.host_header = false;
+                        model.host_cursor -= 1;
+                    }
+                }
+                1 if model.host_header => model.host_header = false,
+                _ => {
+                    model.host_header = false;
+                    model.host_cursor = step(model.host_cursor, delta, n);
+                }
+            }
         }
         View::Jobs => {
             let n = model.job_list().len();
             model.jobs_cursor = step(model.jobs_cursor, delta, n);
+        }
+        View::Timeline { .. } => {
+            let n = model.timeline_list().len();
+            model.timeline_cursor = step(model.timeline_cursor, delta, n);
         }
         View::Job(r) => {
             let lines = model.job(*r).map_or(0, |j| j.output.len());
@@ -1033,8 +1651,13 @@ fn move_cursor(model: &mut Model, delta: i64) {
                 .saturating_sub(delta)
                 .clamp(0, max.max(0)) as u64;
         }
-        View::Container { .. } => {
-            if let Some(pane) = model.logs.as_mut() {
+        View::Container { .. } | View::Stack { .. } => {
+            if let Some(pane) = model.detail.as_mut().filter(|p| {
+                p.tab != detail::Tab::Logs && matches!(model.view, View::Container { .. })
+            }) {
+                let max = pane.rows().saturating_sub(1) as i64;
+                pane.scroll = (pane.scroll as i64).saturating_add(delta).clamp(0, max) as usize;
+            } else if let Some(pane) = model.logs.as_mut() {
                 let max = pane.ring.len().saturating_sub(1) as i64;
                 let scroll = (pane.scroll as i64)
                     .saturating_sub(delta)
@@ -1067,5 +1690,17 @@ fn clamp_cursors(model: &mut Model) {
             .get(host)
             .map_or(0, |h| h.visible_containers(&model.filter).len());
         model.host_cursor = model.host_cursor.min(n.saturating_sub(1));
+        // A project row is only above its group's first container.
+        if model.host_header {
+            let mut at = 0;
+            let first = model.hosts.get(host).is_some_and(|h| {
+                h.groups(&model.filter).iter().any(|g| {
+                    let hit = at == model.host_cursor;
+                    at += g.containers.len();
+                    hit
+                })
+            });
+            model.host_header &= first;
+        }
     }
 }

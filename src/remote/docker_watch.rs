@@ -308,29 +308,63 @@ impl DockerWatch {
     }
 }
 
-/// The one container log a host follows for the console, kept across reconnects: when the
-/// connection comes back, it carries on after the last line it passed on, so nothing is
-/// lost or shown twice.
+/// The log a host follows for the console (one container's, or a stack's), kept across
+/// reconnects: when the connection comes back, it carries on after the last line it
+/// passed on (each service's, for a stack), so nothing is lost or shown twice.
 #[derive(Default)]
 pub struct LogFollower {
-    id: Option<String>,
-    resume: docker::logs::Resume,
+    want: Option<Want>,
     /// `None`: not started on this connection (or paused by its loss).
     task: Option<JoinHandle<()>>,
 }
+
+enum Want {
+    Container {
+        id: String,
+        resume: docker::logs::Resume,
+    },
+    Stack {
+        project: String,
+        sources: Vec<docker::stack::StackSource>,
+    },
+}
+
+/// The last lines a container's log starts with; a stack's, each service's.
+const CONTAINER_TAIL: u64 = 1000;
+const STACK_TAIL: u64 = 1000;
 
 impl LogFollower {
     /// Follow `id` from now on (its last 1000 lines first).
     pub fn want(&mut self, id: String) {
         self.pause();
-        self.id = Some(id);
-        self.resume = docker::logs::Resume::default();
+        self.want = Some(Want::Container {
+            id,
+            resume: docker::logs::Resume::default(),
+        });
+    }
+
+    /// Follow the stack `project`'s services (service name, container id) from now on,
+    /// each one's last lines first, interleaved.
+    pub fn want_stack(&mut self, project: String, sources: &[(String, String)]) {
+        self.pause();
+        let sources = sources
+            .iter()
+            .map(|(service, id)| docker::stack::StackSource::new(service, id))
+            .collect();
+        self.want = Some(Want::Stack { project, sources });
     }
 
     pub fn stop(&mut self, id: &str) {
-        if self.id.as_deref() == Some(id) {
+        if matches!(&self.want, Some(Want::Container { id: i, .. }) if i == id) {
             self.pause();
-            self.id = None;
+            self.want = None;
+        }
+    }
+
+    pub fn stop_stack(&mut self, project: &str) {
+        if matches!(&self.want, Some(Want::Stack { project: p, .. }) if p == project) {
+            self.pause();
+            self.want = None;
         }
     }
 
@@ -349,17 +383,35 @@ impl LogFollower {
         host: usize,
         tx: &mpsc::Sender<Msg>,
     ) {
-        let (Some(id), None, Some((d, socket))) = (&self.id, &self.task, engine) else {
+        let (Some(want), None, Some((d, socket))) = (&self.want, &self.task, engine) else {
             return;
         };
-        self.task = Some(tokio::spawn(docker::logs::follow(
-            d,
-            socket,
-            host,
-            id.clone(),
-            tx.clone(),
-            self.resume.clone(),
-        )));
+        self.task = Some(match want {
+            Want::Container { id, resume } => tokio::spawn(docker::logs::follow(
+                d,
+                socket,
+                host,
+                id.clone(),
+                tx.clone(),
+                resume.clone(),
+                Some(CONTAINER_TAIL),
+            )),
+            Want::Stack { project, sources } => {
+                let req = docker::stack::StackRequest {
+                    follow: true,
+                    tail: Some(STACK_TAIL),
+                    after: None,
+                };
+                tokio::spawn(docker::stack::follow_stack(
+                    (d, socket),
+                    host,
+                    project.clone(),
+                    sources.clone(),
+                    req,
+                    tx.clone(),
+                ))
+            }
+        });
     }
 
     /// Answers a log command; false for any other command.
@@ -367,6 +419,8 @@ impl LogFollower {
         match cmd {
             HostCmd::FollowLogs { id } => self.want(id.clone()),
             HostCmd::StopLogs { id } => self.stop(id),
+            HostCmd::FollowStack { project, sources } => self.want_stack(project.clone(), sources),
+            HostCmd::StopStack { project } => self.stop_stack(project),
             _ => return false,
         }
         true

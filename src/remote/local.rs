@@ -58,6 +58,18 @@ impl Link for Local {
     }
 
     async fn disconnect(&self) {}
+
+    async fn shell(
+        self: &Arc<Self>,
+        request: &super::shell::ShellRequest,
+        docker_host: Option<&str>,
+    ) -> Result<super::shell::ShellIo, String> {
+        let mut argv = super::shell::argv(request, docker_host);
+        if argv.is_empty() {
+            argv = super::shell::local_login_shell();
+        }
+        Ok(super::shell::ShellIo::Local { argv })
+    }
 }
 
 pub struct LocalProbe {

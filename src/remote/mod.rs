@@ -5,8 +5,10 @@
 pub mod docker_watch;
 pub mod known_hosts;
 pub mod local;
+pub mod shell;
 pub mod ssh;
 pub mod ssh_link;
+pub mod timeline;
 pub mod worker;
 
 use std::time::Duration;
@@ -27,6 +29,14 @@ pub enum HostCmd {
     StopLogs {
         id: String,
     },
+    /// Follow a stack's logs together: its services as (service name, container id).
+    FollowStack {
+        project: String,
+        sources: Vec<(String, String)>,
+    },
+    StopStack {
+        project: String,
+    },
     /// The operator trusts this host key fingerprint: record it and connect.
     AcceptHostKey {
         fingerprint: String,
@@ -42,6 +52,20 @@ pub enum HostCmd {
     /// sender dropped, when Docker cannot be reached now.
     Engine {
         reply: tokio::sync::oneshot::Sender<Option<(bollard::Docker, crate::docker::Socket)>>,
+    },
+    /// Open a shell on the host or in a container (`e`, `S`, `opsdeck exec`): a channel
+    /// of the connection, started, for the terminal to be joined to. The sender dropped
+    /// means the host is not connected.
+    Shell {
+        request: shell::ShellRequest,
+        reply: tokio::sync::oneshot::Sender<Result<shell::ShellIo, String>>,
+    },
+    /// Read a container's detail (inspect, top) and, with `stats`, its I/O counters, for
+    /// the container view; answered with [`Msg::ContainerDetail`]. Dropped while the host
+    /// is not connected (the console asks again).
+    Inspect {
+        id: String,
+        stats: bool,
     },
     /// The passphrase of an encrypted identity file, typed by the operator.
     Passphrase {
@@ -110,6 +134,8 @@ pub struct Watch {
     pub stacks: Vec<Stack>,
     pub backups: Vec<SetRef>,
     pub checks: Vec<crate::checks::CheckSpec>,
+    /// Keep the host's timeline: catch up on Docker's events, follow them, store them.
+    pub timeline: bool,
 }
 
 /// Backup directories change slowly: they are listed this often, not every tick.
@@ -140,9 +166,34 @@ pub fn spawn_for_jobs(
     shared: &Shared,
     tx: mpsc::Sender<Msg>,
 ) -> HostHandle {
+    spawn_lean(index, host, config, shared, tx, false)
+}
+
+/// Starts a worker for `opsdeck events`: the connection, Docker and the timeline (caught
+/// up from the engine and stored), nothing else.
+pub fn spawn_for_events(
+    index: usize,
+    host: &Host,
+    config: &Config,
+    shared: &Shared,
+    tx: mpsc::Sender<Msg>,
+) -> HostHandle {
+    spawn_lean(index, host, config, shared, tx, true)
+}
+
+/// A worker without backup sets and checks, with or without the timeline.
+fn spawn_lean(
+    index: usize,
+    host: &Host,
+    config: &Config,
+    shared: &Shared,
+    tx: mpsc::Sender<Msg>,
+    timeline: bool,
+) -> HostHandle {
     let watch = Watch {
         backups: Vec::new(),
         checks: Vec::new(),
+        timeline,
         ..watch_of(index, host, config)
     };
     spawn_watching(watch, host, config, shared, tx)
@@ -167,6 +218,7 @@ fn watch_of(index: usize, host: &Host, config: &Config) -> Watch {
             })
             .collect(),
         checks: crate::checks::specs(host),
+        timeline: true,
     }
 }
 

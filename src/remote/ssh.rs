@@ -633,6 +633,20 @@ impl Session {
         Ok(channel.into_stream())
     }
 
+    /// A shell or a command for the operator's terminal, on a channel of its own.
+    pub async fn open_shell(
+        &self,
+        request: &super::shell::ShellRequest,
+        docker_host: Option<&str>,
+    ) -> Result<super::shell::ShellIo, String> {
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| format!("cannot open a channel for the shell: {e}"))?;
+        super::shell::start(channel, request, docker_host).await
+    }
+
     /// A byte stream to a Unix socket on the host (OpenSSH `direct-streamlocal`).
     pub async fn open_socket(&self, path: &str) -> Result<HostClosed, SshError> {
         self.sockets

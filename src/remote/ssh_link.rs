@@ -82,6 +82,14 @@ impl Link for Session {
         Session::is_closed(self)
     }
 
+    async fn shell(
+        self: &Arc<Self>,
+        request: &super::shell::ShellRequest,
+        docker_host: Option<&str>,
+    ) -> Result<super::shell::ShellIo, String> {
+        self.open_shell(request, docker_host).await
+    }
+
     async fn disconnect(&self) {
         Session::disconnect(self).await;
     }

@@ -76,6 +76,14 @@ pub trait Link: crate::jobs::Runner + Send + Sync + 'static {
     fn is_closed(&self) -> bool;
     /// Ends the connection politely (the console is quitting).
     fn disconnect(&self) -> impl Future<Output = ()> + Send;
+    /// A shell (or a command) on the host or in a container, for the operator's terminal.
+    fn shell(
+        self: &Arc<Self>,
+        _request: &super::shell::ShellRequest,
+        _docker_host: Option<&str>,
+    ) -> impl Future<Output = Result<super::shell::ShellIo, String>> + Send {
+        async { Err("this host offers no shell".to_string()) }
+    }
 }
 
 /// Samples one host, tick after tick.
@@ -444,10 +452,21 @@ async fn serve<L: Link>(
         tasks.push(tokio::spawn(check(
             spec.clone(),
             session.clone(),
-            out.parts.clone(),
+            out.clone(),
+        )));
+    }
+    if spec.timeline {
+        tasks.push(tokio::spawn(super::timeline::follow(
+            host,
+            spec.name.clone(),
+            engine_rx.clone(),
+            out.msgs.clone(),
         )));
     }
     let _tasks = Tasks(tasks);
+    // The container view's one detail read: a newer ask for another container replaces
+    // it, one for the same container while it runs is dropped (the console asks again).
+    let mut inspecting: Option<(String, Tasks)> = None;
     let mut closed = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
@@ -477,6 +496,24 @@ async fn serve<L: Link>(
                 Some(HostCmd::Engine { reply }) => {
                     let _ = reply.send(engine_rx.borrow().clone());
                 }
+                Some(HostCmd::Shell { request, reply }) => {
+                    // Opening waits on the host: never in this loop.
+                    let (session, docker_host) = (session.clone(), spec.docker_host.clone());
+                    tokio::spawn(async move {
+                        let io = session.shell(&request, docker_host.as_deref()).await;
+                        let _ = reply.send(io);
+                    });
+                }
+                Some(HostCmd::Inspect { id, stats }) => {
+                    let busy = inspecting
+                        .as_ref()
+                        .is_some_and(|(i, t)| *i == id && t.0.iter().any(|t| !t.is_finished()));
+                    if !busy {
+                        let docker = engine_rx.borrow().as_ref().map(|(d, _)| d.clone());
+                        let task = tokio::spawn(inspect(host, docker, id.clone(), stats, tx.clone()));
+                        inspecting = Some((id, Tasks(vec![task])));
+                    }
+                }
                 Some(HostCmd::Job(request)) => {
                     if kept.job.as_ref().is_some_and(super::RunningJob::running) {
                         super::refuse_job_audited(host, name, &request, "a job is already running on this host", tx);
@@ -495,6 +532,29 @@ async fn serve<L: Link>(
             }
         }
     }
+}
+
+/// Reads one container's detail for the container view and reports it; Docker not
+/// reachable is an answer too.
+async fn inspect(
+    host: usize,
+    docker: Option<bollard::Docker>,
+    id: String,
+    stats: bool,
+    tx: mpsc::Sender<Msg>,
+) {
+    let (detail, io) = match &docker {
+        Some(d) => crate::docker::detail::read(d, &id, stats).await,
+        None => (Err("Docker is not reachable on this host now".into()), None),
+    };
+    let msg = Msg::ContainerDetail {
+        host,
+        id,
+        at: Timestamp::now(),
+        detail: detail.map(Box::new),
+        io,
+    };
+    let _ = tx.send(msg).await;
 }
 
 /// The host's metrics and its containers' usage from the link's [`Probe`], asked each
@@ -657,11 +717,41 @@ async fn survey<L: Link>(spec: Watch, session: Arc<L>, parts: mpsc::Sender<Part>
 }
 
 /// The host's HTTP checks every [`CHECK_EVERY`], through the connection for `via = "ssh"`.
-async fn check<L: Link>(spec: Watch, session: Arc<L>, parts: mpsc::Sender<Part>) {
+async fn check<L: Link>(spec: Watch, session: Arc<L>, out: Out) {
+    // Each check's last result, for the timeline's "fails" and "passes again".
+    let mut was: HashMap<String, bool> = HashMap::new();
+    let store = super::timeline::Store::for_host(&spec.name);
     loop {
         let now = Timestamp::now().as_second();
         let checks = crate::checks::run_all(&spec.checks, session.tunnel(), now).await;
-        if parts.send(Part::Checks(checks)).await.is_err() {
+        let at = Timestamp::now();
+        let changed: Vec<_> = checks
+            .iter()
+            .filter(|c| was.get(&c.name).is_some_and(|&ok| ok != c.ok))
+            .map(|c| {
+                let detail = c
+                    .error
+                    .clone()
+                    .or_else(|| c.status.map(|s| format!("HTTP {s}")))
+                    .unwrap_or_default();
+                crate::model::timeline::check_changed(&spec.name, &c.name, c.ok, &detail, at)
+            })
+            .collect();
+        for c in &checks {
+            was.insert(c.name.clone(), c.ok);
+        }
+        if spec.timeline && !changed.is_empty() {
+            super::timeline::save(store.as_ref(), &changed).await;
+            let msg = Msg::Timeline {
+                host: spec.host,
+                events: changed,
+                caught_up: false,
+            };
+            if out.msgs.send(msg).await.is_err() {
+                return;
+            }
+        }
+        if out.parts.send(Part::Checks(checks)).await.is_err() {
             return;
         }
         tokio::time::sleep(CHECK_EVERY).await;
@@ -799,6 +889,7 @@ mod tests {
             stacks: Vec::new(),
             backups: Vec::new(),
             checks: Vec::new(),
+            timeline: false,
         };
         (spawn(watch, FakeConnector(host.clone()), tx), rx)
     }

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::model::{Changed, Effect, HostSnapshot, HostState, Key, Model, Msg, ViewKind, update};
+use crate::remote::shell::{self, ShellIo, ShellRequest};
 use crate::remote::{self, HostCmd, HostHandle};
 use crate::ui::{self, Theme};
 
@@ -24,6 +25,12 @@ const FRAME: Duration = Duration::from_millis(33);
 /// second, and a frame for each would cost more than the rest of the console together. A
 /// key is still drawn at once; a log or a job's output follows at [`FRAME`].
 const DATA_FRAME: Duration = Duration::from_millis(250);
+
+/// Jobs of the audit log the timeline starts with.
+const TIMELINE_JOBS: usize = 1000;
+/// Events of each host's store the console starts with (the rest stay on disk, for
+/// `opsdeck events`).
+const TIMELINE_PER_HOST: usize = 2000;
 
 /// The fleet's initial state, straight from the inventory.
 pub fn initial_model(config: &Config, read_only: bool) -> Model {
@@ -68,11 +75,25 @@ pub async fn run(config: Config, theme: Theme, read_only: bool) -> anyhow::Resul
         .map(|(i, h)| remote::spawn(i, h, &config, &shared, tx.clone()))
         .collect();
 
-    // The history view starts with what the audit log remembers.
+    // The history view starts with what the audit log remembers, and the timeline with
+    // that and what each host's store kept.
     if let Some(path) = crate::jobs::audit::path() {
-        let records = crate::jobs::audit::read_recent(&path, crate::model::job::HISTORY_LEN);
+        let records = crate::jobs::audit::read_recent(&path, TIMELINE_JOBS);
         if !records.is_empty() {
             update(&mut model, Msg::History(records));
+        }
+    }
+    for (host, h) in config.inventory.hosts.iter().enumerate() {
+        if let Some(store) = remote::timeline::Store::for_host(h.name.get_ref()) {
+            let events = store.load_newest(TIMELINE_PER_HOST);
+            update(
+                &mut model,
+                Msg::Timeline {
+                    host,
+                    events,
+                    caught_up: false,
+                },
+            );
         }
     }
     // Before the terminal turns raw: from then on no signal may end opsdeck unhandled.
@@ -86,9 +107,10 @@ pub async fn run(config: Config, theme: Theme, read_only: bool) -> anyhow::Resul
         dead: vec![false; handles.len()],
         handles,
         signals,
-        events: EventStream::new(),
+        events: Some(EventStream::new()),
         last_draw: None,
         keyed: false,
+        opening: None,
     };
     let ended = console.event_loop().await;
     let why = match &ended {
@@ -154,11 +176,23 @@ struct Console<'a> {
     /// Workers whose end has been reported (see [`dead_workers`]).
     dead: Vec<bool>,
     signals: Signals,
-    events: EventStream,
+    /// The terminal's keys and resizes; `None` while a shell has the terminal.
+    events: Option<EventStream>,
     last_draw: Option<Instant>,
     /// The operator pressed a key (or resized) since the last frame: draw at once, not at
     /// the next frame (which only holds back bursts of messages from the hosts).
     keyed: bool,
+    /// A shell asked of a host's worker, not opened yet.
+    opening: Option<Opening>,
+}
+
+/// A shell being opened by a host's worker.
+struct Opening {
+    host: usize,
+    /// `(id, name)`; `None` for the host's own shell.
+    container: Option<(String, String)>,
+    stack: String,
+    reply: tokio::sync::oneshot::Receiver<Result<ShellIo, String>>,
 }
 
 impl Console<'_> {
@@ -193,8 +227,8 @@ impl Console<'_> {
     /// When the next frame for the hosts' updates is due.
     fn next_frame(&self) -> Instant {
         let every = match self.model.view.kind() {
-            ViewKind::Container | ViewKind::Job => FRAME,
-            ViewKind::Fleet | ViewKind::Host | ViewKind::Jobs => DATA_FRAME,
+            ViewKind::Container | ViewKind::Stack | ViewKind::Job => FRAME,
+            ViewKind::Fleet | ViewKind::Host | ViewKind::Jobs | ViewKind::Timeline => DATA_FRAME,
         };
         self.last_draw.map_or_else(Instant::now, |t| t + every)
     }
@@ -203,9 +237,177 @@ impl Console<'_> {
         for msg in msgs {
             self.keyed |= matches!(msg, Msg::Key(_) | Msg::Resize { .. });
             for effect in update(&mut self.model, msg) {
-                dispatch(effect, &self.handles);
+                match effect {
+                    Effect::Shell {
+                        host,
+                        container,
+                        stack,
+                    } => self.ask_shell(host, container, stack),
+                    effect => dispatch(effect, &self.handles),
+                }
             }
         }
+    }
+
+    /// Asks the host's worker for a shell; the event loop hands the terminal over when it
+    /// is open. One at a time.
+    fn ask_shell(&mut self, host: usize, container: Option<(String, String)>, stack: String) {
+        let Some(handle) = self.handles.get(host) else {
+            return;
+        };
+        if self.opening.is_some() {
+            return;
+        }
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let request = ShellRequest {
+            container: container.as_ref().map(|(id, _)| id.clone()),
+            command: Vec::new(),
+            tty: Some(shell::Tty::here()),
+        };
+        handle.send(HostCmd::Shell { request, reply });
+        self.opening = Some(Opening {
+            host,
+            container,
+            stack,
+            reply: rx,
+        });
+    }
+
+    /// The terminal goes to the shell until it ends, then comes back to the console,
+    /// redrawn whole. Meanwhile the hosts' news still reaches the model (not the screen),
+    /// so nothing waits on the operator's shell. Returns the signal that asked opsdeck to
+    /// end during the shell, if one did.
+    async fn hand_over(&mut self, opened: Opening, io: ShellIo) -> Option<&'static str> {
+        let host = self.model.hosts[opened.host].name.clone();
+        let shown = match &opened.container {
+            Some((id, name)) => {
+                let c = self.model.hosts[opened.host]
+                    .containers
+                    .iter()
+                    .find(|c| &c.id == id);
+                format!(
+                    "{} on {host}",
+                    c.map_or(name.as_str(), |c| c.display_name())
+                )
+            }
+            None => host.clone(),
+        };
+        let local = io.is_local();
+        let started = Timestamp::now();
+        let clock = Instant::now();
+        // crossterm's reader stops (its thread leaves its poll) before the shell reads
+        // the terminal: a key goes to one or the other, never lost between them.
+        // (Making a new stream takes the reader's lock, which the old one's thread holds
+        // while it waits for a key: the old one goes first, and the new one comes after.)
+        self.events = None;
+        let _ = crossterm::event::poll(Duration::ZERO);
+        let mut out = std::io::stdout();
+        let _ = crossterm::execute!(
+            out,
+            crossterm::terminal::LeaveAlternateScreen,
+            crossterm::cursor::Show
+        );
+        if local {
+            let _ = crossterm::terminal::disable_raw_mode();
+        }
+        // `shell in api on lila`, `shell on lila`
+        let what = format!(
+            "shell {} {shown}",
+            if opened.container.is_some() {
+                "in"
+            } else {
+                "on"
+            }
+        );
+        let banner = format!(
+            "opsdeck: {}; exit (or Ctrl-D) comes back to opsdeck",
+            crate::sanitize::line(&what)
+        );
+        {
+            use std::io::Write;
+            let _ = write!(out, "\r\n{banner}\r\n");
+            let _ = out.flush();
+        }
+        let mut session = tokio::spawn(async move {
+            match io {
+                ShellIo::Ssh { channel, early } => shell::bridge(channel, early, true).await,
+                ShellIo::Local { argv } => shell::run_local(&argv).await,
+            }
+        });
+        let mut quit = None;
+        let ended = loop {
+            tokio::select! {
+                ended = &mut session => break ended.unwrap_or_default(),
+                Some(msg) = self.rx.recv() => {
+                    for effect in update(&mut self.model, msg) {
+                        dispatch(effect, &self.handles);
+                    }
+                }
+                sig = self.signals.recv() => {
+                    // A program on this terminal gets the terminal's Ctrl-C and Ctrl-\
+                    // itself (opsdeck, in the same process group, hears them too).
+                    if local && matches!(sig, "SIGINT" | "SIGQUIT") {
+                        continue;
+                    }
+                    quit = Some(sig);
+                    session.abort();
+                    break shell::Ended { lost: true, ..Default::default() };
+                }
+            }
+        };
+        match terminal::take_back() {
+            Ok(term) => self.term = term,
+            Err(e) => tracing::warn!("taking the terminal back after a shell: {e}"),
+        }
+        self.events = Some(EventStream::new());
+        if let Ok(size) = self.term.size() {
+            self.model.size = (size.width, size.height);
+        }
+        self.model.dirty = true;
+        self.keyed = true;
+        let took = clock.elapsed();
+        let mut record = crate::model::JobRecord::new(
+            started.to_string(),
+            self.model.user.clone(),
+            &host,
+            &opened.stack,
+            "shell",
+        );
+        record.container = opened.container.as_ref().map(|(_, name)| name.clone());
+        record.summary = Some(what.clone());
+        shell::finish_record(&mut record, &ended, took, quit, true);
+        let mut notice = format!(
+            "{what} ended: {} ({})",
+            ended.describe(shell::quick(took)),
+            crate::ui::format::age(i64::try_from(took.as_secs()).unwrap_or(i64::MAX))
+        );
+        let mut level = if ended.status == Some(0) {
+            crate::model::Level::Info
+        } else {
+            crate::model::Level::Warn
+        };
+        if let Some(path) = crate::jobs::audit::path()
+            && let Err(e) = crate::jobs::audit::append_to(&path, &record)
+        {
+            notice = format!("{notice}; {e}");
+            level = crate::model::Level::Warn;
+        }
+        // The clock stood still for the model while the shell ran.
+        update(
+            &mut self.model,
+            Msg::Tick {
+                now: Timestamp::now(),
+            },
+        );
+        update(
+            &mut self.model,
+            Msg::Notice {
+                level,
+                text: notice,
+            },
+        );
+        update(&mut self.model, Msg::Recorded(Box::new(record)));
+        quit
     }
 
     /// Runs until the operator quits or a signal says to; returns why, which is what the
@@ -227,8 +429,10 @@ impl Console<'_> {
             self.draw()?;
             let redraw_at = self.next_frame();
             let mut msgs = Vec::new();
+            let mut opened = None;
+            let opening = &mut self.opening;
             tokio::select! {
-                ev = self.events.next() => match ev {
+                ev = next_event(&mut self.events) => match ev {
                     Some(Ok(Event::Key(k))) => {
                         if let Some(key) = terminal::map_key(k) {
                             msgs.push(Msg::Key(key));
@@ -262,6 +466,30 @@ impl Console<'_> {
                     msgs.push(Msg::Shutdown);
                 }
                 _ = tokio::time::sleep_until(redraw_at.into()), if self.model.dirty => {}
+                reply = async {
+                    match opening.as_mut() {
+                        Some(o) => (&mut o.reply).await,
+                        None => std::future::pending().await,
+                    }
+                }, if opening.is_some() => {
+                    opened = Some(reply);
+                }
+            }
+            if let (Some(reply), Some(asked)) = (opened, self.opening.take()) {
+                let failed = |text: String| Msg::Notice {
+                    level: crate::model::Level::Warn,
+                    text: format!("cannot open the shell: {text}"),
+                };
+                match reply {
+                    Ok(Ok(io)) => {
+                        if let Some(sig) = self.hand_over(asked, io).await {
+                            why = sig;
+                            msgs.push(Msg::Shutdown);
+                        }
+                    }
+                    Ok(Err(e)) => msgs.push(failed(e)),
+                    Err(_) => msgs.push(failed("the host is not connected".into())),
+                }
             }
             self.apply(msgs);
             if self.model.should_quit {
@@ -306,7 +534,7 @@ impl Console<'_> {
                     tracing::warn!("{sig} while stopping jobs: leaving at once");
                     return;
                 }
-                ev = self.events.next(), if reading => match ev {
+                ev = next_event(&mut self.events), if reading => match ev {
                     Some(Ok(Event::Key(k))) if terminal::map_key(k) == Some(Key::Ctrl('c')) => {
                         tracing::warn!("Ctrl-C while stopping jobs: leaving at once");
                         return;
@@ -317,6 +545,14 @@ impl Console<'_> {
                 },
             }
         }
+    }
+}
+
+/// The terminal's next event; never while a shell has the terminal.
+async fn next_event(events: &mut Option<EventStream>) -> Option<std::io::Result<Event>> {
+    match events {
+        Some(events) => events.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -377,6 +613,34 @@ fn dispatch(effect: Effect, handles: &[HostHandle]) {
         Effect::StopLogs { host, id } => {
             if let Some(h) = handles.get(host) {
                 h.send(HostCmd::StopLogs { id });
+            }
+        }
+        Effect::InspectContainer { host, id, stats } => {
+            if let Some(h) = handles.get(host) {
+                h.send(HostCmd::Inspect { id, stats });
+            }
+        }
+        // The console opens shells itself ([`Console::ask_shell`]): it owns the terminal.
+        Effect::Shell { .. } => {}
+        Effect::KeepEvents { events } => {
+            if let Some(name) = events.first().map(|e| e.host.clone())
+                && let Some(store) = remote::timeline::Store::for_host(&name)
+            {
+                tokio::spawn(async move { remote::timeline::save(Some(&store), &events).await });
+            }
+        }
+        Effect::FollowStack {
+            host,
+            project,
+            sources,
+        } => {
+            if let Some(h) = handles.get(host) {
+                h.send(HostCmd::FollowStack { project, sources });
+            }
+        }
+        Effect::StopStack { host, project } => {
+            if let Some(h) = handles.get(host) {
+                h.send(HostCmd::StopStack { project });
             }
         }
     }

@@ -35,6 +35,23 @@ pub fn enter() -> io::Result<Term> {
     Terminal::new(CrosstermBackend::new(io::stdout()))
 }
 
+/// Takes the terminal back after a shell had it (raw mode, the alternate screen, no
+/// cursor) and returns a [`Term`] that knows nothing of what is on screen, so its next
+/// frame is drawn whole. (ratatui's own `clear` asks the terminal where its cursor is,
+/// and a terminal that does not answer holds it two seconds and leaves the screen as
+/// the shell left it.)
+pub fn take_back() -> io::Result<Term> {
+    enable_raw_mode()?;
+    let mut out = io::stdout();
+    execute!(
+        out,
+        EnterAlternateScreen,
+        Hide,
+        crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
+    )?;
+    Terminal::new(CrosstermBackend::new(io::stdout()))
+}
+
 /// Puts the terminal back as it was: cooked mode, the main screen, the cursor. Safe to
 /// call more than once and from any thread; only the first call after [`enter`] writes.
 pub fn restore() {

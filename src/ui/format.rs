@@ -74,6 +74,32 @@ pub fn fit(text: &str, width: usize) -> String {
     s
 }
 
+/// `text` in exactly `width` terminal columns: cut with an ellipsis by display width (a
+/// wide character counts two), or padded with spaces.
+pub fn fit_columns(text: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let total: usize = text.chars().map(|c| c.width().unwrap_or(0)).sum();
+    let mut out = String::with_capacity(width);
+    let mut used = 0;
+    if total <= width {
+        out.push_str(text);
+        used = total;
+    } else if width > 0 {
+        for c in text.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > width - 1 {
+                break;
+            }
+            out.push(c);
+            used += w;
+        }
+        out.push('…');
+        used += 1;
+    }
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +117,9 @@ mod tests {
         assert_eq!(percent(42.4), "42%");
         assert_eq!(sparkline(&[0.0, 50.0, 100.0], 5, 100.0), "  ▁▅█");
         assert_eq!(fit("course-supporter", 8), "course-…");
+        assert_eq!(fit_columns("db", 4), "db  ");
+        assert_eq!(fit_columns("日本語のサービス", 7), "日本語…");
+        assert_eq!(fit_columns("日本語のサービス", 6), "日本… ");
+        assert_eq!(fit_columns("abc", 0), "");
     }
 }

@@ -11,6 +11,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::model::detail::Tab;
 use crate::model::{HostConn, Input, Level, Model, Overlay, View};
 pub use theme::Theme;
 
@@ -46,8 +47,12 @@ pub fn view(model: &Model, theme: &Theme, frame: &mut Frame) {
         View::Container { host, id } => {
             panels::container::draw(model, *host, id, theme, frame, body)
         }
+        View::Stack { host, project } => {
+            panels::stack::draw(model, *host, project, theme, frame, body)
+        }
         View::Job(r) => panels::job::draw(model, *r, theme, frame, body),
         View::Jobs => panels::jobs::draw(model, theme, frame, body),
+        View::Timeline { .. } => panels::timeline::draw(model, theme, frame, body),
     }
     draw_footer(model, theme, frame, footer);
     match &model.overlay {
@@ -76,17 +81,27 @@ fn draw_header(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                 .unwrap_or_else(|| id.chars().take(12).collect());
             format!("fleet › {} › {name}", host_name(model, *host))
         }
+        View::Stack { host, project } => format!(
+            "fleet › {} › {} logs",
+            host_name(model, *host),
+            crate::sanitize::line(project)
+        ),
         View::Job(crate::model::JobRef::Host(host)) => {
             format!("fleet › {} › job", host_name(model, *host))
         }
         View::Job(crate::model::JobRef::History(_)) => "jobs › job".to_string(),
         View::Jobs => "jobs".to_string(),
+        View::Timeline { host: Some(host) } => {
+            format!("fleet › {} › what changed", host_name(model, *host))
+        }
+        View::Timeline { host: None } => "fleet › what changed".to_string(),
     };
     left.push(Span::styled(crumb, theme.text));
     // Looking at one host: say at once when it is not answering.
     let viewed = match &model.view {
         View::Host { host }
         | View::Container { host, .. }
+        | View::Stack { host, .. }
         | View::Job(crate::model::JobRef::Host(host)) => model.hosts.get(*host),
         _ => None,
     };
@@ -193,14 +208,40 @@ fn draw_footer(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
                     ]
                 }
             }
-            View::Container { .. } => &[
+            View::Stack { .. } => &[
                 ("Esc", "back"),
+                ("f", "service"),
                 ("p", "pause"),
                 ("G", "follow"),
                 ("/", "search"),
                 ("n/N", "next/prev"),
                 ("?", "help"),
             ],
+            View::Container { .. } => match model.detail.as_ref().map(|p| p.tab) {
+                None | Some(Tab::Logs) => &[
+                    ("Esc", "back"),
+                    ("[ ]", "tabs"),
+                    ("p", "pause"),
+                    ("G", "follow"),
+                    ("/", "search"),
+                    ("n/N", "next/prev"),
+                    ("?", "help"),
+                ],
+                Some(Tab::Env) => &[
+                    ("Esc", "back"),
+                    ("[ ]", "tabs"),
+                    ("v", "show/mask secrets"),
+                    ("↑↓", "scroll"),
+                    ("?", "help"),
+                ],
+                Some(_) => &[
+                    ("Esc", "back"),
+                    ("[ ]", "tabs"),
+                    ("1…7", "tab"),
+                    ("↑↓", "scroll"),
+                    ("?", "help"),
+                ],
+            },
             View::Job(r) => {
                 if model.job(r).is_some_and(|j| j.running()) {
                     &[
@@ -225,6 +266,13 @@ fn draw_footer(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             }
             View::Jobs => &[
                 ("⏎", "open"),
+                ("/", "filter"),
+                ("Esc", "back"),
+                ("?", "help"),
+                ("q", "quit"),
+            ],
+            View::Timeline { .. } => &[
+                ("⏎", "its log then"),
                 ("/", "filter"),
                 ("Esc", "back"),
                 ("?", "help"),

@@ -172,6 +172,20 @@ impl Theme {
         })
     }
 
+    /// The colour of a stack's service `i` in its logs, from a small palette of the
+    /// theme's roles (plain under NO_COLOR, whose roles have no colours).
+    pub fn service(&self, i: usize) -> Style {
+        let palette = [
+            self.cpu,
+            self.ok,
+            self.warn,
+            self.mem,
+            self.info,
+            self.stderr,
+        ];
+        palette[i % palette.len()]
+    }
+
     /// The NO_COLOR theme (https://no-color.org): emphasis by weight and reverse video only.
     pub fn monochrome() -> Theme {
         let plain = Style::default();

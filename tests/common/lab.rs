@@ -209,6 +209,18 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// A container's hostname (its short id) as the host's engine says, asked over SSH.
+    pub fn hostname_of(&self, host: &LabHost, container: &str) -> String {
+        let out = self.ssh_ok(
+            host,
+            &format!(
+                "DOCKER_HOST=unix://{} docker inspect -f '{{{{.Config.Hostname}}}}' {container}",
+                self.docker_socket(host).display()
+            ),
+        );
+        out.trim().to_string()
+    }
+
     /// Run `tests/lab/lab <args>`; panics when it fails.
     pub fn lab(&self, args: &[&str]) -> String {
         let out = Command::new(lab_script())

@@ -386,6 +386,8 @@ pub fn log_lines(n: usize) -> Vec<LogLine> {
     (0..n)
         .map(|i| LogLine {
             time: format!("10:{:02}:{:02}", (i / 60) % 60, i % 60),
+            at: None,
+            source: None,
             stream: if i % 7 == 3 {
                 Stream::Stderr
             } else {
@@ -517,4 +519,363 @@ pub fn render(model: &Model, theme: &opsdeck::ui::Theme, w: u16, h: u16) -> Term
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| opsdeck::ui::view(&model, theme, f)).unwrap();
     t
+}
+
+/// `n` lines of course-supporter's three services, as a stack's logs receive them: one
+/// second apart, the services in turn (app, db, netdata; `source` 0, 1, 2), a few of
+/// them saying "timeout".
+pub fn stack_lines(n: usize) -> Vec<LogLine> {
+    (0..n)
+        .map(|i| {
+            let source = (i % 3) as u16;
+            let text = match (source, i % 4) {
+                (0, 3) => format!("\u{1b}[31mERROR\u{1b}[0m request {i}: upstream timeout"),
+                (0, _) => {
+                    format!("INFO:     172.24.0.5:4{i:04} - \"GET /api/courses HTTP/1.1\" 200")
+                }
+                (1, 3) => format!("LOG:  statement timeout on query {i}"),
+                (1, _) => format!("LOG:  checkpoint complete: wrote {i} buffers"),
+                _ => format!("collector: {} metrics sent", i * 7),
+            };
+            LogLine {
+                time: format!("10:{:02}:{:02}", (i / 60) % 60, i % 60),
+                at: Some(Timestamp::from_second(1_795_000_000 + i as i64).unwrap()),
+                source: Some(source),
+                stream: if i % 11 == 5 {
+                    Stream::Stderr
+                } else {
+                    Stream::Stdout
+                },
+                text,
+            }
+        })
+        .collect()
+}
+
+/// The fleet model with course-supporter's stack logs open (from its app row, with `L`)
+/// and 120 lines received.
+pub fn stack_view() -> Model {
+    let mut m = fleet();
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Char('L'));
+    let (host, project) = match &m.view {
+        opsdeck::model::View::Stack { host, project } => (*host, project.clone()),
+        v => panic!("expected the stack view, got {v:?}"),
+    };
+    update(
+        &mut m,
+        Msg::StackLines {
+            host,
+            project,
+            lines: stack_lines(120),
+        },
+    );
+    m
+}
+
+/// A timeline event of the fixture fleet, `secs` before [`NOW`].
+pub fn event(
+    host: &str,
+    secs: i64,
+    kind: &str,
+    subject: Option<&str>,
+    id: Option<&str>,
+    text: &str,
+    grade: opsdeck::model::timeline::Grade,
+) -> opsdeck::model::timeline::Event {
+    opsdeck::model::timeline::Event {
+        ns: (NOW - secs) * 1_000_000_000,
+        host: host.into(),
+        kind: kind.into(),
+        stack: subject.map(|_| host.to_string()),
+        subject: subject.map(String::from),
+        id: id.map(|i| format!("{i:0<64}")),
+        text: text.into(),
+        grade,
+        source: "docker".into(),
+    }
+}
+
+/// The fleet with an afternoon's events on its timeline: lila's api dying and coming
+/// back, an OOM kill, a failing check, a deploy.
+pub fn with_timeline(mut m: Model) -> Model {
+    use opsdeck::model::timeline::Grade::*;
+    let events = vec![
+        event(
+            "lila",
+            40,
+            "health",
+            Some("lila-api-1"),
+            Some("b1"),
+            "health: unhealthy",
+            Crit,
+        ),
+        event(
+            "lila",
+            95,
+            "restart",
+            Some("lila-api-1"),
+            Some("b1"),
+            "restarted",
+            Warn,
+        ),
+        event(
+            "lila",
+            96,
+            "die",
+            Some("lila-api-1"),
+            Some("b1"),
+            "exited with code 137",
+            Crit,
+        ),
+        event(
+            "lila",
+            97,
+            "oom",
+            Some("lila-api-1"),
+            Some("b1"),
+            "ran out of memory (OOM kill)",
+            Crit,
+        ),
+        event(
+            "lila",
+            3600,
+            "pull",
+            None,
+            None,
+            "image pulled: git.lilastudy.com/forgejo-lila/lila-api:latest",
+            Info,
+        ),
+        event(
+            "course-supporter",
+            600,
+            "check",
+            Some("api"),
+            None,
+            "check api fails: HTTP 502",
+            Crit,
+        ),
+        event(
+            "course-supporter",
+            540,
+            "check",
+            Some("api"),
+            None,
+            "check api passes again",
+            Good,
+        ),
+        event(
+            "course-supporter",
+            7200,
+            "job",
+            None,
+            None,
+            "deploy by alice: ok (deploy course-supporter)",
+            Good,
+        ),
+        event(
+            "lila",
+            86_000,
+            "kill",
+            Some("lila-forgejo-1"),
+            Some("b5"),
+            "sent SIGKILL",
+            Warn,
+        ),
+    ];
+    for (i, h) in ["course-supporter", "lila"].iter().enumerate() {
+        let mine: Vec<_> = events.iter().filter(|e| e.host == *h).cloned().collect();
+        update(
+            &mut m,
+            Msg::Timeline {
+                host: i,
+                events: mine,
+                caught_up: true,
+            },
+        );
+    }
+    m
+}
+
+/// What Docker says of lila's api in the fixtures: a health-checked compose service with a
+/// secret in its environment, two mounts, a published port, and six processes.
+pub fn container_detail() -> opsdeck::model::detail::ContainerDetail {
+    use opsdeck::model::detail::*;
+    let env = |k: &str, v: &str| EnvVar {
+        key: k.into(),
+        value: v.into(),
+        secret: is_secret_key(k),
+    };
+    let run = |secs: i64, code: i64, out: &[&str]| HealthRun {
+        start: Some(ago(secs)),
+        exit_code: Some(code),
+        output: out.iter().map(|s| s.to_string()).collect(),
+    };
+    let ps = |pid: u32, ppid: u32, cmd: &str| {
+        vec![
+            "app".to_string(),
+            pid.to_string(),
+            ppid.to_string(),
+            "0".into(),
+            "10:02".into(),
+            "?".into(),
+            "00:00:03".into(),
+            cmd.into(),
+        ]
+    };
+    let envs = vec![
+        env("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        env("DATABASE_URL", "postgresql://lila@database:5432/lila"),
+        env("POSTGRES_PASSWORD", "correct-horse-battery-staple"),
+        env("SESSION_SECRET", "5f2b9c1e7a"),
+        env("LOG_LEVEL", "info"),
+        env("WORKERS", "4"),
+    ];
+    let labels: Vec<(String, String)> = [
+        (
+            "com.docker.compose.config-hash",
+            "9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+        ),
+        ("com.docker.compose.container-number", "1"),
+        ("com.docker.compose.oneoff", "False"),
+        ("com.docker.compose.project", "lila"),
+        ("com.docker.compose.project.working_dir", "/home/lila/lila"),
+        ("com.docker.compose.service", "api"),
+        ("com.docker.compose.version", "1.29.2"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    ContainerDetail {
+        status: "running".into(),
+        running: true,
+        oom_killed: false,
+        exit_code: Some(0),
+        error: None,
+        started_at: Some(ago(3 * 3600 + 120)),
+        finished_at: None,
+        restart_policy: "unless-stopped".into(),
+        restart_count: Some(0),
+        mem_limit: Some(512 * 1024 * 1024),
+        command: "uvicorn app.main:app --host 0.0.0.0 --port 8000 --workers 4".into(),
+        env_total: envs.len(),
+        env: envs,
+        mounts: vec![
+            MountInfo {
+                kind: "bind".into(),
+                source: "/home/lila/lila/config".into(),
+                destination: "/app/config".into(),
+                read_only: true,
+            },
+            MountInfo {
+                kind: "volume".into(),
+                source: "lila_uploads".into(),
+                destination: "/app/uploads".into(),
+                read_only: false,
+            },
+        ],
+        ports: vec!["8000/tcp (not published)".into()],
+        labels_total: labels.len(),
+        labels,
+        health: Some(HealthInfo {
+            status: "unhealthy".into(),
+            failing_streak: Some(2),
+            runs: vec![
+                run(50, 0, &["ok"]),
+                run(40, 0, &["ok"]),
+                run(30, 0, &["ok"]),
+                run(
+                    20,
+                    1,
+                    &[
+                        "curl: (22) The requested URL returned error: 503",
+                        "upstream: database timeout",
+                    ],
+                ),
+                run(10, 1, &["curl: (22) The requested URL returned error: 503"]),
+            ],
+        }),
+        processes: Processes {
+            titles: ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            rows: vec![
+                ps(
+                    1,
+                    0,
+                    "/usr/local/bin/python /usr/local/bin/uvicorn app.main:app --host 0.0.0.0 --port 8000 --workers 4",
+                ),
+                ps(
+                    8,
+                    1,
+                    "/usr/local/bin/python -c from multiprocessing.resource_tracker import main;main(4)",
+                ),
+                ps(
+                    9,
+                    1,
+                    "/usr/local/bin/python -c from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5, pipe_handle=7) --multiprocessing-fork",
+                ),
+                ps(
+                    10,
+                    1,
+                    "/usr/local/bin/python -c from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5, pipe_handle=9) --multiprocessing-fork",
+                ),
+                ps(
+                    11,
+                    1,
+                    "/usr/local/bin/python -c from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5, pipe_handle=11) --multiprocessing-fork",
+                ),
+                ps(
+                    12,
+                    1,
+                    "/usr/local/bin/python -c from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5, pipe_handle=13) --multiprocessing-fork",
+                ),
+            ],
+            total: 6,
+            error: None,
+        },
+    }
+}
+
+/// The container view of lila's api with its detail answered, ten minutes of its CPU
+/// and memory, and a minute of I/O counters; `tab` open.
+pub fn container_tab(tab: opsdeck::model::detail::Tab) -> Model {
+    use opsdeck::model::detail::IoSample;
+    let mut m = container_view();
+    let (host, id) = match &m.view {
+        opsdeck::model::View::Container { host, id } => (*host, id.clone()),
+        v => panic!("expected the container view, got {v:?}"),
+    };
+    let usage = m.hosts[host].usage.entry(id.clone()).or_default();
+    for i in 0..300i64 {
+        let t = NOW - 600 + 2 * i;
+        let wave = ((i as f64) / 12.0).sin();
+        usage.cpu.push(t, 40.0 + 35.0 * wave);
+        usage
+            .mem
+            .push(t, (180.0 + 60.0 * (i as f64 / 300.0)) * 1024.0 * 1024.0);
+    }
+    for i in 0..30i64 {
+        let io = IoSample {
+            at_ms: (NOW - 60 + 2 * i) * 1000,
+            net_rx: (i * i * 40_000) as u64,
+            net_tx: (i * 90_000) as u64,
+            blk_read: (i * 4096) as u64,
+            blk_write: (i * i * 8192) as u64,
+        };
+        update(
+            &mut m,
+            Msg::ContainerDetail {
+                host,
+                id: id.clone(),
+                at: ago(1),
+                detail: Ok(Box::new(container_detail())),
+                io: Some(io),
+            },
+        );
+    }
+    let digit = char::from_digit(tab.index() as u32 + 1, 10).unwrap();
+    key(&mut m, Key::Char(digit));
+    m
 }

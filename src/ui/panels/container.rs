@@ -1,4 +1,6 @@
-//! One container: what it is and how it is doing, over its live log.
+//! One container: what it is and how it is doing, over its tabs: the live log first,
+//! then graphs, processes, environment, mounts and ports, labels, health and state
+//! ([`super::tabs`]).
 
 use ansi_to_tui::IntoText;
 use ratatui::Frame;
@@ -6,12 +8,18 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
+use crate::model::detail::Tab;
 use crate::model::logs::{self, match_ranges, strip_ansi};
 use crate::model::{Health, LogLine, LogPane, Model, Stream};
 use crate::ui::{Theme, format};
 
 pub fn draw(model: &Model, host: usize, id: &str, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let [details, log] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
+    let [details, bar, log] = Layout::vertical([
+        Constraint::Length(4),
+        Constraint::Length(1),
+        Constraint::Min(3),
+    ])
+    .areas(area);
     let h = model.hosts.get(host);
     let c = h.and_then(|h| h.containers.iter().find(|c| c.id == id));
     let block = Block::default()
@@ -79,13 +87,29 @@ pub fn draw(model: &Model, host: usize, id: &str, theme: &Theme, frame: &mut Fra
         }
     };
     frame.render_widget(Paragraph::new(lines), inner);
-    if let Some(pane) = model.logs.as_ref().filter(|p| p.host == host && p.id == id) {
+    let tabs = model
+        .detail
+        .as_ref()
+        .filter(|p| p.host == host && p.id == id);
+    let open = tabs.map_or(Tab::Logs, |p| p.tab);
+    super::tabs::bar(open, theme, frame, bar);
+    if let (Some(pane), Some(h), false) = (tabs, h, open == Tab::Logs) {
+        super::tabs::draw(model, h, c, pane, theme, frame, log);
+    } else if let Some(pane) = model.logs.as_ref().filter(|p| p.host == host && p.id == id) {
         draw_log(pane, theme, frame, log);
     }
 }
 
-fn draw_log(pane: &LogPane, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let mut title = vec![Span::styled(" log ", theme.title)];
+/// A log pane: one container's, or a stack's with each line's service in a column.
+pub(crate) fn draw_log(pane: &LogPane, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut title = vec![Span::styled(
+        if pane.stack.is_some() {
+            " logs "
+        } else {
+            " log "
+        },
+        theme.title,
+    )];
     if pane.follow {
         title.push(Span::styled("· following ", theme.ok));
     } else {
@@ -108,6 +132,13 @@ fn draw_log(pane: &LogPane, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.info,
         ));
     }
+    if let Some(st) = &pane.stack {
+        let shown = match st.only.and_then(|i| st.services.get(usize::from(i))) {
+            Some(name) => format!("· only {} ", crate::sanitize::line(name)),
+            None => format!("· all {} services ", st.services.len()),
+        };
+        title.push(Span::styled(shown, theme.info));
+    }
     if let Some(reason) = &pane.ended {
         title.push(Span::styled(format!("· ended: {reason} "), theme.crit));
     }
@@ -121,10 +152,11 @@ fn draw_log(pane: &LogPane, theme: &Theme, frame: &mut Frame, area: Rect) {
     let height = inner.height as u64;
     let end = pane.ring.end_seq().saturating_sub(pane.scroll);
     let start = end.saturating_sub(height);
+    let column = service_column(pane);
     let lines: Vec<Line> = pane
         .ring
         .range(start, end)
-        .map(|(seq, l)| render_line(l, seq, pane, theme))
+        .map(|(seq, l)| render_line(l, seq, pane, &column, theme))
         .collect();
     if lines.is_empty() {
         let text = if pane.ended.is_some() {
@@ -138,8 +170,46 @@ fn draw_log(pane: &LogPane, theme: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-fn render_line<'a>(l: &'a LogLine, seq: u64, pane: &LogPane, theme: &Theme) -> Line<'a> {
+/// The most columns a service's name takes in a stack's logs.
+pub const SERVICE_COLUMN_MAX: usize = 16;
+
+/// A stack's services as its log column shows them: sanitised, cut or padded to the
+/// width of the longest (by display width, at most [`SERVICE_COLUMN_MAX`]). Empty for
+/// one container's log.
+fn service_column(pane: &LogPane) -> Vec<String> {
+    let Some(st) = &pane.stack else {
+        return Vec::new();
+    };
+    let names: Vec<std::borrow::Cow<'_, str>> = st
+        .services
+        .iter()
+        .map(|s| crate::sanitize::line(s))
+        .collect();
+    let width = names
+        .iter()
+        .map(|n| unicode_width::UnicodeWidthStr::width(n.as_ref()))
+        .max()
+        .unwrap_or(0)
+        .min(SERVICE_COLUMN_MAX);
+    names
+        .iter()
+        .map(|n| format::fit_columns(n, width))
+        .collect()
+}
+
+fn render_line<'a>(
+    l: &'a LogLine,
+    seq: u64,
+    pane: &LogPane,
+    column: &[String],
+    theme: &Theme,
+) -> Line<'a> {
     let mut spans = vec![];
+    if let Some(i) = l.source.map(usize::from)
+        && let Some(name) = column.get(i)
+    {
+        spans.push(Span::styled(format!("{name} │ "), theme.service(i)));
+    }
     if !l.time.is_empty() {
         spans.push(Span::styled(format!("{} ", l.time), theme.dim));
     }

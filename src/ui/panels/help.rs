@@ -15,8 +15,10 @@ pub fn draw(model: &Model, scroll: u16, theme: &Theme, frame: &mut Frame, area: 
         ViewKind::Fleet => "fleet view",
         ViewKind::Host => "host view",
         ViewKind::Container => "container view",
+        ViewKind::Stack => "stack logs",
         ViewKind::Job => "job",
         ViewKind::Jobs => "jobs",
+        ViewKind::Timeline => "timeline",
     };
     let mut lines: Vec<Line> = help_for(kind)
         .map(|b| {

@@ -123,14 +123,48 @@ fn draw_graphs(h: &HostState, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
 }
 
-fn titled<'a>(theme: &Theme, title: &'a str) -> Block<'a> {
+pub(super) fn titled<'a>(theme: &Theme, title: &'a str) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border)
         .title(Span::styled(title, theme.title))
 }
 
-fn graph(
+/// A list's block, its title followed by the filter when one is set: drawn, and the
+/// inside returned.
+pub(super) fn list_block(
+    model: &Model,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    mut title: String,
+) -> Rect {
+    if !model.filter.is_empty() {
+        title.push_str(&format!("· filter {:?} ", model.filter));
+    }
+    let block = titled(theme, &title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    inner
+}
+
+/// What an empty list says: `empty`, or with a filter set, `no_match`.
+pub(super) fn empty_list(
+    model: &Model,
+    theme: &Theme,
+    frame: &mut Frame,
+    inner: Rect,
+    (empty, no_match): (&str, &str),
+) {
+    let text = if model.filter.is_empty() {
+        empty
+    } else {
+        no_match
+    };
+    frame.render_widget(Paragraph::new(Span::styled(text, theme.dim)), inner);
+}
+
+pub(super) fn graph(
     frame: &mut Frame,
     area: Rect,
     theme: &Theme,
@@ -146,7 +180,7 @@ fn graph(
     spark(frame, inner, series, max, style);
 }
 
-fn spark(frame: &mut Frame, area: Rect, series: &Series, max: f64, style: Style) {
+pub(super) fn spark(frame: &mut Frame, area: Rect, series: &Series, max: f64, style: Style) {
     // Scale to integers with headroom so small values still show a sliver.
     let data: Vec<u64> = series
         .tail(area.width as usize)
@@ -270,18 +304,13 @@ fn draw_vitals(h: &HostState, model: &Model, theme: &Theme, frame: &mut Frame, a
 fn draw_containers(h: &HostState, model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     let groups = h.groups(&model.filter);
     let projects = groups.iter().filter(|g| g.project.is_some()).count();
-    let mut title = format!(
+    let title = format!(
         " Containers {}/{} running · {projects} compose project{} ",
         h.running(),
         h.containers.len(),
         if projects == 1 { "" } else { "s" }
     );
-    if !model.filter.is_empty() {
-        title.push_str(&format!("· filter {:?} ", model.filter));
-    }
-    let block = titled(theme, &title);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
+    let inner = list_block(model, theme, frame, area, title);
 
     if let DockerState::Unavailable { reason } = &h.docker {
         let lines = vec![
@@ -340,20 +369,26 @@ fn draw_containers(h: &HostState, model: &Model, theme: &Theme, frame: &mut Fram
             .project
             .clone()
             .unwrap_or_else(|| "(not in a compose project)".into());
-        rows.push((
-            None,
-            Line::from(vec![
-                Span::styled(format!("▾ {name} "), theme.group),
-                Span::styled(
-                    format!("{running}/{} running", g.containers.len()),
-                    theme.dim,
-                ),
-            ]),
-        ));
+        let mut spans = vec![
+            Span::styled(format!("▾ {name} "), theme.group),
+            Span::styled(
+                format!("{running}/{} running", g.containers.len()),
+                theme.dim,
+            ),
+        ];
+        // The cursor on a project's row: Enter opens its logs together.
+        let on_header = model.host_header && ordinal == model.host_cursor;
+        if on_header {
+            if g.project.is_some() {
+                spans.push(Span::styled("  ⏎ its logs together", theme.dim));
+            }
+            select_row(&mut spans, w, theme);
+        }
+        rows.push((on_header.then_some(usize::MAX), Line::from(spans)));
         for &i in &g.containers {
             let c = &h.containers[i];
             let mut spans = container_cells(c, model, theme, name_w, image_w, wide);
-            if ordinal == model.host_cursor {
+            if ordinal == model.host_cursor && !model.host_header {
                 select_row(&mut spans, w, theme);
             }
             rows.push((Some(ordinal), Line::from(spans)));
@@ -363,7 +398,7 @@ fn draw_containers(h: &HostState, model: &Model, theme: &Theme, frame: &mut Fram
     let body_rows = inner.height.saturating_sub(1) as usize;
     let cursor_row = rows
         .iter()
-        .position(|(o, _)| *o == Some(model.host_cursor))
+        .position(|(o, _)| *o == Some(model.host_cursor) || *o == Some(usize::MAX))
         .unwrap_or(0);
     let offset = cursor_row.saturating_sub(body_rows.saturating_sub(1));
     let mut lines = vec![Line::from(cells(&header))];

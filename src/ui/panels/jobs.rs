@@ -2,31 +2,27 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::text::Line;
+use ratatui::widgets::Paragraph;
 
 use crate::model::{JobRef, Model};
 use crate::ui::{Theme, cells, format, select_row};
 
 pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     let list = model.job_list();
-    let mut title = format!(" Jobs ({}) ", list.len());
-    if !model.filter.is_empty() {
-        title.push_str(&format!("· filter {:?} ", model.filter));
-    }
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.border)
-        .title(Span::styled(title, theme.title));
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
+    let inner = super::host::list_block(
+        model,
+        theme,
+        frame,
+        area,
+        format!(" Jobs ({}) ", list.len()),
+    );
     if list.is_empty() {
-        let text = if model.filter.is_empty() {
-            " no jobs yet: deploys, restarts, migrations and backups show here, with their output"
-        } else {
-            " no job matches the filter"
-        };
-        frame.render_widget(Paragraph::new(Span::styled(text, theme.dim)), inner);
+        let texts = (
+            " no jobs yet: deploys, restarts, migrations and backups show here, with their output",
+            " no job matches the filter",
+        );
+        super::host::empty_list(model, theme, frame, inner, texts);
         return;
     }
     let w = inner.width as usize;

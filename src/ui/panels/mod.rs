@@ -11,3 +11,6 @@ pub mod job;
 pub mod jobs;
 pub mod palette;
 pub mod problems;
+pub mod stack;
+pub mod tabs;
+pub mod timeline;
