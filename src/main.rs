@@ -113,6 +113,20 @@ enum Command {
         /// Record host keys no known_hosts file has yet (like ssh's accept-new).
         #[arg(long)]
         accept_new: bool,
+        /// For deploy: go on despite the pre-flight's warnings (never its refusals).
+        #[arg(long)]
+        force: bool,
+        /// For deploy: run only the pre-flight and change nothing (exit 0 ok, 1 warnings,
+        /// 2 refused).
+        #[arg(long)]
+        check: bool,
+        /// For rollback: the release to go back to, by number or ID (default: the one
+        /// before the newest); see `opsdeck releases`.
+        #[arg(long, value_name = "N|ID")]
+        to: Option<String>,
+        /// For rollback: also check out the release's git commit in the stack's directory.
+        #[arg(long)]
+        checkout: bool,
     },
     /// What changed on the hosts, newest first: Docker's events (die, oom, kill, health,
     /// restart, start, stop, destroy, image pull and tag), checks that changed, opsdeck's
@@ -255,6 +269,10 @@ fn main() -> ExitCode {
             yes,
             accept_new,
             signal,
+            force,
+            check,
+            to,
+            checkout,
         }) => {
             let args = opsdeck::cli::run::RunArgs {
                 host,
@@ -265,6 +283,12 @@ fn main() -> ExitCode {
                 accept_new,
                 read_only: cli.read_only,
                 signal,
+                opts: opsdeck::model::JobOptions {
+                    force,
+                    check_only: check,
+                    to,
+                    checkout,
+                },
             };
             headless_exit(cli.config, move |config| {
                 opsdeck::cli::run::run(config, args)

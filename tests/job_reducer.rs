@@ -57,7 +57,8 @@ fn d_on_a_production_host_wants_its_name_typed() {
         request,
         JobRequest {
             stack: "course-supporter".into(),
-            kind: JobKind::Deploy
+            kind: JobKind::Deploy,
+            opts: Default::default()
         }
     );
     assert_eq!(
@@ -150,7 +151,8 @@ fn m_r_and_rollback_name_the_right_target() {
         request,
         JobRequest {
             stack: "course-supporter".into(),
-            kind: JobKind::RestartStack
+            kind: JobKind::RestartStack,
+            opts: Default::default()
         }
     );
     assert!(details[0].contains("every container of course-supporter"));
@@ -181,7 +183,8 @@ fn custom_actions_run_from_their_key_and_the_palette() {
             stack: "lila".into(),
             kind: JobKind::Custom {
                 name: "restart caddy".into()
-            }
+            },
+            opts: Default::default()
         }
     );
     assert_eq!(

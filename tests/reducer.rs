@@ -603,7 +603,8 @@ fn b_backs_up_the_set_that_needs_it_after_y() {
             host: 0,
             request: opsdeck::model::JobRequest {
                 stack: "course-supporter".into(),
-                kind: opsdeck::model::JobKind::Backup { set: "db".into() }
+                kind: opsdeck::model::JobKind::Backup { set: "db".into() },
+                opts: Default::default()
             }
         }]
     );

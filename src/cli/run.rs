@@ -17,7 +17,9 @@ use tokio::sync::mpsc;
 use crate::config::{BackupSet, Config, Host, Stack};
 use crate::jobs::plan::{self, Plan};
 use crate::jobs::{audit, exec};
-use crate::model::job::{ContainerOp, JobEvent, JobKind, JobRecord, JobRequest, LineKind, Signal};
+use crate::model::job::{
+    ContainerOp, JobEvent, JobKind, JobOptions, JobRecord, JobRequest, LineKind, Signal,
+};
 use crate::model::{DockerState, HostSnapshot, Msg};
 use crate::remote::{self, HostCmd, HostHandle, Shared};
 use crate::runtime::Signals;
@@ -37,6 +39,8 @@ pub struct RunArgs {
     pub read_only: bool,
     /// `--signal` for `kill`.
     pub signal: Option<String>,
+    /// `--force`, `--check`, `--to`, `--checkout`.
+    pub opts: JobOptions,
 }
 
 /// What `opsdeck run` knows besides the stacks' custom actions.
@@ -278,6 +282,13 @@ fn describe(plan: &Plan) -> String {
 
 /// The request the command line names.
 fn request(host: &Host, args: &RunArgs, stack: &str) -> Result<JobRequest, String> {
+    let o = &args.opts;
+    if (o.force || o.check_only) && args.action != "deploy" {
+        return Err("--force and --check go with deploy only".into());
+    }
+    if (o.to.is_some() || o.checkout) && args.action != "rollback" {
+        return Err("--to and --checkout go with rollback only".into());
+    }
     let kind = match args.action.as_str() {
         "deploy" => JobKind::Deploy,
         "migrate" => JobKind::Migrate,
@@ -317,6 +328,7 @@ fn request(host: &Host, args: &RunArgs, stack: &str) -> Result<JobRequest, Strin
                 kind: JobKind::Backup {
                     set: set.name.get_ref().clone(),
                 },
+                opts: Default::default(),
             });
         }
         other => {
@@ -324,12 +336,14 @@ fn request(host: &Host, args: &RunArgs, stack: &str) -> Result<JobRequest, Strin
             return Ok(JobRequest {
                 stack: st,
                 kind: JobKind::Custom { name },
+                opts: Default::default(),
             });
         }
     };
     Ok(JobRequest {
         stack: stack.to_string(),
         kind,
+        opts: args.opts.clone(),
     })
 }
 
@@ -407,6 +421,7 @@ fn resolve_container(
                 name: hit.name.clone(),
             },
         },
+        opts: Default::default(),
     };
     let plan = plan::plan(host.name.get_ref(), &host.stacks, &request)?;
     Ok((request, plan))
@@ -887,6 +902,7 @@ source = "o.db"
         let req = JobRequest {
             stack: "app".into(),
             kind: JobKind::Backup { set: "db".into() },
+            opts: Default::default(),
         };
         plan::plan("cs", &h.stacks, &req).unwrap()
     }

@@ -140,12 +140,26 @@ pub struct Stack {
     pub compose: ComposeCommand,
     pub deploy: Option<Recipe>,
     pub migrate: Option<Recipe>,
+    /// Prints the database's migration head (its last line counts), recorded with every
+    /// release: `compose exec -T app alembic current`.
+    pub migration_head: Option<CommandLine>,
+    /// Undoes migrations down to a release's head when rolling back to it; the word
+    /// `{head}` in its steps is that release's recorded head.
+    pub downgrade: Option<Recipe>,
+    /// `migrate`, and a deploy step that is one of the migrate recipe's, take a dump of the
+    /// stack's `pg_dump` backup set first (default true).
+    #[serde(default = "yes")]
+    pub backup_before_migrate: bool,
     #[serde(default, rename = "action")]
     pub actions: Vec<CustomAction>,
     #[serde(default, rename = "check")]
     pub checks: Vec<Check>,
     #[serde(default, rename = "backup")]
     pub backups: Vec<BackupSet>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

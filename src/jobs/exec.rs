@@ -785,6 +785,7 @@ mod tests {
         let req = JobRequest {
             stack: "app".into(),
             kind: JobKind::Custom { name: name.into() },
+            opts: Default::default(),
         };
         super::super::plan::plan("h", &stacks, &req).unwrap()
     }

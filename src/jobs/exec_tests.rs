@@ -61,6 +61,7 @@ impl Setup {
         let req = JobRequest {
             stack: "app".into(),
             kind,
+            opts: Default::default(),
         };
         plan::plan("h", &self.stacks, &req).unwrap()
     }

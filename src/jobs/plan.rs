@@ -383,6 +383,7 @@ database = "lila"
         JobRequest {
             stack: String::new(),
             kind,
+            opts: Default::default(),
         }
     }
 
@@ -444,6 +445,7 @@ database = "lila"
             &JobRequest {
                 stack: "lila".into(),
                 kind: JobKind::Migrate,
+                opts: Default::default(),
             },
         )
         .unwrap_err();
@@ -453,6 +455,7 @@ database = "lila"
             &JobRequest {
                 stack: "web".into(),
                 kind: JobKind::Deploy,
+                opts: Default::default(),
             },
         )
         .unwrap_err();

@@ -197,7 +197,11 @@ pub(super) fn ask(model: &mut Model, what: Ask) {
     };
     match made {
         Ok((stack, kind, details)) => {
-            let request = JobRequest { stack, kind };
+            let request = JobRequest {
+                stack,
+                kind,
+                opts: Default::default(),
+            };
             let typed = h.production.then(String::new);
             model.overlay = Overlay::Confirm(Confirm::Job {
                 host,
@@ -269,6 +273,7 @@ pub(super) fn custom(
         kind: JobKind::Custom {
             name: action.name.clone(),
         },
+        opts: Default::default(),
     };
     if action.dangerous {
         let mut details = action.steps.clone();

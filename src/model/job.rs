@@ -199,6 +199,22 @@ pub struct JobRequest {
     /// The stack's name in the inventory; empty for a container outside any stack.
     pub stack: String,
     pub kind: JobKind,
+    /// How a deploy or rollback goes: forced, only checked, to which release.
+    pub opts: JobOptions,
+}
+
+/// The choices a deploy or a rollback takes besides its stack (ignored by other jobs).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobOptions {
+    /// Go on despite the pre-flight's warnings (never its refusals).
+    pub force: bool,
+    /// Run only the pre-flight, change nothing (`deploy --check`).
+    pub check_only: bool,
+    /// The release a rollback goes to: its number or ID (`None`: the one before the
+    /// newest).
+    pub to: Option<String>,
+    /// A rollback also checks out the release's git commit in the stack's directory.
+    pub checkout: bool,
 }
 
 impl JobRequest {

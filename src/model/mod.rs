@@ -23,7 +23,7 @@ use jiff::Timestamp;
 pub use host::{
     Container, DockerState, Group, Health, HostConn, HostQuestion, HostState, Metrics, RunState,
 };
-pub use job::{Job, JobEvent, JobKind, JobRecord, JobRequest, StackInfo};
+pub use job::{Job, JobEvent, JobKind, JobOptions, JobRecord, JobRequest, StackInfo};
 pub use keymap::{Action, Key, ViewKind};
 pub use logs::{LogLine, LogRing, Stream};
 use palette::{Command, Palette};

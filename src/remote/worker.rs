@@ -1055,6 +1055,7 @@ mod tests {
         cmds.send(HostCmd::Job(JobRequest {
             stack: "nope".into(),
             kind: JobKind::Deploy,
+            opts: Default::default(),
         }))
         .unwrap();
         loop {
