@@ -89,14 +89,15 @@ enum Command {
         #[arg(long)]
         accept_new: bool,
     },
-    /// Run a job on a host: deploy, migrate, rollback, restart [CONTAINER], backup [SET],
+    /// Run a job on a host: deploy, migrate, rollback [--to N], restore [SET] --to N,
+    /// restart [CONTAINER], backup [SET],
     /// stop|start|kill|pause|unpause|rm CONTAINER, or one of the stack's custom actions by
     /// name. Exit 0 done, 1 failed, 2 refused before anything ran, 75 the stack is locked
     /// by another job, 130 interrupted.
     Run {
         host: String,
-        /// deploy, migrate, rollback, restart, backup, stop, start, kill, pause, unpause,
-        /// rm, or a custom action's name.
+        /// deploy, migrate, rollback, restore, restart, backup, stop, start, kill, pause,
+        /// unpause, rm, or a custom action's name.
         action: String,
         /// For backup, the set; for restart and the others, the container (name, service
         /// or id prefix; without it, restart restarts the whole stack).
@@ -120,13 +121,29 @@ enum Command {
         /// 2 refused).
         #[arg(long)]
         check: bool,
-        /// For rollback: the release to go back to, by number or ID (default: the one
-        /// before the newest); see `opsdeck releases`.
+        /// For rollback: the release to go back to, by number or ID (default: the newest
+        /// ok one that differs from what runs); for restore: the release whose dump is
+        /// restored (default: the newest with one). See `opsdeck releases`.
         #[arg(long, value_name = "N|ID")]
         to: Option<String>,
         /// For rollback: also check out the release's git commit in the stack's directory.
         #[arg(long)]
         checkout: bool,
+    },
+    /// A stack's release history on its host, newest first: who deployed what when, every
+    /// service's image ID, commit, migration head, the dump taken before migrating, and
+    /// what going back to each would change. Exit 1 when the host could not be asked.
+    Releases {
+        host: String,
+        /// The stack, when the host has several with a deploy recipe.
+        #[arg(long)]
+        stack: Option<String>,
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+        /// Record host keys no known_hosts file has yet (like ssh's accept-new).
+        #[arg(long)]
+        accept_new: bool,
     },
     /// What changed on the hosts, newest first: Docker's events (die, oom, kill, health,
     /// restart, start, stop, destroy, image pull and tag), checks that changed, opsdeck's
@@ -309,6 +326,22 @@ fn main() -> ExitCode {
             };
             headless_exit(cli.config, move |config| {
                 opsdeck::cli::exec::run(config, args)
+            })
+        }
+        Some(Command::Releases {
+            host,
+            stack,
+            json,
+            accept_new,
+        }) => {
+            let args = opsdeck::cli::releases::ReleasesArgs {
+                host,
+                stack,
+                json,
+                accept_new,
+            };
+            headless_exit(cli.config, move |config| {
+                opsdeck::cli::releases::run(config, args)
             })
         }
         Some(Command::Events {

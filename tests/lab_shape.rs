@@ -21,7 +21,7 @@ fn each_host_runs_exactly_its_stack_on_its_own_engine() {
     for host in HOSTS {
         let out = lab.ssh_ok(
             &host,
-            r#"echo "$DOCKER_HOST"; docker info --format '{{.DockerRootDir}}'; docker ps -a --format '{{.Label "com.docker.compose.project"}}:{{.Label "com.docker.compose.service"}} {{.State}}'"#,
+            r#"echo "$DOCKER_HOST"; docker info --format '{{.DockerRootDir}}'; docker ps -a --format '{{.Label "opsdeck.keep"}}|{{.Label "com.docker.compose.project"}}:{{.Label "com.docker.compose.service"}} {{.State}}'"#,
         );
         let mut lines = out.lines();
         let docker_host = lines.next().unwrap_or_default();
@@ -32,7 +32,12 @@ fn each_host_runs_exactly_its_stack_on_its_own_engine() {
             host.name
         );
         engine_ids.insert(lines.next().unwrap_or_default().to_string());
-        let containers: Vec<&str> = lines.collect();
+        // opsdeck's never-started keepers of kept releases' images are not the stack's
+        let containers: Vec<&str> = lines
+            .filter_map(|l| l.split_once('|'))
+            .filter(|(keep, _)| keep.is_empty())
+            .map(|(_, rest)| rest)
+            .collect();
         let running: BTreeSet<&str> = containers
             .iter()
             .filter_map(|l| l.strip_suffix(" running"))

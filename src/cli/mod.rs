@@ -5,6 +5,7 @@ pub mod events;
 pub mod exec;
 pub mod logs;
 pub mod notify;
+pub mod releases;
 pub mod run;
 pub mod status;
 

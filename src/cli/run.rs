@@ -44,7 +44,8 @@ pub struct RunArgs {
 }
 
 /// What `opsdeck run` knows besides the stacks' custom actions.
-pub const ACTIONS: &str = "deploy, migrate, rollback, restart [CONTAINER], backup [SET], \
+pub const ACTIONS: &str = "deploy, migrate, rollback [--to N], restore [SET] --to N, \
+                           restart [CONTAINER], backup [SET], \
                            stop|start|kill|pause|unpause|rm CONTAINER";
 /// Exit status when the stack is locked by another job.
 pub const LOCKED: u8 = 75;
@@ -286,13 +287,19 @@ fn request(host: &Host, args: &RunArgs, stack: &str) -> Result<JobRequest, Strin
     if (o.force || o.check_only) && args.action != "deploy" {
         return Err("--force and --check go with deploy only".into());
     }
-    if (o.to.is_some() || o.checkout) && args.action != "rollback" {
-        return Err("--to and --checkout go with rollback only".into());
+    if o.to.is_some() && !matches!(args.action.as_str(), "rollback" | "restore") {
+        return Err("--to goes with rollback and restore only".into());
+    }
+    if o.checkout && args.action != "rollback" {
+        return Err("--checkout goes with rollback only".into());
     }
     let kind = match args.action.as_str() {
         "deploy" => JobKind::Deploy,
         "migrate" => JobKind::Migrate,
         "rollback" => JobKind::Rollback,
+        "restore" => JobKind::Restore {
+            set: args.arg.clone().unwrap_or_default(),
+        },
         // resolved to a container once connected
         "restart" if args.arg.is_some() => JobKind::Restart {
             id: String::new(),

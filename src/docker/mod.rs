@@ -114,6 +114,13 @@ impl InspectCache {
         let mut out = Vec::with_capacity(summaries.len());
         for s in &summaries {
             let Some(id) = s.id.clone() else { continue };
+            // opsdeck's own never-started holders of kept releases' images: not the host's.
+            if s.labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(crate::model::releases::KEEP_LABEL))
+            {
+                continue;
+            }
             let now = seen(s);
             let fresh = self.entries.get(&id).is_some_and(|(was, _)| *was == now);
             if !fresh {

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use super::compose;
 use super::plan::{Plan, StepKind};
 use super::runner::{ProcEvent, Process, RunError, Runner};
-use super::{lock, script, steps};
+use super::{lock, release_steps, script, steps};
 use crate::checks::Tunnel;
 use crate::collect::backups::remote_dir;
 use crate::config::{ComposeCommand, Stack};
@@ -276,6 +276,8 @@ pub(super) struct Tracker<'a> {
     events: &'a mpsc::Sender<JobEvent>,
     pub(super) record: JobRecord,
     unwritten: Option<Unwritten>,
+    /// The release a rollback or restore goes to, once chosen.
+    pub(super) chosen: Option<crate::model::releases::Release>,
 }
 
 /// What a tracker needs to write its record if the job never gets to.
@@ -428,6 +430,7 @@ pub(super) async fn execute_in<R: Runner>(
             &plan.stack_name,
             &plan.audit_action,
         ),
+        chosen: None,
         unwritten: Some(Unwritten {
             started,
             audit: ctx.audit.clone(),
@@ -535,6 +538,9 @@ async fn run_locked<R: Runner>(
         None => None,
     };
     let result = run_steps(ctx, plan, t, stop, runner).await;
+    if plan.release.is_some() {
+        super::release_steps::record(ctx, plan, &result, t).await;
+    }
     if let Some(guard) = lock
         && !guard.release().await
     {
@@ -591,6 +597,16 @@ async fn run_steps<R: Runner>(
             }
             StepKind::RecordImages => steps::record_images(ctx, plan, i, t, &runner).await,
             StepKind::RestoreImages => steps::restore_images(ctx, plan, i, t, &runner).await,
+            StepKind::ChooseRelease { to, need_dump } => {
+                release_steps::choose(ctx, plan, to.as_deref(), *need_dump, i, t).await
+            }
+            StepKind::Downgrade(cmds) => {
+                release_steps::downgrade(ctx, plan, cmds, i, t, stop.clone()).await
+            }
+            StepKind::Checkout => release_steps::checkout(ctx, plan, i, t, stop.clone()).await,
+            StepKind::RestoreDump(set) => {
+                release_steps::restore_dump(ctx, plan, set, i, t, stop.clone()).await
+            }
             StepKind::Restart { id, name } => {
                 let mut stop = stop.clone();
                 tokio::select! {
@@ -609,7 +625,10 @@ async fn run_steps<R: Runner>(
             StepKind::Backup(set) => match &plan.stack {
                 Some(st) => {
                     let (end, made) = steps::run_backup(ctx, st, set, i, t, &runner).await;
-                    summary = made;
+                    // a backup job's summary is its file; a deploy's stays its steps
+                    if plan.steps.len() == 1 {
+                        summary = made;
+                    }
                     end
                 }
                 None => StepEnd::fail("a backup needs its stack"),
@@ -687,7 +706,7 @@ pub fn stack_dir(stack: &Stack) -> &str {
 }
 
 /// One command, its output streamed, stopped (really, on the host) when the job is.
-async fn run_command<R: Runner>(
+pub(super) async fn run_command<R: Runner>(
     ctx: &Context<'_, R>,
     dir: &str,
     argv: &[String],

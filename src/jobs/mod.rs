@@ -16,12 +16,13 @@ pub mod compose;
 pub mod exec;
 pub mod lock;
 pub mod plan;
-pub mod releases;
+mod release_steps;
 pub mod retention;
 pub mod runner;
 pub(crate) mod script;
 mod steps;
 
+pub use release_steps::view as releases_view;
 pub use runner::{Local, RunError, Runner};
 
 #[cfg(test)]

@@ -34,6 +34,17 @@ pub enum StepKind {
     },
     /// Takes a backup of one set: `pg_dump` or a quiesced file copy.
     Backup(Box<BackupSet>),
+    /// Reads the release history and chooses the release a rollback or a restore goes to
+    /// (`--to`, else the newest ok one that differs from what runs); changes nothing.
+    ChooseRelease { to: Option<String>, need_dump: bool },
+    /// The stack's `downgrade` recipe, its `{head}` the chosen release's migration head;
+    /// skipped when the heads are the same or the release recorded none.
+    Downgrade(Vec<CommandLine>),
+    /// `git checkout` of the chosen release's commit in the stack's directory.
+    Checkout,
+    /// Stops the stack's other services, restores the chosen release's dump into the
+    /// set's database, starts them again.
+    RestoreDump(Box<BackupSet>),
 }
 
 #[derive(Debug, Clone)]
@@ -48,7 +59,23 @@ impl PlannedStep {
             StepKind::Run(cmd) => cmd.to_string(),
             StepKind::WaitHealthy(d) => Step::WaitHealthy(*d).to_string(),
             StepKind::RecordImages => "record the image IDs in use (for a rollback)".into(),
-            StepKind::RestoreImages => "put back the image IDs recorded by the last deploy".into(),
+            StepKind::RestoreImages => {
+                "put back the chosen release's image IDs (retag, no pull)".into()
+            }
+            StepKind::ChooseRelease { to: Some(to), .. } => format!("choose release {to}"),
+            StepKind::ChooseRelease { to: None, .. } => "choose the release before this one".into(),
+            StepKind::Downgrade(cmds) => format!(
+                "undo migrations down to the release's head: {}",
+                cmds.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            StepKind::Checkout => "git checkout the release's commit".into(),
+            StepKind::RestoreDump(set) => format!(
+                "restore the release's dump of {} (its other services stopped meanwhile)",
+                set.name.get_ref()
+            ),
             StepKind::Restart { name, .. } => format!("restart {name} (Docker API)"),
             StepKind::RestartProject => "restart every container of the stack (Docker API)".into(),
             StepKind::Container { op, name, .. } => format!("{} (Docker API)", op.action(name)),
@@ -87,6 +114,9 @@ pub struct Plan {
     pub services: Vec<String>,
     /// Whether the job changes the host (everything but a harmless custom action).
     pub mutating: bool,
+    /// The recipe a release record names when the job ends (deploys, migrations and
+    /// rollbacks add one to the stack's history, ok or not); `None` adds none.
+    pub release: Option<String>,
 }
 
 impl Plan {
@@ -158,6 +188,7 @@ pub fn find_stack<'a>(
         JobKind::Migrate => s.migrate.is_some(),
         JobKind::Custom { name } => s.actions.iter().any(|a| a.name.get_ref() == name),
         JobKind::Backup { set } => s.backups.iter().any(|b| b.name.get_ref() == set),
+        JobKind::Restore { set } => pg_set(s, set).is_ok(),
         JobKind::Restart { .. } | JobKind::RestartStack | JobKind::Container { .. } => true,
     };
     let fitting: Vec<&Stack> = stacks.iter().filter(fits).collect();
@@ -181,6 +212,8 @@ pub fn find_stack<'a>(
                     format!("an action {name:?} (actions: {known})")
                 }
                 JobKind::Backup { set } => format!("a backup set {set:?}"),
+                JobKind::Restore { set } if set.is_empty() => "a pg_dump backup set".to_string(),
+                JobKind::Restore { set } => format!("a pg_dump backup set {set:?}"),
                 JobKind::Restart { .. } | JobKind::RestartStack | JobKind::Container { .. } => {
                     "that".to_string()
                 }
@@ -210,6 +243,7 @@ pub fn plan(hname: &str, stacks: &[Stack], req: &JobRequest) -> Result<Plan, Str
     let mut timeout = None;
     let mut mutating = true;
     let mut shared_lock = false;
+    let mut release = None;
     let steps = match (&req.kind, stack) {
         (JobKind::Deploy, Some(st)) => {
             let recipe = st
@@ -218,7 +252,17 @@ pub fn plan(hname: &str, stacks: &[Stack], req: &JobRequest) -> Result<Plan, Str
                 .ok_or_else(|| format!("stack {sname} on {hname} has no deploy recipe"))?;
             timeout = recipe.timeout.map(|t| t.as_duration());
             let mut steps = vec![PlannedStep::new(StepKind::RecordImages)];
-            steps.extend(steps_of(recipe.steps.get_ref()));
+            let mut dumped = false;
+            for step in steps_of(recipe.steps.get_ref()) {
+                if !dumped && is_migration(st, &step.kind) {
+                    if let Some(set) = dump_set(st) {
+                        steps.push(PlannedStep::new(StepKind::Backup(Box::new(set.clone()))));
+                    }
+                    dumped = true;
+                }
+                steps.push(step);
+            }
+            release = Some("deploy".to_string());
             steps
         }
         (JobKind::Migrate, Some(st)) => {
@@ -227,29 +271,57 @@ pub fn plan(hname: &str, stacks: &[Stack], req: &JobRequest) -> Result<Plan, Str
                 .as_ref()
                 .ok_or_else(|| format!("stack {sname} on {hname} has no migrate recipe"))?;
             timeout = recipe.timeout.map(|t| t.as_duration());
-            steps_of(recipe.steps.get_ref())
+            let mut steps: Vec<PlannedStep> = dump_set(st)
+                .map(|set| PlannedStep::new(StepKind::Backup(Box::new(set.clone()))))
+                .into_iter()
+                .collect();
+            steps.extend(steps_of(recipe.steps.get_ref()));
+            release = Some("migrate".to_string());
+            steps
+        }
+        (JobKind::Restore { set }, Some(st)) => {
+            let b = pg_set(st, set).map_err(|e| format!("stack {sname} on {hname}: {e}"))?;
+            vec![
+                PlannedStep::new(StepKind::ChooseRelease {
+                    to: req.opts.to.clone(),
+                    need_dump: true,
+                }),
+                // what the database holds now, first: a restore loses nothing
+                PlannedStep::new(StepKind::Backup(Box::new(b.clone()))),
+                PlannedStep::new(StepKind::RestoreDump(Box::new(b.clone()))),
+                PlannedStep::new(StepKind::WaitHealthy(deploy_wait(st))),
+            ]
         }
         (JobKind::Rollback, Some(st)) => {
-            let wait = st
-                .deploy
-                .as_ref()
-                .and_then(|d| {
-                    d.steps.get_ref().iter().find_map(|s| match s {
-                        Step::WaitHealthy(d) => Some(*d),
-                        Step::Run(_) => None,
-                    })
-                })
-                .unwrap_or(DEFAULT_WAIT);
             let up = CommandLine {
                 argv: ["compose", "up", "-d", "--no-build"]
                     .map(String::from)
                     .to_vec(),
             };
-            vec![
-                PlannedStep::new(StepKind::RestoreImages),
-                PlannedStep::new(StepKind::Run(up)),
-                PlannedStep::new(StepKind::WaitHealthy(wait)),
-            ]
+            let mut steps = vec![PlannedStep::new(StepKind::ChooseRelease {
+                to: req.opts.to.clone(),
+                need_dump: false,
+            })];
+            if let Some(down) = &st.downgrade {
+                let cmds = down
+                    .steps
+                    .get_ref()
+                    .iter()
+                    .filter_map(|s| match s {
+                        Step::Run(c) => Some(c.clone()),
+                        Step::WaitHealthy(_) => None,
+                    })
+                    .collect();
+                steps.push(PlannedStep::new(StepKind::Downgrade(cmds)));
+            }
+            steps.push(PlannedStep::new(StepKind::RestoreImages));
+            if req.opts.checkout {
+                steps.push(PlannedStep::new(StepKind::Checkout));
+            }
+            steps.push(PlannedStep::new(StepKind::Run(up)));
+            steps.push(PlannedStep::new(StepKind::WaitHealthy(deploy_wait(st))));
+            release = Some("rollback".to_string());
+            steps
         }
         (JobKind::Restart { id, name }, _) => vec![PlannedStep::new(StepKind::Restart {
             id: id.clone(),
@@ -328,7 +400,59 @@ pub fn plan(hname: &str, stacks: &[Stack], req: &JobRequest) -> Result<Plan, Str
             .unwrap_or_default(),
         services: stack.map(|s| s.services.clone()).unwrap_or_default(),
         mutating,
+        release,
     })
+}
+
+/// How long a rollback or restore waits for health: the deploy recipe's `wait healthy`.
+fn deploy_wait(st: &Stack) -> Duration {
+    st.deploy
+        .as_ref()
+        .and_then(|d| {
+            d.steps.get_ref().iter().find_map(|s| match s {
+                Step::WaitHealthy(d) => Some(*d),
+                Step::Run(_) => None,
+            })
+        })
+        .unwrap_or(DEFAULT_WAIT)
+}
+
+/// The set a dump before migrating goes to: the stack's first `pg_dump` set, unless the
+/// stack says `backup_before_migrate = false`.
+fn dump_set(st: &Stack) -> Option<&BackupSet> {
+    if !st.backup_before_migrate {
+        return None;
+    }
+    st.backups.iter().find(|b| b.pg_dump.is_some())
+}
+
+/// A deploy step that is one of the migrate recipe's steps: a dump goes before the first.
+fn is_migration(st: &Stack, kind: &StepKind) -> bool {
+    let StepKind::Run(cmd) = kind else {
+        return false;
+    };
+    st.migrate.as_ref().is_some_and(|m| {
+        m.steps
+            .get_ref()
+            .iter()
+            .any(|s| matches!(s, Step::Run(c) if c == cmd))
+    })
+}
+
+/// The `pg_dump` set a restore works on: the named one, else the stack's only one.
+fn pg_set<'a>(st: &'a Stack, name: &str) -> Result<&'a BackupSet, String> {
+    let sets: Vec<&BackupSet> = st.backups.iter().filter(|b| b.pg_dump.is_some()).collect();
+    if !name.is_empty() {
+        return sets
+            .into_iter()
+            .find(|b| b.name.get_ref() == name)
+            .ok_or_else(|| format!("no pg_dump backup set {name:?}"));
+    }
+    match sets.as_slice() {
+        [one] => Ok(one),
+        [] => Err("no pg_dump backup set to restore into".into()),
+        _ => Err("several pg_dump backup sets: name one (restore SET)".into()),
+    }
 }
 
 #[cfg(test)]

@@ -214,37 +214,10 @@ pub(super) async fn record_images<R: Runner>(
         Ok(found) => found,
         Err(e) => return e,
     };
-    let mut cache = crate::docker::InspectCache::default();
-    let containers = match project_containers(&docker, &mut cache, project, &[]).await {
-        Ok(c) => c,
-        Err(e) => {
-            return StepEnd::fail(format!("cannot list the containers: {e}"));
-        }
+    let rows = match current_images(&docker, project).await {
+        Ok(rows) => rows,
+        Err(e) => return StepEnd::fail(e),
     };
-    let mut rows: Vec<(String, String, String)> = Vec::new();
-    for c in &containers {
-        let Some(service) = c.service.clone() else {
-            continue;
-        };
-        let inspect = tokio::time::timeout(
-            DOCKER_TIMEOUT,
-            docker.inspect_container(
-                &c.id,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            ),
-        )
-        .await;
-        let Ok(Ok(r)) = inspect else {
-            return StepEnd::fail(format!("cannot inspect {}", c.name));
-        };
-        let name = r.config.as_ref().and_then(|c| c.image.clone());
-        if let (Some(name), Some(id)) = (name, r.image)
-            && !rows.iter().any(|(s, _, _)| *s == service)
-        {
-            rows.push((service, name, id));
-        }
-    }
-    rows.sort();
     if rows.is_empty() {
         t.info(
             Some(step),
@@ -282,6 +255,43 @@ pub(super) async fn record_images<R: Runner>(
     }
 }
 
+/// What the project's containers run now, one row per service, sorted: (service, the
+/// image name its compose file uses, the image ID).
+pub(super) async fn current_images(
+    docker: &Docker,
+    project: &str,
+) -> Result<Vec<(String, String, String)>, String> {
+    let mut cache = crate::docker::InspectCache::default();
+    let containers = project_containers(docker, &mut cache, project, &[])
+        .await
+        .map_err(|e| format!("cannot list the containers: {e}"))?;
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    for c in &containers {
+        let Some(service) = c.service.clone() else {
+            continue;
+        };
+        let inspect = tokio::time::timeout(
+            DOCKER_TIMEOUT,
+            docker.inspect_container(
+                &c.id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            ),
+        )
+        .await;
+        let Ok(Ok(r)) = inspect else {
+            return Err(format!("cannot inspect {}", c.name));
+        };
+        let name = r.config.as_ref().and_then(|c| c.image.clone());
+        if let (Some(name), Some(id)) = (name, r.image)
+            && !rows.iter().any(|(s, _, _)| *s == service)
+        {
+            rows.push((service, name, id));
+        }
+    }
+    rows.sort();
+    Ok(rows)
+}
+
 /// `127.0.0.1:5000/lila/api:latest` → (`127.0.0.1:5000/lila/api`, `latest`): the tag is
 /// after the last `:` only when no `/` follows it (a registry port is not a tag).
 fn split_image(name: &str) -> (String, String) {
@@ -303,6 +313,14 @@ pub(super) async fn restore_images<R: Runner>(
         Ok(found) => found,
         Err(e) => return e,
     };
+    if let Some(r) = &t.chosen {
+        let rows: Vec<(String, String, String)> = r
+            .services
+            .iter()
+            .map(|s| (s.service.clone(), s.image.clone(), s.id.clone()))
+            .collect();
+        return retag(&docker, &rows, step, t).await;
+    }
     let file = host_file(project, "images");
     let Some(command) = script::command(None, script::READ_FILE, std::slice::from_ref(&file))
     else {
@@ -326,13 +344,35 @@ pub(super) async fn restore_images<R: Runner>(
             "nothing to roll back to: ~/{file} is missing or empty (each deploy records the image IDs in use before it changes anything)"
         ));
     }
-    for (service, name, id) in &rows {
+    retag(&docker, &rows, step, t).await
+}
+
+/// Tags each recorded image ID with the name its service's compose file uses (the image
+/// must still be on the host: nothing is pulled).
+async fn retag(
+    docker: &Docker,
+    rows: &[(String, String, String)],
+    step: usize,
+    t: &mut Tracker<'_>,
+) -> StepEnd {
+    if rows.is_empty() {
+        return StepEnd::fail("the release recorded no images");
+    }
+    for (service, name, id) in rows {
+        if !id.starts_with("sha256:") || name.is_empty() {
+            return StepEnd::fail(format!(
+                "the record of {service} is not an image ID and name"
+            ));
+        }
         if let Err(e) = docker.inspect_image(id).await {
             return StepEnd::fail(format!(
-                "the image {} of {service} is gone from the host ({e})",
+                "the image {} of {service} is gone from the host ({e}): nothing was retagged",
                 short_id(id)
             ));
         }
+    }
+    // every image is there: only now is anything retagged
+    for (service, name, id) in rows {
         let (repo, tag) = split_image(name);
         let opts = TagImageOptions {
             repo: Some(repo),

@@ -21,8 +21,29 @@ pub(super) fn current_host(model: &Model) -> Option<usize> {
     }
 }
 
+/// `R`: the releases picker of the stack a deploy would go to. Reading the history changes
+/// nothing, so it opens on a read-only host too; rolling back from it is refused there.
+pub(super) fn releases(model: &mut Model, effects: &mut Vec<Effect>) {
+    let Some(host) = current_host(model) else {
+        model.flash(Level::Info, "open a host first");
+        return;
+    };
+    if !matches!(model.hosts[host].conn, HostConn::Up) {
+        let why = format!("{} is not connected", model.hosts[host].name);
+        model.flash(Level::Warn, why);
+        return;
+    }
+    match pick_stack(model, host, "a deploy recipe", |s| s.deploy.is_some()) {
+        Ok(st) => {
+            let stack = st.name.clone();
+            super::picker::open(model, host, stack, effects);
+        }
+        Err(why) => model.flash(Level::Info, why),
+    }
+}
+
 /// Why a job may not start on this host now, if it may not.
-fn refusal(model: &Model, host: usize, mutating: bool) -> Option<String> {
+pub(super) fn refusal(model: &Model, host: usize, mutating: bool) -> Option<String> {
     let h = model.hosts.get(host)?;
     if mutating && model.read_only {
         return Some("read-only: actions that change hosts are turned off".into());
@@ -50,7 +71,6 @@ fn refusal(model: &Model, host: usize, mutating: bool) -> Option<String> {
 pub(super) enum Ask {
     Deploy,
     Migrate,
-    Rollback,
     Restart,
     RestartStack,
     Backup,
@@ -115,16 +135,6 @@ pub(super) fn ask(model: &mut Model, what: Ask) {
             pick_stack(model, host, "a migrate recipe", |s| s.migrate.is_some()).map(|st| {
                 let details = st.migrate.clone().unwrap_or_default();
                 (st.name.clone(), JobKind::Migrate, details)
-            })
-        }
-        Ask::Rollback => {
-            pick_stack(model, host, "a deploy recipe", |s| s.deploy.is_some()).map(|st| {
-                let details = vec![
-                    "put back the image IDs recorded by the last deploy".to_string(),
-                    "compose up -d --no-build".into(),
-                    "wait until healthy".into(),
-                ];
-                (st.name.clone(), JobKind::Rollback, details)
             })
         }
         Ask::RestartStack => pick_stack(model, host, "a stack", |_| true).map(|st| {

@@ -192,6 +192,11 @@ pub enum JobKind {
     Backup {
         set: String,
     },
+    /// Restore the dump a release recorded (`opts.to`) into a `pg_dump` set's database
+    /// (empty: the stack's only one), after a dump of what it holds now.
+    Restore {
+        set: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,9 +229,14 @@ impl JobRequest {
         match &self.kind {
             JobKind::Deploy => format!("Deploy {stack} on {host}?"),
             JobKind::Migrate => format!("Run the migrations of {stack} on {host}?"),
-            JobKind::Rollback => {
-                format!("Roll {stack} on {host} back to the images it ran before its last deploy?")
-            }
+            JobKind::Rollback => match &self.opts.to {
+                Some(to) => format!("Roll {stack} on {host} back to release {to}?"),
+                None => format!("Roll {stack} on {host} back to its previous release?"),
+            },
+            JobKind::Restore { .. } => format!(
+                "Restore the database of {stack} on {host} from the dump of release {}? What it holds now is dumped first.",
+                self.opts.to.as_deref().unwrap_or("(the one before this)")
+            ),
             JobKind::Restart { name, .. } if stack.is_empty() => {
                 format!("Restart {name} on {host}?")
             }
@@ -254,6 +264,7 @@ impl JobRequest {
             JobKind::Container { op, name, .. } => op.action(name),
             JobKind::Custom { name } => name.clone(),
             JobKind::Backup { set } => format!("backup {set}"),
+            JobKind::Restore { .. } => "restore".into(),
         }
     }
 }

@@ -465,7 +465,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "R",
         action: Action::Rollback,
         scope: Scope::Only(ViewKind::Host),
-        help: "roll back to the images before the last deploy",
+        help: "releases: roll back to a chosen one, restore a dump (picker)",
     },
     Binding {
         keys: &[Char('b')],

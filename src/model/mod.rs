@@ -13,7 +13,9 @@ pub mod job;
 pub mod keymap;
 pub mod logs;
 pub mod palette;
+pub mod picker;
 pub mod problems;
+pub mod releases;
 pub mod series;
 pub mod snapshot;
 pub mod timeline;
@@ -88,6 +90,8 @@ pub enum Overlay {
     Problems {
         cursor: usize,
     },
+    /// A stack's releases (`R`): roll back to one, restore its dump.
+    Releases(picker::ReleasesPicker),
     /// Typing the passphrase of an encrypted identity file; shown masked.
     Passphrase {
         host: usize,
@@ -370,6 +374,12 @@ pub enum Msg {
         host: usize,
         event: JobEvent,
     },
+    /// A stack's release history and what it runs, read for the releases picker.
+    Releases {
+        host: usize,
+        stack: String,
+        result: Result<releases::ReleasesView, String>,
+    },
     /// Recent jobs from the audit log, oldest first, read at start-up.
     History(Vec<JobRecord>),
     /// Events of a host's timeline (Docker's, its checks'); `caught_up` once what happened
@@ -403,6 +413,11 @@ pub enum Msg {
 /// Work for the runtime: the model asks, workers do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
+    /// Read a stack's release history and what it runs (answered by [`Msg::Releases`]).
+    ReadReleases {
+        host: usize,
+        stack: String,
+    },
     FollowLogs {
         host: usize,
         id: String,
@@ -744,6 +759,11 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 host_facts(model, host, metrics, *at, &mut effects);
             }
         }
+        Msg::Releases {
+            host,
+            stack,
+            result,
+        } => picker::answered(model, host, &stack, result),
         Msg::LogLines { host, id, lines } => {
             if let Some(pane) = container_pane(model, host, &id) {
                 pane.push(lines);
@@ -954,6 +974,10 @@ fn on_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
         }
         Overlay::Palette(_) => {
             on_palette_key(model, key, effects);
+            return;
+        }
+        Overlay::Releases(_) => {
+            picker::on_key(model, key, effects);
             return;
         }
         Overlay::Problems { cursor } => {
@@ -1499,7 +1523,7 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
         Action::Backup => actions::ask(model, actions::Ask::Backup),
         Action::Deploy => actions::ask(model, actions::Ask::Deploy),
         Action::Migrate => actions::ask(model, actions::Ask::Migrate),
-        Action::Rollback => actions::ask(model, actions::Ask::Rollback),
+        Action::Rollback => actions::releases(model, effects),
         Action::Restart => actions::ask(model, actions::Ask::Restart),
         Action::StopStart => actions::ask(model, actions::Ask::StopStart),
         Action::PauseUnpause => actions::ask(model, actions::Ask::PauseUnpause),

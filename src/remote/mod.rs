@@ -67,6 +67,11 @@ pub enum HostCmd {
         id: String,
         stats: bool,
     },
+    /// Read a stack's release history and what it runs now; answered with
+    /// [`Msg::Releases`] (an error while the host is not connected).
+    Releases {
+        stack: String,
+    },
     /// The passphrase of an encrypted identity file, typed by the operator.
     Passphrase {
         path: String,
@@ -362,6 +367,52 @@ where
         }
     });
     RunningJob { cancel, task }
+}
+
+/// Reads a stack's releases for the console's picker or `opsdeck releases`, and answers
+/// with [`Msg::Releases`].
+pub fn spawn_releases<R>(
+    runner: std::sync::Arc<R>,
+    docker: Option<bollard::Docker>,
+    watch: &Watch,
+    stack: String,
+    tx: mpsc::Sender<Msg>,
+) where
+    R: crate::jobs::Runner + Send + Sync + 'static,
+{
+    let host = watch.host;
+    let found = watch
+        .stacks
+        .iter()
+        .find(|s| *s.name.get_ref() == stack)
+        .cloned();
+    tokio::spawn(async move {
+        let result = match found {
+            Some(st) => crate::jobs::releases_view(&*runner, docker.as_ref(), &st).await,
+            None => Err(format!("no stack {stack:?} in the inventory")),
+        };
+        let _ = tx
+            .send(Msg::Releases {
+                host,
+                stack,
+                result,
+            })
+            .await;
+    });
+}
+
+/// Answers a releases request while the host is not connected.
+pub fn refuse_releases(host: usize, stack: String, tx: &mpsc::Sender<Msg>) {
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        let _ = tx
+            .send(Msg::Releases {
+                host,
+                stack,
+                result: Err("the host is not connected".into()),
+            })
+            .await;
+    });
 }
 
 /// Answers a job asked of a worker that cannot run it now: the console hears it failed

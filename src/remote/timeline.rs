@@ -53,6 +53,10 @@ pub fn from_docker(host: &str, ev: &bollard::models::EventMessage) -> Option<Eve
     let attr = |k: &str| attrs.get(k).map(String::as_str);
     let id = actor.and_then(|a| a.id.clone());
     let (kind, text, grade, subject) = match ev.typ {
+        // opsdeck's never-started keepers of kept releases' images are not the host's
+        Some(T::CONTAINER) if attrs.contains_key(crate::model::releases::KEEP_LABEL) => {
+            return None;
+        }
         Some(T::CONTAINER) => {
             let (kind, text, grade) = match action {
                 "die" => {
@@ -101,6 +105,8 @@ pub fn from_docker(host: &str, ev: &bollard::models::EventMessage) -> Option<Eve
                 .map(|n| inert(n, 160))
                 .unwrap_or_default();
             match action {
+                // a kept release's tag is opsdeck's bookkeeping, said in the job's output
+                _ if name.starts_with("opsdeck-keep/") => return None,
                 "pull" => ("pull", format!("image pulled: {name}"), Grade::Info, None),
                 "tag" => ("tag", format!("image tagged: {name}"), Grade::Info, None),
                 _ => return None,

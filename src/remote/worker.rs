@@ -360,6 +360,7 @@ async fn drain_while_connecting(
             Some(HostCmd::Job(request)) => {
                 super::refuse_job_audited(host, name, &request, "the host is not connected", tx);
             }
+            Some(HostCmd::Releases { stack }) => super::refuse_releases(host, stack, tx),
             Some(cmd) => {
                 kept.common(&cmd);
             }
@@ -394,6 +395,7 @@ async fn idle(
             Some(HostCmd::Job(request)) => {
                 super::refuse_job_audited(host, name, &request, "the host is not connected", tx);
             }
+            Some(HostCmd::Releases { stack }) => super::refuse_releases(host, stack, tx),
             Some(cmd) => {
                 kept.common(&cmd);
             }
@@ -513,6 +515,10 @@ async fn serve<L: Link>(
                         let task = tokio::spawn(inspect(host, docker, id.clone(), stats, tx.clone()));
                         inspecting = Some((id, Tasks(vec![task])));
                     }
+                }
+                Some(HostCmd::Releases { stack }) => {
+                    let docker = engine_rx.borrow().as_ref().map(|(d, _)| d.clone());
+                    super::spawn_releases(session.clone(), docker, spec, stack, tx.clone());
                 }
                 Some(HostCmd::Job(request)) => {
                     if kept.job.as_ref().is_some_and(super::RunningJob::running) {

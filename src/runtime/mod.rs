@@ -615,6 +615,11 @@ fn dispatch(effect: Effect, handles: &[HostHandle]) {
                 h.send(HostCmd::StopLogs { id });
             }
         }
+        Effect::ReadReleases { host, stack } => {
+            if let Some(h) = handles.get(host) {
+                h.send(HostCmd::Releases { stack });
+            }
+        }
         Effect::InspectContainer { host, id, stats } => {
             if let Some(h) = handles.get(host) {
                 h.send(HostCmd::Inspect { id, stats });

@@ -60,6 +60,7 @@ pub fn view(model: &Model, theme: &Theme, frame: &mut Frame) {
         Overlay::Help(scroll) => panels::help::draw(model, *scroll, theme, frame, area),
         Overlay::Problems { cursor } => panels::problems::draw(model, *cursor, theme, frame, area),
         Overlay::Palette(p) => panels::palette::draw(model, p, theme, frame, area),
+        Overlay::Releases(p) => panels::releases::draw(model, p, theme, frame, area),
         Overlay::Confirm(c) => panels::confirm::draw(model, c, theme, frame, area),
         Overlay::Passphrase { host, path, input } => {
             panels::confirm::passphrase(model, *host, path, input.len(), theme, frame, area)

@@ -11,6 +11,7 @@ pub mod job;
 pub mod jobs;
 pub mod palette;
 pub mod problems;
+pub mod releases;
 pub mod stack;
 pub mod tabs;
 pub mod timeline;

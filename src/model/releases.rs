@@ -271,6 +271,18 @@ pub fn keeper_name(project: &str, service: &str, n: u64) -> String {
 /// out of its lists and opsdeck finds them again.
 pub const KEEP_LABEL: &str = "opsdeck.keep";
 
+/// What the console's picker and `opsdeck releases` show of one stack: its history and
+/// what runs now, read from the host together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReleasesView {
+    pub stack: String,
+    pub history: History,
+    /// service → image ID, what the project's containers run now.
+    pub running: Vec<(String, String)>,
+    /// The stack declares a `downgrade` recipe (rollbacks undo migrations).
+    pub downgrade: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
