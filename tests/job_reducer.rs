@@ -128,10 +128,12 @@ fn m_r_and_rollback_name_the_right_target() {
     assert_eq!(request.kind, JobKind::Migrate);
     assert_eq!(details, ["compose exec -T app alembic upgrade head"]);
     key(&mut m, Key::Esc);
-    key(&mut m, Key::Char('R'));
-    let (_, request, details, _) = confirm(&m);
-    assert_eq!(request.kind, JobKind::Rollback);
-    assert!(details[1].contains("--no-build"));
+    // R opens the releases picker of the stack a deploy would go to (tests/releases_reducer.rs)
+    let fx = key(&mut m, Key::Char('R'));
+    assert!(
+        matches!(&fx[..], [Effect::ReadReleases { host: 0, stack }] if stack == "course-supporter"),
+        "{fx:?}"
+    );
     key(&mut m, Key::Esc);
     // r restarts the selected container: app, of stack course-supporter
     key(&mut m, Key::Char('r'));
@@ -327,7 +329,9 @@ fn read_only_refuses_every_action_and_says_why() {
         } else {
             m.hosts[1].read_only = true;
         }
-        for k in ['d', 'm', 'r', 'R', 'b', 'C', 's', 'p', 'K', 'D'] {
+        // (R opens the releases picker, which reads only; rolling back from it is refused:
+        // tests/releases_reducer.rs)
+        for k in ['d', 'm', 'r', 'b', 'C', 's', 'p', 'K', 'D'] {
             m.flash = None;
             assert!(key(&mut m, Key::Char(k)).is_empty(), "{k}");
             assert_eq!(m.overlay, Overlay::None, "{k}");
@@ -340,7 +344,6 @@ fn read_only_refuses_every_action_and_says_why() {
             "restart-stack",
             "stop-start",
             "kill",
-            "rollback",
             "action restart caddy",
         ] {
             key(&mut m, Key::Char(':'));

@@ -5,10 +5,8 @@
 use std::process::ExitCode;
 
 use crate::config::Config;
-use crate::jobs::plan;
-use crate::model::job::JobKind;
+use crate::model::Msg;
 use crate::model::releases::{self, ReleasesView};
-use crate::model::{Msg, job::JobRequest};
 use crate::remote::HostCmd;
 use crate::runtime::Signals;
 
@@ -26,13 +24,8 @@ pub async fn run(config: Config, args: ReleasesArgs) -> ExitCode {
         Ok(found) => found,
         Err(e) => return usage(&e),
     };
-    let want = JobRequest {
-        stack: args.stack.clone().unwrap_or_default(),
-        kind: JobKind::Rollback,
-        opts: Default::default(),
-    };
-    let stack = match plan::find_stack(host.name.get_ref(), &host.stacks, &want.stack, &want.kind) {
-        Ok(s) => s.name.get_ref().clone(),
+    let stack = match pick(host, args.stack.as_deref()) {
+        Ok(s) => s,
         Err(e) => return usage(&e),
     };
     let mut signals = Signals::new(&RUN_SIGNALS);
@@ -72,6 +65,47 @@ pub async fn run(config: Config, args: ReleasesArgs) -> ExitCode {
             say(&format!("cannot read the releases of {stack}: {e}"));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The stack named, else the host's only one that records releases (a deploy or a
+/// migrate recipe).
+fn pick(host: &crate::config::Host, name: Option<&str>) -> Result<String, String> {
+    let hname = host.name.get_ref();
+    let names = |l: &[&crate::config::Stack]| {
+        l.iter()
+            .map(|s| s.name.get_ref().as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(name) = name {
+        return host
+            .stacks
+            .iter()
+            .find(|s| s.name.get_ref() == name)
+            .map(|s| s.name.get_ref().clone())
+            .ok_or_else(|| {
+                let all: Vec<_> = host.stacks.iter().collect();
+                format!(
+                    "host {hname} has no stack {name:?} (stacks: {})",
+                    names(&all)
+                )
+            });
+    }
+    let fitting: Vec<_> = host
+        .stacks
+        .iter()
+        .filter(|s| s.deploy.is_some() || s.migrate.is_some())
+        .collect();
+    match fitting.as_slice() {
+        [one] => Ok(one.name.get_ref().clone()),
+        [] => Err(format!(
+            "no stack on {hname} has a deploy or migrate recipe: none records releases"
+        )),
+        several => Err(format!(
+            "host {hname} has several stacks with releases: choose one with --stack (stacks: {})",
+            names(several)
+        )),
     }
 }
 

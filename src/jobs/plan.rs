@@ -533,9 +533,107 @@ database = "lila"
     #[test]
     fn rollback_borrows_the_deploys_wait() {
         let p = plan(&host(LILA), &req(JobKind::Rollback)).unwrap();
-        assert_eq!(p.steps[1].label, "compose up -d --no-build");
+        assert_eq!(
+            p.labels(),
+            [
+                "choose the release before this one",
+                "put back the chosen release's image IDs (retag, no pull)",
+                "compose up -d --no-build",
+                "wait healthy (up to 1m30s)"
+            ]
+        );
         assert!(
-            matches!(p.steps[2].kind, StepKind::WaitHealthy(d) if d == Duration::from_secs(90))
+            matches!(p.steps[3].kind, StepKind::WaitHealthy(d) if d == Duration::from_secs(90))
+        );
+        assert_eq!(p.release.as_deref(), Some("rollback"));
+    }
+
+    const CS: &str = r#"
+[[host]]
+name = "cs"
+[[host.stack]]
+name = "cs"
+dir = "~/cs"
+migration_head = "compose exec -T app alembic current"
+[host.stack.deploy]
+steps = ["git pull --ff-only", "compose up -d", "compose exec -T app alembic upgrade head", "compose restart worker"]
+[host.stack.migrate]
+steps = ["compose exec -T app alembic upgrade head"]
+[host.stack.downgrade]
+steps = ["compose exec -T app alembic downgrade {head}"]
+[[host.stack.backup]]
+name = "uploads"
+dir = "~/u"
+glob = "u-*.tgz"
+max_age = "1d"
+[[host.stack.backup]]
+name = "db"
+dir = "~/b"
+glob = "cs-*.dump"
+max_age = "1d"
+[host.stack.backup.pg_dump]
+service = "db"
+database = "cs"
+"#;
+
+    #[test]
+    fn a_dump_goes_before_the_first_migration_step_unless_turned_off() {
+        let h = host(CS);
+        let p = plan(&h, &req(JobKind::Deploy)).unwrap();
+        let labels = p.labels();
+        assert_eq!(labels.len(), 6, "{labels:?}");
+        assert!(labels[3].starts_with("back up db: pg_dump"), "{labels:?}");
+        assert_eq!(labels[4], "compose exec -T app alembic upgrade head");
+        assert_eq!(p.release.as_deref(), Some("deploy"));
+        let m = plan(&h, &req(JobKind::Migrate)).unwrap();
+        assert!(m.labels()[0].starts_with("back up db:"), "{:?}", m.labels());
+        assert_eq!(m.release.as_deref(), Some("migrate"));
+        let off = host(&CS.replace(
+            "migration_head =",
+            "backup_before_migrate = false\nmigration_head =",
+        ));
+        assert_eq!(plan(&off, &req(JobKind::Deploy)).unwrap().steps.len(), 5);
+        assert_eq!(plan(&off, &req(JobKind::Migrate)).unwrap().steps.len(), 1);
+        // lila has no migrate recipe: no step of its deploy is a migration
+        assert_eq!(
+            plan(&host(LILA), &req(JobKind::Deploy))
+                .unwrap()
+                .steps
+                .len(),
+            4
+        );
+    }
+
+    #[test]
+    fn a_rollback_to_a_release_undoes_migrations_and_checks_out_when_asked() {
+        let h = host(CS);
+        let mut r = req(JobKind::Rollback);
+        r.opts.to = Some("3".into());
+        r.opts.checkout = true;
+        let p = plan(&h, &r).unwrap();
+        assert_eq!(
+            p.labels(),
+            [
+                "choose release 3",
+                "undo migrations down to the release's head: compose exec -T app alembic downgrade '{head}'",
+                "put back the chosen release's image IDs (retag, no pull)",
+                "git checkout the release's commit",
+                "compose up -d --no-build",
+                "wait healthy (up to 2m)"
+            ]
+        );
+        // a restore dumps what is there first, and needs a pg_dump set
+        let mut r = req(JobKind::Restore { set: String::new() });
+        r.opts.to = Some("3".into());
+        let p = plan(&h, &r).unwrap();
+        assert_eq!(p.labels()[0], "choose release 3");
+        assert!(p.labels()[1].starts_with("back up db:"));
+        assert!(p.labels()[2].starts_with("restore the release's dump of db"));
+        assert_eq!(p.release, None);
+        let err = plan(&host(LILA), &req(JobKind::Restore { set: "nope".into() })).unwrap_err();
+        assert_eq!(
+            err,
+            "no stack on lila has a pg_dump backup set \"nope\" in the inventory"
         );
     }
 

@@ -410,7 +410,7 @@ pub(super) async fn restore_dump<R: Runner>(
         match docker.stop_container(&c.id, Some(opts)).await {
             Ok(()) => {
                 t.info(Some(step), format!("stopped {}", c.name)).await;
-                stopped.push(c.id.clone());
+                stopped.push((c.id.clone(), c.name.clone()));
             }
             Err(e) => {
                 restart_all(&docker, &stopped, step, t).await;
@@ -441,18 +441,23 @@ pub(super) async fn restore_dump<R: Runner>(
     end
 }
 
-async fn restart_all(docker: &Docker, ids: &[String], step: usize, t: &mut Tracker<'_>) {
-    for id in ids {
+async fn restart_all(
+    docker: &Docker,
+    stopped: &[(String, String)],
+    step: usize,
+    t: &mut Tracker<'_>,
+) {
+    for (id, name) in stopped {
         match docker
             .start_container(id, None::<StartContainerOptions>)
             .await
         {
-            Ok(()) => t.info(Some(step), format!("started {}", short(id))).await,
+            Ok(()) => t.info(Some(step), format!("started {name}")).await,
             Err(e) => {
                 t.lines(
                     Some(step),
                     LineKind::Err,
-                    vec![format!("opsdeck: cannot start {} again: {e}", short(id))],
+                    vec![format!("opsdeck: cannot start {name} again: {e}")],
                 )
                 .await;
             }

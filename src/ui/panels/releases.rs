@@ -22,10 +22,8 @@ fn when(at: &str) -> String {
 }
 
 pub fn draw(model: &Model, p: &ReleasesPicker, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let width = area.width.saturating_sub(2).min(110);
-    let height = area.height.saturating_sub(2).min(30);
-    let rect = centered(area, width, height);
-    frame.render_widget(Clear, rect);
+    let width = area.width.min(110);
+    let max_h = area.height.saturating_sub(2).min(30);
     let inner_w = width.saturating_sub(2) as usize;
     let host = model.hosts.get(p.host).map_or("?", |h| h.name.as_str());
     let title = format!(" Releases of {} on {host} ", p.stack);
@@ -36,7 +34,7 @@ pub fn draw(model: &Model, p: &ReleasesPicker, theme: &Theme, frame: &mut Frame,
             fit_columns(&title, inner_w).trim_end().to_string() + " ",
             theme.title,
         ));
-    let body_h = height.saturating_sub(2) as usize;
+    let body_h = max_h.saturating_sub(2) as usize;
     let mut lines: Vec<Line> = Vec::new();
     match &p.view {
         None => lines.push(Line::from(Span::styled(
@@ -73,7 +71,9 @@ pub fn draw(model: &Model, p: &ReleasesPicker, theme: &Theme, frame: &mut Frame,
                 let change_text = if changes.is_empty() {
                     "runs now".to_string()
                 } else {
-                    format!("{} service(s) differ", changes.len())
+                    let names: Vec<&str> =
+                        changes.iter().filter_map(|c| c.split(':').next()).collect();
+                    format!("differs: {}", names.join(", "))
                 };
                 let mark = if i == p.cursor { " ▶ " } else { "   " };
                 let outcome_style = if r.ok() { theme.ok } else { theme.crit };
@@ -97,8 +97,10 @@ pub fn draw(model: &Model, p: &ReleasesPicker, theme: &Theme, frame: &mut Frame,
                 lines.push(Line::from(spans));
             }
             if let Some(r) = p.selected() {
+                let head = format!("── {} ", r.label());
+                let rest = inner_w.saturating_sub(head.chars().count());
                 lines.push(Line::from(Span::styled(
-                    fit_columns(&format!(" ── {} ", r.label()), inner_w).replace(' ', "─"),
+                    fit_columns(&format!("{head}{}", "─".repeat(rest)), inner_w),
                     theme.border,
                 )));
                 for l in detail(r, &view.running, view.downgrade)
@@ -118,14 +120,15 @@ pub fn draw(model: &Model, p: &ReleasesPicker, theme: &Theme, frame: &mut Frame,
         " Enter roll back · c checkout: {} · D restore its dump · r reload · Esc",
         if p.checkout { "on" } else { "off" }
     );
-    while lines.len() + 1 < body_h {
-        lines.push(Line::from(""));
-    }
-    lines.truncate(body_h.saturating_sub(1));
+    lines.truncate(body_h.saturating_sub(2));
+    lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
         fit_columns(&keys, inner_w),
         theme.key,
     )));
+    let height = (lines.len() as u16 + 2).min(max_h);
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
     frame.render_widget(Paragraph::new(lines).block(block), rect);
 }
 

@@ -1,0 +1,562 @@
+//! Release history against the lab: three deploys of lila with three images pushed to
+//! the lab registry, `opsdeck releases`, the `R` picker in a pseudo-terminal, a rollback
+//! to the first release by number, its images surviving `docker image prune -af`; and on
+//! course-supporter a migration that takes a dump first, fails, and whose dump the
+//! explicit restore brings back.
+//!
+//! Each test leaves its host as the lab made it: the image it pushed replaced by the old
+//! one, the history file and the keepers it caused removed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+mod support;
+
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::lab::{COURSE_SUPPORTER, LILA, Lab, LabHost, wait_for};
+use common::run::{TestDir, audit, both, host_inventory, opsdeck, text};
+use expectrl::WaitStatus;
+use serde_json::Value;
+use support::tui::Tui;
+
+static LILA_LOCK: Mutex<()> = Mutex::new(());
+static CS: Mutex<()> = Mutex::new(());
+
+fn serial(m: &'static Mutex<()>) -> std::sync::MutexGuard<'static, ()> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn docker_out(lab: &Lab, h: &LabHost, args: &[&str]) -> std::process::Output {
+    Command::new("docker")
+        .arg("-H")
+        .arg(format!("unix://{}", lab.docker_socket(h).display()))
+        .args(args)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap()
+}
+
+/// `docker` on a lab host's engine, from this machine (root reaches every engine).
+fn docker(lab: &Lab, h: &LabHost, args: &[&str]) -> String {
+    let out = docker_out(lab, h, args);
+    assert!(
+        out.status.success(),
+        "docker {args:?} on {}: {}",
+        h.name,
+        text(&out.stderr)
+    );
+    text(&out.stdout).trim().to_string()
+}
+
+fn image_of(lab: &Lab, h: &LabHost, container: &str) -> String {
+    docker(lab, h, &["inspect", "-f", "{{.Image}}", container])
+}
+
+/// Removes a project's history file, keeper containers and keep tags.
+fn forget_releases(lab: &Lab, h: &LabHost, project: &str) {
+    let _ = lab.ssh(h, &format!("rm -f .local/state/opsdeck/{project}.releases"));
+    let keepers = docker(
+        lab,
+        h,
+        &[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=opsdeck.keep={project}"),
+        ],
+    );
+    for id in keepers.lines().filter(|l| !l.is_empty()) {
+        docker(lab, h, &["rm", "-f", id]);
+    }
+    let tags = docker(
+        lab,
+        h,
+        &[
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            &format!("opsdeck-keep/{project}/*"),
+        ],
+    );
+    for t in tags.lines().filter(|l| !l.is_empty()) {
+        let _ = docker_out(lab, h, &["rmi", t]);
+    }
+}
+
+/// Puts lila back as the lab made it: the old api image as `latest`, locally and in the
+/// registry, running; no history.
+struct LilaBack<'a> {
+    lab: &'a Lab,
+    image: &'static str,
+    old: String,
+}
+
+impl Drop for LilaBack<'_> {
+    fn drop(&mut self) {
+        let (lab, h) = (self.lab, &LILA);
+        let _ = docker_out(lab, h, &["tag", &self.old, self.image]);
+        let _ = docker_out(lab, h, &["push", self.image]);
+        let _ = lab.ssh(
+            h,
+            &format!("{} up -d >/dev/null 2>&1", Lab::compose(h, "lila")),
+        );
+        forget_releases(lab, h, "lila");
+        let _ = docker_out(lab, h, &["rmi", "opsdeck-test/prune-me:1"]);
+    }
+}
+
+fn build_release(lab: &Lab, image: &str, from: &str, n: usize) -> String {
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!(
+            "FROM {from}\nLABEL opsdeck.test.release=\"{n} {:?}\"\n",
+            std::time::SystemTime::now()
+        ),
+    )
+    .unwrap();
+    docker(
+        lab,
+        &LILA,
+        &["build", "-q", "-t", image, ctx.path().to_str().unwrap()],
+    );
+    docker(lab, &LILA, &["image", "inspect", "-f", "{{.Id}}", image])
+}
+
+fn releases_json(lab: &Lab, home: &std::path::Path, config: &str, host: &str) -> Value {
+    let out = opsdeck(lab, home, &["-c", config, "releases", host, "--json"]);
+    assert!(out.status.success(), "{}", both(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn short(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..12]
+}
+
+#[test]
+fn three_lila_releases_a_picker_a_rollback_to_the_first_and_kept_images_survive_a_prune() {
+    let Some(lab) = Lab::get() else { return };
+    let _g = serial(&LILA_LOCK);
+    let home = tempfile::tempdir().unwrap();
+    let image = "127.0.0.1:5000/lila/api:latest";
+    let old = image_of(lab, &LILA, "lila_api_1");
+    let _back = LilaBack {
+        lab,
+        image,
+        old: old.clone(),
+    };
+    forget_releases(lab, &LILA, "lila");
+    let config = lab.config.display().to_string();
+
+    // Three releases, each a new api image pushed to the registry and deployed.
+    let mut ids = Vec::new();
+    for n in 1..=3 {
+        let id = build_release(lab, image, &old, n);
+        docker(lab, &LILA, &["push", image]);
+        // the old image as `latest` here, so only `compose pull` brings the new one
+        docker(lab, &LILA, &["tag", &old, image]);
+        let out = opsdeck(
+            lab,
+            home.path(),
+            &["-c", &config, "run", "lila", "deploy", "--yes"],
+        );
+        assert!(out.status.success(), "deploy {n}: {}", both(&out));
+        assert!(
+            text(&out.stderr).contains(&format!("release #{n} ")),
+            "deploy {n}: {}",
+            both(&out)
+        );
+        assert_eq!(image_of(lab, &LILA, "lila_api_1"), id, "deploy {n}");
+        ids.push(id);
+    }
+    assert!(ids[0] != ids[1] && ids[1] != ids[2]);
+
+    // The history: newest first, what differs from now per service.
+    let json = releases_json(lab, home.path(), &config, "lila");
+    let list = json["releases"].as_array().unwrap();
+    let numbers: Vec<u64> = list.iter().map(|r| r["n"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, [3, 2, 1], "{json:#}");
+    for (r, id) in list.iter().zip(ids.iter().rev()) {
+        let api = r["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["service"] == "api")
+            .unwrap();
+        assert_eq!(api["id"], id.as_str(), "{r:#}");
+        assert_eq!(r["outcome"], "ok");
+        assert_eq!(r["recipe"], "deploy");
+    }
+    assert_eq!(list[0]["changes"], serde_json::json!([]));
+    assert_eq!(
+        list[2]["changes"],
+        serde_json::json!([format!("api: {} → {}", short(&ids[2]), short(&ids[0]))])
+    );
+
+    // The picker in the console shows the same three, with their differences.
+    let env: Vec<(&str, Option<&str>)> = lab
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), Some(v.as_str())))
+        .chain([("OPSDECK_CONFIG", Some(config.as_str()))])
+        .collect();
+    let mut tui = Tui::start_sized(home.path(), &[], &env, 120, 36);
+    tui.wait_for("the fleet with lila up", |s| {
+        s.contains("lila") && s.contains("4/4")
+    });
+    // the fleet's rows are in inventory order: lila is the second
+    tui.send("j");
+    tui.send("\r");
+    tui.wait_for("lila's host view", |s| s.contains("fleet › lila"));
+    tui.send("R");
+    let screen = tui.wait_for("three releases in the picker", |s| {
+        s.contains("Releases of lila on lila") && s.contains("#3") && s.contains("#1")
+    });
+    assert!(screen.contains("runs now"), "{screen}");
+    assert!(screen.contains("differs: api"), "{screen}");
+    tui.send("G");
+    let screen = tui.wait_for("the first release selected, its difference shown", |s| {
+        s.contains(&format!("api: {} → {}", short(&ids[2]), short(&ids[0])))
+    });
+    assert!(screen.contains("#1"), "{screen}");
+    tui.send("\x1b");
+    tui.wait_for("the picker closed", |s| !s.contains("Releases of lila"));
+    tui.send("q");
+    assert!(matches!(tui.finish(), WaitStatus::Exited(_, 0)));
+
+    // Kept releases' images survive a prune of every unused image. The lab's own
+    // unused images are held by containers of the test's (tests/run removes them if
+    // this test is cut short); an image nobody keeps shows the prune really ran.
+    let unkept = build_release(lab, "opsdeck-test/prune-me:1", &old, 9);
+    let used: Vec<String> = docker(lab, &LILA, &["ps", "-aq", "--no-trunc"])
+        .lines()
+        .map(|c| docker(lab, &LILA, &["inspect", "-f", "{{.Image}}", c]))
+        .collect();
+    let all = docker(lab, &LILA, &["images", "-q", "--no-trunc"]);
+    let mut holders = Vec::new();
+    for img in all.lines().filter(|l| !l.is_empty()) {
+        if used.iter().any(|u| u == img) || ids.iter().any(|i| i == img) || *img == unkept {
+            continue;
+        }
+        let id = docker(
+            lab,
+            &LILA,
+            &[
+                "create",
+                "--label",
+                "opsdeck.test=1",
+                "--entrypoint",
+                "/held",
+                img,
+            ],
+        );
+        holders.push(id);
+    }
+    docker(lab, &LILA, &["image", "prune", "-af"]);
+    for id in &holders {
+        docker(lab, &LILA, &["rm", "-f", id]);
+    }
+    assert!(
+        !docker_out(lab, &LILA, &["image", "inspect", &unkept])
+            .status
+            .success(),
+        "the prune removed nothing"
+    );
+    for (n, id) in ids.iter().enumerate() {
+        assert!(
+            docker_out(lab, &LILA, &["image", "inspect", id])
+                .status
+                .success(),
+            "release #{}'s image {id} was pruned",
+            n + 1
+        );
+    }
+
+    // Back to the first release by number: its image ID runs, retagged, nothing pulled.
+    let out = opsdeck(
+        lab,
+        home.path(),
+        &[
+            "-c", &config, "run", "lila", "rollback", "--to", "1", "--yes",
+        ],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    assert_eq!(image_of(lab, &LILA, "lila_api_1"), ids[0], "{}", both(&out));
+    let err = text(&out.stderr);
+    assert!(err.contains("release #1 "), "{err}");
+    assert!(err.contains("release #4 "), "{err}");
+    let json = releases_json(lab, home.path(), &config, "lila");
+    assert_eq!(
+        json["releases"][0]["recipe"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .take(3)
+            .collect::<Vec<_>>(),
+        ["rollback", "to", "#1"]
+    );
+    // a release that is not kept is refused before anything changes
+    let out = opsdeck(
+        lab,
+        home.path(),
+        &[
+            "-c", &config, "run", "lila", "rollback", "--to", "99", "--yes",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    assert!(
+        text(&out.stderr).contains("no release #99 is kept (kept: #1 to #4)"),
+        "{}",
+        both(&out)
+    );
+    assert_eq!(image_of(lab, &LILA, "lila_api_1"), ids[0]);
+    let a = audit(home.path());
+    let actions: Vec<&str> = a.iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        ["deploy", "deploy", "deploy", "rollback", "rollback"]
+    );
+}
+
+/// A release aging out takes its keeper and keep tag with it.
+#[test]
+fn the_oldest_release_ages_out_with_its_keep_tag_and_keeper() {
+    let Some(lab) = Lab::get() else { return };
+    let _g = serial(&LILA_LOCK);
+    let home = tempfile::tempdir().unwrap();
+    let old = image_of(lab, &LILA, "lila_api_1");
+    let _back = LilaBack {
+        lab,
+        image: "127.0.0.1:5000/lila/api:latest",
+        old: old.clone(),
+    };
+    forget_releases(lab, &LILA, "lila");
+    // twenty releases on record, the oldest (#5) kept by its tag and keeper
+    let lines: String = (5..25)
+        .map(|n| {
+            format!(
+                "{{\"n\":{n},\"id\":\"r{n}\",\"at\":\"2026-12-01T00:00:00Z\",\"who\":\"t@m\",\"recipe\":\"deploy\",\"services\":[{{\"service\":\"api\",\"image\":\"127.0.0.1:5000/lila/api:latest\",\"id\":\"{old}\"}}],\"outcome\":\"ok\"}}\n"
+            )
+        })
+        .collect();
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), lines).unwrap();
+    lab.ssh_ok(&LILA, "mkdir -p .local/state/opsdeck");
+    let st = lab
+        .ssh_command(&LILA, "cat > .local/state/opsdeck/lila.releases")
+        .stdin(std::fs::File::open(tmp.path()).unwrap())
+        .status()
+        .unwrap();
+    assert!(st.success(), "writing lila's history");
+    docker(lab, &LILA, &["tag", &old, "opsdeck-keep/lila/api:5"]);
+    docker(
+        lab,
+        &LILA,
+        &[
+            "create",
+            "--name",
+            "opsdeck-keep-lila-api-5",
+            "--label",
+            "opsdeck.keep=lila",
+            "--entrypoint",
+            "/x",
+            "opsdeck-keep/lila/api:5",
+        ],
+    );
+    let config = lab.config.display().to_string();
+    let out = opsdeck(
+        lab,
+        home.path(),
+        &["-c", &config, "run", "lila", "deploy", "--yes"],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    assert!(text(&out.stderr).contains("release #25 "), "{}", both(&out));
+    let json = releases_json(lab, home.path(), &config, "lila");
+    let list = json["releases"].as_array().unwrap();
+    assert_eq!(list.len(), 20);
+    assert_eq!(list.last().unwrap()["n"], 6);
+    assert!(
+        !docker_out(lab, &LILA, &["inspect", "opsdeck-keep-lila-api-5"])
+            .status
+            .success(),
+        "the aged-out keeper is still there"
+    );
+    assert!(
+        !docker_out(lab, &LILA, &["image", "inspect", "opsdeck-keep/lila/api:5"])
+            .status
+            .success(),
+        "the aged-out tag is still there"
+    );
+    assert!(
+        docker_out(lab, &LILA, &["inspect", "opsdeck-keep-lila-api-25"])
+            .status
+            .success(),
+        "the new release has no keeper"
+    );
+}
+
+fn cs_sql(lab: &Lab, sql: &str) -> String {
+    lab.ssh_ok(
+        &COURSE_SUPPORTER,
+        &format!(
+            "docker exec course-supporter-db psql -X -U postgres -d course_supporter -Atqc \"{sql}\""
+        ),
+    )
+    .trim()
+    .to_string()
+}
+
+/// Drops the probe table and the history the test made.
+struct CsBack<'a> {
+    lab: &'a Lab,
+    table: String,
+}
+
+impl Drop for CsBack<'_> {
+    fn drop(&mut self) {
+        let _ = self.lab.ssh(
+            &COURSE_SUPPORTER,
+            &format!(
+                "docker exec course-supporter-db psql -X -U postgres -d course_supporter -qc 'DROP TABLE IF EXISTS {}'",
+                self.table
+            ),
+        );
+        forget_releases(self.lab, &COURSE_SUPPORTER, "course-supporter");
+        // the app was stopped and started by the restore: wait for it to be healthy
+        let _ = wait_for(Duration::from_secs(120), Duration::from_millis(500), || {
+            let out = self.lab.ssh(
+                &COURSE_SUPPORTER,
+                "docker inspect -f '{{.State.Health.Status}}' course-supporter-app",
+            );
+            (text(&out.stdout).trim() == "healthy").then_some(())
+        });
+    }
+}
+
+#[test]
+fn a_failed_migration_leaves_its_dump_and_a_failed_release_and_the_restore_brings_a_table_back() {
+    let Some(lab) = Lab::get() else { return };
+    let _g = serial(&CS);
+    let home = tempfile::tempdir().unwrap();
+    let dumps = TestDir::new(lab, COURSE_SUPPORTER, "dumps");
+    let table = format!("probe_{}", std::process::id());
+    let _back = CsBack {
+        lab,
+        table: table.clone(),
+    };
+    forget_releases(lab, &COURSE_SUPPORTER, "course-supporter");
+    cs_sql(
+        lab,
+        &format!("CREATE TABLE {table} (v text); INSERT INTO {table} VALUES ('kept')"),
+    );
+    // A migration that drops the table, then fails.
+    let config = host_inventory(
+        home.path(),
+        lab,
+        &COURSE_SUPPORTER,
+        &format!(
+            r#"[[host.stack]]
+name = "course-supporter"
+dir = "~/course-supporter"
+compose_files = ["docker-compose.prod.yml"]
+env_file = ".env.prod"
+project = "course-supporter"
+compose = "docker-compose"
+migration_head = "compose exec -T app alembic current"
+
+[host.stack.migrate]
+steps = [
+  "compose exec -T db psql -X -U postgres -d course_supporter -v ON_ERROR_STOP=1 -c 'DROP TABLE {table}'",
+  "compose exec -T db psql -X -U postgres -d course_supporter -v ON_ERROR_STOP=1 -c 'SELECT no_such_function()'",
+]
+
+[[host.stack.backup]]
+name = "db"
+dir = "~/{dir}"
+glob = "cs-*.dump"
+max_age = "26h"
+[host.stack.backup.pg_dump]
+service = "db"
+database = "course_supporter"
+user = "postgres"
+format = "custom"
+"#,
+            dir = dumps.rel
+        ),
+    );
+    let out = opsdeck(
+        lab,
+        home.path(),
+        &["-c", &config, "run", "course-supporter", "migrate", "--yes"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    assert_eq!(
+        cs_sql(lab, &format!("SELECT to_regclass('{table}')")),
+        "",
+        "the migration dropped the table"
+    );
+    // The dump came first, verified, and the failed release names it.
+    let json = releases_json(lab, home.path(), &config, "course-supporter");
+    let r = &json["releases"][0];
+    assert_eq!(r["recipe"], "migrate", "{json:#}");
+    assert!(
+        r["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed: step 3/3"),
+        "{r:#}"
+    );
+    assert_eq!(r["dump_set"], "db");
+    assert!(
+        r["migration_head"].as_str().is_some_and(|h| !h.is_empty()),
+        "{r:#}"
+    );
+    let dump = r["dump"].as_str().unwrap().to_string();
+    let prefix = format!("~/{}/cs-", dumps.rel);
+    assert!(dump.starts_with(&prefix), "{dump}");
+    let file = dump.trim_start_matches("~/");
+    lab.ssh_ok(
+        &COURSE_SUPPORTER,
+        &format!("docker exec -i course-supporter-db pg_restore --list < {file} | grep -q 'TABLE public {table}'"),
+    );
+    let n = r["n"].as_u64().unwrap().to_string();
+
+    // The explicit restore: a dump of now first, the app stopped, the database made again.
+    let out = opsdeck(
+        lab,
+        home.path(),
+        &[
+            "-c",
+            &config,
+            "run",
+            "course-supporter",
+            "restore",
+            "--to",
+            &n,
+            "--yes",
+        ],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    assert_eq!(cs_sql(lab, &format!("SELECT v FROM {table}")), "kept");
+    let all = both(&out);
+    assert!(all.contains("stopped course-supporter-app"), "{all}");
+    // the script's own lines, on stdout
+    assert!(text(&out.stdout).contains("restored"), "{all}");
+    assert_eq!(
+        dumps.files().len(),
+        2,
+        "the restore's own dump of before: {:?}",
+        dumps.files()
+    );
+    let a = audit(home.path());
+    let last = a.last().unwrap();
+    assert_eq!(last["action"], "restore", "{last:#}");
+    assert_eq!(last["outcome"], "ok");
+    let migrate = &a[a.len() - 2];
+    assert_eq!(migrate["action"], "migrate");
+    assert_eq!(migrate["file"], dump.as_str(), "{migrate:#}");
+}
