@@ -22,7 +22,7 @@ pub(super) fn current_host(model: &Model) -> Option<usize> {
 }
 
 /// Why a job may not start on this host now, if it may not.
-fn refusal(model: &Model, host: usize, mutating: bool) -> Option<String> {
+pub(super) fn refusal(model: &Model, host: usize, mutating: bool) -> Option<String> {
     let h = model.hosts.get(host)?;
     if mutating && model.read_only {
         return Some("read-only: actions that change hosts are turned off".into());
@@ -409,6 +409,8 @@ fn accept(model: &mut Model, effects: &mut Vec<Effect>) {
             }
         }
         Confirm::Quit { .. } => model.should_quit = true,
+        // answered by `multi::on_confirm_key`
+        Confirm::Batch { .. } => {}
     }
 }
 
