@@ -396,3 +396,126 @@ fn the_console_deploys_marked_hosts_in_turn() {
     assert!(d[0] < l[0], "{d:?} {l:?}");
     assert_eq!(hosts_of(&audit(home.path())), ["duckdb-app", "lila"]);
 }
+
+/// `run --hosts` on a terminal asks once for all the hosts; with a production host among
+/// them, its name is what goes on (a `y` does not).
+#[test]
+fn a_terminal_is_asked_once_for_all_the_hosts() {
+    let Some(lab) = Lab::get() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let duck = Probe::new(lab, DUCKDB_APP, "multi-ask");
+    let lila = Probe::new(lab, LILA, "multi-ask");
+    let lila_prod = format!("production = true\n{}", lila.stack(&[EVIDENCE]));
+    let config = hosts_inventory(
+        home.path(),
+        lab,
+        &[(&DUCKDB_APP, &duck.stack(&[EVIDENCE])), (&LILA, &lila_prod)],
+    );
+    let env = lab_env(lab, &config);
+    let env = borrowed(&env);
+    let args = ["run", "--hosts", "duckdb-app,lila", "deploy"];
+    // a y is not a production host's name: nothing is done
+    let mut tui = Tui::start_sized(home.path(), &args, &env, 120, 40);
+    let screen = tui.wait_for("the question", |s| s.contains("Type lila to go on:"));
+    assert!(
+        screen.contains("1. duckdb-app  deploy of stack multi-probe"),
+        "{screen}"
+    );
+    assert!(screen.contains("PRODUCTION"), "{screen}");
+    tui.send("y\r");
+    let status = tui.finish();
+    assert!(
+        matches!(status, expectrl::WaitStatus::Exited(_, 2)),
+        "{status:?}\n{}",
+        tui.screen()
+    );
+    assert!(tui.screen().contains("not confirmed"), "{}", tui.screen());
+    assert!(duck.deployed().is_empty());
+    assert!(audit(home.path()).is_empty());
+    // its name: both deploy, one question for both
+    let mut tui = Tui::start_sized(home.path(), &args, &env, 120, 40);
+    tui.wait_for("the question", |s| s.contains("Type lila to go on:"));
+    tui.send("lila\r");
+    let screen = tui.wait_for("the summary", |s| s.contains("2 done"));
+    assert_eq!(screen.matches("to go on").count(), 1, "{screen}");
+    let status = tui.finish();
+    assert!(
+        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
+        "{status:?}\n{}",
+        tui.screen()
+    );
+    assert_eq!((duck.deployed().len(), lila.deployed().len()), (1, 1));
+}
+
+/// A host whose stack another job holds stops the run with the single run's 75.
+#[test]
+fn a_locked_stack_stops_the_run_with_75() {
+    let Some(lab) = Lab::get() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let duck = Probe::new(lab, DUCKDB_APP, "multi-lock");
+    let lila = Probe::new(lab, LILA, "multi-lock");
+    let secs = 5000 + std::process::id() % 1000;
+    let tag = format!("[s]leep {secs}");
+    let config = hosts_inventory(
+        home.path(),
+        lab,
+        &[
+            (&DUCKDB_APP, &duck.stack(&[EVIDENCE])),
+            (&LILA, &lila.stack(&[EVIDENCE])),
+        ],
+    );
+    // another job holds duckdb-app's stack: a custom action of the same stack, sleeping
+    let holder_config = home.path().join("holder.toml");
+    std::fs::write(
+        &holder_config,
+        std::fs::read_to_string(&config).unwrap().replacen(
+            "[host.stack.deploy]",
+            &format!("[[host.stack.action]]\nname = \"hold\"\nsteps = [\"sleep {secs}\"]\n[host.stack.deploy]"),
+            1,
+        ),
+    )
+    .unwrap();
+    let holder_path = holder_config.display().to_string();
+    let mut holder = opsdeck_command(
+        lab,
+        home.path(),
+        &["-c", &holder_path, "run", "duckdb-app", "hold"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let held = wait_for(Duration::from_secs(30), Duration::from_millis(200), || {
+        let out = lab.ssh(&DUCKDB_APP, &format!("pgrep -f '{tag}'"));
+        out.status.success().then_some(())
+    });
+    assert!(held.is_some(), "the holding job never started");
+    let out = opsdeck(
+        lab,
+        home.path(),
+        &[
+            "-c",
+            &config,
+            "run",
+            "--hosts",
+            "duckdb-app,lila",
+            "deploy",
+            "--yes",
+        ],
+    );
+    let _ = Command::new("kill")
+        .args(["-INT", &holder.id().to_string()])
+        .status();
+    let _ = holder.wait();
+    assert_eq!(out.status.code(), Some(75), "{}", both(&out));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("is locked by tester@"), "{stderr}");
+    assert!(stderr.contains("duckdb-app  locked"), "{stderr}");
+    assert!(stderr.contains("lila        not started"), "{stderr}");
+    assert!(duck.deployed().is_empty() && lila.deployed().is_empty());
+    let gone = wait_for(Duration::from_secs(10), Duration::from_millis(200), || {
+        let out = lab.ssh(&DUCKDB_APP, &format!("pgrep -f '{tag}'"));
+        (!out.status.success()).then_some(())
+    });
+    assert!(gone.is_some(), "the holding step outlived its job");
+}
