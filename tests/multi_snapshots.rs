@@ -138,3 +138,30 @@ fn marks_read_without_colour() {
         assert_eq!(cell.fg, ratatui::style::Color::Reset);
     }
 }
+
+#[test]
+fn many_marked_hosts_leave_the_question_on_screen() {
+    let mut m = fleet();
+    for i in 0..12 {
+        let mut h = m.hosts[1].clone();
+        h.name = format!("web-{i:02}");
+        m.hosts.push(h);
+    }
+    m.hosts.swap(0, 3); // staging (down) first, not marked
+    key(&mut m, Key::Down);
+    for _ in 1..m.hosts.len() {
+        key(&mut m, Key::Char(' '));
+        key(&mut m, Key::Down);
+    }
+    assert_eq!(m.marked.len(), 15);
+    key(&mut m, Key::Char('d'));
+    let screen = text(&m, &Theme::load("default").unwrap(), 80, 24);
+    assert!(screen.contains("Deploy 15 hosts"), "{screen}");
+    assert!(screen.contains("… and 7 more"), "{screen}");
+    assert!(screen.contains("PRODUCTION HOSTS AMONG THEM"), "{screen}");
+    assert!(
+        screen.contains("Type course-supporter and press ⏎"),
+        "{screen}"
+    );
+    assert!(screen.contains("Esc cancel"), "{screen}");
+}

@@ -35,7 +35,9 @@ pub fn confirm_lines(
         .map(|b| name(b.host).chars().count())
         .max()
         .unwrap_or(0);
-    for (i, b) in batch.hosts.iter().enumerate() {
+    // the question and its answer stay on screen however many hosts are marked
+    const LISTED: usize = 8;
+    for (i, b) in batch.hosts.iter().enumerate().take(LISTED) {
         let steps = b.steps.len() + 1;
         let mut spans = vec![
             Span::styled(format!(" {:>2}. ", i + 1), theme.text),
@@ -46,6 +48,12 @@ pub fn confirm_lines(
             spans.push(Span::styled("  production", theme.warn));
         }
         lines.push(Line::from(spans));
+    }
+    if n > LISTED {
+        lines.push(Line::from(Span::styled(
+            format!("  … and {} more, in the fleet's order", n - LISTED),
+            theme.text,
+        )));
     }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
