@@ -119,7 +119,7 @@ fn a_failure_stops_the_run_and_the_rest_is_not_started() {
     assert_eq!(
         m.marked,
         [0, 1, 2],
-        "the fleet's order, whatever the marking order"
+        "inventory order, whatever the marking order"
     );
     key(&mut m, Key::Char('d'));
     assert!(matches!(

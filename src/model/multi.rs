@@ -1,5 +1,5 @@
 //! Deploys to several hosts in one go, from the fleet view: `Space` marks hosts, `d`
-//! deploys the marked ones after one confirmation, one host at a time, in the fleet's
+//! deploys the marked ones after one confirmation, one host at a time, in inventory
 //! order. The sequencing lives here, in the reducer: a queue of hosts whose next one
 //! starts (as an [`Effect::RunJob`]) when the job of the one before it has finished well;
 //! a failure, a refusal or a stop leaves the rest not started.

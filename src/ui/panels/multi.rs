@@ -51,7 +51,7 @@ pub fn confirm_lines(
     }
     if n > LISTED {
         lines.push(Line::from(Span::styled(
-            format!("  … and {} more, in the fleet's order", n - LISTED),
+            format!("  … and {} more, in inventory order", n - LISTED),
             theme.text,
         )));
     }
