@@ -93,12 +93,18 @@ enum Command {
     /// restart [CONTAINER], backup [SET],
     /// stop|start|kill|pause|unpause|rm CONTAINER, or one of the stack's custom actions by
     /// name. Exit 0 done, 1 failed, 2 refused before anything ran, 75 the stack is locked
-    /// by another job, 130 interrupted.
+    /// by another job, 130 interrupted. With --hosts a,b,c (and no HOST): the action on
+    /// each host in turn, stopping at the first that fails, then a summary.
+    #[command(override_usage = "opsdeck run [OPTIONS] HOST ACTION [ARG]\n       \
+                                opsdeck run [OPTIONS] --hosts A,B,... ACTION [ARG]")]
     Run {
-        host: String,
+        /// The host (with --hosts, the first word is the action instead).
+        #[arg(required_unless_present = "hosts", value_name = "HOST")]
+        host: Option<String>,
         /// deploy, migrate, rollback, restore, restart, backup, stop, start, kill, pause,
         /// unpause, rm, or a custom action's name.
-        action: String,
+        #[arg(required_unless_present = "hosts", value_name = "ACTION")]
+        action: Option<String>,
         /// For backup, the set; for restart and the others, the container (name, service
         /// or id prefix; without it, restart restarts the whole stack).
         arg: Option<String>,
@@ -129,6 +135,15 @@ enum Command {
         /// For rollback: also check out the release's git commit in the stack's directory.
         #[arg(long)]
         checkout: bool,
+        /// Several hosts, comma-separated: the action runs on each in this order, one at
+        /// a time, and the run stops at the first host whose job does not end well (the
+        /// rest are not started). Everything is checked before anything runs; one
+        /// confirmation for all.
+        #[arg(long, value_name = "A,B,...")]
+        hosts: Option<String>,
+        /// With --hosts: the summary as JSON on stdout (the steps' stdout goes to stderr).
+        #[arg(long, requires = "hosts")]
+        json: bool,
     },
     /// A stack's release history on its host, newest first: who deployed what when, every
     /// service's image ID, commit, migration head, the dump taken before migrating, and
@@ -290,7 +305,25 @@ fn main() -> ExitCode {
             check,
             to,
             checkout,
+            hosts,
+            json,
         }) => {
+            // With --hosts the words move up: the first is the action, the second its
+            // argument.
+            let (host, action, arg) = match &hosts {
+                None => (host.unwrap_or_default(), action.unwrap_or_default(), arg),
+                Some(_) if arg.is_some() => {
+                    eprintln!(
+                        "opsdeck: with --hosts, name no host: opsdeck run --hosts A,B ACTION [ARG]"
+                    );
+                    return ExitCode::from(2);
+                }
+                Some(_) => (String::new(), host.unwrap_or_default(), action),
+            };
+            if action.is_empty() {
+                eprintln!("opsdeck: --hosts wants an action: opsdeck run --hosts A,B ACTION [ARG]");
+                return ExitCode::from(2);
+            }
             let args = opsdeck::cli::run::RunArgs {
                 host,
                 action,
@@ -307,9 +340,14 @@ fn main() -> ExitCode {
                     checkout,
                 },
             };
-            headless_exit(cli.config, move |config| {
-                opsdeck::cli::run::run(config, args)
-            })
+            match hosts {
+                Some(list) => headless_exit(cli.config, move |config| {
+                    opsdeck::cli::multi::run(config, list, args, json)
+                }),
+                None => headless_exit(cli.config, move |config| {
+                    opsdeck::cli::run::run(config, args)
+                }),
+            }
         }
         Some(Command::Exec {
             host,

@@ -4,6 +4,7 @@ pub mod check;
 pub mod events;
 pub mod exec;
 pub mod logs;
+pub mod multi;
 pub mod notify;
 pub mod releases;
 pub mod run;

@@ -208,7 +208,18 @@ async fn follow(
     plan: &Plan,
     signals: &mut std::io::Result<Signals>,
 ) -> (Printer, JobRecord) {
-    let mut printer = Printer::stdio(plan.steps.len());
+    let printer = Printer::stdio(plan.steps.len());
+    follow_with(printer, worker, rx, plan, signals).await
+}
+
+/// [`follow`] printing with `printer` (`opsdeck run --hosts` prefixes each host's lines).
+pub(crate) async fn follow_with<O: Write, E: Write>(
+    mut printer: Printer<O, E>,
+    worker: HostHandle,
+    rx: &mut mpsc::Receiver<Msg>,
+    plan: &Plan,
+    signals: &mut std::io::Result<Signals>,
+) -> (Printer<O, E>, JobRecord) {
     let mut record = None;
     let mut stopping = false;
     loop {
@@ -270,7 +281,7 @@ fn unrecorded(plan: &Plan, result: Result<String, String>) -> JobRecord {
 }
 
 /// `deploy of stack lila on lila`.
-fn describe(plan: &Plan) -> String {
+pub(crate) fn describe(plan: &Plan) -> String {
     if plan.stack_name.is_empty() {
         format!("{} on {}", plan.action, plan.host)
     } else {
@@ -282,7 +293,7 @@ fn describe(plan: &Plan) -> String {
 }
 
 /// The request the command line names.
-fn request(host: &Host, args: &RunArgs, stack: &str) -> Result<JobRequest, String> {
+pub(crate) fn request(host: &Host, args: &RunArgs, stack: &str) -> Result<JobRequest, String> {
     let o = &args.opts;
     if (o.force || o.check_only) && args.action != "deploy" {
         return Err("--force and --check go with deploy only".into());
@@ -589,7 +600,7 @@ pub(crate) fn colour(terminal: bool) -> bool {
 /// stream is a terminal that wants colour, and nothing else of it reaches the terminal but
 /// printable text. Write errors are ignored: a closed pipe or a hung-up terminal must not
 /// stop the job from being cancelled and recorded.
-struct Printer<O: Write = std::io::Stdout, E: Write = std::io::Stderr> {
+pub(crate) struct Printer<O: Write = std::io::Stdout, E: Write = std::io::Stderr> {
     out: O,
     err: E,
     out_colour: bool,
@@ -619,7 +630,7 @@ impl Printer {
 }
 
 impl<O: Write, E: Write> Printer<O, E> {
-    fn new(
+    pub(crate) fn new(
         out: O,
         err: E,
         out_colour: bool,
@@ -722,6 +733,11 @@ impl<O: Write, E: Write> Printer<O, E> {
 
     /// The last word, and the exit status.
     fn finish(&mut self, plan: &Plan, record: &JobRecord) -> ExitCode {
+        ExitCode::from(self.finish_code(plan, record))
+    }
+
+    /// [`Printer::finish`], with the exit status as a number.
+    pub(crate) fn finish_code(&mut self, plan: &Plan, record: &JobRecord) -> u8 {
         let what = describe(plan);
         let outcome = record.outcome.as_str();
         if let (Some(file), Some(size)) = (&record.file, record.size) {
@@ -742,21 +758,17 @@ impl<O: Write, E: Write> Printer<O, E> {
         if outcome == "ok" {
             let summary = record.summary.as_deref().unwrap_or("ok");
             self.say(&format!("{what}: done: {summary}"));
-            return ExitCode::SUCCESS;
+            return 0;
         }
         if let Some(warning) = outcome.strip_prefix("ok; ") {
             self.say(&format!("{what}: the backup is saved, but {warning}"));
-            return ExitCode::FAILURE;
+            return 1;
         }
         if let Some(why) = outcome.strip_prefix("refused: ") {
             self.say(&format!("{what} refused: {why}"));
             // Refused by the stack's lock: try again later. Refused by the worker before
             // it started (the connection went in between): the host could not be reached.
-            return if self.planned {
-                ExitCode::from(LOCKED)
-            } else {
-                ExitCode::FAILURE
-            };
+            return if self.planned { LOCKED } else { 1 };
         }
         if let Some(why) = outcome.strip_prefix("cancelled: ") {
             let extra = if matches!(
@@ -768,14 +780,14 @@ impl<O: Write, E: Write> Printer<O, E> {
                 ""
             };
             self.say(&format!("{what} {why}{extra}"));
-            return ExitCode::from(130);
+            return 130;
         }
         if outcome.starts_with("failed: ") {
             self.say(&format!("{what} {outcome}"));
         } else {
             self.say(&format!("{what} failed: {outcome}"));
         }
-        ExitCode::FAILURE
+        1
     }
 }
 

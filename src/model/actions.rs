@@ -419,6 +419,8 @@ fn accept(model: &mut Model, effects: &mut Vec<Effect>) {
             }
         }
         Confirm::Quit { .. } => model.should_quit = true,
+        // answered by `multi::on_confirm_key`
+        Confirm::Batch { .. } => {}
     }
 }
 

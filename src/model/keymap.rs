@@ -68,6 +68,9 @@ pub enum Action {
     PrevTab,
     GotoTab,
     Reveal,
+    Mark,
+    DeployMarked,
+    StopDeploys,
 }
 
 impl Action {
@@ -118,6 +121,9 @@ impl Action {
             Action::PrevTab => "prev-tab",
             Action::GotoTab => "tab",
             Action::Reveal => "reveal-secrets",
+            Action::Mark => "mark",
+            Action::DeployMarked => "deploy-marked",
+            Action::StopDeploys => "stop-deploys",
         }
     }
 }
@@ -282,7 +288,28 @@ pub const BINDINGS: &[Binding] = &[
         label: "Esc",
         action: Action::Back,
         scope: Scope::Only(ViewKind::Fleet),
-        help: "clear the filter",
+        help: "clear the filter, else the marks",
+    },
+    Binding {
+        keys: &[Char(' ')],
+        label: "Space",
+        action: Action::Mark,
+        scope: Scope::Only(ViewKind::Fleet),
+        help: "mark / unmark the host, for d",
+    },
+    Binding {
+        keys: &[Char('d')],
+        label: "d",
+        action: Action::DeployMarked,
+        scope: Scope::Only(ViewKind::Fleet),
+        help: "deploy the marked hosts, one at a time (asks first)",
+    },
+    Binding {
+        keys: &[Char('x')],
+        label: "x",
+        action: Action::StopDeploys,
+        scope: Scope::Only(ViewKind::Fleet),
+        help: "stop the multi-deploy: its running job, and the rest",
     },
     Binding {
         keys: &[Tab],
@@ -465,7 +492,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "R",
         action: Action::Rollback,
         scope: Scope::Only(ViewKind::Host),
-        help: "releases: roll back to a chosen one, restore a dump (picker)",
+        help: "releases: roll back to one, restore its dump",
     },
     Binding {
         keys: &[Char('b')],
@@ -582,6 +609,8 @@ pub const PALETTE_ACTIONS: &[Action] = &[
     Action::StackLogs,
     Action::SortWorst,
     Action::Deploy,
+    Action::DeployMarked,
+    Action::StopDeploys,
     Action::Migrate,
     Action::Restart,
     Action::RestartStack,

@@ -12,6 +12,7 @@ pub mod host;
 pub mod job;
 pub mod keymap;
 pub mod logs;
+pub mod multi;
 pub mod palette;
 pub mod picker;
 pub mod problems;
@@ -153,6 +154,12 @@ pub enum Confirm {
     /// Quit while jobs run: their steps are stopped on the hosts.
     Quit {
         running: Vec<String>,
+    },
+    /// Deploy the marked hosts, one at a time; `Some` when one of them is a production
+    /// host: what has been typed of the production hosts' names so far.
+    Batch {
+        batch: multi::Batch,
+        typed: Option<String>,
     },
 }
 
@@ -481,6 +488,11 @@ pub struct Model {
     pub hosts: Vec<HostState>,
     pub view: View,
     pub fleet_cursor: usize,
+    /// Hosts marked in the fleet view (`Space`), by index, in inventory order: `d` deploys
+    /// them one after the other.
+    pub marked: Vec<usize>,
+    /// The multi-deploy running, or the last one until it is dismissed.
+    pub batch: Option<multi::Batch>,
     /// The fleet view lists the worst host first instead of in inventory order.
     pub sort_worst: bool,
     pub host_cursor: usize,
@@ -526,6 +538,8 @@ impl Model {
             hosts,
             view,
             fleet_cursor: 0,
+            marked: Vec::new(),
+            batch: None,
             sort_worst: false,
             host_cursor: 0,
             host_header: false,
@@ -814,7 +828,19 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 model.dirty = true;
             }
         }
-        Msg::Job { host, event } => actions::on_job_event(model, host, event),
+        Msg::Job { host, event } => {
+            let finished = matches!(event, JobEvent::Finished(_));
+            let asked_to_stop = finished
+                && model
+                    .hosts
+                    .get(host)
+                    .and_then(|h| h.job.as_ref())
+                    .is_some_and(|j| j.cancelling);
+            actions::on_job_event(model, host, event);
+            if finished {
+                multi::job_finished(model, host, asked_to_stop, &mut effects);
+            }
+        }
         Msg::History(records) => {
             model.add_events(records.iter().filter_map(timeline::from_record));
             let mut jobs: Vec<Job> = records.iter().rev().map(Job::from_record).collect();
@@ -1030,6 +1056,10 @@ fn on_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
                 Key::Esc => model.overlay = Overlay::None,
                 _ => {}
             }
+            return;
+        }
+        Overlay::Confirm(Confirm::Batch { .. }) => {
+            multi::on_confirm_key(model, key, effects);
             return;
         }
         Overlay::Confirm(_) => {
@@ -1436,6 +1466,9 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
         },
         Action::Back => match model.view.clone() {
             View::Fleet => {
+                if model.filter.is_empty() {
+                    multi::clear(model);
+                }
                 model.filter.clear();
                 clamp_cursors(model);
             }
@@ -1531,6 +1564,9 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
         Action::Remove => actions::ask(model, actions::Ask::Remove),
         Action::RestartStack => actions::ask(model, actions::Ask::RestartStack),
         Action::CancelJob => actions::cancel(model),
+        Action::Mark => multi::toggle_mark(model),
+        Action::DeployMarked => multi::ask(model),
+        Action::StopDeploys => multi::ask_stop(model),
         Action::Timeline => {
             let host = match model.view {
                 View::Fleet | View::Jobs | View::Job(JobRef::History(_)) => None,

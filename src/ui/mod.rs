@@ -178,8 +178,23 @@ fn draw_footer(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             ));
         }
         let hints: &[(&str, &str)] = match model.view {
+            View::Fleet if model.batch.as_ref().is_some_and(|b| b.running()) => &[
+                ("⏎", "open"),
+                ("x", "stop the deploys"),
+                ("J", "jobs"),
+                ("?", "help"),
+                ("q", "quit"),
+            ],
+            View::Fleet if !model.marked.is_empty() => &[
+                ("Space", "mark"),
+                ("d", "deploy marked"),
+                ("Esc", "clear marks"),
+                ("?", "help"),
+                ("q", "quit"),
+            ],
             View::Fleet => &[
                 ("⏎", "open"),
+                ("Space", "mark"),
                 ("/", "filter"),
                 (":", "command"),
                 ("?", "help"),

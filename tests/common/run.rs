@@ -53,20 +53,28 @@ pub fn audit(home: &Path) -> Vec<Value> {
 /// `home/hosts.toml` with one lab host (its address, user, key, known_hosts and engine)
 /// followed by `body` (its stacks); returns the path.
 pub fn host_inventory(home: &Path, lab: &Lab, h: &LabHost, body: &str) -> String {
+    hosts_inventory(home, lab, &[(h, body)])
+}
+
+/// `home/hosts.toml` with several lab hosts, in this order, each followed by its `body`
+/// (its stacks, and any host keys such as `production = true` first); returns the path.
+pub fn hosts_inventory(home: &Path, lab: &Lab, hosts: &[(&LabHost, &str)]) -> String {
     let path = home.join("hosts.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[settings]\nknown_hosts = \"{}\"\n\n[[host]]\nname = \"{}\"\naddress = \"{}\"\nuser = \"{}\"\nidentity_file = \"{}\"\ndocker_socket = \"{}\"\n\n{body}\n",
-            lab.known_hosts.display(),
+    let mut text = format!(
+        "[settings]\nknown_hosts = \"{}\"\n",
+        lab.known_hosts.display()
+    );
+    for (h, body) in hosts {
+        text.push_str(&format!(
+            "\n[[host]]\nname = \"{}\"\naddress = \"{}\"\nuser = \"{}\"\nidentity_file = \"{}\"\ndocker_socket = \"{}\"\n{body}\n",
             h.name,
             h.address,
             h.user,
             lab.key.display(),
             lab.docker_socket(h).display()
-        ),
-    )
-    .unwrap();
+        ));
+    }
+    std::fs::write(&path, text).unwrap();
     path.display().to_string()
 }
 

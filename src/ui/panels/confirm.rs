@@ -127,6 +127,19 @@ pub fn draw(model: &Model, confirm: &Confirm, theme: &Theme, frame: &mut Frame, 
             let action = h
                 .and_then(|h| h.job.as_ref())
                 .map_or("the job".to_string(), |j| j.action.clone());
+            // a multi-deploy's running host: the hosts after it do not start either
+            let left = model
+                .batch
+                .as_ref()
+                .filter(|b| b.current().is_some_and(|(_, c)| c.host == *host))
+                .map(|b| b.count(|t| *t == crate::model::multi::Turn::Waiting));
+            let rest = match left {
+                Some(n) if n > 0 => format!(
+                    " This stops the multi-deploy: the {n} host{} after it will not be started.",
+                    if n == 1 { "" } else { "s" }
+                ),
+                _ => String::new(),
+            };
             (
                 " Cancel the job ",
                 vec![
@@ -139,7 +152,9 @@ pub fn draw(model: &Model, confirm: &Confirm, theme: &Theme, frame: &mut Frame, 
                     ]),
                     Line::from(""),
                     Line::from(Span::styled(
-                        "The running step gets SIGTERM on the host (SIGKILL 5 s later); the steps after it do not run. What earlier steps changed stays changed.",
+                        format!(
+                            "The running step gets SIGTERM on the host (SIGKILL 5 s later); the steps after it do not run. What earlier steps changed stays changed.{rest}"
+                        ),
                         theme.dim,
                     )),
                     Line::from(""),
@@ -174,6 +189,10 @@ pub fn draw(model: &Model, confirm: &Confirm, theme: &Theme, frame: &mut Frame, 
             ]));
             (" Quit? ", lines)
         }
+        Confirm::Batch { batch, typed } => (
+            " Confirm ",
+            super::multi::confirm_lines(model, batch, typed.as_ref(), theme),
+        ),
     };
     let width = 76.min(area.width.saturating_sub(2));
     let needed: u16 = lines

@@ -6,7 +6,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::model::{DockerState, HostConn, HostState, Model};
+use crate::model::{DockerState, HostConn, HostState, Model, multi};
 use crate::ui::{Theme, cells, format, select_row};
 
 pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -28,14 +28,25 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             model.filter
         )
     };
-    let block = Block::default()
+    let mut block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border)
         .title(Span::styled(title, theme.title));
+    if let Some(status) = multi::status_line(model) {
+        let style = match &model.batch {
+            Some(b) if b.running() => theme.info,
+            Some(b) if b.hosts.iter().all(|h| h.turn == multi::Turn::Done) => theme.ok,
+            Some(_) => theme.crit,
+            None => theme.key,
+        };
+        block = block.title_bottom(Span::styled(format!(" {status} "), style));
+    }
     let inner = block.inner(table_area);
     frame.render_widget(block, table_area);
 
-    let w = inner.width as usize;
+    // A marker column (`*` marked; a multi-deploy's turns) while anything is marked.
+    let marks = multi::shows_marks(model);
+    let w = (inner.width as usize).saturating_sub(if marks { 2 } else { 0 });
     // Fixed columns; CPU and MEM share what is left, for their sparklines. The job column
     // is a mark on a narrow screen and names the job on a wide one.
     let job_w = if w >= 110 { 16 } else { 1 };
@@ -45,7 +56,7 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     let spark_col = (flex / 2).max(6);
     let spark_w = spark_col.saturating_sub(5);
 
-    let mut lines = vec![Line::from(cells(&[
+    let mut header = cells(&[
         ("HOST".into(), fixed[0], theme.header),
         ("STATE".into(), fixed[1], theme.header),
         ("CPU".into(), spark_col, theme.header),
@@ -59,7 +70,11 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             job_w,
             theme.header,
         ),
-    ]))];
+    ]);
+    if marks {
+        header.insert(0, Span::styled("  ", theme.header));
+    }
+    let mut lines = vec![Line::from(header)];
     let rows = inner.height.saturating_sub(1) as usize;
     let offset = model.fleet_cursor.saturating_sub(rows.saturating_sub(1));
     if visible.is_empty() {
@@ -114,8 +129,16 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             (check, fixed[5], check_style),
             (job, job_w, job_style),
         ]);
+        if marks {
+            let (mark, style) = match multi::marker(model, i) {
+                Some((m, kind)) => (m, mark_style(kind, theme)),
+                None => (" ", theme.text),
+            };
+            spans.insert(0, Span::raw(" "));
+            spans.insert(0, Span::styled(mark, style));
+        }
         if pos == model.fleet_cursor {
-            select_row(&mut spans, w, theme);
+            select_row(&mut spans, inner.width as usize, theme);
         }
         lines.push(Line::from(spans));
     }
@@ -131,6 +154,16 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
     let inner = block.inner(detail_area);
     frame.render_widget(block, detail_area);
     frame.render_widget(Paragraph::new(detail), inner);
+}
+
+fn mark_style(kind: multi::MarkKind, theme: &Theme) -> Style {
+    match kind {
+        multi::MarkKind::Marked => theme.key,
+        multi::MarkKind::Waiting => theme.dim,
+        multi::MarkKind::Running => theme.info,
+        multi::MarkKind::Done => theme.ok,
+        multi::MarkKind::Failed => theme.crit,
+    }
 }
 
 /// The host's current or last job: `⟳ deploy 2/5`, `✔ deploy`, `✖ migrate`, or only

@@ -9,6 +9,7 @@ pub mod help;
 pub mod host;
 pub mod job;
 pub mod jobs;
+pub mod multi;
 pub mod palette;
 pub mod problems;
 pub mod releases;
