@@ -17,9 +17,9 @@ pub const JOB_OUTPUT_LINES: usize = 2000;
 pub const HISTORY_LEN: usize = 30;
 
 /// Names `opsdeck run` gives its own jobs: a custom action may not take them.
-pub const BUILTIN_ACTIONS: [&str; 11] = [
-    "deploy", "migrate", "rollback", "restart", "backup", "stop", "start", "kill", "pause",
-    "unpause", "rm",
+pub const BUILTIN_ACTIONS: [&str; 12] = [
+    "deploy", "migrate", "rollback", "restore", "restart", "backup", "stop", "start", "kill",
+    "pause", "unpause", "rm",
 ];
 
 /// The signals `kill` offers: the ones a service is commonly told something with.
