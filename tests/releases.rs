@@ -560,3 +560,120 @@ format = "custom"
     assert_eq!(migrate["action"], "migrate");
     assert_eq!(migrate["file"], dump.as_str(), "{migrate:#}");
 }
+
+/// Back on main after a rollback that checked out an older commit (detached HEAD), so the
+/// next deploy's `git pull --ff-only` works; the history goes.
+struct CheckoutBack<'a> {
+    lab: &'a Lab,
+}
+
+impl Drop for CheckoutBack<'_> {
+    fn drop(&mut self) {
+        let _ = self.lab.ssh(
+            &COURSE_SUPPORTER,
+            "cd ~/course-supporter && git checkout -q main",
+        );
+        forget_releases(self.lab, &COURSE_SUPPORTER, "course-supporter");
+    }
+}
+
+fn cs(lab: &Lab, cmd: &str) -> String {
+    lab.ssh_ok(
+        &COURSE_SUPPORTER,
+        &format!("cd ~/course-supporter && {cmd}"),
+    )
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn course_supporter_rolls_back_to_an_older_release_with_its_commit_and_schema() {
+    let Some(lab) = Lab::get() else { return };
+    let _g = serial(&CS);
+    let home = tempfile::tempdir().unwrap();
+    let _back = CheckoutBack { lab };
+    forget_releases(lab, &COURSE_SUPPORTER, "course-supporter");
+    let config = lab.config.display().to_string();
+    let stamp = std::process::id();
+    let (first, second) = (format!("rb_a_{stamp}"), format!("rb_b_{stamp}"));
+    let exists = |t: &str| {
+        cs_sql(
+            lab,
+            &format!("select to_regclass('public.{t}') is not null"),
+        )
+    };
+    let deploy = |name: &str| {
+        lab.lab(&["cs-commit", name]);
+        let out = opsdeck(
+            lab,
+            home.path(),
+            &["-c", &config, "run", "course-supporter", "deploy", "--yes"],
+        );
+        assert!(out.status.success(), "{}", both(&out));
+        (
+            cs(lab, "git rev-parse HEAD"),
+            image_of(lab, &COURSE_SUPPORTER, "course-supporter-app"),
+        )
+    };
+    let (commit_a, image_a) = deploy(&first);
+    let (commit_b, image_b) = deploy(&second);
+    assert_ne!(commit_a, commit_b);
+    assert_ne!(image_a, image_b);
+    assert_eq!((exists(&first), exists(&second)), ("t".into(), "t".into()));
+    let json = releases_json(lab, home.path(), &config, "course-supporter");
+    let (b, a) = (&json["releases"][0], &json["releases"][1]);
+    assert_eq!(a["commit"], commit_a.as_str(), "{json:#}");
+    assert_eq!(b["commit"], commit_b.as_str(), "{json:#}");
+    let (head_a, head_b) = (
+        a["migration_head"].as_str().unwrap().to_string(),
+        b["migration_head"].as_str().unwrap().to_string(),
+    );
+    assert!(head_b > head_a, "{head_a} then {head_b}");
+    assert_eq!(json["downgrade"], true);
+
+    // Without --checkout the checkout stays; with it, the release's commit is checked out.
+    let n = a["n"].as_u64().unwrap().to_string();
+    let out = opsdeck(
+        lab,
+        home.path(),
+        &[
+            "-c",
+            &config,
+            "run",
+            "course-supporter",
+            "rollback",
+            "--to",
+            &n,
+            "--checkout",
+            "--yes",
+        ],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    assert_eq!(
+        image_of(lab, &COURSE_SUPPORTER, "course-supporter-app"),
+        image_a
+    );
+    assert_eq!(cs(lab, "git rev-parse HEAD"), commit_a);
+    assert_eq!(exists(&first), "t");
+    assert_eq!(
+        exists(&second),
+        "f",
+        "the downgrade dropped the newer table"
+    );
+    let current = lab.ssh_ok(
+        &COURSE_SUPPORTER,
+        "docker exec course-supporter-app alembic current 2>/dev/null",
+    );
+    assert!(current.trim().starts_with(&head_a), "{current}");
+    let err = text(&out.stderr);
+    for want in [
+        "undo migrations down to the release's head",
+        "git checkout the release's commit",
+        &format!("its migration head: {head_a}"),
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    let json = releases_json(lab, home.path(), &config, "course-supporter");
+    assert_eq!(json["releases"][0]["migration_head"], head_a.as_str());
+    assert_eq!(json["releases"][0]["commit"], commit_a.as_str());
+}
