@@ -538,7 +538,9 @@ async fn run_locked<R: Runner>(
         None => None,
     };
     let result = run_steps(ctx, plan, t, stop, runner).await;
-    if plan.release.is_some() {
+    // A job refused before it changed anything made no release.
+    let refused = matches!(&result, Err(e) if e.starts_with("refused"));
+    if plan.release.is_some() && !refused {
         super::release_steps::record(ctx, plan, &result, t).await;
     }
     if let Some(guard) = lock

@@ -531,9 +531,12 @@ async fn record_inner<R: Runner>(
     } else {
         format!("{}@{machine}", ctx.user)
     };
-    let dump = if plan.steps.iter().any(|s| {
-        matches!(s.kind, super::plan::StepKind::Backup(_)) && !matches!(recipe.as_str(), "restore")
-    }) {
+    // the dump before the migration, when the job's backup step made one
+    let dump = if plan
+        .steps
+        .iter()
+        .any(|s| matches!(s.kind, super::plan::StepKind::Backup(_)))
+    {
         t.record.file.clone()
     } else {
         None

@@ -71,10 +71,7 @@ impl Release {
     /// into its file never reaches a terminal as it is.
     fn tamed(mut self) -> Release {
         let tame = |s: &mut String| {
-            let safe = crate::sanitize::text(s);
-            let mut cut: String = safe.chars().take(MAX_FIELD).collect();
-            cut.retain(|c| c != '\t');
-            *s = cut;
+            *s = crate::sanitize::line(s).chars().take(MAX_FIELD).collect();
         };
         tame(&mut self.id);
         tame(&mut self.at);
