@@ -127,6 +127,9 @@ enum Command {
         /// For rollback: also check out the release's git commit in the stack's directory.
         #[arg(long)]
         checkout: bool,
+        /// For deploy --check: the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// What changed on the hosts, newest first: Docker's events (die, oom, kill, health,
     /// restart, start, stop, destroy, image pull and tag), checks that changed, opsdeck's
@@ -273,6 +276,7 @@ fn main() -> ExitCode {
             check,
             to,
             checkout,
+            json,
         }) => {
             let args = opsdeck::cli::run::RunArgs {
                 host,
@@ -289,6 +293,7 @@ fn main() -> ExitCode {
                     to,
                     checkout,
                 },
+                json,
             };
             headless_exit(cli.config, move |config| {
                 opsdeck::cli::run::run(config, args)

@@ -34,6 +34,8 @@ pub enum StepKind {
     },
     /// Takes a backup of one set: `pg_dump` or a quiesced file copy.
     Backup(Box<BackupSet>),
+    /// A deploy's pre-flight: refuses, or stops on warnings unless forced.
+    Preflight(super::preflight::Settings),
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +54,7 @@ impl PlannedStep {
             StepKind::Restart { name, .. } => format!("restart {name} (Docker API)"),
             StepKind::RestartProject => "restart every container of the stack (Docker API)".into(),
             StepKind::Container { op, name, .. } => format!("{} (Docker API)", op.action(name)),
+            StepKind::Preflight(_) => crate::model::preflight::STEP_LABEL.into(),
             StepKind::Backup(set) => match crate::collect::backups::recipe(set) {
                 Some(r) => format!("back up {}: {r}", set.name.get_ref()),
                 None => format!("back up {}", set.name.get_ref()),
@@ -217,7 +220,14 @@ pub fn plan(hname: &str, stacks: &[Stack], req: &JobRequest) -> Result<Plan, Str
                 .as_ref()
                 .ok_or_else(|| format!("stack {sname} on {hname} has no deploy recipe"))?;
             timeout = recipe.timeout.map(|t| t.as_duration());
-            let mut steps = vec![PlannedStep::new(StepKind::RecordImages)];
+            let preflight = super::preflight::Settings {
+                force: req.opts.force,
+                ..Default::default()
+            };
+            let mut steps = vec![
+                PlannedStep::new(StepKind::Preflight(preflight)),
+                PlannedStep::new(StepKind::RecordImages),
+            ];
             steps.extend(steps_of(recipe.steps.get_ref()));
             steps
         }
@@ -394,6 +404,7 @@ database = "lila"
         assert_eq!(
             p.labels(),
             [
+                crate::model::preflight::STEP_LABEL,
                 "record the image IDs in use (for a rollback)",
                 "compose pull",
                 "compose up -d",

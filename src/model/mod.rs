@@ -13,6 +13,7 @@ pub mod job;
 pub mod keymap;
 pub mod logs;
 pub mod palette;
+pub mod preflight;
 pub mod problems;
 pub mod series;
 pub mod snapshot;
@@ -139,8 +140,11 @@ pub enum Confirm {
         request: JobRequest,
         /// What will run, one line each (the recipe's steps, the backup's recipe).
         details: Vec<String>,
-        /// `Some` on a production host: what has been typed of its name so far.
+        /// What has been typed so far, when something must be: the host's name on a
+        /// production host, `force` for a deploy whose pre-flight warns.
         typed: Option<String>,
+        /// A deploy's pre-flight: being checked, or its report.
+        preflight: Option<preflight::Shown>,
     },
     /// Stop a host's running job.
     CancelJob {
@@ -370,6 +374,13 @@ pub enum Msg {
         host: usize,
         event: JobEvent,
     },
+    /// A deploy's pre-flight, asked with `id` (`Err`: it could not run).
+    Preflight {
+        host: usize,
+        id: u64,
+        stack: String,
+        report: Result<preflight::Report, String>,
+    },
     /// Recent jobs from the audit log, oldest first, read at start-up.
     History(Vec<JobRecord>),
     /// Events of a host's timeline (Docker's, its checks'); `caught_up` once what happened
@@ -440,6 +451,13 @@ pub enum Effect {
     CancelJob {
         host: usize,
     },
+    /// Run a deploy's pre-flight (no lock, nothing changed); answered with
+    /// [`Msg::Preflight`] carrying `id`.
+    Preflight {
+        host: usize,
+        id: u64,
+        stack: String,
+    },
     /// Keep these events in the host's timeline store.
     KeepEvents {
         events: Vec<timeline::Event>,
@@ -496,6 +514,8 @@ pub struct Model {
     pub user: String,
     pub dirty: bool,
     pub should_quit: bool,
+    /// Pre-flights asked so far: each confirmation knows its answer by this number.
+    pub preflights: u64,
 }
 
 const FLASH_SECS: i64 = 4;
@@ -532,6 +552,7 @@ impl Model {
             user: String::new(),
             dirty: true,
             should_quit: false,
+            preflights: 0,
         }
     }
 
@@ -795,6 +816,12 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             }
         }
         Msg::Job { host, event } => actions::on_job_event(model, host, event),
+        Msg::Preflight {
+            host,
+            id,
+            stack,
+            report,
+        } => actions::on_preflight(model, host, id, &stack, report),
         Msg::History(records) => {
             model.add_events(records.iter().filter_map(timeline::from_record));
             let mut jobs: Vec<Job> = records.iter().rev().map(Job::from_record).collect();
@@ -1496,16 +1523,16 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
                 }
             }
         }
-        Action::Backup => actions::ask(model, actions::Ask::Backup),
-        Action::Deploy => actions::ask(model, actions::Ask::Deploy),
-        Action::Migrate => actions::ask(model, actions::Ask::Migrate),
-        Action::Rollback => actions::ask(model, actions::Ask::Rollback),
-        Action::Restart => actions::ask(model, actions::Ask::Restart),
-        Action::StopStart => actions::ask(model, actions::Ask::StopStart),
-        Action::PauseUnpause => actions::ask(model, actions::Ask::PauseUnpause),
-        Action::Kill => actions::ask(model, actions::Ask::Kill),
-        Action::Remove => actions::ask(model, actions::Ask::Remove),
-        Action::RestartStack => actions::ask(model, actions::Ask::RestartStack),
+        Action::Backup => actions::ask(model, actions::Ask::Backup, effects),
+        Action::Deploy => actions::ask(model, actions::Ask::Deploy, effects),
+        Action::Migrate => actions::ask(model, actions::Ask::Migrate, effects),
+        Action::Rollback => actions::ask(model, actions::Ask::Rollback, effects),
+        Action::Restart => actions::ask(model, actions::Ask::Restart, effects),
+        Action::StopStart => actions::ask(model, actions::Ask::StopStart, effects),
+        Action::PauseUnpause => actions::ask(model, actions::Ask::PauseUnpause, effects),
+        Action::Kill => actions::ask(model, actions::Ask::Kill, effects),
+        Action::Remove => actions::ask(model, actions::Ask::Remove, effects),
+        Action::RestartStack => actions::ask(model, actions::Ask::RestartStack, effects),
         Action::CancelJob => actions::cancel(model),
         Action::Timeline => {
             let host = match model.view {

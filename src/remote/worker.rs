@@ -360,6 +360,9 @@ async fn drain_while_connecting(
             Some(HostCmd::Job(request)) => {
                 super::refuse_job_audited(host, name, &request, "the host is not connected", tx);
             }
+            Some(HostCmd::Preflight { id, stack, .. }) => {
+                super::refuse_preflight(host, id, stack, "the host is not connected", tx);
+            }
             Some(cmd) => {
                 kept.common(&cmd);
             }
@@ -393,6 +396,9 @@ async fn idle(
             }
             Some(HostCmd::Job(request)) => {
                 super::refuse_job_audited(host, name, &request, "the host is not connected", tx);
+            }
+            Some(HostCmd::Preflight { id, stack, .. }) => {
+                super::refuse_preflight(host, id, stack, "the host is not connected", tx);
             }
             Some(cmd) => {
                 kept.common(&cmd);
@@ -513,6 +519,12 @@ async fn serve<L: Link>(
                         let task = tokio::spawn(inspect(host, docker, id.clone(), stats, tx.clone()));
                         inspecting = Some((id, Tasks(vec![task])));
                     }
+                }
+                Some(HostCmd::Preflight { id, stack, fetch }) => {
+                    // Slow (a fetch, the registry): never in this loop.
+                    let docker = engine_rx.borrow().as_ref().map(|(d, _)| d.clone());
+                    let asked = (id, stack, fetch);
+                    tokio::spawn(super::preflight(session.clone(), docker, spec.clone(), asked, tx.clone()));
                 }
                 Some(HostCmd::Job(request)) => {
                     if kept.job.as_ref().is_some_and(super::RunningJob::running) {
@@ -890,6 +902,7 @@ mod tests {
             backups: Vec::new(),
             checks: Vec::new(),
             timeline: false,
+            disk_warn: 90.0,
         };
         (spawn(watch, FakeConnector(host.clone()), tx), rx)
     }
