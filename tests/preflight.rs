@@ -51,8 +51,8 @@ fn app_started(lab: &Lab) -> String {
     text(&out.stdout).trim().to_string()
 }
 
-/// A test inventory of course-supporter with a stack `cs` (project `project`) in `dir`,
-/// the lab's thresholds (the lab shares this machine's disk) unless `extra` says others.
+/// A test inventory of course-supporter with `body` (its stacks, and thresholds of its
+/// own when the lab's do not fit the test).
 fn inventory(home: &std::path::Path, lab: &Lab, body: &str) -> String {
     host_inventory(home, lab, &COURSE_SUPPORTER, body)
 }
@@ -123,7 +123,14 @@ fn a_dirty_checkout_is_refused_naming_the_file_and_nothing_runs() {
     let out = opsdeck(
         lab,
         home.path(),
-        &["-c", &config, "run", "course-supporter", "deploy", "--check"],
+        &[
+            "-c",
+            &config,
+            "run",
+            "course-supporter",
+            "deploy",
+            "--check",
+        ],
     );
     assert_eq!(out.status.code(), Some(2), "{}", both(&out));
     let stdout = text(&out.stdout);
@@ -144,7 +151,9 @@ fn a_dirty_checkout_is_refused_naming_the_file_and_nothing_runs() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", both(&out));
     assert!(
-        text(&out.stderr).contains(&format!("refused: pre-flight: checkout has changes: {file}")),
+        text(&out.stderr).contains(&format!(
+            "refused: pre-flight: checkout has changes: {file}"
+        )),
         "{}",
         both(&out)
     );
@@ -165,7 +174,9 @@ fn a_dirty_checkout_is_refused_naming_the_file_and_nothing_runs() {
         .collect();
     assert_eq!(
         steps,
-        ["refused", "skipped", "skipped", "skipped", "skipped", "skipped", "skipped"]
+        [
+            "refused", "skipped", "skipped", "skipped", "skipped", "skipped", "skipped"
+        ]
     );
     assert_eq!(head(lab), before, "git pull ran");
     assert_eq!(app_started(lab), started, "compose up ran");
@@ -184,12 +195,15 @@ fn a_checkout_level_with_its_origin_has_nothing_new_and_force_goes_on() {
         "rmdir {0} && git clone -q \"$(git -C course-supporter remote get-url origin)\" {0}",
         dir.rel
     ));
-    let origin = cs(lab, &format!("cd {} && git rev-parse --short HEAD", dir.rel));
+    let origin = cs(
+        lab,
+        &format!("cd {} && git rev-parse --short HEAD", dir.rel),
+    );
     let config = inventory(
         home.path(),
         lab,
         &format!(
-            "thresholds = {{ disk_warn = 100, disk_crit = 100 }}\n\n[[host.stack]]\nname = \"level\"\ndir = \"~/{}\"\nproject = \"opsdeck-test-level\"\n[host.stack.deploy]\nsteps = [\"git pull --ff-only\", \"sh -c 'echo deployed > deployed.txt'\"]\n[[host.stack.action]]\nname = \"hold\"\nsteps = [\"sleep 30\"]\n",
+            "[[host.stack]]\nname = \"level\"\ndir = \"~/{}\"\nproject = \"opsdeck-test-level\"\n[host.stack.deploy]\nsteps = [\"git pull --ff-only\", \"sh -c 'echo deployed > deployed.txt'\"]\n[[host.stack.action]]\nname = \"hold\"\nsteps = [\"sleep 30\"]\n",
             dir.rel
         ),
     );
@@ -232,7 +246,11 @@ fn a_checkout_level_with_its_origin_has_nothing_new_and_force_goes_on() {
     // --force goes on, and says so
     let out = check(&["--yes", "--force"]);
     assert!(out.status.success(), "{}", both(&out));
-    assert!(text(&out.stderr).contains("going on (forced)"), "{}", both(&out));
+    assert!(
+        text(&out.stderr).contains("going on (forced)"),
+        "{}",
+        both(&out)
+    );
     assert!(dir.files().contains(&"deployed.txt".to_string()));
     // one commit behind: something to deploy, nothing to warn about
     dir.ssh_ok(&format!("cd {} && git reset -q --hard HEAD~1", dir.rel));
@@ -289,14 +307,21 @@ fn a_compose_file_with_a_syntax_error_is_refused_before_any_step() {
         home.path(),
         lab,
         &format!(
-            "thresholds = {{ disk_warn = 100, disk_crit = 100 }}\n\n[[host.stack]]\nname = \"broken\"\ndir = \"~/course-supporter\"\ncompose_files = [\"opsdeck-test-broken.yml\"]\nenv_file = \".env.prod\"\nproject = \"opsdeck-test-broken\"\ncompose = \"docker-compose\"\n{CS_DEPLOY}"
+            "[[host.stack]]\nname = \"broken\"\ndir = \"~/course-supporter\"\ncompose_files = [\"opsdeck-test-broken.yml\"]\nenv_file = \".env.prod\"\nproject = \"opsdeck-test-broken\"\ncompose = \"docker-compose\"\n{CS_DEPLOY}"
         ),
     );
     let (before, started) = (head(lab), app_started(lab));
     let out = opsdeck(
         lab,
         home.path(),
-        &["-c", &config, "run", "course-supporter", "deploy", "--check"],
+        &[
+            "-c",
+            &config,
+            "run",
+            "course-supporter",
+            "deploy",
+            "--check",
+        ],
     );
     assert_eq!(out.status.code(), Some(2), "{}", both(&out));
     let stdout = text(&out.stdout);
@@ -318,7 +343,11 @@ fn a_compose_file_with_a_syntax_error_is_refused_before_any_step() {
         "{}",
         both(&out)
     );
-    assert!(!text(&out.stderr).contains("==> [2/"), "a step ran: {}", both(&out));
+    assert!(
+        !text(&out.stderr).contains("==> [2/"),
+        "a step ran: {}",
+        both(&out)
+    );
     let a = audit(home.path());
     assert_eq!(a[0]["steps"][0]["outcome"], "refused", "{a:?}");
     assert!(
@@ -400,7 +429,14 @@ fn a_backup_directory_on_a_nearly_full_filesystem_is_a_warning() {
     let out = opsdeck(
         lab,
         home.path(),
-        &["-c", &config, "run", "course-supporter", "deploy", "--check"],
+        &[
+            "-c",
+            &config,
+            "run",
+            "course-supporter",
+            "deploy",
+            "--check",
+        ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", both(&out));
     let stdout = text(&out.stdout);

@@ -367,11 +367,7 @@ pub(super) fn on_confirm_key(model: &mut Model, key: Key, effects: &mut Vec<Effe
     {
         let host = *host;
         match key {
-            Key::Char(c) => {
-                if text.chars().count() < 200 {
-                    text.push(c);
-                }
-            }
+            Key::Char(c) if text.chars().count() < 200 => text.push(c),
             Key::Backspace => {
                 text.pop();
             }

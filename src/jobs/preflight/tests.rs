@@ -9,7 +9,10 @@ fn lines(text: &str) -> Vec<String> {
 
 #[test]
 fn the_script_parses_in_sh() {
-    let check = Command::new("sh").args(["-n", "-c", SCRIPT]).output().unwrap();
+    let check = Command::new("sh")
+        .args(["-n", "-c", SCRIPT])
+        .output()
+        .unwrap();
     assert!(
         check.status.success(),
         "{}",
@@ -43,8 +46,14 @@ fn df_reads_the_filesystem_line_whatever_its_names() {
 
 #[test]
 fn porcelain_paths_are_unquoted_made_safe_and_renames_give_the_new_name() {
-    assert_eq!(porcelain_path(" M app/main.py").as_deref(), Some("app/main.py"));
-    assert_eq!(porcelain_path("R  old.py -> new.py").as_deref(), Some("new.py"));
+    assert_eq!(
+        porcelain_path(" M app/main.py").as_deref(),
+        Some("app/main.py")
+    );
+    assert_eq!(
+        porcelain_path("R  old.py -> new.py").as_deref(),
+        Some("new.py")
+    );
     assert_eq!(
         porcelain_path(r#" M "caf\303\251 \"x\".txt""#).as_deref(),
         Some("café \"x\".txt")
@@ -70,7 +79,9 @@ fn the_lock_is_held_when_proc_locks_names_its_inode() {
         parse_lock(&held),
         LockSeen::Held("alice@laptop since T (deploy, opsdeck pid 7)".into())
     );
-    let other = lines("ino 1234\nL 1: FLOCK  ADVISORY  WRITE 4242 fd:01:12345 0 EOF\nholder 1 x\nalive yes\n");
+    let other = lines(
+        "ino 1234\nL 1: FLOCK  ADVISORY  WRITE 4242 fd:01:12345 0 EOF\nholder 1 x\nalive yes\n",
+    );
     assert_eq!(parse_lock(&other), LockSeen::Free);
     let no_proc = lines("ino 1\nnolocks\nholder 99 bob\nalive yes\n");
     assert_eq!(parse_lock(&no_proc), LockSeen::Held("bob".into()));
@@ -105,13 +116,23 @@ const GOOD: &str = "\n@@opsdeck df root\n/var/lib/docker\nFilesystem 1024-blocks
 #[test]
 fn a_level_checkout_and_a_full_backup_dir_are_warnings_the_rest_passes() {
     let g = parse(GOOD.as_bytes());
-    assert_eq!(g.images, [("api".to_string(), "reg:5000/app/api:1".to_string())]);
+    assert_eq!(
+        g.images,
+        [("api".to_string(), "reg:5000/app/api:1".to_string())]
+    );
     let r = judge(&g, &names());
-    let texts: Vec<(Verdict, &str)> = r.items.iter().map(|i| (i.verdict, i.text.as_str())).collect();
+    let texts: Vec<(Verdict, &str)> = r
+        .items
+        .iter()
+        .map(|i| (i.verdict, i.text.as_str()))
+        .collect();
     assert_eq!(
         texts,
         [
-            (Verdict::Ok, "Docker's root /var/lib/docker: 50 % free (51.2 GB) on /"),
+            (
+                Verdict::Ok,
+                "Docker's root /var/lib/docker: 50 % free (51.2 GB) on /"
+            ),
             (
                 Verdict::Warn,
                 "~/backups: 1 % free (10.2 kB) on /home/u/backups: under 10 % free"
@@ -178,7 +199,10 @@ fn where_the_checkout_stands_against_its_upstream() {
     };
     assert_eq!(
         at("0\t3", true),
-        (Verdict::Ok, "3 commits behind origin/main: 3 commits to deploy".into())
+        (
+            Verdict::Ok,
+            "3 commits behind origin/main: 3 commits to deploy".into()
+        )
     );
     assert_eq!(
         at("0\t1", false),
@@ -189,7 +213,10 @@ fn where_the_checkout_stands_against_its_upstream() {
     );
     assert_eq!(
         at("2\t0", true),
-        (Verdict::Warn, "2 commits ahead of origin/main: not pushed".into())
+        (
+            Verdict::Warn,
+            "2 commits ahead of origin/main: not pushed".into()
+        )
     );
     assert_eq!(at("1\t1", false).0, Verdict::Warn);
     assert_eq!(at("garbage", true).0, Verdict::Warn);
@@ -198,12 +225,18 @@ fn where_the_checkout_stands_against_its_upstream() {
     let r = judge(&g, &names());
     assert_eq!(r.verdict(), Verdict::Refuse);
     assert!(
-        r.items.iter().any(|i| i.text.contains("~/app does not exist")),
+        r.items
+            .iter()
+            .any(|i| i.text.contains("~/app does not exist")),
         "{r:?}"
     );
     // an answer cut before the stack dir
     let r = judge(&parse(b""), &names());
-    assert!(r.items.iter().any(|i| i.topic == Topic::Preflight && i.verdict == Verdict::Refuse));
+    assert!(
+        r.items
+            .iter()
+            .any(|i| i.topic == Topic::Preflight && i.verdict == Verdict::Refuse)
+    );
 }
 
 #[test]
@@ -214,7 +247,9 @@ fn the_images_of_a_stack_count_against_dockers_root() {
     let r = judge(&g, &n);
     assert_eq!(r.items[0].verdict, Verdict::Warn);
     assert!(
-        r.items[0].text.ends_with("less than the 60.0 GB of the images the stack runs now"),
+        r.items[0]
+            .text
+            .ends_with("less than the 60.0 GB of the images the stack runs now"),
         "{}",
         r.items[0].text
     );
@@ -249,7 +284,11 @@ fn repo(home: &Path) {
             .env("GIT_COMMITTER_EMAIL", "t@t")
             .output()
             .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     git(home, &["init", "-q", "--bare", "-b", "main", "origin.git"]);
     git(home, &["clone", "-q", "origin.git", "app"]);
@@ -281,9 +320,14 @@ async fn the_script_reads_a_real_checkout() {
         images: true,
         backup_dirs: vec!["./backups/not-yet".into()],
         // a compose that fails its config, as a broken file would
-        compose: ["sh", "-c", "echo 'ERROR: broken yaml' >&2; exit 1", "compose"]
-            .map(String::from)
-            .to_vec(),
+        compose: [
+            "sh",
+            "-c",
+            "echo 'ERROR: broken yaml' >&2; exit 1",
+            "compose",
+        ]
+        .map(String::from)
+        .to_vec(),
     };
     let run = |i: &Inputs| {
         let cmd = command(None, i).unwrap();
@@ -296,7 +340,10 @@ async fn the_script_reads_a_real_checkout() {
     assert_eq!(g.lock, Some(LockSeen::NoFile));
     assert!(matches!(&g.root, Some(Ok(_))), "{g:?}");
     // a backup dir not made yet is measured where it would be
-    assert!(matches!(&g.dirs.get(&0), Some(Ok(df)) if df.path == "."), "{g:?}");
+    assert!(
+        matches!(&g.dirs.get(&0), Some(Ok(df)) if df.path == "."),
+        "{g:?}"
+    );
     assert_eq!(g.compose, Some(Err("ERROR: broken yaml".into())));
     let Git::Repo(r) = &g.git else {
         panic!("{g:?}")
@@ -351,7 +398,10 @@ mod props {
             Just("L 1: FLOCK ADVISORY WRITE 1 a:b:7 0 EOF".to_string()),
             Just("ino 7".to_string()),
             Just("tmpfs 1 2 3 4% /x".to_string()),
-            Just("tmpfs 18446744073709551615 18446744073709551615 18446744073709551615 100% /".to_string()),
+            Just(
+                "tmpfs 18446744073709551615 18446744073709551615 18446744073709551615 100% /"
+                    .to_string()
+            ),
             Just(" M \"\\".to_string()),
             Just("image\ta\t\"".to_string()),
             "[ -~]{0,40}",
