@@ -10,13 +10,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod common;
+mod support;
 
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use common::lab::{COURSE_SUPPORTER, Lab, wait_for};
-use common::run::{TestDir, audit, both, host_inventory, opsdeck, opsdeck_command, text};
+use common::run::{
+    TestDir, audit, borrowed, both, host_inventory, lab_env, opsdeck, opsdeck_command, text,
+};
+use expectrl::WaitStatus;
+use support::tui::Tui;
 
 static CS: Mutex<()> = Mutex::new(());
 
@@ -454,5 +459,74 @@ fn a_backup_directory_on_a_nearly_full_filesystem_is_a_warning() {
     assert!(
         !lab.state.join("home/cs/opsdeck-test-full").exists(),
         "the tmpfs is left"
+    );
+}
+
+#[test]
+fn the_console_shows_the_preflight_refuses_a_dirty_checkout_and_goes_on_when_force_is_typed() {
+    let Some(lab) = Lab::get() else { return };
+    let _g = serial();
+    let home = tempfile::tempdir().unwrap();
+    let dir = TestDir::new(lab, COURSE_SUPPORTER, "pf-console");
+    dir.ssh_ok(&format!(
+        "rmdir {0} && git clone -q \"$(git -C course-supporter remote get-url origin)\" {0} && echo '# changed' >> {0}/alembic.ini",
+        dir.rel
+    ));
+    let config = inventory(
+        home.path(),
+        lab,
+        &format!(
+            "[[host.stack]]\nname = \"level\"\ndir = \"~/{}\"\nproject = \"opsdeck-test-console\"\n[host.stack.deploy]\nsteps = [\"git pull --ff-only\", \"sh -c 'echo deployed > deployed.txt'\"]\n",
+            dir.rel
+        ),
+    );
+    let mut env = lab_env(lab, &config);
+    env.push((
+        "XDG_STATE_HOME".into(),
+        Some(home.path().join("state").display().to_string()),
+    ));
+    let mut tui = Tui::start_sized(home.path(), &[], &borrowed(&env), 100, 36);
+    tui.wait_for("course-supporter's containers", |s| {
+        s.contains("fleet › course-supporter") && s.contains("course-supporter 2/2 running")
+    });
+    // a dirty checkout: the report refuses, and nothing can confirm it
+    tui.send("d");
+    let screen = tui.wait_for_within(Duration::from_secs(60), "the refusal", |s| {
+        s.contains("✖ checkout has changes: alembic.ini")
+    });
+    assert!(
+        screen.contains("Esc close: the pre-flight refuses this deploy"),
+        "{screen}"
+    );
+    tui.send("y");
+    tui.wait_for("the refusal said", |s| {
+        s.contains("refused by the pre-flight")
+    });
+    tui.send("\u{1b}");
+    // clean again, level with origin: a warning, and `force` typed goes on
+    dir.ssh_ok(&format!("cd {} && git checkout -q -- alembic.ini", dir.rel));
+    tui.send("d");
+    tui.wait_for_within(Duration::from_secs(60), "the warning", |s| {
+        s.contains("! nothing new to deploy: level with origin/main")
+            && s.contains("Type force and press ⏎")
+    });
+    tui.send("y\r");
+    tui.wait_for("the wrong word refused", |s| {
+        s.contains("type \"force\" exactly")
+    });
+    tui.send("\u{7f}force\r");
+    let screen = tui.wait_for_within(Duration::from_secs(60), "the deploy done", |s| {
+        s.contains("deploy on course-supporter") && s.contains("· done")
+    });
+    assert!(screen.contains("going on (forced)"), "{screen}");
+    tui.send("q");
+    assert!(matches!(tui.finish(), WaitStatus::Exited(_, 0)));
+    assert!(dir.files().contains(&"deployed.txt".to_string()));
+    let a = audit(home.path());
+    let outcomes: Vec<&str> = a.iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+    assert_eq!(
+        outcomes,
+        ["ok"],
+        "a refused confirmation runs no job: {a:?}"
     );
 }

@@ -636,9 +636,9 @@ pub struct Names {
     /// Each backup dir as written, with the sets in it.
     pub backups: Vec<(String, Vec<String>)>,
     /// The deploy runs `git pull` (or fetch, merge): "nothing new" means something.
-    pulls_code: bool,
+    pub pulls_code: bool,
     /// The deploy uses compose.
-    uses_compose: bool,
+    pub uses_compose: bool,
     /// What the stack's images take now, for Docker's root.
     pub images_size: Option<u64>,
     pub disk_warn: f64,
