@@ -760,7 +760,10 @@ fn disks(g: &Gathered, n: &Names, r: &mut Report) {
         (Some(Ok(path)), Some(Err(why))) => r.push(Item::new(
             Topic::Disk,
             Verdict::Warn,
-            format!("cannot measure the free space of Docker's root {path}: {why}"),
+            format!(
+                "cannot measure the free space of Docker's root {}: {why}",
+                short(path, 120)
+            ),
         )),
         (Some(Err(why)), _) => r.push(Item::new(
             Topic::Disk,
@@ -771,11 +774,14 @@ fn disks(g: &Gathered, n: &Names, r: &mut Report) {
     }
     for (i, (dir, _)) in n.backups.iter().enumerate() {
         match g.dirs.get(&i) {
-            Some(Ok(df)) => add(df, dir.clone(), false),
+            Some(Ok(df)) => add(df, short(dir, 120), false),
             Some(Err(why)) => r.push(Item::new(
                 Topic::Disk,
                 Verdict::Warn,
-                format!("cannot measure the free space of {dir}: {why}"),
+                format!(
+                    "cannot measure the free space of {}: {why}",
+                    short(dir, 120)
+                ),
             )),
             None => {}
         }
@@ -1239,8 +1245,8 @@ pub async fn check<R: Runner>(
     };
     let gathered = parse(&out.stdout);
     let names = Names {
-        dir: stack.dir.clone(),
-        env_file: stack.env_file.clone(),
+        dir: short(&stack.dir, 120),
+        env_file: stack.env_file.as_deref().map(|e| short(e, 120)),
         root: Some(root),
         backups,
         pulls_code: pulls_code(steps),

@@ -1057,6 +1057,58 @@ mod tests {
         }
     }
 
+    /// The next pre-flight answer: its id and report.
+    async fn preflight_answer(
+        rx: &mut mpsc::Receiver<Msg>,
+    ) -> (u64, Result<crate::model::preflight::Report, String>) {
+        loop {
+            if let Msg::Preflight { id, report, .. } = rx.recv().await.unwrap() {
+                return (id, report);
+            }
+        }
+    }
+
+    /// The pre-flight asked of a worker: answered at once while the sampler hangs (the
+    /// plan's error here: the fake host has no stacks), and while the host is down.
+    #[tokio::test(start_paused = true)]
+    async fn a_preflight_is_answered_connected_or_not() {
+        let host = Host::new();
+        let (cmds, mut rx) = start(&host);
+        assert_eq!(next_conn(&mut rx, REFRESH).await.0, HostConn::Up);
+        host.answer(Answer::Hang);
+        let ask = |id: u64| {
+            cmds.send(HostCmd::Preflight {
+                id,
+                stack: String::new(),
+                fetch: true,
+            })
+            .unwrap();
+        };
+        ask(7);
+        let asked = Instant::now();
+        let (id, report) = preflight_answer(&mut rx).await;
+        assert_eq!(id, 7);
+        assert_eq!(
+            report,
+            Err("host fake has no stacks in the inventory".into())
+        );
+        assert!(Instant::now() - asked < Duration::from_millis(100));
+        // down: answered too, with why
+        host.failing.store(100, Ordering::SeqCst);
+        host.closed.store(true, Ordering::SeqCst);
+        loop {
+            if matches!(
+                next_conn(&mut rx, REFRESH * 2).await.0,
+                HostConn::Down { .. }
+            ) {
+                break;
+            }
+        }
+        ask(8);
+        let (id, report) = preflight_answer(&mut rx).await;
+        assert_eq!((id, report), (8, Err("the host is not connected".into())));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_job_is_answered_while_the_sampler_hangs() {
         let host = Host::new();
