@@ -262,7 +262,9 @@ fn a_checkout_level_with_its_origin_has_nothing_new_and_force_goes_on() {
     let out = check(&["--check"]);
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
     assert!(
-        text(&out.stdout).contains("ok      1 commit behind origin/main: 1 commit to deploy"),
+        text(&out.stdout).contains(&format!(
+            "ok      1 commit behind origin/main: 1 commit to deploy, up to {origin} "
+        )),
         "{}",
         both(&out)
     );

@@ -161,7 +161,8 @@ else
             sec upstream
             printf '%s\n' "$up"
             git rev-parse --short '@{u}' 2>/dev/null || echo -
-            git rev-list --left-right --count 'HEAD...@{u}' 2>&1 | head -n 2
+            git rev-list --left-right --count 'HEAD...@{u}' 2>&1 | head -n 1
+            git log -1 --format='%h %s' '@{u}' 2>/dev/null | head -c 300 | head -n 1
         fi
         ;;
     *'not a git repository'*) echo none ;;
@@ -279,6 +280,8 @@ pub struct Upstream {
     pub head: String,
     /// Commits on this side only, and on the upstream only; `None` when not read.
     pub counts: Option<(u64, u64)>,
+    /// The upstream's newest commit: short hash and subject.
+    pub newest: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -583,6 +586,10 @@ pub fn parse(out: &[u8]) -> Gathered {
                             .map(|l| short(l.trim(), 40))
                             .unwrap_or_else(|| "?".into()),
                         counts,
+                        newest: body
+                            .get(3)
+                            .map(|l| short(l.trim(), 100))
+                            .filter(|l| !l.is_empty()),
                     });
                 }
             }
@@ -932,15 +939,22 @@ fn checkout(git: &Git, n: &Names, r: &mut Report) {
             Verdict::Ok,
             format!("level with {} at {}", up.name, up.head),
         ),
-        (0, b) if n.pulls_code => (
-            Verdict::Ok,
-            format!(
-                "{} behind {}: {} to deploy",
-                commits(b),
-                up.name,
-                commits(b)
-            ),
-        ),
+        (0, b) if n.pulls_code => {
+            let newest = up
+                .newest
+                .as_ref()
+                .map(|c| format!(", up to {c}"))
+                .unwrap_or_default();
+            (
+                Verdict::Ok,
+                format!(
+                    "{} behind {}: {} to deploy{newest}",
+                    commits(b),
+                    up.name,
+                    commits(b)
+                ),
+            )
+        }
         (0, b) => (
             Verdict::Ok,
             format!(

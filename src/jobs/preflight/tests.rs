@@ -198,6 +198,14 @@ fn where_the_checkout_stands_against_its_upstream() {
             .unwrap()
     };
     assert_eq!(
+        at("0\t3\nabc1234 Add table \u{1b}[2Jnotes (migration 0003)", true),
+        (
+            Verdict::Ok,
+            "3 commits behind origin/main: 3 commits to deploy, up to abc1234 Add table notes (migration 0003)"
+                .into()
+        )
+    );
+    assert_eq!(
         at("0\t3", true),
         (
             Verdict::Ok,
