@@ -441,6 +441,10 @@ fn accept(model: &mut Model, effects: &mut Vec<Effect>) {
                 model.flash(Level::Warn, why);
                 return;
             }
+            if let Some(why) = preflight.as_ref().and_then(Shown::not_ready) {
+                model.flash(Level::Warn, why);
+                return;
+            }
             // The operator typed `force`: the job's own pre-flight goes on past warnings.
             request.opts.force |= preflight.as_ref().is_some_and(Shown::warns);
             start(model, host, request, details, effects);
