@@ -106,6 +106,23 @@ impl Drop for RemoteFile<'_> {
     }
 }
 
+/// The lock and holder files a test project's jobs leave in opsdeck's state dir on
+/// course-supporter, removed when dropped.
+struct StateFiles<'a> {
+    lab: &'a Lab,
+    project: &'static str,
+}
+
+impl Drop for StateFiles<'_> {
+    fn drop(&mut self) {
+        let p = self.project;
+        let _ = self.lab.ssh(
+            &COURSE_SUPPORTER,
+            &format!("cd .local/state/opsdeck && rm -f {p}.lock {p}.holder {p}.images"),
+        );
+    }
+}
+
 fn clean(lab: &Lab) -> bool {
     cs(
         lab,
@@ -196,6 +213,10 @@ fn a_checkout_level_with_its_origin_has_nothing_new_and_force_goes_on() {
     let home = tempfile::tempdir().unwrap();
     // a clone of course-supporter's origin: level with it, unlike the lab's checkout
     let dir = TestDir::new(lab, COURSE_SUPPORTER, "pf-level");
+    let _files = StateFiles {
+        lab,
+        project: "opsdeck-test-level",
+    };
     dir.ssh_ok(&format!(
         "rmdir {0} && git clone -q \"$(git -C course-supporter remote get-url origin)\" {0}",
         dir.rel
@@ -302,6 +323,10 @@ fn a_compose_file_with_a_syntax_error_is_refused_before_any_step() {
     let broken = RemoteFile {
         lab,
         path: "course-supporter/opsdeck-test-broken.yml".into(),
+    };
+    let _files = StateFiles {
+        lab,
+        project: "opsdeck-test-broken",
     };
     cs(
         lab,
@@ -470,6 +495,10 @@ fn the_console_shows_the_preflight_refuses_a_dirty_checkout_and_goes_on_when_for
     let _g = serial();
     let home = tempfile::tempdir().unwrap();
     let dir = TestDir::new(lab, COURSE_SUPPORTER, "pf-console");
+    let _files = StateFiles {
+        lab,
+        project: "opsdeck-test-console",
+    };
     dir.ssh_ok(&format!(
         "rmdir {0} && git clone -q \"$(git -C course-supporter remote get-url origin)\" {0} && echo '# changed' >> {0}/alembic.ini",
         dir.rel
