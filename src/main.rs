@@ -141,8 +141,9 @@ enum Command {
         /// confirmation for all.
         #[arg(long, value_name = "A,B,...")]
         hosts: Option<String>,
-        /// With --hosts: the summary as JSON on stdout (the steps' stdout goes to stderr).
-        #[arg(long, requires = "hosts")]
+        /// JSON on stdout: with --hosts the summary (the steps' stdout goes to stderr),
+        /// with deploy --check the report.
+        #[arg(long)]
         json: bool,
     },
     /// A stack's release history on its host, newest first: who deployed what when, every
@@ -339,6 +340,8 @@ fn main() -> ExitCode {
                     to,
                     checkout,
                 },
+                // with --hosts, --json is the run's summary (multi::run's own flag)
+                json: json && hosts.is_none(),
             };
             match hosts {
                 Some(list) => headless_exit(cli.config, move |config| {

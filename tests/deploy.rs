@@ -127,12 +127,14 @@ fn course_supporter_deploy_pulls_builds_and_migrates_the_schema() {
     // every step streamed, with its header, in order
     let stderr = text(&out.stderr);
     let order = [
-        "[1/6] record the image IDs in use",
-        "[2/6] git pull --ff-only",
-        "[3/6] compose build",
-        "[4/6] compose up -d",
-        "[5/6] compose exec -T app alembic upgrade head",
-        "[6/6] wait healthy",
+        "[1/7] pre-flight",
+        "behind origin/main: ",
+        "[2/7] record the image IDs in use",
+        "[3/7] git pull --ff-only",
+        "[4/7] compose build",
+        "[5/7] compose up -d",
+        "[6/7] compose exec -T app alembic upgrade head",
+        "[7/7] wait healthy",
     ];
     let mut at = 0;
     for o in order {
@@ -159,6 +161,7 @@ fn course_supporter_deploy_pulls_builds_and_migrates_the_schema() {
     assert_eq!(
         exits,
         [
+            Value::Null,
             Value::Null,
             Value::from(0),
             Value::from(0),
@@ -287,7 +290,7 @@ fn a_failing_step_stops_the_deploy_with_an_audit_entry() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("broken"), "{stderr}");
     assert!(
-        stderr.contains("failed: step 3/4 (sh -c 'echo broken >&2; exit 3'): exit status 3"),
+        stderr.contains("failed: step 4/5 (sh -c 'echo broken >&2; exit 3'): exit status 3"),
         "{stderr}"
     );
     let files = lab.ssh_ok(&LILA, &format!("ls {}", dir.rel));
@@ -304,6 +307,7 @@ fn a_failing_step_stops_the_deploy_with_an_audit_entry() {
         steps,
         [
             (Value::Null, "ok"),
+            (Value::Null, "ok"),
             (Value::from(0), "ok"),
             (Value::from(3), "failed"),
             (Value::Null, "skipped")
@@ -313,7 +317,7 @@ fn a_failing_step_stops_the_deploy_with_an_audit_entry() {
         a[0]["outcome"]
             .as_str()
             .unwrap()
-            .starts_with("failed: step 3/4")
+            .starts_with("failed: step 4/5")
     );
 }
 

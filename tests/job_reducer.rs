@@ -7,6 +7,7 @@
 mod support;
 
 use opsdeck::model::job::{JobLine, JobRecord, LineKind, StepRecord, StepState};
+use opsdeck::model::preflight::{Report, Shown, Verdict};
 use opsdeck::model::{
     Confirm, Effect, JobEvent, JobKind, JobRef, JobRequest, Key, Level, Model, Msg, Overlay, View,
     update,
@@ -31,6 +32,7 @@ fn confirm(m: &Model) -> (usize, JobRequest, Vec<String>, Option<String>) {
             request,
             details,
             typed,
+            ..
         }) => (*host, request.clone(), details.clone(), typed.clone()),
         other => panic!("expected a job confirmation, got {other:?}"),
     }
@@ -50,7 +52,12 @@ fn d_on_a_production_host_wants_its_name_typed() {
     // the cursor is on nginx of project proxy, which has no deploy: the host's only
     // stack with a deploy recipe is meant
     key(&mut m, Key::Char('G'));
-    assert!(key(&mut m, Key::Char('d')).is_empty());
+    // the pre-flight is asked at once, and answers
+    assert!(matches!(
+        &key(&mut m, Key::Char('d'))[..],
+        [Effect::Preflight { host: 0, id: 1, stack }] if stack == "course-supporter"
+    ));
+    preflight_passes(&mut m);
     let (host, request, details, typed) = confirm(&m);
     assert_eq!(host, 0);
     assert_eq!(
@@ -64,6 +71,7 @@ fn d_on_a_production_host_wants_its_name_typed() {
     assert_eq!(
         details,
         [
+            opsdeck::model::preflight::STEP_LABEL,
             "record the image IDs in use (for a rollback)",
             "git pull --ff-only",
             "compose build",
@@ -94,11 +102,12 @@ fn d_on_a_production_host_wants_its_name_typed() {
     assert_eq!(m.view, View::Job(JobRef::Host(0)));
     let job = m.hosts[0].job.as_ref().unwrap();
     assert!(job.running());
-    assert_eq!(job.steps.len(), 6);
+    assert_eq!(job.steps.len(), 7);
     assert_eq!(job.action, "deploy");
     // Esc cancels a typed confirmation too
     let mut m = at_host(0);
     key(&mut m, Key::Char('d'));
+    preflight_passes(&mut m);
     keys(&mut m, "course");
     assert!(key(&mut m, Key::Esc).is_empty());
     assert_eq!(m.overlay, Overlay::None);
@@ -109,13 +118,15 @@ fn d_on_a_production_host_wants_its_name_typed() {
 fn y_confirms_elsewhere_and_n_runs_nothing() {
     let mut m = at_host(1); // lila: not production
     key(&mut m, Key::Char('d'));
+    preflight_passes(&mut m);
     let (_, request, details, typed) = confirm(&m);
     assert_eq!(typed, None);
     assert_eq!(request.kind, JobKind::Deploy);
-    assert_eq!(details[1], "compose pull");
+    assert_eq!(details[2], "compose pull");
     assert!(key(&mut m, Key::Char('n')).is_empty());
     assert!(m.hosts[1].job.is_none());
     key(&mut m, Key::Char('d'));
+    preflight_passes(&mut m);
     let fx = key(&mut m, Key::Char('y'));
     assert!(matches!(&fx[..], [Effect::RunJob { host: 1, .. }]));
 }
@@ -359,6 +370,7 @@ fn read_only_refuses_every_action_and_says_why() {
 fn one_job_per_host_and_only_on_a_connected_host() {
     let mut m = at_host(1);
     key(&mut m, Key::Char('d'));
+    preflight_passes(&mut m);
     key(&mut m, Key::Char('y'));
     key(&mut m, Key::Esc);
     assert_eq!(m.view, View::Host { host: 1 });
@@ -368,6 +380,7 @@ fn one_job_per_host_and_only_on_a_connected_host() {
     // other hosts are free
     key(&mut m, Key::Tab);
     key(&mut m, Key::Char('d'));
+    preflight_passes(&mut m);
     assert!(matches!(m.overlay, Overlay::Confirm(_)));
 }
 
@@ -375,6 +388,7 @@ fn one_job_per_host_and_only_on_a_connected_host() {
 fn job_events_fill_the_pane_and_the_history() {
     let mut m = at_host(0);
     key(&mut m, Key::Char('d'));
+    preflight_passes(&mut m);
     keys(&mut m, "course-supporter");
     key(&mut m, Key::Enter);
     for e in deploy_events() {
@@ -458,6 +472,7 @@ fn job_events_fill_the_pane_and_the_history() {
 fn x_cancels_after_a_yes_and_q_asks_while_jobs_run() {
     let mut m = at_host(1);
     key(&mut m, Key::Char('d'));
+    preflight_passes(&mut m);
     key(&mut m, Key::Char('y'));
     assert!(key(&mut m, Key::Char('x')).is_empty());
     assert_eq!(m.overlay, Overlay::Confirm(Confirm::CancelJob { host: 1 }));
@@ -485,12 +500,14 @@ fn x_cancels_after_a_yes_and_q_asks_while_jobs_run() {
     // Ctrl-C never asks
     let mut m = at_host(1);
     key(&mut m, Key::Char('d'));
+    preflight_passes(&mut m);
     key(&mut m, Key::Char('y'));
     key(&mut m, Key::Ctrl('c'));
     assert!(m.should_quit);
     // nothing to cancel in a finished job's pane
     let mut m = at_host(1);
     key(&mut m, Key::Char('d'));
+    preflight_passes(&mut m);
     key(&mut m, Key::Char('y'));
     job_event(&mut m, 1, JobEvent::Finished(Ok("3 steps in 40s".into())));
     key(&mut m, Key::Char('x'));
@@ -547,6 +564,7 @@ fn the_jobs_list_shows_running_jobs_then_history_and_opens_them() {
     key(&mut m, Key::Down);
     key(&mut m, Key::Enter); // lila
     key(&mut m, Key::Char('d'));
+    preflight_passes(&mut m);
     key(&mut m, Key::Char('y'));
     key(&mut m, Key::Esc);
     key(&mut m, Key::Char('F'));
@@ -588,6 +606,7 @@ fn the_jobs_list_shows_running_jobs_then_history_and_opens_them() {
 fn jobs_on_other_hosts_keep_running_while_the_operator_looks_elsewhere() {
     let mut m = at_host(1);
     key(&mut m, Key::Char('d'));
+    preflight_passes(&mut m);
     key(&mut m, Key::Char('y'));
     key(&mut m, Key::Char('F'));
     assert_eq!(m.view, View::Fleet);
@@ -692,4 +711,147 @@ fn e_and_s_ask_the_runtime_for_a_shell_where_one_can_run() {
     r.container = Some("lila-caddy-1".into());
     update(&mut m, Msg::Recorded(Box::new(r)));
     assert_eq!(m.history[0].action, "shell");
+}
+
+fn shown(m: &Model) -> Option<opsdeck::model::preflight::Shown> {
+    match &m.overlay {
+        Overlay::Confirm(Confirm::Job { preflight, .. }) => preflight.clone(),
+        _ => None,
+    }
+}
+
+fn answer(m: &mut Model, host: usize, id: u64, stack: &str, report: Result<Report, String>) {
+    update(
+        m,
+        Msg::Preflight {
+            host,
+            id,
+            stack: stack.into(),
+            report,
+        },
+    );
+}
+
+#[test]
+fn a_deploy_waits_for_its_preflight_and_only_its_own_answer_counts() {
+    let mut m = at_host(1); // lila: not production
+    let fx = key(&mut m, Key::Char('d'));
+    assert_eq!(
+        fx,
+        vec![Effect::Preflight {
+            host: 1,
+            id: 1,
+            stack: "lila".into()
+        }]
+    );
+    assert_eq!(shown(&m), Some(Shown::Checking { id: 1 }));
+    // y before the report: nothing runs, and it says why
+    assert!(key(&mut m, Key::Char('y')).is_empty());
+    assert!(flash(&m).contains("still checking"), "{}", flash(&m));
+    assert!(matches!(m.overlay, Overlay::Confirm(_)));
+    // closed and asked again: the first answer is late, and ignored
+    key(&mut m, Key::Esc);
+    key(&mut m, Key::Char('d'));
+    assert_eq!(shown(&m), Some(Shown::Checking { id: 2 }));
+    answer(&mut m, 1, 1, "lila", Ok(preflight_refuses()));
+    answer(&mut m, 0, 2, "lila", Ok(preflight_refuses()));
+    answer(&mut m, 1, 2, "other", Ok(preflight_refuses()));
+    assert_eq!(shown(&m), Some(Shown::Checking { id: 2 }));
+    answer(&mut m, 1, 2, "lila", Ok(preflight_ok()));
+    assert_eq!(shown(&m), Some(Shown::Done(preflight_ok())));
+    let fx = key(&mut m, Key::Char('y'));
+    let [Effect::RunJob { host: 1, request }] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    assert!(!request.opts.force);
+    // an answer to a dialog no longer open changes nothing
+    let before = m.overlay.clone();
+    answer(&mut m, 1, 2, "lila", Ok(preflight_refuses()));
+    assert_eq!(m.overlay, before);
+}
+
+#[test]
+fn warnings_want_force_typed_and_the_job_then_runs_forced() {
+    let mut m = at_host(1);
+    key(&mut m, Key::Char('d'));
+    answer(&mut m, 1, 1, "lila", Ok(preflight_warns()));
+    let (_, _, _, typed) = confirm(&m);
+    assert_eq!(typed.as_deref(), Some(""));
+    // y is a letter now; a wrong word is refused and the dialog stays
+    keys(&mut m, "y");
+    assert!(key(&mut m, Key::Enter).is_empty());
+    assert!(
+        flash(&m).contains("type \"force\" exactly"),
+        "{}",
+        flash(&m)
+    );
+    key(&mut m, Key::Backspace);
+    keys(&mut m, "force");
+    let fx = key(&mut m, Key::Enter);
+    let [Effect::RunJob { host: 1, request }] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    assert!(
+        request.opts.force,
+        "typed force: the job's pre-flight goes on past warnings"
+    );
+    assert_eq!(m.hosts[1].job.as_ref().unwrap().steps.len(), 5);
+}
+
+#[test]
+fn on_a_production_host_warnings_want_force_and_the_name() {
+    let mut m = at_host(0);
+    key(&mut m, Key::Char('d'));
+    keys(&mut m, "course-supporter");
+    // Enter before the report: nothing runs
+    assert!(key(&mut m, Key::Enter).is_empty());
+    assert!(flash(&m).contains("still checking"));
+    answer(&mut m, 0, 1, "course-supporter", Ok(preflight_warns()));
+    assert!(key(&mut m, Key::Enter).is_empty());
+    assert!(
+        flash(&m).contains("type \"force course-supporter\" exactly"),
+        "{}",
+        flash(&m)
+    );
+    for _ in 0.."course-supporter".len() {
+        key(&mut m, Key::Backspace);
+    }
+    keys(&mut m, "force course-supporter");
+    let fx = key(&mut m, Key::Enter);
+    assert!(
+        matches!(&fx[..], [Effect::RunJob { host: 0, request }] if request.opts.force),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn a_refusal_cannot_be_confirmed_nor_can_a_preflight_that_did_not_run() {
+    for report in [
+        Ok(preflight_refuses()),
+        Err("cannot run sh: the SSH channel closed".to_string()),
+    ] {
+        let mut m = at_host(1);
+        key(&mut m, Key::Char('d'));
+        answer(&mut m, 1, 1, "lila", report.clone());
+        let Some(Shown::Done(r)) = shown(&m) else {
+            panic!("{:?}", m.overlay)
+        };
+        assert_eq!(r.verdict(), Verdict::Refuse);
+        // warnings and a refusal: nothing to type, nothing to confirm
+        assert!(key(&mut m, Key::Char('y')).is_empty());
+        assert!(key(&mut m, Key::Enter).is_empty());
+        assert!(m.hosts[1].job.is_none());
+        let text = flash(&m);
+        assert!(text.contains("refused by the pre-flight"), "{text}");
+        if report.is_ok() {
+            assert!(
+                text.contains("checkout has changes: course_supporter/api.py"),
+                "{text}"
+            );
+        } else {
+            assert!(text.contains("could not run: cannot run sh"), "{text}");
+        }
+        key(&mut m, Key::Esc);
+        assert_eq!(m.overlay, Overlay::None);
+    }
 }

@@ -574,6 +574,7 @@ fn b_backs_up_the_set_that_needs_it_after_y() {
         request,
         details,
         typed,
+        preflight: None,
     }) = m.overlay.clone()
     else {
         panic!("expected a backup confirmation, got {:?}", m.overlay);

@@ -170,6 +170,7 @@ fn enter_asks_to_roll_back_to_the_selected_release_and_says_what_changes() {
         request,
         details,
         typed,
+        ..
     }) = &m.overlay
     else {
         panic!("{:?}", m.overlay)

@@ -200,6 +200,10 @@ fn screenshots_of_the_lab() {
     tui.wait_for("the confirm dialog", |s| {
         s.contains("Type course-supporter and press")
     });
+    // the pre-flight's report, which the deploy waits for (origin has a new commit)
+    tui.wait_for_within(Duration::from_secs(60), "the pre-flight's report", |s| {
+        s.contains("Pre-flight: all")
+    });
     tui.send("course-supp");
     tui.wait_for("the name half typed", |s| {
         s.contains("press ⏎: course-supp")
@@ -217,8 +221,8 @@ fn screenshots_of_the_lab() {
         "the deploy streaming its build",
         |s| {
             s.contains("deploy on course-supporter · running")
-                && s.contains("▶  3. compose build")
-                && s.contains("Step 3/")
+                && s.contains("▶  4. compose build")
+                && s.contains("Step 4/")
         },
     );
     save(

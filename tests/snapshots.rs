@@ -311,10 +311,63 @@ fn fleet_sorted_worst_first_and_problems_panel() {
     snap("problems_panel", &m);
 }
 
+/// A deploy's confirmation while its pre-flight checks, and with each kind of report.
+#[test]
+fn deploy_confirmation_with_its_preflight() {
+    let mut m = support::fleet();
+    key(&mut m, Key::Down);
+    key(&mut m, Key::Enter); // lila: not production
+    key(&mut m, Key::Char('d'));
+    snap("confirm_preflight_checking", &m);
+    use opsdeck::model::preflight::{Item, Report, Topic, Verdict};
+    let lila = |registry: Item| Report {
+        items: vec![
+            Item::new(
+                Topic::Disk,
+                Verdict::Ok,
+                "Docker's root /var/lib/docker: 48 % free (47.6 GB)",
+            ),
+            Item::new(
+                Topic::Disk,
+                Verdict::Ok,
+                "~/backups: 48 % free (47.6 GB) on /",
+            ),
+            Item::new(Topic::Lock, Verdict::Ok, "no other job holds the lock"),
+            Item::new(Topic::Checkout, Verdict::Ok, "~/lila is not a git checkout"),
+            Item::new(Topic::Compose, Verdict::Ok, "compose config -q passes"),
+            registry,
+        ],
+    };
+    let mut ok = m.clone();
+    let pulls = Item::new(
+        Topic::Registry,
+        Verdict::Ok,
+        "the registry has all 4 images the deploy pulls",
+    );
+    preflight_answers(&mut ok, lila(pulls));
+    snap("confirm_preflight_ok", &ok);
+    let mut refused = m.clone();
+    let down = Item::new(
+        Topic::Registry,
+        Verdict::Refuse,
+        "the registry of git.lilastudy.com/lila/api:latest does not answer: Get \"https://git.lilastudy.com/v2/\": dial tcp: connect: connection refused",
+    );
+    preflight_answers(&mut refused, lila(down));
+    snap("confirm_preflight_refused", &refused);
+    // course-supporter, production: warnings want `force` and the name typed
+    let mut m = support::fleet();
+    key(&mut m, Key::Enter);
+    key(&mut m, Key::Char('d'));
+    preflight_answers(&mut m, preflight_warns());
+    keys(&mut m, "force co");
+    snap("confirm_preflight_warnings", &m);
+}
+
 fn deploying() -> Model {
     let mut m = support::fleet();
     key(&mut m, Key::Enter);
     key(&mut m, Key::Char('d'));
+    preflight_passes(&mut m);
     keys(&mut m, "course-supp");
     snap("confirm_deploy_production", &m);
     keys(&mut m, "orter");

@@ -41,6 +41,8 @@ pub struct RunArgs {
     pub signal: Option<String>,
     /// `--force`, `--check`, `--to`, `--checkout`.
     pub opts: JobOptions,
+    /// `--json`, for `deploy --check`.
+    pub json: bool,
 }
 
 /// What `opsdeck run` knows besides the stacks' custom actions.
@@ -73,6 +75,10 @@ pub async fn run(config: Config, args: RunArgs) -> ExitCode {
         Err(e) => return usage(&e),
     };
     let what = describe(&plan);
+    if request.opts.check_only {
+        let ro = read_only(&config, host, args.read_only);
+        return check_only(index, host, &config, &args, &plan, ro).await;
+    }
     if plan.mutating {
         if let Some(why) = read_only(&config, host, args.read_only) {
             return usage(&format!("refused: {what} changes the host, and {why}"));
@@ -123,6 +129,95 @@ pub async fn run(config: Config, args: RunArgs) -> ExitCode {
     // (bounded), so the host sees a clean logout rather than a reset.
     let _ = tokio::time::timeout(CLOSE_WAIT, async { while rx.recv().await.is_some() {} }).await;
     code
+}
+
+/// How long `deploy --check` waits for the pre-flight's report once connected.
+const CHECK_WAIT: Duration = Duration::from_secs(150);
+
+/// `deploy --check`: the pre-flight alone, no lock, nothing changed (but `git fetch`,
+/// which read-only mode leaves out), no `--yes`. Exit 0 ok, 1 warnings, 2 refused (or
+/// nothing checked), 130 interrupted.
+async fn check_only(
+    index: usize,
+    host: &Host,
+    config: &Config,
+    args: &RunArgs,
+    plan: &Plan,
+    read_only: Option<&'static str>,
+) -> ExitCode {
+    let what = format!("pre-flight of {}", describe(plan));
+    if let Some(why) = read_only {
+        say(&format!(
+            "{why}: no git fetch; the checkout is compared with its upstream as last fetched"
+        ));
+    }
+    let mut signals = Signals::new(&RUN_SIGNALS);
+    let (worker, mut rx, _) =
+        match connect(index, host, config, args.accept_new, &mut signals).await {
+            Ok(ready) => ready,
+            Err(NotReady::Unreachable(e)) => {
+                say(&format!("{what}: cannot connect: {e}"));
+                return ExitCode::from(2);
+            }
+            Err(NotReady::Signal(sig)) => {
+                say(&format!("{sig}: nothing was checked"));
+                return ExitCode::from(130);
+            }
+        };
+    worker.send(HostCmd::Preflight {
+        id: 1,
+        stack: plan.stack_name.clone(),
+        fetch: read_only.is_none(),
+    });
+    let deadline = tokio::time::Instant::now() + CHECK_WAIT;
+    let report = loop {
+        tokio::select! {
+            msg = tokio::time::timeout_at(deadline, rx.recv()) => match msg {
+                Ok(Some(Msg::Preflight { report, .. })) => break report,
+                Ok(Some(_)) => {}
+                Ok(None) => break Err("the host's worker stopped (see opsdeck.log)".into()),
+                Err(_) => break Err(format!("no report within {}s", CHECK_WAIT.as_secs())),
+            },
+            sig = next_signal(&mut signals) => {
+                say(&format!("{sig}: the pre-flight was not finished"));
+                return ExitCode::from(130);
+            }
+        }
+    };
+    drop(worker);
+    let _ = tokio::time::timeout(CLOSE_WAIT, async { while rx.recv().await.is_some() {} }).await;
+    let report = match report {
+        Ok(r) => r,
+        Err(why) => {
+            say(&format!("{what}: could not run: {why}"));
+            return ExitCode::from(2);
+        }
+    };
+    let verdict = report.verdict();
+    let mut out = std::io::stdout();
+    if args.json {
+        let json = serde_json::json!({
+            "host": plan.host,
+            "stack": plan.stack_name,
+            "verdict": verdict,
+            "summary": report.summary(),
+            "items": report.items,
+        });
+        let _ = writeln!(out, "{}", crate::cli::json_text(&json));
+    } else {
+        let _ = writeln!(out, "{}:", sanitize::line(&what));
+        for i in &report.items {
+            let _ = writeln!(out, "  {:<7} {}", i.verdict.word(), sanitize::line(&i.text));
+        }
+    }
+    let _ = out.flush();
+    let word = match verdict {
+        crate::model::preflight::Verdict::Ok => "a deploy would go on",
+        crate::model::preflight::Verdict::Warn => "a deploy would stop unless forced (--force)",
+        crate::model::preflight::Verdict::Refuse => "a deploy would be refused",
+    };
+    say(&format!("{what}: {}: {word}", report.summary()));
+    ExitCode::from(verdict.exit_code())
 }
 
 /// Why a command's worker is not ready for it.
@@ -297,6 +392,12 @@ pub(crate) fn request(host: &Host, args: &RunArgs, stack: &str) -> Result<JobReq
     let o = &args.opts;
     if (o.force || o.check_only) && args.action != "deploy" {
         return Err("--force and --check go with deploy only".into());
+    }
+    if args.json && !o.check_only {
+        return Err("--json goes with deploy --check only".into());
+    }
+    if o.force && o.check_only {
+        return Err("--check changes nothing: --force has nothing to force".into());
     }
     if o.to.is_some() && !matches!(args.action.as_str(), "rollback" | "restore") {
         return Err("--to goes with rollback and restore only".into());
@@ -764,6 +865,13 @@ impl<O: Write, E: Write> Printer<O, E> {
             self.say(&format!("{what}: the backup is saved, but {warning}"));
             return 1;
         }
+        if let Some(why) = outcome.strip_prefix("refused: ")
+            && record.steps.iter().any(|s| s.outcome == "refused")
+        {
+            // The pre-flight stopped it before anything changed.
+            self.say(&format!("{what} refused: {why}"));
+            return 2;
+        }
         if let Some(why) = outcome.strip_prefix("refused: ") {
             self.say(&format!("{what} refused: {why}"));
             // Refused by the stack's lock: try again later. Refused by the worker before
@@ -802,17 +910,7 @@ fn step_line(text: &str, colour: bool) -> std::borrow::Cow<'_, str> {
 
 /// `532 B`, `12.3 MB`, `1.1 GB`: decimal, as file managers and `ls -h --si` print.
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
-    if n < 1000 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1000.0;
-    let mut unit = 0;
-    while v >= 999.95 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
+    crate::ui::format::si_bytes(n)
 }
 
 /// `4s`, `1m05s`, `0.8s` for runs under ten seconds.

@@ -378,8 +378,13 @@ impl Tracker<'_> {
 /// How one step ended.
 pub(super) enum StepEnd {
     Ok,
-    Failed { exit: Option<i32>, why: String },
+    Failed {
+        exit: Option<i32>,
+        why: String,
+    },
     Cancelled(String),
+    /// The pre-flight stopped the job before anything changed.
+    Refused(String),
 }
 
 impl StepEnd {
@@ -624,6 +629,10 @@ async fn run_steps<R: Runner>(
                     why = stop.wait() => StepEnd::Cancelled(why),
                 }
             }
+            StepKind::Preflight(settings) => {
+                let stack = plan.stack.as_ref();
+                super::preflight::step(ctx, stack, settings, i, t, stop.clone()).await
+            }
             StepKind::Backup(set) => match &plan.stack {
                 Some(st) => {
                     let (end, made) = steps::run_backup(ctx, st, set, i, t, &runner).await;
@@ -641,6 +650,7 @@ async fn run_steps<R: Runner>(
             StepEnd::Ok => (Some(0).filter(|_| is_command(&step.kind)), "ok", None),
             StepEnd::Failed { exit, why } => (*exit, "failed", Some(why.clone())),
             StepEnd::Cancelled(why) => (None, "cancelled", Some(why.clone())),
+            StepEnd::Refused(why) => (None, "refused", Some(why.clone())),
         };
         t.record.steps.push(StepRecord {
             step: step.label.clone(),
@@ -666,6 +676,7 @@ async fn run_steps<R: Runner>(
             skip_from(t, plan, i + 1);
             // A job of one step needs no step number to say what failed.
             return Err(match (outcome, n) {
+                ("refused", _) => format!("refused: {why}"),
                 ("cancelled", 1) => format!("cancelled: {why}"),
                 ("cancelled", _) => {
                     format!(

@@ -357,9 +357,27 @@ async fn a_job_is_done_only_once_its_lock_is_released() {
 #[tokio::test]
 async fn docker_steps_say_so_when_docker_is_unreachable() {
     let s = Setup::new("~/app", "[host.stack.deploy]\nsteps = [\"true\"]\n");
+    // the pre-flight warns first, and a deploy that is not forced stops there
     let (record, _) = s.run(JobKind::Deploy).await;
     assert_eq!(
         record.outcome,
-        "failed: step 1/2 (record the image IDs in use (for a rollback)): Docker is not reachable on the host"
+        "refused: pre-flight warning (force to deploy anyway): Docker's root directory is not known: Docker is not reachable on the host"
     );
+    let outcomes: Vec<&str> = record.steps.iter().map(|s| s.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["refused", "skipped", "skipped"]);
+    // forced, it goes on to the first step that needs Docker
+    let mut plan = s.plan(JobKind::Deploy);
+    for step in &mut plan.steps {
+        if let plan::StepKind::Preflight(p) = &mut step.kind {
+            p.force = true;
+        }
+    }
+    let (tx, _rx) = mpsc::channel(1000);
+    let (_keep, cancel) = exec::cancel_channel();
+    let record = exec::execute(&s.ctx(), &plan, &tx, cancel).await;
+    assert_eq!(
+        record.outcome,
+        "failed: step 2/3 (record the image IDs in use (for a rollback)): Docker is not reachable on the host"
+    );
+    assert_eq!(record.steps[0].outcome, "ok");
 }

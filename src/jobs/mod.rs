@@ -16,6 +16,7 @@ pub mod compose;
 pub mod exec;
 pub mod lock;
 pub mod plan;
+pub mod preflight;
 mod release_steps;
 pub mod retention;
 pub mod runner;

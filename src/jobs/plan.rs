@@ -45,6 +45,8 @@ pub enum StepKind {
     /// Stops the stack's other services, restores the chosen release's dump into the
     /// set's database, starts them again.
     RestoreDump(Box<BackupSet>),
+    /// A deploy's pre-flight: refuses, or stops on warnings unless forced.
+    Preflight(super::preflight::Settings),
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +81,7 @@ impl PlannedStep {
             StepKind::Restart { name, .. } => format!("restart {name} (Docker API)"),
             StepKind::RestartProject => "restart every container of the stack (Docker API)".into(),
             StepKind::Container { op, name, .. } => format!("{} (Docker API)", op.action(name)),
+            StepKind::Preflight(_) => crate::model::preflight::STEP_LABEL.into(),
             StepKind::Backup(set) => match crate::collect::backups::recipe(set) {
                 Some(r) => format!("back up {}: {r}", set.name.get_ref()),
                 None => format!("back up {}", set.name.get_ref()),
@@ -251,7 +254,14 @@ pub fn plan(hname: &str, stacks: &[Stack], req: &JobRequest) -> Result<Plan, Str
                 .as_ref()
                 .ok_or_else(|| format!("stack {sname} on {hname} has no deploy recipe"))?;
             timeout = recipe.timeout.map(|t| t.as_duration());
-            let mut steps = vec![PlannedStep::new(StepKind::RecordImages)];
+            let preflight = super::preflight::Settings {
+                force: req.opts.force,
+                ..Default::default()
+            };
+            let mut steps = vec![
+                PlannedStep::new(StepKind::Preflight(preflight)),
+                PlannedStep::new(StepKind::RecordImages),
+            ];
             let mut dumped = false;
             for step in steps_of(recipe.steps.get_ref()) {
                 if !dumped && is_migration(st, &step.kind) {
@@ -518,6 +528,7 @@ database = "lila"
         assert_eq!(
             p.labels(),
             [
+                crate::model::preflight::STEP_LABEL,
                 "record the image IDs in use (for a rollback)",
                 "compose pull",
                 "compose up -d",
@@ -581,9 +592,10 @@ database = "cs"
         let h = host(CS);
         let p = plan(&h, &req(JobKind::Deploy)).unwrap();
         let labels = p.labels();
-        assert_eq!(labels.len(), 6, "{labels:?}");
-        assert!(labels[3].starts_with("back up db: pg_dump"), "{labels:?}");
-        assert_eq!(labels[4], "compose exec -T app alembic upgrade head");
+        // pre-flight, record images, pull, up, the dump, the migration, restart
+        assert_eq!(labels.len(), 7, "{labels:?}");
+        assert!(labels[4].starts_with("back up db: pg_dump"), "{labels:?}");
+        assert_eq!(labels[5], "compose exec -T app alembic upgrade head");
         assert_eq!(p.release.as_deref(), Some("deploy"));
         let m = plan(&h, &req(JobKind::Migrate)).unwrap();
         assert!(m.labels()[0].starts_with("back up db:"), "{:?}", m.labels());
@@ -592,7 +604,7 @@ database = "cs"
             "migration_head =",
             "backup_before_migrate = false\nmigration_head =",
         ));
-        assert_eq!(plan(&off, &req(JobKind::Deploy)).unwrap().steps.len(), 5);
+        assert_eq!(plan(&off, &req(JobKind::Deploy)).unwrap().steps.len(), 6);
         assert_eq!(plan(&off, &req(JobKind::Migrate)).unwrap().steps.len(), 1);
         // lila has no migrate recipe: no step of its deploy is a migration
         assert_eq!(
@@ -600,7 +612,7 @@ database = "cs"
                 .unwrap()
                 .steps
                 .len(),
-            4
+            5
         );
     }
 

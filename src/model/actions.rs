@@ -6,6 +6,7 @@ use super::host::RunState;
 use super::job::{
     ActionInfo, ContainerOp, HISTORY_LEN, Job, JobEvent, JobKind, JobRequest, Signal, StepState,
 };
+use super::preflight::{Item, Report, Shown, Topic, Verdict, must_type};
 use super::{Confirm, Effect, HostConn, JobRef, Key, Level, Model, Overlay, View};
 
 /// The host an action is about: the one on screen, or the fleet's selected row.
@@ -113,7 +114,7 @@ fn pick_stack<'m>(
     }
 }
 
-pub(super) fn ask(model: &mut Model, what: Ask) {
+pub(super) fn ask(model: &mut Model, what: Ask, effects: &mut Vec<Effect>) {
     let Some(host) = current_host(model) else {
         model.flash(Level::Info, "open a host first");
         return;
@@ -126,7 +127,10 @@ pub(super) fn ask(model: &mut Model, what: Ask) {
     let made = match what {
         Ask::Deploy => {
             pick_stack(model, host, "a deploy recipe", |s| s.deploy.is_some()).map(|st| {
-                let mut details = vec!["record the image IDs in use (for a rollback)".into()];
+                let mut details = vec![
+                    super::preflight::STEP_LABEL.to_string(),
+                    "record the image IDs in use (for a rollback)".into(),
+                ];
                 details.extend(st.deploy.clone().unwrap_or_default());
                 (st.name.clone(), JobKind::Deploy, details)
             })
@@ -207,17 +211,29 @@ pub(super) fn ask(model: &mut Model, what: Ask) {
     };
     match made {
         Ok((stack, kind, details)) => {
+            let typed = h.production.then(String::new);
+            // A deploy's pre-flight is asked at once; its report fills the dialog in.
+            let preflight = (kind == JobKind::Deploy).then(|| {
+                model.preflights += 1;
+                let id = model.preflights;
+                effects.push(Effect::Preflight {
+                    host,
+                    id,
+                    stack: stack.clone(),
+                });
+                Shown::Checking { id }
+            });
             let request = JobRequest {
                 stack,
                 kind,
                 opts: Default::default(),
             };
-            let typed = h.production.then(String::new);
             model.overlay = Overlay::Confirm(Confirm::Job {
                 host,
                 request,
                 details,
                 typed,
+                preflight,
             });
         }
         Err(why) => model.flash(Level::Info, why),
@@ -296,6 +312,7 @@ pub(super) fn custom(
             request,
             details,
             typed,
+            preflight: None,
         });
     } else {
         let steps = action.steps.clone();
@@ -349,26 +366,42 @@ pub(super) fn on_confirm_key(model: &mut Model, key: Key, effects: &mut Vec<Effe
         *details = vec![ContainerOp::Kill(*signal).detail(name)];
         return;
     }
-    // Typing a production host's name: every character is input, Enter decides.
+    // Typing a production host's name, or `force`: every character is input, Enter
+    // decides.
     if let Confirm::Job {
         host,
         typed: Some(text),
+        preflight,
         ..
     } = confirm
     {
         let host = *host;
         match key {
-            Key::Char(c) => text.push(c),
+            Key::Char(c) if text.chars().count() < 200 => text.push(c),
             Key::Backspace => {
                 text.pop();
             }
             Key::Esc => model.overlay = Overlay::None,
             Key::Enter => {
-                let name = model.hosts.get(host).map_or("", |h| h.name.as_str());
-                if text == name {
+                if let Some(why) = preflight.as_ref().and_then(Shown::not_ready) {
+                    model.flash(Level::Warn, why);
+                    return;
+                }
+                let (name, production) = model
+                    .hosts
+                    .get(host)
+                    .map_or(("", false), |h| (h.name.as_str(), h.production));
+                let want = must_type(name, production, preflight.as_ref()).unwrap_or_default();
+                if *text == want {
                     accept(model, effects);
                 } else {
-                    let msg = format!("type the host name {name} exactly, or Esc to cancel");
+                    let msg = if want == name {
+                        format!("type the host name {name} exactly, or Esc to cancel")
+                    } else {
+                        format!(
+                            "type {want:?} exactly to deploy despite the warnings, or Esc to cancel"
+                        )
+                    };
                     model.flash(Level::Warn, msg);
                 }
             }
@@ -376,7 +409,16 @@ pub(super) fn on_confirm_key(model: &mut Model, key: Key, effects: &mut Vec<Effe
         }
         return;
     }
+    let waiting = match confirm {
+        Confirm::Job {
+            preflight: Some(p), ..
+        } => p.not_ready(),
+        _ => None,
+    };
     match key {
+        Key::Char('y') | Key::Char('Y') if waiting.is_some() => {
+            model.flash(Level::Warn, waiting.unwrap_or_default());
+        }
         Key::Char('y') | Key::Char('Y') => accept(model, effects),
         Key::Char('n') | Key::Char('N') | Key::Esc | Key::Char('q') => {
             model.overlay = Overlay::None
@@ -399,8 +441,9 @@ fn accept(model: &mut Model, effects: &mut Vec<Effect>) {
         }
         Confirm::Job {
             host,
-            request,
+            mut request,
             details,
+            preflight,
             ..
         } => {
             // The host may have changed while the dialog was open.
@@ -408,6 +451,12 @@ fn accept(model: &mut Model, effects: &mut Vec<Effect>) {
                 model.flash(Level::Warn, why);
                 return;
             }
+            if let Some(why) = preflight.as_ref().and_then(Shown::not_ready) {
+                model.flash(Level::Warn, why);
+                return;
+            }
+            // The operator typed `force`: the job's own pre-flight goes on past warnings.
+            request.opts.force |= preflight.as_ref().is_some_and(Shown::warns);
             start(model, host, request, details, effects);
         }
         Confirm::CancelJob { host } => {
@@ -516,6 +565,44 @@ pub(super) fn quit(model: &mut Model) {
     } else {
         model.overlay = Overlay::Confirm(Confirm::Quit { running });
     }
+}
+
+/// A pre-flight's answer: into the confirmation that asked for it, if it is still open.
+pub(super) fn on_preflight(
+    model: &mut Model,
+    host: usize,
+    id: u64,
+    stack: &str,
+    report: Result<Report, String>,
+) {
+    let Overlay::Confirm(Confirm::Job {
+        host: shown_host,
+        request,
+        typed,
+        preflight: Some(shown),
+        ..
+    }) = &mut model.overlay
+    else {
+        return;
+    };
+    if *shown_host != host || request.stack != stack || *shown != (Shown::Checking { id }) {
+        return;
+    }
+    let report = report.unwrap_or_else(|why| Report {
+        items: vec![Item::new(
+            Topic::Preflight,
+            Verdict::Refuse,
+            format!(
+                "the pre-flight could not run: {}",
+                crate::sanitize::line(&why)
+            ),
+        )],
+    });
+    if report.verdict() == Verdict::Warn && typed.is_none() {
+        *typed = Some(String::new());
+    }
+    *shown = Shown::Done(report);
+    model.dirty = true;
 }
 
 pub(super) fn on_job_event(model: &mut Model, host: usize, event: JobEvent) {

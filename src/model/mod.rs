@@ -15,6 +15,7 @@ pub mod logs;
 pub mod multi;
 pub mod palette;
 pub mod picker;
+pub mod preflight;
 pub mod problems;
 pub mod releases;
 pub mod series;
@@ -144,8 +145,11 @@ pub enum Confirm {
         request: JobRequest,
         /// What will run, one line each (the recipe's steps, the backup's recipe).
         details: Vec<String>,
-        /// `Some` on a production host: what has been typed of its name so far.
+        /// What has been typed so far, when something must be: the host's name on a
+        /// production host, `force` for a deploy whose pre-flight warns.
         typed: Option<String>,
+        /// A deploy's pre-flight: being checked, or its report.
+        preflight: Option<preflight::Shown>,
     },
     /// Stop a host's running job.
     CancelJob {
@@ -387,6 +391,13 @@ pub enum Msg {
         stack: String,
         result: Result<releases::ReleasesView, String>,
     },
+    /// A deploy's pre-flight, asked with `id` (`Err`: it could not run).
+    Preflight {
+        host: usize,
+        id: u64,
+        stack: String,
+        report: Result<preflight::Report, String>,
+    },
     /// Recent jobs from the audit log, oldest first, read at start-up.
     History(Vec<JobRecord>),
     /// Events of a host's timeline (Docker's, its checks'); `caught_up` once what happened
@@ -462,6 +473,13 @@ pub enum Effect {
     CancelJob {
         host: usize,
     },
+    /// Run a deploy's pre-flight (no lock, nothing changed); answered with
+    /// [`Msg::Preflight`] carrying `id`.
+    Preflight {
+        host: usize,
+        id: u64,
+        stack: String,
+    },
     /// Keep these events in the host's timeline store.
     KeepEvents {
         events: Vec<timeline::Event>,
@@ -523,6 +541,8 @@ pub struct Model {
     pub user: String,
     pub dirty: bool,
     pub should_quit: bool,
+    /// Pre-flights asked so far: each confirmation knows its answer by this number.
+    pub preflights: u64,
 }
 
 const FLASH_SECS: i64 = 4;
@@ -561,6 +581,7 @@ impl Model {
             user: String::new(),
             dirty: true,
             should_quit: false,
+            preflights: 0,
         }
     }
 
@@ -841,6 +862,12 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 multi::job_finished(model, host, asked_to_stop, &mut effects);
             }
         }
+        Msg::Preflight {
+            host,
+            id,
+            stack,
+            report,
+        } => actions::on_preflight(model, host, id, &stack, report),
         Msg::History(records) => {
             model.add_events(records.iter().filter_map(timeline::from_record));
             let mut jobs: Vec<Job> = records.iter().rev().map(Job::from_record).collect();
@@ -1553,16 +1580,16 @@ fn run_action(model: &mut Model, action: Action, effects: &mut Vec<Effect>) {
                 }
             }
         }
-        Action::Backup => actions::ask(model, actions::Ask::Backup),
-        Action::Deploy => actions::ask(model, actions::Ask::Deploy),
-        Action::Migrate => actions::ask(model, actions::Ask::Migrate),
+        Action::Backup => actions::ask(model, actions::Ask::Backup, effects),
+        Action::Deploy => actions::ask(model, actions::Ask::Deploy, effects),
+        Action::Migrate => actions::ask(model, actions::Ask::Migrate, effects),
         Action::Rollback => actions::releases(model, effects),
-        Action::Restart => actions::ask(model, actions::Ask::Restart),
-        Action::StopStart => actions::ask(model, actions::Ask::StopStart),
-        Action::PauseUnpause => actions::ask(model, actions::Ask::PauseUnpause),
-        Action::Kill => actions::ask(model, actions::Ask::Kill),
-        Action::Remove => actions::ask(model, actions::Ask::Remove),
-        Action::RestartStack => actions::ask(model, actions::Ask::RestartStack),
+        Action::Restart => actions::ask(model, actions::Ask::Restart, effects),
+        Action::StopStart => actions::ask(model, actions::Ask::StopStart, effects),
+        Action::PauseUnpause => actions::ask(model, actions::Ask::PauseUnpause, effects),
+        Action::Kill => actions::ask(model, actions::Ask::Kill, effects),
+        Action::Remove => actions::ask(model, actions::Ask::Remove, effects),
+        Action::RestartStack => actions::ask(model, actions::Ask::RestartStack, effects),
         Action::CancelJob => actions::cancel(model),
         Action::Mark => multi::toggle_mark(model),
         Action::DeployMarked => multi::ask(model),

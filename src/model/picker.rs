@@ -141,6 +141,7 @@ fn ask_rollback(model: &mut Model) {
         request,
         details,
         typed,
+        preflight: None,
     });
 }
 
@@ -186,5 +187,6 @@ fn ask_restore(model: &mut Model) {
         request,
         details,
         typed: Some(String::new()),
+        preflight: None,
     });
 }

@@ -77,6 +77,14 @@ pub enum HostCmd {
         path: String,
         passphrase: crate::model::Secret,
     },
+    /// Run a deploy's pre-flight of `stack` (empty: the host's only stack with a deploy
+    /// recipe) without a lock, changing nothing (`fetch`: but `git fetch`); answered with
+    /// [`Msg::Preflight`] carrying `id`.
+    Preflight {
+        id: u64,
+        stack: String,
+        fetch: bool,
+    },
 }
 
 /// A running worker's inbox. It has no bound to fill: the worker's connection owner does
@@ -141,6 +149,8 @@ pub struct Watch {
     pub checks: Vec<crate::checks::CheckSpec>,
     /// Keep the host's timeline: catch up on Docker's events, follow them, store them.
     pub timeline: bool,
+    /// Disk use (percent) a deploy's pre-flight warns at.
+    pub disk_warn: f64,
 }
 
 /// Backup directories change slowly: they are listed this often, not every tick.
@@ -224,6 +234,9 @@ fn watch_of(index: usize, host: &Host, config: &Config) -> Watch {
             .collect(),
         checks: crate::checks::specs(host),
         timeline: true,
+        disk_warn: crate::jobs::preflight::disk_warn(
+            host.thresholds.or(config.inventory.settings.thresholds),
+        ),
     }
 }
 
@@ -322,7 +335,10 @@ where
     use crate::jobs::{audit, exec, plan};
     use crate::model::JobEvent;
     let host = watch.host;
-    let planned = plan::plan(&watch.name, &watch.stacks, &request);
+    let planned = plan::plan(&watch.name, &watch.stacks, &request).map(|mut p| {
+        crate::jobs::preflight::configure(&mut p, watch.disk_warn);
+        p
+    });
     let (docker_host, sets) = (watch.docker_host.clone(), watch.backups.clone());
     let is_backup = matches!(request.kind, crate::model::JobKind::Backup { .. });
     let (cancel, cancel_rx) = exec::cancel_channel();
@@ -410,6 +426,65 @@ pub fn refuse_releases(host: usize, stack: String, tx: &mpsc::Sender<Msg>) {
                 host,
                 stack,
                 result: Err("the host is not connected".into()),
+            })
+            .await;
+    });
+}
+
+/// A deploy's pre-flight asked on its own (the console's confirmation, `deploy --check`):
+/// no lock taken, nothing changed but `git fetch`; the answer goes back as
+/// [`Msg::Preflight`].
+pub async fn preflight<R>(
+    runner: std::sync::Arc<R>,
+    docker: Option<bollard::Docker>,
+    watch: Watch,
+    (id, stack, fetch): (u64, String, bool),
+    tx: mpsc::Sender<Msg>,
+) where
+    R: crate::jobs::Runner + Send + 'static,
+{
+    use crate::jobs::{plan, preflight};
+    let kind = crate::model::JobKind::Deploy;
+    let report = match plan::find_stack(&watch.name, &watch.stacks, &stack, &kind) {
+        Ok(st) if st.deploy.is_none() => Err(format!(
+            "stack {} on {} has no deploy recipe",
+            st.name.get_ref(),
+            watch.name
+        )),
+        Ok(st) => {
+            let settings = preflight::Settings {
+                disk_warn: watch.disk_warn,
+                fetch,
+                probe_lock: true,
+                force: false,
+            };
+            let socket = watch.docker_host.as_deref();
+            preflight::check(&*runner, docker.as_ref(), socket, st, &settings).await
+        }
+        Err(e) => Err(e),
+    };
+    let host = watch.host;
+    let _ = tx
+        .send(Msg::Preflight {
+            host,
+            id,
+            stack,
+            report,
+        })
+        .await;
+}
+
+/// Answers a pre-flight asked of a worker whose host is not connected.
+pub fn refuse_preflight(host: usize, id: u64, stack: String, why: &str, tx: &mpsc::Sender<Msg>) {
+    let tx = tx.clone();
+    let report = Err(why.to_string());
+    tokio::spawn(async move {
+        let _ = tx
+            .send(Msg::Preflight {
+                host,
+                id,
+                stack,
+                report,
             })
             .await;
     });

@@ -361,6 +361,9 @@ async fn drain_while_connecting(
                 super::refuse_job_audited(host, name, &request, "the host is not connected", tx);
             }
             Some(HostCmd::Releases { stack }) => super::refuse_releases(host, stack, tx),
+            Some(HostCmd::Preflight { id, stack, .. }) => {
+                super::refuse_preflight(host, id, stack, "the host is not connected", tx);
+            }
             Some(cmd) => {
                 kept.common(&cmd);
             }
@@ -396,6 +399,9 @@ async fn idle(
                 super::refuse_job_audited(host, name, &request, "the host is not connected", tx);
             }
             Some(HostCmd::Releases { stack }) => super::refuse_releases(host, stack, tx),
+            Some(HostCmd::Preflight { id, stack, .. }) => {
+                super::refuse_preflight(host, id, stack, "the host is not connected", tx);
+            }
             Some(cmd) => {
                 kept.common(&cmd);
             }
@@ -519,6 +525,12 @@ async fn serve<L: Link>(
                 Some(HostCmd::Releases { stack }) => {
                     let docker = engine_rx.borrow().as_ref().map(|(d, _)| d.clone());
                     super::spawn_releases(session.clone(), docker, spec, stack, tx.clone());
+                }
+                Some(HostCmd::Preflight { id, stack, fetch }) => {
+                    // Slow (a fetch, the registry): never in this loop.
+                    let docker = engine_rx.borrow().as_ref().map(|(d, _)| d.clone());
+                    let asked = (id, stack, fetch);
+                    tokio::spawn(super::preflight(session.clone(), docker, spec.clone(), asked, tx.clone()));
                 }
                 Some(HostCmd::Job(request)) => {
                     if kept.job.as_ref().is_some_and(super::RunningJob::running) {
@@ -896,6 +908,7 @@ mod tests {
             backups: Vec::new(),
             checks: Vec::new(),
             timeline: false,
+            disk_warn: 90.0,
         };
         (spawn(watch, FakeConnector(host.clone()), tx), rx)
     }
@@ -1048,6 +1061,58 @@ mod tests {
                 "gaps {gaps:?}"
             );
         }
+    }
+
+    /// The next pre-flight answer: its id and report.
+    async fn preflight_answer(
+        rx: &mut mpsc::Receiver<Msg>,
+    ) -> (u64, Result<crate::model::preflight::Report, String>) {
+        loop {
+            if let Msg::Preflight { id, report, .. } = rx.recv().await.unwrap() {
+                return (id, report);
+            }
+        }
+    }
+
+    /// The pre-flight asked of a worker: answered at once while the sampler hangs (the
+    /// plan's error here: the fake host has no stacks), and while the host is down.
+    #[tokio::test(start_paused = true)]
+    async fn a_preflight_is_answered_connected_or_not() {
+        let host = Host::new();
+        let (cmds, mut rx) = start(&host);
+        assert_eq!(next_conn(&mut rx, REFRESH).await.0, HostConn::Up);
+        host.answer(Answer::Hang);
+        let ask = |id: u64| {
+            cmds.send(HostCmd::Preflight {
+                id,
+                stack: String::new(),
+                fetch: true,
+            })
+            .unwrap();
+        };
+        ask(7);
+        let asked = Instant::now();
+        let (id, report) = preflight_answer(&mut rx).await;
+        assert_eq!(id, 7);
+        assert_eq!(
+            report,
+            Err("host fake has no stacks in the inventory".into())
+        );
+        assert!(Instant::now() - asked < Duration::from_millis(100));
+        // down: answered too, with why
+        host.failing.store(100, Ordering::SeqCst);
+        host.closed.store(true, Ordering::SeqCst);
+        loop {
+            if matches!(
+                next_conn(&mut rx, REFRESH * 2).await.0,
+                HostConn::Down { .. }
+            ) {
+                break;
+            }
+        }
+        ask(8);
+        let (id, report) = preflight_answer(&mut rx).await;
+        assert_eq!((id, report), (8, Err("the host is not connected".into())));
     }
 
     #[tokio::test(start_paused = true)]

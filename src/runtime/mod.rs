@@ -584,6 +584,15 @@ fn dispatch(effect: Effect, handles: &[HostHandle]) {
                 h.send(HostCmd::Job(request));
             }
         }
+        Effect::Preflight { host, id, stack } => {
+            if let Some(h) = handles.get(host) {
+                h.send(HostCmd::Preflight {
+                    id,
+                    stack,
+                    fetch: true,
+                });
+            }
+        }
         Effect::CancelJob { host } => {
             if let Some(h) = handles.get(host) {
                 h.send(HostCmd::CancelJob {

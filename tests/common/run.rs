@@ -51,7 +51,10 @@ pub fn audit(home: &Path) -> Vec<Value> {
 }
 
 /// `home/hosts.toml` with one lab host (its address, user, key, known_hosts and engine)
-/// followed by `body` (its stacks); returns the path.
+/// followed by `body` (its stacks); returns the path. Its disk thresholds are the lab
+/// inventory's (only a full disk counts): the lab hosts share this machine's disk, and a
+/// deploy's pre-flight must not warn about the machine's own fill (a `thresholds` line at
+/// the top of `body` overrides them for the host).
 pub fn host_inventory(home: &Path, lab: &Lab, h: &LabHost, body: &str) -> String {
     hosts_inventory(home, lab, &[(h, body)])
 }
@@ -61,7 +64,7 @@ pub fn host_inventory(home: &Path, lab: &Lab, h: &LabHost, body: &str) -> String
 pub fn hosts_inventory(home: &Path, lab: &Lab, hosts: &[(&LabHost, &str)]) -> String {
     let path = home.join("hosts.toml");
     let mut text = format!(
-        "[settings]\nknown_hosts = \"{}\"\n",
+        "[settings]\nknown_hosts = \"{}\"\nthresholds = {{ disk_warn = 100, disk_crit = 100 }}\n",
         lab.known_hosts.display()
     );
     for (h, body) in hosts {

@@ -382,6 +382,95 @@ pub fn keys(model: &mut Model, text: &str) {
     }
 }
 
+/// The pre-flight a deploy's confirmation waits for, answered with `report`; nothing
+/// when no confirmation waits for one.
+pub fn preflight_answers(model: &mut Model, report: opsdeck::model::preflight::Report) {
+    use opsdeck::model::preflight::Shown;
+    use opsdeck::model::{Confirm, Overlay};
+    let Overlay::Confirm(Confirm::Job {
+        host,
+        request,
+        preflight: Some(Shown::Checking { id }),
+        ..
+    }) = &model.overlay
+    else {
+        return;
+    };
+    let msg = Msg::Preflight {
+        host: *host,
+        id: *id,
+        stack: request.stack.clone(),
+        report: Ok(report),
+    };
+    update(model, msg);
+}
+
+/// A report of course-supporter's kind, every check passing.
+pub fn preflight_ok() -> opsdeck::model::preflight::Report {
+    use opsdeck::model::preflight::{Item, Report, Topic, Verdict};
+    Report {
+        items: vec![
+            Item::new(
+                Topic::Disk,
+                Verdict::Ok,
+                "Docker's root /var/lib/docker: 48 % free (47.6 GB)",
+            ),
+            Item::new(
+                Topic::Disk,
+                Verdict::Ok,
+                "~/backups/course-supporter, ~/backups/uploads: 48 % free (47.6 GB) on /",
+            ),
+            Item::new(Topic::Lock, Verdict::Ok, "no other job holds the lock"),
+            Item::new(Topic::Env, Verdict::Ok, "env file .env.prod present"),
+            Item::new(
+                Topic::Checkout,
+                Verdict::Ok,
+                "checkout clean (main at 9c4423a)",
+            ),
+            Item::new(
+                Topic::Origin,
+                Verdict::Ok,
+                "2 commits behind origin/main: 2 commits to deploy",
+            ),
+            Item::new(Topic::Compose, Verdict::Ok, "compose config -q passes"),
+        ],
+    }
+}
+
+/// [`preflight_ok`] with a level checkout and a nearly full backup disk: two warnings.
+pub fn preflight_warns() -> opsdeck::model::preflight::Report {
+    use opsdeck::model::preflight::{Item, Topic, Verdict};
+    let mut r = preflight_ok();
+    r.items[1] = Item::new(
+        Topic::Disk,
+        Verdict::Warn,
+        "~/backups/course-supporter: 3 % free (31.5 MB) on /srv/backups: under 10 % free",
+    );
+    r.items[5] = Item::new(
+        Topic::Origin,
+        Verdict::Warn,
+        "nothing new to deploy: level with origin/main at 9c4423a",
+    );
+    r
+}
+
+/// [`preflight_ok`] with a modified tracked file: refused.
+pub fn preflight_refuses() -> opsdeck::model::preflight::Report {
+    use opsdeck::model::preflight::{Item, Topic, Verdict};
+    let mut r = preflight_warns();
+    r.items[4] = Item::new(
+        Topic::Checkout,
+        Verdict::Refuse,
+        "checkout has changes: course_supporter/api.py",
+    );
+    r
+}
+
+/// The pre-flight a deploy's confirmation waits for, every check passing.
+pub fn preflight_passes(model: &mut Model) {
+    preflight_answers(model, preflight_ok());
+}
+
 pub fn log_lines(n: usize) -> Vec<LogLine> {
     (0..n)
         .map(|i| LogLine {
