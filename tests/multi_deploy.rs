@@ -141,7 +141,7 @@ fn hosts_are_deployed_one_at_a_time_in_the_order_given() {
     assert!(stdout.contains("duckdb-app | deployed here"), "{stdout}");
     assert!(stdout.contains("lila       | deployed here"), "{stdout}");
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("lila       | ==> [2/2] sh -c"), "{stderr}");
+    assert!(stderr.contains("lila       | ==> [3/3] sh -c"), "{stderr}");
     assert!(
         stderr.contains("opsdeck: deploy on 2 hosts: 2 done"),
         "{stderr}"
@@ -196,7 +196,7 @@ fn the_run_stops_at_the_host_whose_deploy_fails() {
         a[1]["outcome"]
             .as_str()
             .unwrap()
-            .starts_with("failed: step 2/3 (false): exit status 1"),
+            .starts_with("failed: step 3/4 (false): exit status 1"),
         "{a:?}"
     );
     // stdout is the summary alone, as JSON
