@@ -30,26 +30,12 @@ fn serial(m: &'static Mutex<()>) -> std::sync::MutexGuard<'static, ()> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `docker` on a lab host's engine, from this machine (root reaches every engine).
 fn docker(lab: &Lab, h: &LabHost, args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .arg("-H")
-        .arg(format!("unix://{}", lab.docker_socket(h).display()))
-        .args(args)
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "docker {args:?} on {}: {}",
-        h.name,
-        text(&out.stderr)
-    );
-    text(&out.stdout).trim().to_string()
+    lab.docker(h, args)
 }
 
 fn image_of(lab: &Lab, h: &LabHost, container: &str) -> String {
-    docker(lab, h, &["inspect", "-f", "{{.Image}}", container])
+    lab.image_of(h, container)
 }
 
 fn started_at(lab: &Lab, h: &LabHost, container: &str) -> String {
@@ -61,14 +47,7 @@ fn started_at(lab: &Lab, h: &LabHost, container: &str) -> String {
 }
 
 fn cs_sql(lab: &Lab, sql: &str) -> String {
-    lab.ssh_ok(
-        &COURSE_SUPPORTER,
-        &format!(
-            "docker exec course-supporter-db psql -X -U postgres -d course_supporter -Atqc \"{sql}\""
-        ),
-    )
-    .trim()
-    .to_string()
+    lab.cs_sql(sql)
 }
 
 #[test]

@@ -12,7 +12,6 @@
 mod common;
 mod support;
 
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -30,29 +29,15 @@ fn serial(m: &'static Mutex<()>) -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn docker_out(lab: &Lab, h: &LabHost, args: &[&str]) -> std::process::Output {
-    Command::new("docker")
-        .arg("-H")
-        .arg(format!("unix://{}", lab.docker_socket(h).display()))
-        .args(args)
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap()
+    lab.docker_out(h, args)
 }
 
-/// `docker` on a lab host's engine, from this machine (root reaches every engine).
 fn docker(lab: &Lab, h: &LabHost, args: &[&str]) -> String {
-    let out = docker_out(lab, h, args);
-    assert!(
-        out.status.success(),
-        "docker {args:?} on {}: {}",
-        h.name,
-        text(&out.stderr)
-    );
-    text(&out.stdout).trim().to_string()
+    lab.docker(h, args)
 }
 
 fn image_of(lab: &Lab, h: &LabHost, container: &str) -> String {
-    docker(lab, h, &["inspect", "-f", "{{.Image}}", container])
+    lab.image_of(h, container)
 }
 
 /// Removes a project's history file, keeper containers and keep tags.
@@ -400,14 +385,7 @@ fn the_oldest_release_ages_out_with_its_keep_tag_and_keeper() {
 }
 
 fn cs_sql(lab: &Lab, sql: &str) -> String {
-    lab.ssh_ok(
-        &COURSE_SUPPORTER,
-        &format!(
-            "docker exec course-supporter-db psql -X -U postgres -d course_supporter -Atqc \"{sql}\""
-        ),
-    )
-    .trim()
-    .to_string()
+    lab.cs_sql(sql)
 }
 
 /// Drops the probe table and the history the test made.

@@ -237,6 +237,46 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `docker ARGS` on a lab host's engine, from this machine (root reaches every engine).
+    pub fn docker_out(&self, host: &LabHost, args: &[&str]) -> Output {
+        Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", self.docker_socket(host).display()))
+            .args(args)
+            .env("DOCKER_BUILDKIT", "0")
+            .output()
+            .unwrap_or_else(|e| panic!("docker {args:?}: {e}"))
+    }
+
+    /// [`Lab::docker_out`] that must succeed: its stdout, trimmed.
+    pub fn docker(&self, host: &LabHost, args: &[&str]) -> String {
+        let out = self.docker_out(host, args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} on {}: {}",
+            host.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The image ID a container runs.
+    pub fn image_of(&self, host: &LabHost, container: &str) -> String {
+        self.docker(host, &["inspect", "-f", "{{.Image}}", container])
+    }
+
+    /// `psql -Atq` in course-supporter's database: the answer, trimmed.
+    pub fn cs_sql(&self, sql: &str) -> String {
+        self.ssh_ok(
+            &COURSE_SUPPORTER,
+            &format!(
+                "docker exec course-supporter-db psql -X -U postgres -d course_supporter -Atqc \"{sql}\""
+            ),
+        )
+        .trim()
+        .to_string()
+    }
+
     /// The compose command line of a stack on its host, as an operator types it there.
     pub fn compose(host: &LabHost, stack: &str) -> String {
         match (host.name, stack) {
