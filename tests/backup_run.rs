@@ -562,7 +562,17 @@ fn refuses_without_yes_in_read_only_mode_and_for_unknown_sets() {
         &["backup", "nope", "--yes"],
         "no backup set \"nope\" (sets: db (stack lila, pg_dump))",
     );
-    refused(&["restore", "--yes"], "unknown action \"restore\"");
+    refused(&["undo", "--yes"], "unknown action \"undo\"");
+    // restore is opsdeck's own (tests/releases.rs): refused like the others
+    refused(&["restore", "--yes", "--read-only"], "--read-only is set");
+    refused(
+        &["restore", "nope", "--to", "1", "--yes"],
+        "no stack on lila has a pg_dump backup set \"nope\"",
+    );
+    refused(
+        &["backup", "--to", "1", "--yes"],
+        "--to goes with rollback and restore only",
+    );
     // read_only in the inventory, for the host and for everything
     let ro_host = home.path().join("ro-host.toml");
     let text_host = std::fs::read_to_string(&config)
