@@ -295,12 +295,15 @@ impl Console<'_> {
         let local = io.is_local();
         let started = Timestamp::now();
         let clock = Instant::now();
-        // crossterm's reader stops (its thread leaves its poll) before the shell reads
-        // the terminal: a key goes to one or the other, never lost between them.
-        // (Making a new stream takes the reader's lock, which the old one's thread holds
-        // while it waits for a key: the old one goes first, and the new one comes after.)
+        // crossterm's reader stops before the shell reads the terminal: dropping the
+        // stream wakes its thread out of its poll, and the thread ends. Nothing here may
+        // poll crossterm's reader itself: a poll would take that wake-up, and a thread
+        // that had not yet reached its poll would then wait in it, holding the reader's
+        // lock, until a key came, so that making the stream again after the shell would
+        // hang the console (a PTY test caught it under load, 3 runs in 40). A key read
+        // in the instant before the thread ends is kept in crossterm's queue and comes to
+        // the console after the shell: never lost.
         self.events = None;
-        let _ = crossterm::event::poll(Duration::ZERO);
         let mut out = std::io::stdout();
         let _ = crossterm::execute!(
             out,
