@@ -219,17 +219,20 @@ enum Command {
         #[arg(long)]
         accept_new: bool,
     },
-    /// Print a shell's completion script: subcommands, flags, and the names of hosts,
-    /// stacks, actions and backup sets from the inventory opsdeck would load for the line
-    /// being completed. Bash: `source <(opsdeck completions bash)` in ~/.bashrc; see the
-    /// README for the other shells.
+    /// Print a shell's completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// It completes subcommands, flags, and the names of hosts, stacks, actions and backup
+    /// sets from the inventory opsdeck would load for the line being completed. Bash:
+    /// `source <(opsdeck completions bash)` in ~/.bashrc; the README has the other shells.
     Completions {
-        /// bash, zsh, fish, elvish or powershell.
+        /// The shell.
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(complete::SHELLS))]
         shell: String,
     },
-    /// Print the manual page (roff: `opsdeck man | man -l -`), or a subcommand's
-    /// (`opsdeck man run`); with --out-dir, write every page there (opsdeck.1,
+    /// Print the manual page, or a subcommand's, for `man -l -`.
+    ///
+    /// In roff, made from this command line's own definition: `opsdeck man | man -l -`,
+    /// `opsdeck man run`; with --out-dir, every page is written there (opsdeck.1,
     /// opsdeck-run.1, ...).
     Man {
         /// The subcommand whose page to print (`run`, `config check`).
