@@ -2,8 +2,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueHint};
+use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 
+use opsdeck::cli::complete;
 use opsdeck::config::{self, Source};
 use opsdeck::ui::Theme;
 
@@ -16,10 +18,10 @@ use opsdeck::ui::Theme;
 #[command(name = "opsdeck", version)]
 struct Cli {
     /// The inventory file.
-    #[arg(long, short = 'c', global = true, value_name = "PATH")]
+    #[arg(long, short = 'c', global = true, value_name = "PATH", value_hint = ValueHint::FilePath)]
     config: Option<PathBuf>,
     /// A built-in theme (default, 16color) or a theme file; overrides the inventory.
-    #[arg(long, value_name = "NAME|PATH")]
+    #[arg(long, value_name = "NAME|PATH", add = ArgValueCompleter::new(complete::complete_theme))]
     theme: Option<String>,
     /// Refuse every action that changes a host.
     #[arg(long, global = true)]
@@ -38,6 +40,7 @@ enum Command {
     /// One snapshot of the fleet (or of the named hosts): metrics and containers.
     Status {
         /// Hosts to ask (default: all).
+        #[arg(add = ArgValueCompleter::new(complete::complete_host))]
         hosts: Vec<String>,
         /// JSON for scripts instead of a table.
         #[arg(long)]
@@ -50,6 +53,7 @@ enum Command {
     /// 1 warning, 2 critical, 3 could not run (as monitoring plugins do).
     Check {
         /// Hosts to check (default: all).
+        #[arg(add = ArgValueCompleter::new(complete::complete_host))]
         hosts: Vec<String>,
         /// JSON for scripts instead of one line per problem.
         #[arg(long)]
@@ -61,13 +65,19 @@ enum Command {
     /// Print a container's log, or with --stack every service's log of a stack, interleaved
     /// by time.
     Logs {
+        #[arg(add = ArgValueCompleter::new(complete::complete_host))]
         host: String,
         /// Container name, compose service, or id prefix.
         #[arg(required_unless_present = "stack")]
         container: Option<String>,
         /// A stack's logs together (its inventory name or compose project): each line as
         /// `service | text`, in timestamp order.
-        #[arg(long, value_name = "NAME", conflicts_with_all = ["container", "raw"])]
+        #[arg(
+            long,
+            value_name = "NAME",
+            conflicts_with_all = ["container", "raw"],
+            add = ArgValueCompleter::new(complete::complete_stack)
+        )]
         stack: Option<String>,
         /// Keep printing new lines.
         #[arg(long, short = 'f')]
@@ -99,20 +109,29 @@ enum Command {
                                 opsdeck run [OPTIONS] --hosts A,B,... ACTION [ARG]")]
     Run {
         /// The host (with --hosts, the first word is the action instead).
-        #[arg(required_unless_present = "hosts", value_name = "HOST")]
+        #[arg(
+            required_unless_present = "hosts",
+            value_name = "HOST",
+            add = ArgValueCompleter::new(complete::complete_run_host)
+        )]
         host: Option<String>,
         /// deploy, migrate, rollback, restore, restart, backup, stop, start, kill, pause,
         /// unpause, rm, or a custom action's name.
-        #[arg(required_unless_present = "hosts", value_name = "ACTION")]
+        #[arg(
+            required_unless_present = "hosts",
+            value_name = "ACTION",
+            add = ArgValueCompleter::new(complete::complete_run_action)
+        )]
         action: Option<String>,
         /// For backup, the set; for restart and the others, the container (name, service
         /// or id prefix; without it, restart restarts the whole stack).
+        #[arg(add = ArgValueCompleter::new(complete::complete_run_arg))]
         arg: Option<String>,
         /// For kill: TERM (the default), KILL, HUP, USR1, USR2 or INT.
         #[arg(long)]
         signal: Option<String>,
         /// The stack, when the host has several.
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(complete::complete_stack))]
         stack: Option<String>,
         /// Run without asking for confirmation (the action changes the host).
         #[arg(long, short = 'y')]
@@ -139,7 +158,7 @@ enum Command {
         /// a time, and the run stops at the first host whose job does not end well (the
         /// rest are not started). Everything is checked before anything runs; one
         /// confirmation for all.
-        #[arg(long, value_name = "A,B,...")]
+        #[arg(long, value_name = "A,B,...", add = ArgValueCompleter::new(complete::complete_host_list))]
         hosts: Option<String>,
         /// JSON on stdout: with --hosts the summary (the steps' stdout goes to stderr),
         /// with deploy --check the report.
@@ -150,9 +169,10 @@ enum Command {
     /// service's image ID, commit, migration head, the dump taken before migrating, and
     /// what going back to each would change. Exit 1 when the host could not be asked.
     Releases {
+        #[arg(add = ArgValueCompleter::new(complete::complete_host))]
         host: String,
         /// The stack, when the host has several with a deploy recipe.
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(complete::complete_stack))]
         stack: Option<String>,
         /// JSON for scripts.
         #[arg(long)]
@@ -167,6 +187,7 @@ enum Command {
     /// asked (what was kept of it is still printed).
     Events {
         /// Hosts to ask (default: all).
+        #[arg(add = ArgValueCompleter::new(complete::complete_host))]
         hosts: Vec<String>,
         /// How far back: a duration (`90m`, `24h`, `7d`) or an RFC 3339 time.
         #[arg(long, default_value = "24h", value_name = "DURATION|TIME")]
@@ -183,6 +204,7 @@ enum Command {
     /// gets one (a PTY of its size); piped, it reads stdin. Exits with the command's status
     /// (255 when the connection was lost, 2 when nothing was run).
     Exec {
+        #[arg(add = ArgValueCompleter::new(complete::complete_host))]
         host: String,
         /// Container name, compose service, or id prefix.
         container: String,
@@ -197,6 +219,33 @@ enum Command {
         #[arg(long)]
         accept_new: bool,
     },
+    /// Print a shell's completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// It completes subcommands, flags, and the names of hosts, stacks, actions and backup
+    /// sets from the inventory opsdeck would load for the line being completed. Bash:
+    /// `source <(opsdeck completions bash)` in ~/.bashrc; the README has the other shells.
+    Completions {
+        /// The shell.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(complete::SHELLS))]
+        shell: String,
+    },
+    /// Print the manual page, or a subcommand's, for `man -l -`.
+    ///
+    /// In roff, made from this command line's own definition: `opsdeck man | man -l -`,
+    /// `opsdeck man run`; with --out-dir, every page is written there (opsdeck.1,
+    /// opsdeck-run.1, ...).
+    Man {
+        /// The subcommand whose page to print (`run`, `config check`).
+        #[arg(
+            value_name = "SUBCOMMAND",
+            conflicts_with = "out_dir",
+            add = ArgValueCompleter::new(complete_man_page)
+        )]
+        command: Vec<String>,
+        /// Write every page into DIR (created if need be), e.g. ~/.local/share/man/man1.
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -204,8 +253,101 @@ enum ConfigAction {
     /// Validate an inventory and print a summary; exit 2 when it is invalid.
     Check {
         /// The file to check (default: the discovered inventory).
+        #[arg(value_hint = ValueHint::FilePath)]
         path: Option<PathBuf>,
     },
+}
+
+/// `opsdeck man`'s SUBCOMMAND words: the subcommands under the ones already given.
+fn complete_man_page(current: &std::ffi::OsStr) -> Vec<CompletionCandidate> {
+    let line = complete::Line::current();
+    let cmd = Cli::command();
+    let mut at = &cmd;
+    for word in line.positionals().iter().skip(1) {
+        match at.find_subcommand(word) {
+            Some(sub) => at = sub,
+            None => return Vec::new(),
+        }
+    }
+    let current = current.to_string_lossy();
+    at.get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name().starts_with(current.as_ref()))
+        .map(|s| CompletionCandidate::new(s.get_name()))
+        .collect()
+}
+
+/// Answers a completion request (`OPSDECK_COMPLETE=SHELL opsdeck -- WORDS...`), or prints
+/// the registration script (without `--`); `None` for a normal run. A failed completion
+/// says nothing: its output would land on the terminal the user is typing in.
+fn shell_completion() -> Option<ExitCode> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let request = args.iter().any(|a| a == "--");
+    let cwd = std::env::current_dir().ok();
+    match clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var(complete::COMPLETE_VAR)
+        .try_complete(args, cwd.as_deref())
+    {
+        Ok(false) => None,
+        Ok(true) => Some(ExitCode::SUCCESS),
+        Err(_) if request => Some(ExitCode::FAILURE),
+        Err(e) => {
+            eprintln!("opsdeck: {e}");
+            Some(ExitCode::from(2))
+        }
+    }
+}
+
+/// Writes to stdout; a reader that went away (`opsdeck man | head`) is not an error.
+fn print_bytes(bytes: &[u8]) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "opsdeck: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn completions(shell: &str) -> ExitCode {
+    let argv0 = std::env::args_os()
+        .next()
+        .unwrap_or_else(|| "opsdeck".into());
+    let cwd = std::env::current_dir().ok();
+    let completer = complete::completer_path(&argv0, cwd.as_deref());
+    match complete::registration(shell, &completer) {
+        Ok(script) => print_bytes(&script),
+        Err(e) => {
+            eprintln!("opsdeck: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn man(command: &[String], out_dir: Option<PathBuf>) -> ExitCode {
+    if let Some(dir) = out_dir {
+        return match opsdeck::cli::man::write_all(Cli::command(), &dir) {
+            Ok(files) => {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("opsdeck: {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let mut page = Vec::new();
+    match opsdeck::cli::man::page(Cli::command(), command, &mut page) {
+        Ok(()) => print_bytes(&page),
+        Err(e) => {
+            eprintln!("opsdeck: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn discover(flag: Option<PathBuf>) -> Source {
@@ -220,8 +362,13 @@ fn discover(flag: Option<PathBuf>) -> Source {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = shell_completion() {
+        return code;
+    }
     let cli = Cli::parse();
     match cli.command {
+        Some(Command::Completions { shell }) => completions(&shell),
+        Some(Command::Man { command, out_dir }) => man(&command, out_dir),
         Some(Command::Config {
             action: ConfigAction::Check { path },
         }) => opsdeck::cli::config_check(discover(path.or(cli.config))),
@@ -532,4 +679,43 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
         .with_env_filter(filter)
         .init();
     Some(guard)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// The completion's word scanner must know every flag that takes a value, or it takes
+    /// the value for a positional word (`--tail 50` for a host).
+    #[test]
+    fn completion_knows_every_flag_with_a_value() {
+        fn walk(cmd: &clap::Command, out: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                if a.get_num_args().is_some_and(|n| n.takes_values()) && !a.is_positional() {
+                    out.extend(a.get_long().map(|l| format!("--{l}")));
+                    out.extend(a.get_short().map(|s| format!("-{s}")));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, out);
+            }
+        }
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut flags = Vec::new();
+        walk(&cmd, &mut flags);
+        flags.sort();
+        flags.dedup();
+        let mut known: Vec<String> = complete::VALUE_FLAGS
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        known.sort();
+        assert_eq!(flags, known);
+    }
 }

@@ -1,9 +1,11 @@
 //! Headless commands: the same workers and model as the console, printed for scripts.
 
 pub mod check;
+pub mod complete;
 pub mod events;
 pub mod exec;
 pub mod logs;
+pub mod man;
 pub mod multi;
 pub mod notify;
 pub mod releases;
