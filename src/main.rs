@@ -206,6 +206,8 @@ enum ConfigAction {
         /// The file to check (default: the discovered inventory).
         path: Option<PathBuf>,
     },
+    /// Print the JSON Schema of hosts.toml (schema/hosts.schema.json), for editors.
+    Schema,
 }
 
 fn discover(flag: Option<PathBuf>) -> Source {
@@ -225,6 +227,12 @@ fn main() -> ExitCode {
         Some(Command::Config {
             action: ConfigAction::Check { path },
         }) => opsdeck::cli::config_check(discover(path.or(cli.config))),
+        Some(Command::Config {
+            action: ConfigAction::Schema,
+        }) => {
+            print!("{}", opsdeck::config::json_schema());
+            ExitCode::SUCCESS
+        }
         Some(Command::Status {
             hosts,
             json,
