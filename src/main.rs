@@ -230,8 +230,13 @@ fn main() -> ExitCode {
         Some(Command::Config {
             action: ConfigAction::Schema,
         }) => {
-            print!("{}", opsdeck::config::json_schema());
-            ExitCode::SUCCESS
+            // Not print!: a closed pipe (`| head`) is an exit status, not a panic.
+            use std::io::Write;
+            let text = opsdeck::config::json_schema();
+            match std::io::stdout().lock().write_all(text.as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
+            }
         }
         Some(Command::Status {
             hosts,
