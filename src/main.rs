@@ -256,6 +256,8 @@ enum ConfigAction {
         #[arg(value_hint = ValueHint::FilePath)]
         path: Option<PathBuf>,
     },
+    /// Print the JSON Schema of hosts.toml (schema/hosts.schema.json), for editors.
+    Schema,
 }
 
 /// `opsdeck man`'s SUBCOMMAND words: the subcommands under the ones already given.
@@ -372,6 +374,17 @@ fn main() -> ExitCode {
         Some(Command::Config {
             action: ConfigAction::Check { path },
         }) => opsdeck::cli::config_check(discover(path.or(cli.config))),
+        Some(Command::Config {
+            action: ConfigAction::Schema,
+        }) => {
+            // Not print!: a closed pipe (`| head`) is an exit status, not a panic.
+            use std::io::Write;
+            let text = opsdeck::config::json_schema();
+            match std::io::stdout().lock().write_all(text.as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
+            }
+        }
         Some(Command::Status {
             hosts,
             json,

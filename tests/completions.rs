@@ -299,7 +299,7 @@ fn bash_completes_subcommands_flags_and_shells() {
     assert_eq!(complete(&s, &["opsdeck", "man", "con"]), ["config"]);
     assert_eq!(
         names(complete(&s, &["opsdeck", "man", "config", ""])),
-        ["check"]
+        ["check", "schema"]
     );
     assert_eq!(complete(&s, &["opsdeck", "--theme", "16"]), ["16color"]);
 }
@@ -659,7 +659,7 @@ fn every_subcommands_page_renders() {
         dir.path().join("man1").to_str().unwrap(),
     ]);
     let files: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
-    assert_eq!(files.len(), 12, "{files:?}"); // opsdeck, 10 subcommands, config check
+    assert_eq!(files.len(), 13, "{files:?}"); // opsdeck, 10 subcommands, config check|schema
     for f in files {
         let name = Path::new(f)
             .file_stem()

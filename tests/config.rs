@@ -83,6 +83,12 @@ const MALFORMED: &[(&str, usize, usize, &str)] = &[
         "a duration needs a unit: write \"90s\", \"90m\" or \"90h\", not 90",
     ),
     (
+        "downgrade_empty_steps.toml",
+        10,
+        9,
+        "a recipe needs at least one step",
+    ),
+    (
         "empty_steps.toml",
         10,
         9,
@@ -238,7 +244,7 @@ fn every_fixture_is_in_a_table() {
         .collect();
     listed.sort();
     assert_eq!(on_disk, listed);
-    assert_eq!(MALFORMED.len(), 25);
+    assert_eq!(MALFORMED.len(), 26);
 }
 
 #[test]

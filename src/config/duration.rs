@@ -91,6 +91,27 @@ impl fmt::Display for HumanDuration {
     }
 }
 
+/// What [`parse_duration`] accepts, as a JSON Schema `pattern` (ECMA-262): one or more
+/// numbers each followed by a unit, with optional surrounding white space.
+pub const DURATION_PATTERN: &str = r"^\s*([0-9]+(ms|s|m|h|d|w))+\s*$";
+
+impl schemars::JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration with its unit: ms, s, m, h, d or w, concatenations \
+                            allowed (\"500ms\", \"90s\", \"15m\", \"26h\", \"7d\", \"1h30m\"). \
+                            A bare number is refused.",
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "examples": ["90s", "15m", "26h", "1h30m"],
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Visitor;

@@ -289,7 +289,10 @@ fn validate(inv: &Inventory) -> Result<(), Invalid> {
                 ));
             }
             stacks.push(sname);
-            for recipe in [&stack.deploy, &stack.migrate].into_iter().flatten() {
+            for recipe in [&stack.deploy, &stack.migrate, &stack.downgrade]
+                .into_iter()
+                .flatten()
+            {
                 if recipe.steps.get_ref().is_empty() {
                     return Err((
                         recipe.steps.span(),

@@ -46,6 +46,25 @@ impl fmt::Display for CommandLine {
     }
 }
 
+impl schemars::JsonSchema for CommandLine {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CommandLine".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A command line, split into words like a shell would split it \
+                            (quotes work) but never run through a shell. A first word \
+                            `compose` runs the stack's compose command with its --env-file, \
+                            -f and -p, in the stack's directory.",
+            "type": "string",
+            // At least one word (white space alone is an empty command).
+            "pattern": "\\S",
+            "examples": ["compose up -d", "git pull --ff-only", "sh -c 'echo a; echo b'"],
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for CommandLine {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -68,6 +87,36 @@ impl fmt::Display for Step {
                 write!(f, "wait healthy (up to {})", HumanDuration(*d))
             }
         }
+    }
+}
+
+impl schemars::JsonSchema for Step {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Step".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let command = generator.subschema_for::<CommandLine>();
+        let duration = generator.subschema_for::<HumanDuration>();
+        schemars::json_schema!({
+            "description": "A recipe step: a command line, or { wait_healthy = \"2m\" } to \
+                            wait until the stack's containers and checks are healthy.",
+            "oneOf": [
+                command,
+                {
+                    "type": "object",
+                    "properties": {
+                        "wait_healthy": {
+                            "description": "Poll container health and the stack's health \
+                                            checks until healthy, for at most this long.",
+                            "allOf": [duration],
+                        },
+                    },
+                    "required": ["wait_healthy"],
+                    "additionalProperties": false,
+                },
+            ],
+        })
     }
 }
 
