@@ -130,6 +130,8 @@ fuzz_target!(|input: Input| {
         search: input.needle.clone(),
         current_match: if input.current { first } else { None },
         ended: None,
+        stack: None,
+        moment: None,
     });
     // One terminal for every input, drawn into without the diff and flush of a real
     // draw (making the terminal and diffing its cells were most of the cost); each input
