@@ -53,16 +53,22 @@ pub enum LockError {
     Failed(String),
 }
 
-/// `tester@laptop since 2026-12-01T18:30:00Z (deploy, opsdeck pid 4242)`.
-pub fn lock_info(user: &str, action: &str) -> String {
+/// `tester@laptop`: the local user at this machine, as the lock and the release history
+/// name who did something.
+pub fn who(user: &str) -> String {
     let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
-    let who = if machine.is_empty() {
+    if machine.is_empty() {
         user.to_string()
     } else {
         format!("{user}@{machine}")
-    };
+    }
+}
+
+/// `tester@laptop since 2026-12-01T18:30:00Z (deploy, opsdeck pid 4242)`.
+pub fn lock_info(user: &str, action: &str) -> String {
+    let who = who(user);
     format!(
         "{who} since {} ({action}, opsdeck pid {})",
         jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -523,14 +523,7 @@ async fn record_inner<R: Runner>(
         Err(e) => e.clone(),
     };
     let now = jiff::Timestamp::now();
-    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
-    let who = if machine.is_empty() {
-        ctx.user.clone()
-    } else {
-        format!("{}@{machine}", ctx.user)
-    };
+    let who = super::lock::who(&ctx.user);
     // the dump before the migration, when the job's backup step made one
     let dump = if plan
         .steps
