@@ -30,24 +30,8 @@ fn serial(m: &'static Mutex<()>) -> std::sync::MutexGuard<'static, ()> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn docker(lab: &Lab, h: &LabHost, args: &[&str]) -> String {
-    lab.docker(h, args)
-}
-
-fn image_of(lab: &Lab, h: &LabHost, container: &str) -> String {
-    lab.image_of(h, container)
-}
-
 fn started_at(lab: &Lab, h: &LabHost, container: &str) -> String {
-    docker(
-        lab,
-        h,
-        &["inspect", "-f", "{{.State.StartedAt}}", container],
-    )
-}
-
-fn cs_sql(lab: &Lab, sql: &str) -> String {
-    lab.cs_sql(sql)
+    lab.docker(h, &["inspect", "-f", "{{.State.StartedAt}}", container])
 }
 
 #[test]
@@ -68,10 +52,7 @@ fn course_supporter_deploy_pulls_builds_and_migrates_the_schema() {
         "cd ~/course-supporter && git ls-remote origin main | cut -f1",
     );
     assert_eq!(
-        cs_sql(
-            lab,
-            &format!("select to_regclass('public.{table}') is null")
-        ),
+        lab.cs_sql(&format!("select to_regclass('public.{table}') is null")),
         "t"
     );
     let config = lab.config.display().to_string();
@@ -88,18 +69,13 @@ fn course_supporter_deploy_pulls_builds_and_migrates_the_schema() {
     );
     assert_eq!(head.trim(), origin.trim());
     assert_eq!(
-        cs_sql(
-            lab,
-            &format!("select to_regclass('public.{table}') is not null")
-        ),
+        lab.cs_sql(&format!("select to_regclass('public.{table}') is not null")),
         "t",
         "{}",
         both(&out)
     );
     assert_eq!(
-        cs_sql(
-            lab,
-            "select count(*) from information_schema.columns where table_name = 'courses' and column_name = 'published'"
+        lab.cs_sql("select count(*) from information_schema.columns where table_name = 'courses' and column_name = 'published'"
         ),
         "1"
     );
@@ -169,7 +145,7 @@ fn lila_deploys_the_pushed_image_and_rolls_back_to_the_old_one() {
     let _g = serial(&LILA_LOCK);
     let home = tempfile::tempdir().unwrap();
     let image = "127.0.0.1:5000/lila/api:latest";
-    let old = image_of(lab, &LILA, "lila_api_1");
+    let old = lab.image_of(&LILA, "lila_api_1");
     // A new release: the same app with a label of its own, pushed to the lab registry.
     let ctx = tempfile::tempdir().unwrap();
     let stamp = format!("{:?}", std::time::Instant::now());
@@ -178,16 +154,15 @@ fn lila_deploys_the_pushed_image_and_rolls_back_to_the_old_one() {
         format!("FROM {image}\nLABEL opsdeck.test.release=\"{stamp}\"\n"),
     )
     .unwrap();
-    docker(
-        lab,
+    lab.docker(
         &LILA,
         &["build", "-q", "-t", image, ctx.path().to_str().unwrap()],
     );
-    docker(lab, &LILA, &["push", image]);
-    let new = docker(lab, &LILA, &["image", "inspect", "-f", "{{.Id}}", image]);
+    lab.docker(&LILA, &["push", image]);
+    let new = lab.docker(&LILA, &["image", "inspect", "-f", "{{.Id}}", image]);
     assert_ne!(new, old);
     // Put the old image back as "latest" locally, so only `compose pull` brings the new one.
-    docker(lab, &LILA, &["tag", &old, image]);
+    lab.docker(&LILA, &["tag", &old, image]);
     let config = lab.config.display().to_string();
     let out = opsdeck(
         lab,
@@ -195,7 +170,7 @@ fn lila_deploys_the_pushed_image_and_rolls_back_to_the_old_one() {
         &["-c", &config, "run", "lila", "deploy", "--yes"],
     );
     assert!(out.status.success(), "{}", both(&out));
-    assert_eq!(image_of(lab, &LILA, "lila_api_1"), new, "{}", both(&out));
+    assert_eq!(lab.image_of(&LILA, "lila_api_1"), new, "{}", both(&out));
     assert!(
         text(&out.stderr).contains("healthy: 4 containers"),
         "{}",
@@ -208,7 +183,7 @@ fn lila_deploys_the_pushed_image_and_rolls_back_to_the_old_one() {
         &["-c", &config, "run", "lila", "rollback", "--yes"],
     );
     assert!(out.status.success(), "{}", both(&out));
-    assert_eq!(image_of(lab, &LILA, "lila_api_1"), old, "{}", both(&out));
+    assert_eq!(lab.image_of(&LILA, "lila_api_1"), old, "{}", both(&out));
     let a = audit(home.path());
     assert_eq!(
         a.iter()
@@ -217,7 +192,7 @@ fn lila_deploys_the_pushed_image_and_rolls_back_to_the_old_one() {
         ["deploy", "rollback"]
     );
     // leave the registry as the lab made it
-    docker(lab, &LILA, &["push", image]);
+    lab.docker(&LILA, &["push", image]);
 }
 
 #[test]
@@ -225,7 +200,7 @@ fn the_duckdb_app_is_rebuilt_by_its_deploy() {
     let Some(lab) = Lab::get() else { return };
     let _g = serial(&DUCK);
     let home = tempfile::tempdir().unwrap();
-    let before = image_of(lab, &DUCKDB_APP, "app_backend_1");
+    let before = lab.image_of(&DUCKDB_APP, "app_backend_1");
     let marker = "app/backend/opsdeck-test-build.txt";
     lab.ssh_ok(&DUCKDB_APP, &format!("date +%s%N > {marker}"));
     let config = lab.config.display().to_string();
@@ -236,7 +211,7 @@ fn the_duckdb_app_is_rebuilt_by_its_deploy() {
     );
     lab.ssh_ok(&DUCKDB_APP, &format!("rm -f {marker}"));
     assert!(out.status.success(), "{}", both(&out));
-    let after = image_of(lab, &DUCKDB_APP, "app_backend_1");
+    let after = lab.image_of(&DUCKDB_APP, "app_backend_1");
     assert_ne!(before, after, "the backend was not rebuilt: {}", both(&out));
     assert!(both(&out).contains("Successfully built"), "{}", both(&out));
     assert!(
@@ -368,8 +343,7 @@ fn restart_changes_the_start_time_and_custom_actions_run_by_name() {
     assert_eq!(a[2]["action"], "restart stack");
     // the api is healthy again before anything else runs on lila
     let healthy = wait_for(Duration::from_secs(60), Duration::from_millis(500), || {
-        (docker(
-            lab,
+        (lab.docker(
             &LILA,
             &["inspect", "-f", "{{.State.Health.Status}}", "lila_api_1"],
         ) == "healthy")

@@ -28,23 +28,10 @@ fn serial(m: &'static Mutex<()>) -> std::sync::MutexGuard<'static, ()> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn docker_out(lab: &Lab, h: &LabHost, args: &[&str]) -> std::process::Output {
-    lab.docker_out(h, args)
-}
-
-fn docker(lab: &Lab, h: &LabHost, args: &[&str]) -> String {
-    lab.docker(h, args)
-}
-
-fn image_of(lab: &Lab, h: &LabHost, container: &str) -> String {
-    lab.image_of(h, container)
-}
-
 /// Removes a project's history file, keeper containers and keep tags.
 fn forget_releases(lab: &Lab, h: &LabHost, project: &str) {
     let _ = lab.ssh(h, &format!("rm -f .local/state/opsdeck/{project}.releases"));
-    let keepers = docker(
-        lab,
+    let keepers = lab.docker(
         h,
         &[
             "ps",
@@ -54,10 +41,9 @@ fn forget_releases(lab: &Lab, h: &LabHost, project: &str) {
         ],
     );
     for id in keepers.lines().filter(|l| !l.is_empty()) {
-        docker(lab, h, &["rm", "-f", id]);
+        lab.docker(h, &["rm", "-f", id]);
     }
-    let tags = docker(
-        lab,
+    let tags = lab.docker(
         h,
         &[
             "images",
@@ -67,7 +53,7 @@ fn forget_releases(lab: &Lab, h: &LabHost, project: &str) {
         ],
     );
     for t in tags.lines().filter(|l| !l.is_empty()) {
-        let _ = docker_out(lab, h, &["rmi", t]);
+        let _ = lab.docker_out(h, &["rmi", t]);
     }
 }
 
@@ -82,14 +68,14 @@ struct LilaBack<'a> {
 impl Drop for LilaBack<'_> {
     fn drop(&mut self) {
         let (lab, h) = (self.lab, &LILA);
-        let _ = docker_out(lab, h, &["tag", &self.old, self.image]);
-        let _ = docker_out(lab, h, &["push", self.image]);
+        let _ = lab.docker_out(h, &["tag", &self.old, self.image]);
+        let _ = lab.docker_out(h, &["push", self.image]);
         let _ = lab.ssh(
             h,
             &format!("{} up -d >/dev/null 2>&1", Lab::compose(h, "lila")),
         );
         forget_releases(lab, h, "lila");
-        let _ = docker_out(lab, h, &["rmi", "opsdeck-test/prune-me:1"]);
+        let _ = lab.docker_out(h, &["rmi", "opsdeck-test/prune-me:1"]);
     }
 }
 
@@ -103,12 +89,11 @@ fn build_release(lab: &Lab, image: &str, from: &str, n: usize) -> String {
         ),
     )
     .unwrap();
-    docker(
-        lab,
+    lab.docker(
         &LILA,
         &["build", "-q", "-t", image, ctx.path().to_str().unwrap()],
     );
-    docker(lab, &LILA, &["image", "inspect", "-f", "{{.Id}}", image])
+    lab.docker(&LILA, &["image", "inspect", "-f", "{{.Id}}", image])
 }
 
 fn releases_json(lab: &Lab, home: &std::path::Path, config: &str, host: &str) -> Value {
@@ -128,7 +113,7 @@ fn three_lila_releases_a_picker_a_rollback_to_the_first_and_kept_images_survive_
     let _g = serial(&LILA_LOCK);
     let home = tempfile::tempdir().unwrap();
     let image = "127.0.0.1:5000/lila/api:latest";
-    let old = image_of(lab, &LILA, "lila_api_1");
+    let old = lab.image_of(&LILA, "lila_api_1");
     let _back = LilaBack {
         lab,
         image,
@@ -141,9 +126,9 @@ fn three_lila_releases_a_picker_a_rollback_to_the_first_and_kept_images_survive_
     let mut ids = Vec::new();
     for n in 1..=3 {
         let id = build_release(lab, image, &old, n);
-        docker(lab, &LILA, &["push", image]);
+        lab.docker(&LILA, &["push", image]);
         // the old image as `latest` here, so only `compose pull` brings the new one
-        docker(lab, &LILA, &["tag", &old, image]);
+        lab.docker(&LILA, &["tag", &old, image]);
         let out = opsdeck(
             lab,
             home.path(),
@@ -155,7 +140,7 @@ fn three_lila_releases_a_picker_a_rollback_to_the_first_and_kept_images_survive_
             "deploy {n}: {}",
             both(&out)
         );
-        assert_eq!(image_of(lab, &LILA, "lila_api_1"), id, "deploy {n}");
+        assert_eq!(lab.image_of(&LILA, "lila_api_1"), id, "deploy {n}");
         ids.push(id);
     }
     assert!(ids[0] != ids[1] && ids[1] != ids[2]);
@@ -217,18 +202,18 @@ fn three_lila_releases_a_picker_a_rollback_to_the_first_and_kept_images_survive_
     // unused images are held by containers of the test's (tests/run removes them if
     // this test is cut short); an image nobody keeps shows the prune really ran.
     let unkept = build_release(lab, "opsdeck-test/prune-me:1", &old, 9);
-    let used: Vec<String> = docker(lab, &LILA, &["ps", "-aq", "--no-trunc"])
+    let used: Vec<String> = lab
+        .docker(&LILA, &["ps", "-aq", "--no-trunc"])
         .lines()
-        .map(|c| docker(lab, &LILA, &["inspect", "-f", "{{.Image}}", c]))
+        .map(|c| lab.docker(&LILA, &["inspect", "-f", "{{.Image}}", c]))
         .collect();
-    let all = docker(lab, &LILA, &["images", "-q", "--no-trunc"]);
+    let all = lab.docker(&LILA, &["images", "-q", "--no-trunc"]);
     let mut holders = Vec::new();
     for img in all.lines().filter(|l| !l.is_empty()) {
         if used.iter().any(|u| u == img) || ids.iter().any(|i| i == img) || *img == unkept {
             continue;
         }
-        let id = docker(
-            lab,
+        let id = lab.docker(
             &LILA,
             &[
                 "create",
@@ -241,19 +226,19 @@ fn three_lila_releases_a_picker_a_rollback_to_the_first_and_kept_images_survive_
         );
         holders.push(id);
     }
-    docker(lab, &LILA, &["image", "prune", "-af"]);
+    lab.docker(&LILA, &["image", "prune", "-af"]);
     for id in &holders {
-        docker(lab, &LILA, &["rm", "-f", id]);
+        lab.docker(&LILA, &["rm", "-f", id]);
     }
     assert!(
-        !docker_out(lab, &LILA, &["image", "inspect", &unkept])
+        !lab.docker_out(&LILA, &["image", "inspect", &unkept])
             .status
             .success(),
         "the prune removed nothing"
     );
     for (n, id) in ids.iter().enumerate() {
         assert!(
-            docker_out(lab, &LILA, &["image", "inspect", id])
+            lab.docker_out(&LILA, &["image", "inspect", id])
                 .status
                 .success(),
             "release #{}'s image {id} was pruned",
@@ -270,7 +255,7 @@ fn three_lila_releases_a_picker_a_rollback_to_the_first_and_kept_images_survive_
         ],
     );
     assert!(out.status.success(), "{}", both(&out));
-    assert_eq!(image_of(lab, &LILA, "lila_api_1"), ids[0], "{}", both(&out));
+    assert_eq!(lab.image_of(&LILA, "lila_api_1"), ids[0], "{}", both(&out));
     let err = text(&out.stderr);
     assert!(err.contains("release #1 "), "{err}");
     assert!(err.contains("release #4 "), "{err}");
@@ -298,7 +283,7 @@ fn three_lila_releases_a_picker_a_rollback_to_the_first_and_kept_images_survive_
         "{}",
         both(&out)
     );
-    assert_eq!(image_of(lab, &LILA, "lila_api_1"), ids[0]);
+    assert_eq!(lab.image_of(&LILA, "lila_api_1"), ids[0]);
     let a = audit(home.path());
     let actions: Vec<&str> = a.iter().map(|r| r["action"].as_str().unwrap()).collect();
     assert_eq!(
@@ -313,7 +298,7 @@ fn the_oldest_release_ages_out_with_its_keep_tag_and_keeper() {
     let Some(lab) = Lab::get() else { return };
     let _g = serial(&LILA_LOCK);
     let home = tempfile::tempdir().unwrap();
-    let old = image_of(lab, &LILA, "lila_api_1");
+    let old = lab.image_of(&LILA, "lila_api_1");
     let _back = LilaBack {
         lab,
         image: "127.0.0.1:5000/lila/api:latest",
@@ -337,9 +322,8 @@ fn the_oldest_release_ages_out_with_its_keep_tag_and_keeper() {
         .status()
         .unwrap();
     assert!(st.success(), "writing lila's history");
-    docker(lab, &LILA, &["tag", &old, "opsdeck-keep/lila/api:5"]);
-    docker(
-        lab,
+    lab.docker(&LILA, &["tag", &old, "opsdeck-keep/lila/api:5"]);
+    lab.docker(
         &LILA,
         &[
             "create",
@@ -365,27 +349,23 @@ fn the_oldest_release_ages_out_with_its_keep_tag_and_keeper() {
     assert_eq!(list.len(), 20);
     assert_eq!(list.last().unwrap()["n"], 6);
     assert!(
-        !docker_out(lab, &LILA, &["inspect", "opsdeck-keep-lila-api-5"])
+        !lab.docker_out(&LILA, &["inspect", "opsdeck-keep-lila-api-5"])
             .status
             .success(),
         "the aged-out keeper is still there"
     );
     assert!(
-        !docker_out(lab, &LILA, &["image", "inspect", "opsdeck-keep/lila/api:5"])
+        !lab.docker_out(&LILA, &["image", "inspect", "opsdeck-keep/lila/api:5"])
             .status
             .success(),
         "the aged-out tag is still there"
     );
     assert!(
-        docker_out(lab, &LILA, &["inspect", "opsdeck-keep-lila-api-25"])
+        lab.docker_out(&LILA, &["inspect", "opsdeck-keep-lila-api-25"])
             .status
             .success(),
         "the new release has no keeper"
     );
-}
-
-fn cs_sql(lab: &Lab, sql: &str) -> String {
-    lab.cs_sql(sql)
 }
 
 /// Drops the probe table and the history the test made.
@@ -427,10 +407,9 @@ fn a_failed_migration_leaves_its_dump_and_a_failed_release_and_the_restore_bring
         table: table.clone(),
     };
     forget_releases(lab, &COURSE_SUPPORTER, "course-supporter");
-    cs_sql(
-        lab,
-        &format!("CREATE TABLE {table} (v text); INSERT INTO {table} VALUES ('kept')"),
-    );
+    lab.cs_sql(&format!(
+        "CREATE TABLE {table} (v text); INSERT INTO {table} VALUES ('kept')"
+    ));
     // A migration that drops the table, then fails.
     let config = host_inventory(
         home.path(),
@@ -473,7 +452,7 @@ format = "custom"
     );
     assert_eq!(out.status.code(), Some(1), "{}", both(&out));
     assert_eq!(
-        cs_sql(lab, &format!("SELECT to_regclass('{table}')")),
+        lab.cs_sql(&format!("SELECT to_regclass('{table}')")),
         "",
         "the migration dropped the table"
     );
@@ -519,7 +498,7 @@ format = "custom"
         ],
     );
     assert!(out.status.success(), "{}", both(&out));
-    assert_eq!(cs_sql(lab, &format!("SELECT v FROM {table}")), "kept");
+    assert_eq!(lab.cs_sql(&format!("SELECT v FROM {table}")), "kept");
     let all = both(&out);
     assert!(all.contains("stopped course-supporter-app"), "{all}");
     // the script's own lines, on stdout
@@ -574,12 +553,7 @@ fn course_supporter_rolls_back_to_an_older_release_with_its_commit_and_schema() 
     let config = lab.config.display().to_string();
     let stamp = std::process::id();
     let (first, second) = (format!("rb_a_{stamp}"), format!("rb_b_{stamp}"));
-    let exists = |t: &str| {
-        cs_sql(
-            lab,
-            &format!("select to_regclass('public.{t}') is not null"),
-        )
-    };
+    let exists = |t: &str| lab.cs_sql(&format!("select to_regclass('public.{t}') is not null"));
     let deploy = |name: &str| {
         lab.lab(&["cs-commit", name]);
         let out = opsdeck(
@@ -590,7 +564,7 @@ fn course_supporter_rolls_back_to_an_older_release_with_its_commit_and_schema() 
         assert!(out.status.success(), "{}", both(&out));
         (
             cs(lab, "git rev-parse HEAD"),
-            image_of(lab, &COURSE_SUPPORTER, "course-supporter-app"),
+            lab.image_of(&COURSE_SUPPORTER, "course-supporter-app"),
         )
     };
     let (commit_a, image_a) = deploy(&first);
@@ -628,7 +602,7 @@ fn course_supporter_rolls_back_to_an_older_release_with_its_commit_and_schema() 
     );
     assert!(out.status.success(), "{}", both(&out));
     assert_eq!(
-        image_of(lab, &COURSE_SUPPORTER, "course-supporter-app"),
+        lab.image_of(&COURSE_SUPPORTER, "course-supporter-app"),
         image_a
     );
     assert_eq!(cs(lab, "git rev-parse HEAD"), commit_a);
