@@ -10,6 +10,7 @@ pub mod config;
 pub mod docker;
 pub mod jobs;
 pub mod model;
+pub mod onboard;
 pub mod remote;
 pub mod runtime;
 pub mod sanitize;

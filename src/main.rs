@@ -224,6 +224,36 @@ enum Command {
     /// It completes subcommands, flags, and the names of hosts, stacks, actions and backup
     /// sets from the inventory opsdeck would load for the line being completed. Bash:
     /// `source <(opsdeck completions bash)` in ~/.bashrc; the README has the other shells.
+    /// Write an inventory from the hosts you already have: look at each over SSH and
+    /// propose its compose stacks (from the containers' compose labels), its Postgres
+    /// services and the backups already being taken, every guess marked `# found:`.
+    ///
+    /// Hosts: those named (`[user@]host[:port]` or an ssh_config alias), every concrete
+    /// `Host` of ~/.ssh/config with --from-ssh-config, the hosts of an Ansible inventory
+    /// (INI or YAML) with --ansible. A host it cannot reach is written commented out with
+    /// the reason. It never overwrites a file without --force; with the file present it
+    /// prints what it would add.
+    Init {
+        /// Hosts to look at: `[user@]host[:port]` or ssh_config aliases.
+        hosts: Vec<String>,
+        /// Every concrete host of ~/.ssh/config.
+        #[arg(long)]
+        from_ssh_config: bool,
+        /// The hosts of an Ansible inventory (INI or YAML): ansible_host, ansible_user,
+        /// ansible_port, ansible_ssh_private_key_file.
+        #[arg(long, value_name = "INVENTORY", value_hint = ValueHint::FilePath)]
+        ansible: Option<PathBuf>,
+        /// The file to write (`-` for standard output); default: --config, else
+        /// ~/.config/opsdeck/hosts.toml.
+        #[arg(long, short = 'o', value_name = "PATH", value_hint = ValueHint::FilePath)]
+        out: Option<PathBuf>,
+        /// Rewrite an existing file (the old one is kept as .bak).
+        #[arg(long)]
+        force: bool,
+        /// Record host keys no known_hosts file has yet (like ssh's accept-new).
+        #[arg(long)]
+        accept_new: bool,
+    },
     Completions {
         /// The shell.
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(complete::SHELLS))]
@@ -370,6 +400,39 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Completions { shell }) => completions(&shell),
+        Some(Command::Init {
+            hosts,
+            from_ssh_config,
+            ansible,
+            out,
+            force,
+            accept_new,
+        }) => {
+            let Some(out) = out.or(cli.config).or_else(opsdeck::cli::init::default_out) else {
+                eprintln!("opsdeck init: no config directory: name the file with --out");
+                return ExitCode::from(2);
+            };
+            let command = std::iter::once("opsdeck".to_string())
+                .chain(std::env::args().skip(1))
+                .map(|a| shlex::try_quote(&a).map(|q| q.into_owned()).unwrap_or(a))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let args = opsdeck::cli::init::InitArgs {
+                from_ssh_config,
+                ansible,
+                hosts,
+                out,
+                force,
+                accept_new,
+                command,
+            };
+            let _log_guard = init_logging();
+            let runtime = match async_runtime() {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            ExitCode::from(runtime.block_on(opsdeck::cli::init::run(args)))
+        }
         Some(Command::Man { command, out_dir }) => man(&command, out_dir),
         Some(Command::Config {
             action: ConfigAction::Check { path },

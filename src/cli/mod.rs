@@ -4,6 +4,7 @@ pub mod check;
 pub mod complete;
 pub mod events;
 pub mod exec;
+pub mod init;
 pub mod logs;
 pub mod man;
 pub mod multi;

@@ -123,14 +123,30 @@ fn home_ssh(file: &str) -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| Path::new(&h).join(".ssh").join(file))
 }
 
+/// Unknown keywords are skipped, and the ones ssh2_config knows but does not model (such as
+/// `UserKnownHostsFile`) are kept for [`resolve`] to read.
+pub const PARSE_RULES: ssh2_config::ParseRule = ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS
+    .union(ssh2_config::ParseRule::ALLOW_UNSUPPORTED_FIELDS);
+
+/// `UserKnownHostsFile` of an ssh_config host: its files, `none` meaning none.
+fn user_known_hosts(params: &ssh2_config::HostParams) -> Vec<PathBuf> {
+    params
+        .unsupported_fields
+        .get("userknownhostsfile")
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a.split_whitespace())
+        .filter(|f| *f != "none" && *f != "/dev/null")
+        .map(expand_home)
+        .collect()
+}
+
 /// Reads `~/.ssh/config` if there is one; a broken file is reported, not fatal.
 pub fn load_ssh_config() -> Option<ssh2_config::SshConfig> {
     let path = home_ssh("config")?;
     let file = std::fs::File::open(path).ok()?;
     let mut reader = std::io::BufReader::new(file);
-    match ssh2_config::SshConfig::default()
-        .parse(&mut reader, ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS)
-    {
+    match ssh2_config::SshConfig::default().parse(&mut reader, PARSE_RULES) {
         Ok(c) => Some(c),
         Err(e) => {
             tracing::warn!("~/.ssh/config: {e}");
@@ -212,6 +228,9 @@ pub fn resolve(host: &Host, settings: &Settings, cfg: Option<&ssh2_config::SshCo
         .map(expand_home)
         .into_iter()
         .collect();
+    if let Some(c) = cfg {
+        known_hosts.extend(user_known_hosts(&c.query(host.address())));
+    }
     known_hosts.extend(home_ssh("known_hosts"));
     known_hosts.dedup();
     Target {
@@ -1050,12 +1069,9 @@ mod tests {
 
     #[test]
     fn ssh_config_supplies_hostname_user_port_identity_and_jump() {
-        let text = "Host web\n  HostName 127.0.0.12\n  User lila\n  Port 2200\n  IdentityFile /keys/lab\n  ProxyJump cs@127.0.0.11\n";
+        let text = "Host web\n  HostName 127.0.0.12\n  User lila\n  Port 2200\n  IdentityFile /keys/lab\n  ProxyJump cs@127.0.0.11\n  UserKnownHostsFile /keys/known_hosts /keys/other\nHost *\n  SendEnv LANG\n  UserKnownHostsFile /never\n";
         let cfg = ssh2_config::SshConfig::default()
-            .parse(
-                &mut text.as_bytes(),
-                ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS,
-            )
+            .parse(&mut text.as_bytes(), PARSE_RULES)
             .unwrap();
         let inv =
             crate::config::parse_str("[[host]]\nname = \"web\"\n", Path::new("t.toml")).unwrap();
@@ -1064,6 +1080,11 @@ mod tests {
         assert_eq!(t.dest.user, "lila");
         assert_eq!(t.dest.port, 2200);
         assert_eq!(t.dest.identities[0], PathBuf::from("/keys/lab"));
+        // UserKnownHostsFile, the first block's (as ssh takes the first value), before
+        // ~/.ssh/known_hosts.
+        assert_eq!(t.known_hosts[0], PathBuf::from("/keys/known_hosts"));
+        assert_eq!(t.known_hosts[1], PathBuf::from("/keys/other"));
+        assert!(!t.known_hosts.contains(&PathBuf::from("/never")));
         assert_eq!(t.jumps.len(), 1);
         assert_eq!(
             (t.jumps[0].user.as_str(), t.jumps[0].hostname.as_str()),
