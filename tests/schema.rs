@@ -651,3 +651,63 @@ fn the_example_points_editors_at_the_schema() {
         "{first}"
     );
 }
+
+/// What `opsdeck init` writes (a host looked at, with a stack, a Postgres service and its
+/// dumps; one not reachable) is valid, like everything else opsdeck asks users to keep.
+#[test]
+fn the_inventory_init_writes_is_valid() {
+    use opsdeck::onboard::discover::{self, ContainerSeen};
+    use opsdeck::onboard::probe::{FileSeen, Probe};
+    use opsdeck::onboard::{Candidate, HostReport, Outcome, render};
+    let mut db = ContainerSeen {
+        name: "shop_db_1".into(),
+        image: "postgres:16".into(),
+        project: Some("shop".into()),
+        service: Some("db".into()),
+        working_dir: Some("/home/deploy/shop".into()),
+        config_files: Some("/home/deploy/shop/compose.prod.yml".into()),
+        environment_file: Some("/home/deploy/shop/.env.prod".into()),
+        ..ContainerSeen::default()
+    };
+    db.pg_env.insert("POSTGRES_USER".into(), "shop".into());
+    let probe = Probe {
+        home: "/home/deploy".into(),
+        now: Some(200_000),
+        docker_host: Some("unix:///run/user/1000/docker.sock".into()),
+        compose_v1: true,
+        files: (0..3)
+            .map(|d| FileSeen {
+                path: format!("/home/deploy/backups/shop-2026120{d}.dump"),
+                size: 4096,
+                mtime: 100_000 + d * 86_400 / 2,
+            })
+            .collect(),
+        ..Probe::default()
+    };
+    let looked = HostReport {
+        candidate: Candidate {
+            name: "web1".into(),
+            address: "10.0.0.1".into(),
+            user: Some("deploy".into()),
+            port: Some(2222),
+            identity_file: Some("~/.ssh/web".into()),
+            jump: Some("bastion".into()),
+            origin: "inventory.yml (group web)".into(),
+            resolved: None,
+        },
+        outcome: Outcome::Found(discover::host(&probe, &[db], &[])),
+    };
+    let down = HostReport {
+        candidate: Candidate {
+            name: "web2".into(),
+            address: "web2".into(),
+            origin: "~/.ssh/config".into(),
+            ..Candidate::default()
+        },
+        outcome: Outcome::Unreachable("no answer".into()),
+    };
+    let text = render::file(&[looked, down], "now", "opsdeck init");
+    assert!(loader_accepts(&text), "{text}");
+    assert_accepts(&validator(), "init's inventory", &text);
+    assert!(text.contains("max_age = \"14h\""), "{text}");
+}
