@@ -709,7 +709,18 @@ fn run_tui(cli: Cli) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let result = runtime.block_on(opsdeck::runtime::run(config, theme, cli.read_only));
+    let mut config = config;
+    let result = loop {
+        match runtime.block_on(opsdeck::runtime::run(config, theme.clone(), cli.read_only)) {
+            // The first-run import wrote an inventory: watch it.
+            Ok(Some(path)) => match config::load(Source::Xdg(PathBuf::from(&path))) {
+                Ok(c) => config = c,
+                Err(e) => break Err(anyhow::anyhow!("the imported inventory: {e}")),
+            },
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
     // Dropping the tasks now, not at some later point of exit: a job that did not stop
     // within the console's wait writes its audit line as it is dropped.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

@@ -21,10 +21,7 @@ pub struct InitArgs {
     pub command: String,
 }
 
-/// The default file `init` writes: the inventory opsdeck reads when no other is named.
-pub fn default_out() -> Option<PathBuf> {
-    crate::config::xdg_config_dir().map(|d| d.join("hosts.toml"))
-}
+pub use crate::onboard::default_out;
 
 /// The hosts to look at, first mention wins; an error is a usage error (exit 2).
 pub fn candidates(
@@ -102,30 +99,10 @@ fn summary(r: &HostReport) -> String {
     }
 }
 
-fn write_atomic(path: &Path, text: &str, keep_old: bool) -> Result<(), String> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    if keep_old && path.exists() {
-        let bak = path.with_extension("toml.bak");
-        std::fs::copy(path, &bak).map_err(|e| format!("{}: {e}", bak.display()))?;
-    }
-    let tmp = path.with_extension("toml.partial");
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn now_text() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%d %H:%M UTC")
-        .to_string()
-}
-
 /// Runs `init`; the exit status: 0 written (or printed), 1 failed to write, 2 usage.
 pub async fn run(args: InitArgs) -> u8 {
-    let ssh_config = ssh::load_ssh_config();
-    let mut cands = match candidates(&args, ssh_config.as_ref()) {
+    let ssh_config = ssh::load_ssh_config().map(std::sync::Arc::new);
+    let mut cands = match candidates(&args, ssh_config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("opsdeck init: {e}");
@@ -180,11 +157,11 @@ pub async fn run(args: InitArgs) -> u8 {
     };
     eprintln!("opsdeck init: looking at {} host(s)…", cands.len());
     let total = cands.len();
-    let reports = onboard::look_all(&cands, ssh_config.as_ref(), &policy, |done, r| {
+    let reports = onboard::look_all(&cands, ssh_config.clone(), &policy, |done, r| {
         eprintln!("  [{done}/{total}] {}", summary(r));
     })
     .await;
-    let text = onboard::render::file(&reports, &now_text(), &args.command);
+    let text = onboard::render::file(&reports, &onboard::now_text(), &args.command);
     // What is written must load: a guess that broke the file would be a bug here.
     if let Err(e) = crate::config::parse_str(&text, Path::new("<init>")) {
         eprintln!("opsdeck init: the inventory it made does not load (a bug in opsdeck): {e}");
@@ -208,7 +185,7 @@ pub async fn run(args: InitArgs) -> u8 {
             Err(_) => 1,
         };
     }
-    if let Err(e) = write_atomic(&args.out, &text, args.force) {
+    if let Err(e) = onboard::write_inventory(&args.out, &text, args.force) {
         eprintln!("opsdeck init: cannot write {e}");
         return 1;
     }

@@ -426,11 +426,35 @@ pub enum Msg {
     },
     /// SIGTERM, SIGHUP: leave cleanly.
     Shutdown,
+    /// The first-run import from `~/.ssh/config` (`I`): hosts looked at so far, or its end.
+    Import(ImportMsg),
+}
+
+/// How the first-run import goes.
+#[derive(Debug, Clone)]
+pub enum ImportMsg {
+    Progress {
+        done: usize,
+        total: usize,
+    },
+    /// The inventory written (its path), or why none was.
+    Done(Result<String, String>),
+}
+
+/// The first-run offer: with no inventory anywhere and hosts in `~/.ssh/config`, the
+/// console offers to write one from them (what `opsdeck init --from-ssh-config` does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Import {
+    Offered { hosts: usize },
+    Running { done: usize, total: usize },
+    Failed { hosts: usize, error: String },
 }
 
 /// Work for the runtime: the model asks, workers do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
+    /// Write an inventory from `~/.ssh/config`'s hosts (answered by [`Msg::Import`]).
+    Import,
     /// Read a stack's release history and what it runs (answered by [`Msg::Releases`]).
     ReadReleases {
         host: usize,
@@ -543,6 +567,10 @@ pub struct Model {
     pub should_quit: bool,
     /// Pre-flights asked so far: each confirmation knows its answer by this number.
     pub preflights: u64,
+    /// The first-run import from `~/.ssh/config`, when offered.
+    pub import: Option<Import>,
+    /// An inventory to load once this console's loop ends (the import wrote it).
+    pub reload: Option<String>,
 }
 
 const FLASH_SECS: i64 = 4;
@@ -582,6 +610,8 @@ impl Model {
             dirty: true,
             should_quit: false,
             preflights: 0,
+            import: None,
+            reload: None,
         }
     }
 
@@ -752,6 +782,27 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Key(key) => {
             model.dirty = true;
             on_key(model, key, &mut effects);
+        }
+        Msg::Import(m) => {
+            model.dirty = true;
+            match m {
+                ImportMsg::Progress { done, total } => {
+                    model.import = Some(Import::Running { done, total });
+                }
+                ImportMsg::Done(Ok(path)) => {
+                    // The console starts again over the new inventory.
+                    model.reload = Some(path);
+                    model.should_quit = true;
+                }
+                ImportMsg::Done(Err(error)) => {
+                    let hosts = match model.import {
+                        Some(Import::Running { total, .. }) => total,
+                        _ => 0,
+                    };
+                    model.flash(Level::Error, format!("import failed: {error}"));
+                    model.import = Some(Import::Failed { hosts, error });
+                }
+            }
         }
         Msg::Tick { now } => {
             let before = model.now.as_second();
@@ -1004,6 +1055,17 @@ fn on_key(model: &mut Model, key: Key, effects: &mut Vec<Effect>) {
     }
     if model.input.is_some() {
         on_input_key(model, key);
+        return;
+    }
+    if key == Key::Char('I')
+        && model.overlay == Overlay::None
+        && let Some(Import::Offered { hosts } | Import::Failed { hosts, .. }) = model.import
+    {
+        model.import = Some(Import::Running {
+            done: 0,
+            total: hosts,
+        });
+        effects.push(Effect::Import);
         return;
     }
     match &mut model.overlay {

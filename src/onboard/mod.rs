@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions};
-use futures::StreamExt;
 
 use crate::remote::ssh::{self, KeyPolicy, Passphrases, Session, SshError};
 pub use render::{HostReport, Outcome};
@@ -216,25 +215,123 @@ async fn containers(
 /// reports come back in the candidates' order.
 pub async fn look_all(
     candidates: &[Candidate],
-    ssh_config: Option<&ssh2_config::SshConfig>,
+    ssh_config: Option<Arc<ssh2_config::SshConfig>>,
     policy: &KeyPolicy,
     mut progress: impl FnMut(usize, &HostReport),
 ) -> Vec<HostReport> {
+    let turns = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
+    let mut runs = tokio::task::JoinSet::new();
+    for (i, c) in candidates.iter().cloned().enumerate() {
+        let (cfg, policy, turns) = (ssh_config.clone(), policy.clone(), turns.clone());
+        runs.spawn(async move {
+            let _turn = turns.acquire_owned().await;
+            (i, look(&c, cfg.as_deref(), &policy).await)
+        });
+    }
     let mut slots: Vec<Option<HostReport>> = vec![None; candidates.len()];
     let mut done = 0;
-    let mut runs = futures::stream::iter(candidates.iter().enumerate())
-        .map(|(i, c)| async move { (i, look(c, ssh_config, policy).await) })
-        .buffer_unordered(PARALLEL);
-    while let Some((i, r)) = runs.next().await {
-        done += 1;
-        progress(done, &r);
-        slots[i] = Some(r);
+    while let Some(joined) = runs.join_next().await {
+        if let Ok((i, r)) = joined {
+            done += 1;
+            progress(done, &r);
+            slots[i] = Some(r);
+        }
     }
-    slots.into_iter().flatten().collect()
+    // A look that panicked (a bug) still leaves its host in the file, unprobed.
+    slots
+        .into_iter()
+        .zip(candidates)
+        .map(|(r, c)| {
+            r.unwrap_or_else(|| HostReport {
+                candidate: c.clone(),
+                outcome: Outcome::Unreachable("opsdeck's look at it failed (a bug)".into()),
+            })
+        })
+        .collect()
 }
 
 /// The names an inventory file already has, to leave out of what `init` adds.
 pub fn existing_names(text: &str, path: &std::path::Path) -> Result<Vec<String>, String> {
     let inv = crate::config::parse_str(text, path).map_err(|e| e.to_string())?;
     Ok(inv.hosts.iter().map(|h| h.name.get_ref().clone()).collect())
+}
+
+/// The default file `init` writes: the inventory opsdeck reads when no other is named.
+pub fn default_out() -> Option<std::path::PathBuf> {
+    crate::config::xdg_config_dir().map(|d| d.join("hosts.toml"))
+}
+
+/// `2026-12-03 11:00 UTC`, for the written file's first comment.
+pub fn now_text() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%d %H:%M UTC")
+        .to_string()
+}
+
+/// Writes an inventory whole or not at all (a temporary file renamed into place), its
+/// directory made first; with `keep_old`, an existing file is copied to `.toml.bak` first.
+pub fn write_inventory(path: &std::path::Path, text: &str, keep_old: bool) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    if keep_old && path.exists() {
+        let bak = path.with_extension("toml.bak");
+        std::fs::copy(path, &bak).map_err(|e| format!("{}: {e}", bak.display()))?;
+    }
+    let tmp = path.with_extension("toml.partial");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The console's first-run offer: how many hosts `~/.ssh/config` names, when it names any
+/// and no inventory exists where the import would write one.
+pub fn offer() -> Option<usize> {
+    if default_out().is_none_or(|p| p.exists()) {
+        return None;
+    }
+    let cfg = ssh::load_ssh_config()?;
+    let n = sources::from_ssh_config(&cfg).len();
+    (n > 0).then_some(n)
+}
+
+/// The console's import (`I`): `opsdeck init --from-ssh-config` into the default file,
+/// never over an existing one, unknown host keys left for the console to ask about.
+/// Returns the file written.
+pub async fn import_ssh_config(progress: impl FnMut(usize, usize)) -> Result<String, String> {
+    let mut progress = progress;
+    let out = default_out().ok_or("no config directory (is HOME set?)")?;
+    if out.exists() {
+        return Err(format!(
+            "{} exists already: it is left alone",
+            out.display()
+        ));
+    }
+    let cfg = ssh::load_ssh_config().ok_or("~/.ssh/config is gone or does not parse")?;
+    let candidates = sources::from_ssh_config(&cfg);
+    if candidates.is_empty() {
+        return Err("~/.ssh/config names no concrete host".into());
+    }
+    let total = candidates.len();
+    let reports = look_all(
+        &candidates,
+        Some(Arc::new(cfg)),
+        &KeyPolicy::Refuse,
+        |done, _| progress(done, total),
+    )
+    .await;
+    let text = render::file(
+        &reports,
+        &now_text(),
+        "opsdeck (I: import from ~/.ssh/config)",
+    );
+    crate::config::parse_str(&text, &out).map_err(|e| format!("a bug in opsdeck: {e}"))?;
+    if out.exists() {
+        return Err(format!(
+            "{} appeared meanwhile: it is left alone",
+            out.display()
+        ));
+    }
+    write_inventory(&out, &text, false)?;
+    Ok(out.display().to_string())
 }

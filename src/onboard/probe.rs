@@ -161,10 +161,8 @@ pub fn dump_target(command: &str) -> Option<(String, String)> {
             if rest.is_empty() { next } else { Some(rest) }
         } else if *w == "-f" || *w == "--file" {
             next
-        } else if let Some(v) = w.strip_prefix("--file=") {
-            Some(v)
         } else {
-            None
+            w.strip_prefix("--file=")
         };
         if let Some(p) = candidate
             && p.contains('/')

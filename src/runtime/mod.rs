@@ -62,9 +62,14 @@ pub fn initial_model(config: &Config, read_only: bool) -> Model {
     model
 }
 
-pub async fn run(config: Config, theme: Theme, read_only: bool) -> anyhow::Result<()> {
+/// Runs the console until the operator quits. `Ok(Some(path))`: the first-run import wrote
+/// an inventory there, for the caller to start the console again over it.
+pub async fn run(config: Config, theme: Theme, read_only: bool) -> anyhow::Result<Option<String>> {
     let (tx, rx) = mpsc::channel::<Msg>(1024);
     let mut model = initial_model(&config, read_only);
+    if config.source == crate::config::Source::BuiltinLocal {
+        model.import = crate::onboard::offer().map(|hosts| crate::model::Import::Offered { hosts });
+    }
     // The console asks about unknown host keys instead of taking them.
     let shared = remote::Shared::new(false);
     let handles: Vec<HostHandle> = config
@@ -101,6 +106,7 @@ pub async fn run(config: Config, theme: Theme, read_only: bool) -> anyhow::Resul
     let term = terminal::enter()?;
     let mut console = Console {
         term,
+        tx: tx.clone(),
         model,
         theme: &theme,
         rx,
@@ -119,7 +125,7 @@ pub async fn run(config: Config, theme: Theme, read_only: bool) -> anyhow::Resul
     };
     console.stop_jobs(&why).await;
     terminal::restore();
-    ended.map(|_| ())
+    ended.map(|_| console.model.reload.take())
 }
 
 /// How long quitting waits for running jobs to stop on their hosts and write their audit
@@ -169,6 +175,8 @@ impl Signals {
 
 struct Console<'a> {
     term: terminal::Term,
+    /// For work the console starts itself (the first-run import).
+    tx: mpsc::Sender<Msg>,
     model: Model,
     theme: &'a Theme,
     rx: mpsc::Receiver<Msg>,
@@ -243,10 +251,26 @@ impl Console<'_> {
                         container,
                         stack,
                     } => self.ask_shell(host, container, stack),
+                    Effect::Import => self.start_import(),
                     effect => dispatch(effect, &self.handles),
                 }
             }
         }
+    }
+
+    /// The first-run import, in the background: progress and its end come back as
+    /// [`Msg::Import`].
+    fn start_import(&self) {
+        use crate::model::ImportMsg;
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let progress = tx.clone();
+            let result = crate::onboard::import_ssh_config(move |done, total| {
+                let _ = progress.try_send(Msg::Import(ImportMsg::Progress { done, total }));
+            })
+            .await;
+            let _ = tx.send(Msg::Import(ImportMsg::Done(result))).await;
+        });
     }
 
     /// Asks the host's worker for a shell; the event loop hands the terminal over when it
@@ -582,6 +606,8 @@ fn dead_workers(handles: &[HostHandle], reported: &mut [bool], now: Timestamp) -
 
 fn dispatch(effect: Effect, handles: &[HostHandle]) {
     match effect {
+        // The console's own (see `Console::apply`).
+        Effect::Import => {}
         Effect::RunJob { host, request } => {
             if let Some(h) = handles.get(host) {
                 h.send(HostCmd::Job(request));

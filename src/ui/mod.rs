@@ -22,9 +22,10 @@ pub fn view(model: &Model, theme: &Theme, frame: &mut Frame) {
         .iter()
         .filter_map(|h| h.key_alert.as_deref().map(|a| (h.name.as_str(), a)))
         .collect();
+    let offer = import_line(model);
     let [header, banner, body, footer] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Length(u16::from(!alerts.is_empty())),
+        Constraint::Length(u16::from(!alerts.is_empty() || offer.is_some())),
         Constraint::Min(1),
         Constraint::Length(1),
     ])
@@ -39,6 +40,9 @@ pub fn view(model: &Model, theme: &Theme, frame: &mut Frame) {
         };
         let text = format!(" ⚠ {name}: {alert}{more}");
         let style = theme.crit.add_modifier(ratatui::style::Modifier::REVERSED);
+        frame.render_widget(Paragraph::new(Span::styled(text, style)), banner);
+    } else if let Some((text, style)) = offer {
+        let style = style(theme).add_modifier(ratatui::style::Modifier::REVERSED);
         frame.render_widget(Paragraph::new(Span::styled(text, style)), banner);
     }
     match &model.view {
@@ -148,6 +152,43 @@ fn draw_header(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
 
 fn host_name(model: &Model, host: usize) -> &str {
     model.hosts.get(host).map_or("?", |h| h.name.as_str())
+}
+
+type StyleOf = fn(&Theme) -> ratatui::style::Style;
+
+/// The first-run import's line: the offer, its progress, or why it failed.
+fn import_line(model: &Model) -> Option<(String, StyleOf)> {
+    use crate::model::Import;
+    let hosts = |n: usize| {
+        if n == 1 {
+            "1 host".to_string()
+        } else {
+            format!("{n} hosts")
+        }
+    };
+    Some(match model.import.as_ref()? {
+        Import::Offered { hosts: n } => (
+            format!(
+                " No inventory yet: press I to import {} from ~/.ssh/config",
+                hosts(*n)
+            ),
+            |t| t.info,
+        ),
+        Import::Running { done, total } => (
+            format!(
+                " Importing from ~/.ssh/config: {done} of {} looked at…",
+                hosts(*total)
+            ),
+            |t| t.info,
+        ),
+        Import::Failed { error, .. } => (
+            format!(
+                " Import failed: {} (I to try again)",
+                crate::sanitize::line(error)
+            ),
+            |t| t.crit,
+        ),
+    })
 }
 
 fn draw_footer(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
