@@ -19,19 +19,7 @@ fn first_run_offers_the_ssh_config_hosts_and_i_imports_and_watches_them() {
     let Some(lab) = Lab::get() else { return };
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
-    std::fs::write(
-        home.path().join(".ssh/config"),
-        format!(
-            "Host course-supporter\n  HostName 127.0.0.11\n  User cs\n\
-             Host lila\n  HostName 127.0.0.12\n  User lila\n\
-             Host duckdb-app\n  HostName 127.0.0.13\n  User duck\n\
-             Host down\n  HostName 127.0.0.14\n  User deploy\n\
-             Host *\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
-            lab.key.display(),
-            lab.known_hosts.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(home.path().join(".ssh/config"), lab.ssh_config()).unwrap();
     let env: Vec<(&str, Option<&str>)> = lab
         .env
         .iter()

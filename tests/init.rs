@@ -17,18 +17,6 @@ use common::lab::Lab;
 use common::run::{both, opsdeck, text};
 use serde_json::Value;
 
-fn ssh_config(lab: &Lab) -> String {
-    format!(
-        "Host course-supporter\n  HostName 127.0.0.11\n  User cs\n\
-         Host lila\n  HostName 127.0.0.12\n  User lila\n\
-         Host duckdb-app\n  HostName 127.0.0.13\n  User duck\n\
-         Host down\n  HostName 127.0.0.14\n  User deploy\n\
-         Host *\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
-        lab.key.display(),
-        lab.known_hosts.display()
-    )
-}
-
 fn ansible_yaml(lab: &Lab) -> String {
     format!(
         "all:\n  vars:\n    ansible_ssh_private_key_file: {}\n  children:\n    web:\n      hosts:\n        lila:\n          ansible_host: 127.0.0.12\n          ansible_user: lila\n        duckdb-app:\n          ansible_host: 127.0.0.13\n          ansible_user: duck\n    db:\n      vars:\n        ansible_port: 22\n      hosts:\n        course-supporter:\n          ansible_host: 127.0.0.11\n          ansible_user: cs\n        down:\n          ansible_host: 127.0.0.14\n          ansible_user: deploy\n",
@@ -155,7 +143,7 @@ fn init_from_ssh_config_finds_the_labs_stacks_and_backups_and_never_overwrites()
     let Some(lab) = Lab::get() else { return };
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
-    std::fs::write(home.path().join(".ssh/config"), ssh_config(lab)).unwrap();
+    std::fs::write(home.path().join(".ssh/config"), lab.ssh_config()).unwrap();
     let file = home.path().join("conf/hosts.toml");
     let f = file.to_str().unwrap();
 

@@ -220,6 +220,7 @@ fn substitutions_collapsed(command: &str) -> String {
 
 /// `lila-$(date +%F).sql.gz` → `lila-*.sql.gz`; `db-%Y%m%d.dump` → `db-*.dump`.
 fn name_pattern(name: &str) -> Option<String> {
+    let name = substitutions_collapsed(name);
     let mut out = String::new();
     let mut chars = name.chars().peekable();
     let star = |out: &mut String| {
@@ -230,48 +231,24 @@ fn name_pattern(name: &str) -> Option<String> {
     while let Some(c) = chars.next() {
         match c {
             '$' => {
-                match chars.peek() {
-                    Some('(') => {
-                        let mut depth = 0;
-                        for c in chars.by_ref() {
-                            if c == '(' {
-                                depth += 1;
-                            } else if c == ')' {
-                                depth -= 1;
-                                if depth == 0 {
-                                    break;
-                                }
-                            }
+                if chars.peek() == Some(&'{') {
+                    for c in chars.by_ref() {
+                        if c == '}' {
+                            break;
                         }
                     }
-                    Some('{') => {
-                        for c in chars.by_ref() {
-                            if c == '}' {
-                                break;
-                            }
-                        }
-                    }
-                    _ => {
-                        while chars
-                            .peek()
-                            .is_some_and(|c| c.is_alphanumeric() || *c == '_')
-                        {
-                            chars.next();
-                        }
+                } else {
+                    while chars
+                        .peek()
+                        .is_some_and(|c| c.is_alphanumeric() || *c == '_')
+                    {
+                        chars.next();
                     }
                 }
                 star(&mut out);
             }
             '%' => {
                 chars.next();
-                star(&mut out);
-            }
-            '`' => {
-                for c in chars.by_ref() {
-                    if c == '`' {
-                        break;
-                    }
-                }
                 star(&mut out);
             }
             '"' | '\'' => {}

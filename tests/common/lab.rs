@@ -144,6 +144,20 @@ impl Lab {
         })
     }
 
+    /// An ssh_config naming the three lab hosts and the down one by their inventory
+    /// names, with the lab's key and known_hosts (for `opsdeck init` and the first run).
+    pub fn ssh_config(&self) -> String {
+        format!(
+            "Host course-supporter\n  HostName 127.0.0.11\n  User cs\n\
+             Host lila\n  HostName 127.0.0.12\n  User lila\n\
+             Host duckdb-app\n  HostName 127.0.0.13\n  User duck\n\
+             Host down\n  HostName 127.0.0.14\n  User deploy\n\
+             Host *\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
+            self.key.display(),
+            self.known_hosts.display()
+        )
+    }
+
     /// The Docker engine socket of a host (its `docker_socket` in the inventory).
     pub fn docker_socket(&self, host: &LabHost) -> PathBuf {
         self.run.join(host.name).join("docker.sock")
