@@ -659,7 +659,7 @@ fn every_subcommands_page_renders() {
         dir.path().join("man1").to_str().unwrap(),
     ]);
     let files: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
-    assert_eq!(files.len(), 13, "{files:?}"); // opsdeck, 10 subcommands, config check|schema
+    assert_eq!(files.len(), 14, "{files:?}"); // opsdeck, 11 subcommands, config check|schema
     for f in files {
         let name = Path::new(f)
             .file_stem()

@@ -23,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
         let r = judge(&g, &names);
         assert!(r.items.len() <= opsdeck::model::preflight::MAX_ITEMS);
         for i in &r.items {
-            assert!(!i.text.chars().any(opsdeck::sanitize::is_unsafe), "{:?}", i.text);
+            assert!(
+                !i.text.chars().any(opsdeck::sanitize::is_unsafe),
+                "{:?}",
+                i.text
+            );
         }
     }
 });

@@ -41,7 +41,10 @@ fuzz_target!(|input: Input| {
         for f in [&r.id, &r.at, &r.who, &r.recipe, &r.outcome] {
             assert!(clean(f), "{f:?}");
         }
-        for f in [&r.commit, &r.migration_head, &r.dump, &r.dump_set].into_iter().flatten() {
+        for f in [&r.commit, &r.migration_head, &r.dump, &r.dump_set]
+            .into_iter()
+            .flatten()
+        {
             assert!(clean(f), "{f:?}");
         }
         assert!(r.services.len() <= 64);
@@ -50,7 +53,10 @@ fuzz_target!(|input: Input| {
         }
         let _ = releases::changes(r, &input.running);
     }
-    assert!(h.releases.windows(2).all(|w| w[0].n < w[1].n), "ordered, no number twice");
+    assert!(
+        h.releases.windows(2).all(|w| w[0].n < w[1].n),
+        "ordered, no number twice"
+    );
     let again = releases::parse(releases::render(&h.releases).as_bytes());
     assert_eq!(again.releases, h.releases);
     assert_eq!(again.unreadable, 0);
@@ -77,7 +83,8 @@ fuzz_target!(|input: Input| {
     let theme = opsdeck::ui::Theme::load("default").expect("the default theme");
     TERMINAL.with(|t| {
         let mut t = t.borrow_mut();
-        t.draw(|f| opsdeck::ui::view(&model, &theme, f)).expect("a frame");
+        t.draw(|f| opsdeck::ui::view(&model, &theme, f))
+            .expect("a frame");
         for cell in t.backend().buffer().content() {
             assert!(
                 !cell.symbol().chars().any(|c| c.is_control() || bidi(c)),
