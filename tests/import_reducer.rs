@@ -80,6 +80,16 @@ fn without_the_offer_or_under_an_overlay_i_imports_nothing() {
     let mut m = offered();
     key(&mut m, Key::Char('?'));
     assert!(matches!(m.overlay, Overlay::Help(_)));
+    // Help lists the offer's key, which is no binding of the table (a custom action may
+    // take `I` in an inventory; with one, there is no offer).
+    let screen = format!(
+        "{:?}",
+        render(&m, &Theme::load("default").unwrap(), 160, 48).backend()
+    );
+    assert!(
+        screen.contains("import 4 host(s) from ~/.ssh/config"),
+        "{screen}"
+    );
     assert!(!key(&mut m, Key::Char('I')).contains(&Effect::Import));
     assert_eq!(m.import, Some(Import::Offered { hosts: 4 }));
 }

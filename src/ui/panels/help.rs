@@ -67,6 +67,18 @@ pub fn draw(model: &Model, scroll: u16, theme: &Theme, frame: &mut Frame, area: 
             theme.warn,
         )));
     }
+    if let Some(
+        crate::model::Import::Offered { hosts } | crate::model::Import::Failed { hosts, .. },
+    ) = &model.import
+    {
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {:<12}", "I"), theme.key),
+            Span::styled(
+                format!("import {hosts} host(s) from ~/.ssh/config into a new inventory"),
+                theme.text,
+            ),
+        ]));
+    }
     if !model.source.is_empty() {
         lines.push(Line::from(Span::styled(
             format!(" inventory: {}", model.source),
