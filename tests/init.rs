@@ -12,6 +12,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use common::lab::Lab;
 use common::run::{both, opsdeck, text};
@@ -22,6 +23,14 @@ fn ansible_yaml(lab: &Lab) -> String {
         "all:\n  vars:\n    ansible_ssh_private_key_file: {}\n  children:\n    web:\n      hosts:\n        lila:\n          ansible_host: 127.0.0.12\n          ansible_user: lila\n        duckdb-app:\n          ansible_host: 127.0.0.13\n          ansible_user: duck\n    db:\n      vars:\n        ansible_port: 22\n      hosts:\n        course-supporter:\n          ansible_host: 127.0.0.11\n          ansible_user: cs\n        down:\n          ansible_host: 127.0.0.14\n          ansible_user: deploy\n",
         lab.key.display()
     )
+}
+
+/// The cron test writes /etc/cron.d, which every lab host's probe reads (they share this
+/// machine): the tests of this file take turns.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Each host's container names, from `opsdeck status --json` over `config`.
@@ -141,6 +150,7 @@ fn check_written(lab: &Lab, home: &Path, file: &Path) {
 #[test]
 fn init_from_ssh_config_finds_the_labs_stacks_and_backups_and_never_overwrites() {
     let Some(lab) = Lab::get() else { return };
+    let _turn = serial();
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
     std::fs::write(home.path().join(".ssh/config"), lab.ssh_config()).unwrap();
@@ -182,6 +192,7 @@ fn init_from_ssh_config_finds_the_labs_stacks_and_backups_and_never_overwrites()
 #[test]
 fn init_from_an_ansible_yaml_inventory_writes_the_same_hosts() {
     let Some(lab) = Lab::get() else { return };
+    let _turn = serial();
     let home = tempfile::tempdir().unwrap();
     // No ssh_config here: the user's known_hosts knows the lab's keys.
     std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
@@ -207,4 +218,62 @@ fn init_from_an_ansible_yaml_inventory_writes_the_same_hosts() {
     assert!(written.contains("address = \"127.0.0.12\""), "{written}");
     assert!(written.contains("user = \"lila\""), "{written}");
     assert!(written.contains("(group web)"), "{written}");
+}
+
+/// Removes what the cron test put on the machine, however the test ends.
+struct CronFixture {
+    file: std::path::PathBuf,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for CronFixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.file);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn a_pg_dump_cron_job_names_a_backup_set_where_no_search_would_look() {
+    let Some(lab) = Lab::get() else { return };
+    let _turn = serial();
+    let duck_home = lab.state.join("home/duck");
+    let fixture = CronFixture {
+        file: "/etc/cron.d/opsdeck-init-test".into(),
+        dir: duck_home.join("pgdumps"),
+    };
+    std::fs::create_dir_all(&fixture.dir).unwrap();
+    std::fs::write(
+        fixture.dir.join("app-2026-12-01.sql.gz"),
+        b"not really gzip",
+    )
+    .unwrap();
+    std::fs::write(
+        &fixture.file,
+        format!(
+            "# a nightly dump\n30 3 * * * duck pg_dump -U app app | gzip > {}/app-$(date +\\%F).sql.gz\n",
+            fixture.dir.display()
+        ),
+    )
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
+    std::fs::write(home.path().join(".ssh/config"), lab.ssh_config()).unwrap();
+    let out = opsdeck(lab, home.path(), &["init", "duckdb-app", "-o", "-"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let written = text(&out.stdout);
+    let inv: toml::Value = toml::from_str(&written).unwrap();
+    let app = stack(&inv, "duckdb-app", "app");
+    let set = app["backup"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["glob"].as_str() == Some("app-*.sql.gz"))
+        .unwrap_or_else(|| panic!("no set from the crontab:\n{written}"));
+    assert_eq!(set["dir"].as_str(), Some("~/pgdumps"), "{written}");
+    assert!(
+        written.contains("1 file(s) in ~/pgdumps")
+            && written.contains("written by crontab: 30 3 * * * duck pg_dump"),
+        "{written}"
+    );
 }

@@ -269,7 +269,7 @@ fn max_age(files: &[&FileSeen]) -> Found<String> {
     let Some(&gap) = gaps.get(gaps.len() / 2).filter(|g| **g > 0) else {
         return found(
             "26h".to_string(),
-            "one file: a daily backup assumed, plus 2h",
+            "fewer than two files: a daily backup assumed, plus 2h",
         );
     };
     let margin = if gap >= 12 * 3600 { 2 * 3600 } else { gap / 10 };
@@ -381,6 +381,7 @@ pub fn host(probe: &Probe, containers: &[ContainerSeen], extra_files: &[FileSeen
     }
     let mut proposals: Vec<(String, String, Vec<&FileSeen>, String)> = Vec::new();
     for (dir, glob, why) in &jobs {
+        let dir = &tilde(dir, home);
         if !clean(dir) || !clean(glob) {
             continue;
         }

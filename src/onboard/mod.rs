@@ -121,27 +121,11 @@ async fn probe_host(session: &Arc<Session>) -> Outcome {
         .chain(&p.timers)
         .filter_map(|l| probe::dump_target(l))
         .map(|(d, _)| d)
-        .filter(|d| !d.contains(['\'', '\n']))
         .collect();
-    if !dirs.is_empty() {
-        let args: Vec<String> = dirs
-            .iter()
-            .map(|d| match d.strip_prefix("~/") {
-                Some(rest) => format!("\"$HOME\"/'{rest}'"),
-                None => format!("'{d}'"),
-            })
-            .collect();
-        let cmd = format!(
-            "for d in {}; do find \"$d\" -maxdepth 1 -type f -printf '%T@\\t%s\\t%p\\n' 2>/dev/null; done | head -n {}\necho '@@opsdeck:end'",
-            args.join(" "),
-            probe::MAX_FILES
-        );
-        if let Ok(out) = session
-            .exec(&format!("echo '@@opsdeck:files'\n{cmd}"))
-            .await
-        {
-            extra = probe::parse(&out.stdout).files;
-        }
+    if let Some(cmd) = probe::list_dirs_script(&dirs)
+        && let Ok(out) = session.exec(&cmd).await
+    {
+        extra = probe::parse(&out.stdout).files;
     }
     let mut found = discover::host(&p, &containers, &extra);
     found.notes.extend(notes);

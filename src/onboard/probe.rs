@@ -8,29 +8,31 @@ pub const ANSWER_CAP: usize = 1 << 20;
 /// Backup files listed at most (the newest of a directory are what matter).
 pub const MAX_FILES: usize = 5000;
 
-/// The probe, POSIX sh. Each section starts with a line `@@opsdeck:NAME`.
-pub const SCRIPT: &str = r#"
+/// The probe, POSIX sh, wrapped in `sh -c '…'` (SSH hands a command to the user's login
+/// shell, which may be fish or zsh), so it holds no single quote. Each section starts with
+/// a line `@@opsdeck:NAME`.
+pub const SCRIPT: &str = r#"sh -c '
 exec 2>/dev/null
 t=; command -v timeout >/dev/null && t="timeout 20"
-echo "@@opsdeck:home"; printf '%s\n' "$HOME"
+echo "@@opsdeck:home"; printf "%s\n" "$HOME"
 echo "@@opsdeck:now"; date +%s
-echo "@@opsdeck:docker_host"; printf '%s\n' "${DOCKER_HOST:-}"
+echo "@@opsdeck:docker_host"; printf "%s\n" "${DOCKER_HOST:-}"
 echo "@@opsdeck:sockets"
 for s in /var/run/docker.sock /run/docker.sock "${XDG_RUNTIME_DIR:-/nonexistent}/docker.sock" "$HOME/.docker/run/docker.sock"; do
-  [ -S "$s" ] && printf '%s\n' "$s"
+  [ -S "$s" ] && printf "%s\n" "$s"
 done
 echo "@@opsdeck:compose"
 docker compose version >/dev/null 2>&1 && echo v2
 command -v docker-compose >/dev/null 2>&1 && echo v1
 echo "@@opsdeck:cron"
-{ crontab -l; cat /etc/crontab /etc/cron.d/*; } | grep -E 'pg_dump|pg_dumpall|backup' | head -c 65536
+{ crontab -l; cat /etc/crontab /etc/cron.d/*; } | grep -E "pg_dump|pg_dumpall|backup" | head -c 65536
 echo
 echo "@@opsdeck:timers"
 if command -v systemctl >/dev/null 2>&1; then
   for scope in --system --user; do
-    for tm in $(systemctl $scope list-units --type=timer --all --no-legend --plain | awk '{print $1}' | head -n 200); do
+    for tm in $(systemctl $scope list-units --type=timer --all --no-legend --plain | awk "{print \$1}" | head -n 200); do
       for u in $(systemctl $scope show -p Triggers --value "$tm"); do
-        systemctl $scope cat "$u" | grep -E '^ExecStart' | grep -E 'pg_dump|pg_dumpall|backup' | sed "s|^|$tm |"
+        systemctl $scope cat "$u" | grep -E "^ExecStart" | grep -E "pg_dump|pg_dumpall|backup" | sed "s|^|$tm |"
       done
     done
   done | head -c 65536
@@ -39,10 +41,31 @@ echo
 echo "@@opsdeck:files"
 for r in "$HOME" /var/backups /backup /backups /srv /opt; do
   [ -d "$r" ] || continue
-  $t find "$r" -xdev -maxdepth 4 -type f -path '*backup*' \( -name '*.sql' -o -name '*.sql.gz' -o -name '*.sql.zst' -o -name '*.sql.xz' -o -name '*.sql.bz2' -o -name '*.dump' -o -name '*.pgdump' -o -name '*.tar.gz' -o -name '*.tgz' -o -name '*.tar.zst' -o -name '*.tar' -o -name '*.db' -o -name '*.sqlite' -o -name '*.sqlite3' \) -printf '%T@\t%s\t%p\n'
+  $t find "$r" -xdev -maxdepth 4 -type f -path "*backup*" \( -name "*.sql" -o -name "*.sql.gz" -o -name "*.sql.zst" -o -name "*.sql.xz" -o -name "*.sql.bz2" -o -name "*.dump" -o -name "*.pgdump" -o -name "*.tar.gz" -o -name "*.tgz" -o -name "*.tar.zst" -o -name "*.tar" -o -name "*.db" -o -name "*.sqlite" -o -name "*.sqlite3" \) -printf "%T@\t%s\t%p\n"
 done | head -n 5000
 echo "@@opsdeck:end"
-"#;
+'"#;
+
+/// Lists the regular files of `dirs` (as the probe's `files` section, then its end
+/// marker), for directories a crontab or timer job writes to that the probe's search
+/// missed. `~/` is the SSH user's home; a directory with a quote or a newline is left out.
+pub fn list_dirs_script(dirs: &[String]) -> Option<String> {
+    let words: Vec<String> = dirs
+        .iter()
+        .filter(|d| !d.contains(['\'', '"', '\\', '$', '`', '\n']))
+        .map(|d| match d.strip_prefix("~/") {
+            Some(rest) => format!("\"$HOME/{rest}\""),
+            None => format!("\"{d}\""),
+        })
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "sh -c 'echo @@opsdeck:files; for d in {}; do find \"$d\" -maxdepth 1 -type f -printf \"%T@\\t%s\\t%p\\n\" 2>/dev/null; done | head -n {MAX_FILES}; echo @@opsdeck:end'",
+        words.join(" ")
+    ))
+}
 
 /// A file the probe listed.
 #[derive(Debug, Clone, PartialEq)]
@@ -295,6 +318,16 @@ mod tests {
         assert_eq!(p.files[0].mtime, 1_764_312_540);
         assert!(p.complete);
         assert!(!parse(b"@@opsdeck:home\n/x\n").complete);
+    }
+
+    #[test]
+    fn the_scripts_are_one_sh_word_for_any_login_shell() {
+        assert_eq!(SCRIPT.matches('\'').count(), 2);
+        assert!(SCRIPT.starts_with("sh -c '") && SCRIPT.trim_end().ends_with('\''));
+        let s = list_dirs_script(&["~/b k".into(), "/srv/x".into(), "/a'b".into()]).unwrap();
+        assert_eq!(s.matches('\'').count(), 2, "{s}");
+        assert!(s.contains("\"$HOME/b k\" \"/srv/x\";"), "{s}");
+        assert!(list_dirs_script(&["/a$(x)".into()]).is_none());
     }
 
     #[test]
