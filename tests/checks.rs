@@ -125,6 +125,7 @@ fn spec(url: String) -> CheckSpec {
         via_ssh: false,
         tls_warn_days: 14,
         ca_file: None,
+        follow_redirects: false,
     }
 }
 
