@@ -111,7 +111,7 @@ fn describe(err: &reqwest::Error, target: &Target, proxy: Option<&str>) -> Strin
             }
         }
         None if err.is_connect() => format!("connect {host}:{port}: {root}"),
-        _ if err.is_redirect() => through_proxy(format!("redirects: {root}"), proxy),
+        _ if err.is_redirect() => through_proxy(format!("redirect: {root}"), proxy),
         _ => through_proxy(format!("HTTP: {root}"), proxy),
     }
 }
