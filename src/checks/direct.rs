@@ -1,9 +1,11 @@
 //! Checks made from here, and webhooks, through reqwest: the system proxy from the
 //! environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, upper or lower case,
 //! read once per process), redirects only when a check asks for them, TLS by
-//! [`super::tls`] (ring; the peer certificate from reqwest's TLS info). One client per
-//! (`ca_file`, follow redirects), kept for the process; no idle connections kept, so every
-//! run connects and shakes hands anew, as a health check should. A failure while a proxy
+//! [`super::tls`] (ring; the peer certificate from reqwest's TLS info, or through a proxy
+//! from [`tls::watching_peer`]). One client per (`ca_file`, follow redirects), kept for the
+//! process; no idle connections kept, so every run connects and shakes hands anew, as a
+//! health check should (and the connection is made in the request's task, which
+//! `watching_peer` needs). A failure while a proxy
 //! is in use names the proxy (never its credentials).
 
 use std::collections::HashMap;
@@ -127,13 +129,19 @@ pub(super) async fn attempt(spec: &CheckSpec, now: i64) -> Attempt {
         Ok(c) => c,
         Err(e) => return Attempt::failed(e),
     };
-    let resp = match client.get(&spec.url).send().await {
+    let (sent, watched) = tls::watching_peer(client.get(&spec.url).send()).await;
+    let resp = match sent {
         Ok(r) => r,
         Err(e) => return Attempt::refused(&e, describe(&e, &target, proxy.as_deref()), now),
     };
     let status = resp.status().as_u16();
     let der = resp.extensions().get::<reqwest::tls::TlsInfo>();
-    let tls = peer_tls(der.and_then(|i| i.peer_certificate()), now);
+    let tls = match der.and_then(|i| i.peer_certificate()) {
+        Some(der) => peer_tls(Some(der), now),
+        // Through a proxy's tunnel (no TlsInfo there): the certificate verified on the way.
+        None if resp.url().scheme() == "https" => watched.map(|c| super::tls_status(c, now)),
+        None => None,
+    };
     let body = super::read_bounded(reqwest::Body::from(resp)).await;
     let error = verdict(spec, status, &body).map(|e| through_proxy(e, proxy.as_deref()));
     Attempt {

@@ -68,8 +68,25 @@ pub fn rejection<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a Rejected> 
     })
 }
 
+tokio::task_local! {
+    /// The last certificate that passed verification in a task run by [`watching_peer`].
+    static PEER: std::cell::RefCell<Option<CertInfo>>;
+}
+
+/// Runs `request`, and returns the last peer certificate verified while it ran: for an
+/// https request through a proxy, whose response carries no `TlsInfo` (reqwest 0.13 leaves
+/// it out of CONNECT tunnels, reqwest#2589). It works because the request connects in its
+/// own task: with no idle pool, hyper-util's client connects inline, not in a spawned task.
+pub async fn watching_peer<F: Future>(request: F) -> (F::Output, Option<CertInfo>) {
+    let watched = async {
+        let out = request.await;
+        (out, PEER.with(|p| p.borrow_mut().take()))
+    };
+    PEER.scope(std::cell::RefCell::new(None), watched).await
+}
+
 /// WebPKI's verdict, refusing as it does, with the certificate's expiry and issuer kept
-/// in the refusal.
+/// in the refusal (and, for [`watching_peer`], an accepted one's).
 #[derive(Debug)]
 struct Verifier {
     inner: Arc<WebPkiServerVerifier>,
@@ -84,17 +101,25 @@ impl ServerCertVerifier for Verifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-            .map_err(|e| {
-                let rejected = Rejected {
-                    reason: describe(&e),
-                    cert: cert_info(end_entity),
-                };
-                rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
-                    rejected,
-                ))))
-            })
+        let verified = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        if verified.is_ok() {
+            let _ = PEER.try_with(|p| *p.borrow_mut() = cert_info(end_entity));
+        }
+        verified.map_err(|e| {
+            let rejected = Rejected {
+                reason: describe(&e),
+                cert: cert_info(end_entity),
+            };
+            rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
+                rejected,
+            ))))
+        })
     }
 
     fn verify_tls12_signature(
