@@ -119,18 +119,29 @@ async fn http_status_body_and_timeout_verdicts() {
     assert!(refused.error.unwrap().contains("connect 127.0.0.1:1"));
 }
 
-#[tokio::test]
-async fn tls_valid_expiring_and_expired_certificates() {
+/// A test CA, the directory holding its `ca_file`, and an https check of a port of
+/// localhost trusting it.
+fn test_ca() -> (
+    common::tls::Ca,
+    tempfile::TempDir,
+    impl Fn(u16) -> CheckSpec,
+) {
     let ca = ca("opsdeck test CA");
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, &ca.pem).unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let https = |port: u16| {
-        let mut s = spec(format!("https://localhost:{port}/"));
-        s.ca_file = Some(ca_file.display().to_string());
-        s
+    let ca_file = ca_file.display().to_string();
+    let https = move |port: u16| CheckSpec {
+        ca_file: Some(ca_file.clone()),
+        ..spec(format!("https://localhost:{port}/"))
     };
+    (ca, dir, https)
+}
+
+#[tokio::test]
+async fn tls_valid_expiring_and_expired_certificates() {
+    let (ca, _dir, https) = test_ca();
+    let now = time::OffsetDateTime::now_utc();
 
     let (cert, key) = leaf(
         &ca,
@@ -227,4 +238,48 @@ async fn a_body_is_read_up_to_one_mebibyte() {
     let tail = run(&s).await;
     assert!(!tail.ok);
     assert_eq!(tail.error.as_deref(), Some("body does not contain \"end\""));
+}
+
+/// Stands in for an SSH `direct-tcpip` channel: a TCP connection from here.
+struct Loopback;
+
+impl checks::Tunnel for Loopback {
+    fn open_tcp<'a>(&'a self, host: &'a str, port: u16) -> checks::OpenFuture<'a> {
+        Box::pin(async move {
+            let tcp = tokio::net::TcpStream::connect((host, port))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Box::new(tcp) as checks::BoxIo)
+        })
+    }
+}
+
+#[tokio::test]
+async fn through_a_tunnel_the_certificate_is_read_and_refused_alike() {
+    let (ca, _dir, https) = test_ca();
+    let now = time::OffsetDateTime::now_utc();
+    let tunnelled = |port: u16| CheckSpec {
+        via_ssh: true,
+        ..https(port)
+    };
+    let through = |s: CheckSpec| async move {
+        checks::run(&s, Some(&Loopback), jiff::Timestamp::now().as_second()).await
+    };
+
+    let (cert, key) = leaf(
+        &ca,
+        now + time::Duration::days(60) + time::Duration::hours(1),
+    );
+    let valid = through(tunnelled(https_server(cert, key, answer).await)).await;
+    assert!(valid.ok, "{valid:?}");
+    assert_eq!(valid.tls.unwrap().days_left, 60);
+
+    let (cert, key) = leaf(
+        &ca,
+        now - time::Duration::days(2) - time::Duration::hours(1),
+    );
+    let expired = through(tunnelled(https_server(cert, key, answer).await)).await;
+    assert_eq!(expired.error.as_deref(), Some("certificate expired"));
+    assert_eq!(expired.status, None);
+    assert_eq!(expired.tls.unwrap().days_left, -3);
 }
