@@ -4,114 +4,57 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
+use common::tls::{ca, http_server, https_server, leaf, read_request};
 use opsdeck::checks::{self, CheckSpec, CheckStatus, CheckVerdict};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-/// Answers `/` with 200 "ok", `/503` with 503, `/other` with 200 "something else", and
-/// `/slow` after 5 s.
+/// Answers `/` with 200 "ok", `/503` with 503, `/other` with 200 "something else",
+/// `/slow` after 5 s, `/redirect` with a 302 to `/other`, `/loop` with a 302 to itself, and
+/// `/big` with 2 MiB.
 async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let req = String::from_utf8_lossy(&buf);
+    let Some((req, _)) = read_request(&mut s).await else {
+        return;
+    };
     let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut location = "";
+    let big;
     let (status, body) = match path.as_str() {
         "/503" => ("503 Service Unavailable", "down"),
         "/other" => ("200 OK", "something else"),
+        "/redirect" => {
+            location = "/other";
+            ("302 Found", "")
+        }
+        "/loop" => {
+            location = "/loop";
+            ("302 Found", "")
+        }
+        // 2 MiB: "start" at its beginning, "end" past the 1 MiB a check reads.
+        "/big" => {
+            big = format!("start{}end", "x".repeat(2 << 20));
+            ("200 OK", big.as_str())
+        }
         "/slow" => {
             tokio::time::sleep(Duration::from_secs(5)).await;
             ("200 OK", "ok")
         }
         _ => ("200 OK", "ok"),
     };
+    let location = if location.is_empty() {
+        String::new()
+    } else {
+        format!("Location: {location}\r\n")
+    };
     let resp = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\n{location}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = s.write_all(resp.as_bytes()).await;
     let _ = s.shutdown().await;
-}
-
-async fn http_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            tokio::spawn(answer(s));
-        }
-    });
-    port
-}
-
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-}
-
-fn ca() -> Ca {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "opsdeck test CA");
-    let cert = params.self_signed(&key).unwrap();
-    Ca {
-        issuer: Issuer::new(params, key),
-        pem: cert.pem(),
-    }
-}
-
-/// A leaf for `localhost`, valid from 30 days ago until `not_after`.
-fn leaf(
-    ca: &Ca,
-    not_after: time::OffsetDateTime,
-) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(30);
-    params.not_after = not_after;
-    let cert = params.signed_by(&key, &ca.issuer).unwrap();
-    (
-        cert.der().clone(),
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-    )
-}
-
-async fn https_server(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> u16 {
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert], key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(tls) = acceptor.accept(s).await {
-                    answer(tls).await;
-                }
-            });
-        }
-    });
-    port
 }
 
 fn spec(url: String) -> CheckSpec {
@@ -125,6 +68,7 @@ fn spec(url: String) -> CheckSpec {
         via_ssh: false,
         tls_warn_days: 14,
         ca_file: None,
+        follow_redirects: false,
     }
 }
 
@@ -134,7 +78,7 @@ async fn run(s: &CheckSpec) -> CheckStatus {
 
 #[tokio::test]
 async fn http_status_body_and_timeout_verdicts() {
-    let port = http_server().await;
+    let port = http_server(answer).await;
     let ok = run(&spec(format!("http://127.0.0.1:{port}/"))).await;
     assert!(ok.ok, "{ok:?}");
     assert_eq!(ok.status, Some(200));
@@ -175,24 +119,35 @@ async fn http_status_body_and_timeout_verdicts() {
     assert!(refused.error.unwrap().contains("connect 127.0.0.1:1"));
 }
 
-#[tokio::test]
-async fn tls_valid_expiring_and_expired_certificates() {
-    let ca = ca();
+/// A test CA, the directory holding its `ca_file`, and an https check of a port of
+/// localhost trusting it.
+fn test_ca() -> (
+    common::tls::Ca,
+    tempfile::TempDir,
+    impl Fn(u16) -> CheckSpec,
+) {
+    let ca = ca("opsdeck test CA");
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, &ca.pem).unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let https = |port: u16| {
-        let mut s = spec(format!("https://localhost:{port}/"));
-        s.ca_file = Some(ca_file.display().to_string());
-        s
+    let ca_file = ca_file.display().to_string();
+    let https = move |port: u16| CheckSpec {
+        ca_file: Some(ca_file.clone()),
+        ..spec(format!("https://localhost:{port}/"))
     };
+    (ca, dir, https)
+}
+
+#[tokio::test]
+async fn tls_valid_expiring_and_expired_certificates() {
+    let (ca, _dir, https) = test_ca();
+    let now = time::OffsetDateTime::now_utc();
 
     let (cert, key) = leaf(
         &ca,
         now + time::Duration::days(60) + time::Duration::hours(1),
     );
-    let valid_port = https_server(cert, key).await;
+    let valid_port = https_server(cert, key, answer).await;
     let valid = run(&https(valid_port)).await;
     assert!(valid.ok, "{valid:?}");
     assert_eq!(valid.verdict(), CheckVerdict::Ok);
@@ -204,7 +159,7 @@ async fn tls_valid_expiring_and_expired_certificates() {
         &ca,
         now + time::Duration::days(3) + time::Duration::hours(1),
     );
-    let port = https_server(cert, key).await;
+    let port = https_server(cert, key, answer).await;
     let soon = run(&https(port)).await;
     assert!(soon.ok, "{soon:?}");
     assert_eq!(soon.verdict(), CheckVerdict::TlsSoon);
@@ -218,7 +173,7 @@ async fn tls_valid_expiring_and_expired_certificates() {
         &ca,
         now - time::Duration::days(2) - time::Duration::hours(1),
     );
-    let port = https_server(cert, key).await;
+    let port = https_server(cert, key, answer).await;
     let expired = run(&https(port)).await;
     assert!(!expired.ok);
     assert_eq!(expired.verdict(), CheckVerdict::Failed);
@@ -238,4 +193,93 @@ async fn tls_valid_expiring_and_expired_certificates() {
     assert_eq!(unknown.short(), "TLS?");
     assert!(unknown.error.unwrap().contains("issuer unknown"));
     assert!(unknown.tls.is_some());
+}
+
+#[tokio::test]
+async fn redirects_are_the_answer_unless_a_check_follows_them() {
+    let port = http_server(answer).await;
+    let mut s = spec(format!("http://127.0.0.1:{port}/redirect"));
+    s.expect_body = Some("else".into());
+    let not_followed = run(&s).await;
+    assert!(!not_followed.ok);
+    assert_eq!(not_followed.status, Some(302));
+    assert_eq!(
+        not_followed.error.as_deref(),
+        Some("expected status 200 got 302")
+    );
+
+    s.follow_redirects = true;
+    let followed = run(&s).await;
+    assert!(followed.ok, "{followed:?}");
+    assert_eq!(followed.status, Some(200));
+
+    // Expecting the redirect itself is how a check watches one.
+    let mut expect_302 = spec(format!("http://127.0.0.1:{port}/redirect"));
+    expect_302.expect_status = 302;
+    assert!(run(&expect_302).await.ok);
+
+    let mut endless = spec(format!("http://127.0.0.1:{port}/loop"));
+    endless.follow_redirects = true;
+    let endless = run(&endless).await;
+    assert!(!endless.ok);
+    assert_eq!(endless.status, None);
+    let error = endless.error.unwrap();
+    assert!(error.starts_with("redirect: "), "{error}");
+}
+
+#[tokio::test]
+async fn a_body_is_read_up_to_one_mebibyte() {
+    let port = http_server(answer).await;
+    let mut s = spec(format!("http://127.0.0.1:{port}/big"));
+    s.expect_body = Some("start".into());
+    let head = run(&s).await;
+    assert!(head.ok, "{head:?}");
+    s.expect_body = Some("end".into());
+    let tail = run(&s).await;
+    assert!(!tail.ok);
+    assert_eq!(tail.error.as_deref(), Some("body does not contain \"end\""));
+}
+
+/// Stands in for an SSH `direct-tcpip` channel: a TCP connection from here.
+struct Loopback;
+
+impl checks::Tunnel for Loopback {
+    fn open_tcp<'a>(&'a self, host: &'a str, port: u16) -> checks::OpenFuture<'a> {
+        Box::pin(async move {
+            let tcp = tokio::net::TcpStream::connect((host, port))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Box::new(tcp) as checks::BoxIo)
+        })
+    }
+}
+
+#[tokio::test]
+async fn through_a_tunnel_the_certificate_is_read_and_refused_alike() {
+    let (ca, _dir, https) = test_ca();
+    let now = time::OffsetDateTime::now_utc();
+    let tunnelled = |port: u16| CheckSpec {
+        via_ssh: true,
+        ..https(port)
+    };
+    let through = |s: CheckSpec| async move {
+        checks::run(&s, Some(&Loopback), jiff::Timestamp::now().as_second()).await
+    };
+
+    let (cert, key) = leaf(
+        &ca,
+        now + time::Duration::days(60) + time::Duration::hours(1),
+    );
+    let valid = through(tunnelled(https_server(cert, key, answer).await)).await;
+    assert!(valid.ok, "{valid:?}");
+    assert_eq!(valid.tls.unwrap().days_left, 60);
+
+    let (cert, key) = leaf(
+        &ca,
+        now - time::Duration::days(2) - time::Duration::hours(1),
+    );
+    let expired = through(tunnelled(https_server(cert, key, answer).await)).await;
+    assert_eq!(expired.error.as_deref(), Some("certificate expired"));
+    assert_eq!(expired.status, None);
+    assert_eq!(expired.tls.unwrap().days_left, -3);
 }

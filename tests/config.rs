@@ -101,6 +101,12 @@ const MALFORMED: &[(&str, usize, usize, &str)] = &[
         "expect_status 2000 is not an HTTP status (100 to 599)",
     ),
     (
+        "follow_redirects_via_ssh.toml",
+        11,
+        7,
+        "follow_redirects works only for direct checks, not via = \"ssh\"",
+    ),
+    (
         "host_name_with_space.toml",
         2,
         8,
@@ -244,7 +250,7 @@ fn every_fixture_is_in_a_table() {
         .collect();
     listed.sort();
     assert_eq!(on_disk, listed);
-    assert_eq!(MALFORMED.len(), 26);
+    assert_eq!(MALFORMED.len(), 27);
 }
 
 #[test]

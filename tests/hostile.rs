@@ -8,7 +8,6 @@
 mod common;
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::lab::{LILA, Lab};
@@ -89,25 +88,11 @@ fn hostile_tls() -> (
     rustls::pki_types::CertificateDer<'static>,
     rustls::pki_types::PrivateKeyDer<'static>,
 ) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, format!("evil CA {EVIL} end"));
-    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
+    let ca = common::tls::ca(&format!("evil CA {EVIL} end"));
     // Five days left: `check` warns, naming the issuer.
-    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(30);
-    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(5);
-    let leaf = params.signed_by(&key, &issuer).unwrap();
-    (
-        ca_pem,
-        leaf.der().clone(),
-        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    )
+    let not_after = time::OffsetDateTime::now_utc() + time::Duration::days(5);
+    let (cert, key) = common::tls::leaf(&ca, not_after);
+    (ca.pem, cert, key)
 }
 
 /// Serves `200 ok` over TLS on a port of 127.0.0.1 until the runtime ends.
@@ -115,43 +100,15 @@ async fn https_server(
     cert: rustls::pki_types::CertificateDer<'static>,
     key: rustls::pki_types::PrivateKeyDer<'static>,
 ) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert], key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(s).await else {
-                    return;
-                };
-                let mut buf = vec![0u8; 4096];
-                let mut got = Vec::new();
-                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = tls
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
-                    )
-                    .await;
-                let _ = tls.shutdown().await;
-            });
+    use tokio::io::AsyncWriteExt;
+    common::tls::https_server(cert, key, |mut tls| async move {
+        if common::tls::read_request(&mut tls).await.is_some() {
+            let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+            let _ = tls.write_all(ok).await;
+            let _ = tls.shutdown().await;
         }
-    });
-    port
+    })
+    .await
 }
 
 /// Holds the lock of project `opsdeck-hostile` on lila, its holder file hostile, until

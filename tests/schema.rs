@@ -236,6 +236,7 @@ fn the_config_fixtures() {
         "backup_two_methods",
         "duplicate_host",
         "duplicate_stack",
+        "follow_redirects_via_ssh",
         "local_with_user",
         "step_unclosed_quote",
         "unknown_theme",

@@ -1,17 +1,20 @@
-//! HTTP health checks from the inventory. One code path for both routes: a byte stream
-//! (a TCP connection from here, or a `direct-tcpip` channel through the host's SSH
-//! connection for `via = "ssh"`), TLS over it for https, then one HTTP/1.1 GET with hyper.
-//! reqwest cannot speak over an SSH channel, and hyper is already here for Docker, so the
-//! two routes cannot drift apart.
+//! HTTP health checks from the inventory, and the webhooks of `opsdeck check`. Two routes,
+//! one result ([`CheckStatus`]) and one TLS setup ([`tls`]): a check from here (and every
+//! webhook) goes through reqwest ([`direct`]), which brings the system proxy
+//! (`HTTPS_PROXY`, `NO_PROXY`, ...) and redirects; a check with `via = "ssh"` speaks one
+//! HTTP/1.1 GET with hyper over a `direct-tcpip` channel of the host's SSH connection,
+//! which reqwest cannot open, with TLS over it by tokio-rustls.
 
+pub mod direct;
 pub mod tls;
 
+use std::error::Error as StdError;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -37,6 +40,9 @@ pub struct CheckSpec {
     pub via_ssh: bool,
     pub tls_warn_days: u32,
     pub ca_file: Option<String>,
+    /// Follow redirects (at most [`direct::MAX_REDIRECTS`]); otherwise a 3xx is the
+    /// answer. Checks through SSH never follow.
+    pub follow_redirects: bool,
 }
 
 impl CheckSpec {
@@ -51,6 +57,7 @@ impl CheckSpec {
             via_ssh: c.via == Via::Ssh,
             tls_warn_days: c.tls_warn_days.unwrap_or(DEFAULT_TLS_WARN_DAYS),
             ca_file: c.ca_file.clone(),
+            follow_redirects: c.follow_redirects,
         }
     }
 }
@@ -94,13 +101,22 @@ pub async fn run_all(
 /// Runs one check, never failing: every problem is part of the result.
 pub async fn run(spec: &CheckSpec, tunnel: Option<&dyn Tunnel>, now: i64) -> CheckStatus {
     let started = Instant::now();
-    let outcome = match tokio::time::timeout(spec.timeout, attempt(spec, tunnel, now)).await {
+    let tunnel = tunnel.filter(|_| spec.via_ssh);
+    let attempt = async {
+        match tunnel {
+            Some(t) => through(spec, t, now).await,
+            None => direct::attempt(spec, now).await,
+        }
+    };
+    let outcome = match tokio::time::timeout(spec.timeout, attempt).await {
         Ok(o) => o,
-        Err(_) => Attempt {
-            status: None,
-            tls: None,
-            error: Some(format!("timed out after {}s", spec.timeout.as_secs_f64())),
-        },
+        Err(_) => {
+            let error = format!("timed out after {}s", spec.timeout.as_secs_f64());
+            match tunnel {
+                Some(_) => Attempt::failed(error),
+                None => Attempt::failed(direct::via_proxy(error, &spec.url)),
+            }
+        }
     };
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let ok = outcome.error.is_none();
@@ -138,35 +154,89 @@ impl Attempt {
             error: Some(error.into()),
         }
     }
+
+    /// A request that failed with `error`; a refused certificate still reports what it
+    /// says (its expiry and issuer).
+    fn refused(err: &(dyn StdError + 'static), error: String, now: i64) -> Self {
+        let cert = tls::rejection(err).and_then(|r| r.cert.clone());
+        Attempt {
+            status: None,
+            tls: cert.map(|c| tls_status(c, now)),
+            error: Some(error),
+        }
+    }
 }
 
-async fn attempt(spec: &CheckSpec, tunnel: Option<&dyn Tunnel>, now: i64) -> Attempt {
-    let uri: hyper::Uri = match spec.url.parse() {
-        Ok(u) => u,
-        Err(e) => return Attempt::failed(format!("bad url: {e}")),
-    };
+fn tls_status(c: tls::CertInfo, now: i64) -> TlsStatus {
+    TlsStatus {
+        days_left: (c.not_after - now).div_euclid(86_400),
+        not_after: c.not_after,
+        issuer: c.issuer,
+    }
+}
+
+/// The peer certificate (DER) of a connection that passed verification, as a check shows it.
+fn peer_tls(der: Option<&[u8]>, now: i64) -> Option<TlsStatus> {
+    der.and_then(tls::cert_info).map(|c| tls_status(c, now))
+}
+
+/// An error and every error below it, looking inside `io::Error`s too (whose `source`
+/// skips the error they wrap): what reqwest, hyper and tokio-rustls nest.
+pub fn error_chain<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(err), |&e: &&'a (dyn StdError + 'static)| {
+        match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        }
+    })
+}
+
+/// Scheme, host and port of a check's or webhook's URL.
+struct Target {
+    https: bool,
+    host: String,
+    port: u16,
+}
+
+fn target(uri: &hyper::Uri) -> Result<Target, String> {
     let https = match uri.scheme_str() {
         Some("https") => true,
         Some("http") => false,
-        _ => return Attempt::failed("url must start with http:// or https://"),
+        _ => return Err("url must start with http:// or https://".into()),
     };
-    let Some(host) = uri.host().map(|h| h.trim_matches(['[', ']']).to_string()) else {
-        return Attempt::failed("url has no host");
-    };
+    let host = uri
+        .host()
+        .map(|h| h.trim_matches(['[', ']']).to_string())
+        .ok_or("url has no host")?;
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let stream: BoxIo = match (spec.via_ssh, tunnel) {
-        (true, Some(t)) => match t.open_tcp(&host, port).await {
-            Ok(s) => s,
-            Err(e) => return Attempt::failed(format!("through SSH: {e}")),
-        },
-        _ => match tokio::net::TcpStream::connect((host.as_str(), port)).await {
-            Ok(s) => Box::new(s),
-            Err(e) => return Attempt::failed(format!("connect {host}:{port}: {e}")),
-        },
+    Ok(Target { https, host, port })
+}
+
+fn parse(url: &str) -> Result<(hyper::Uri, Target), String> {
+    let uri: hyper::Uri = url.parse().map_err(|e| format!("bad url: {e}"))?;
+    let target = target(&uri)?;
+    Ok((uri, target))
+}
+
+/// A check through the host's SSH connection: a `direct-tcpip` channel, TLS over it for
+/// https, one GET.
+async fn through(spec: &CheckSpec, tunnel: &dyn Tunnel, now: i64) -> Attempt {
+    let (uri, Target { https, host, port }) = match parse(&spec.url) {
+        Ok(t) => t,
+        Err(e) => return Attempt::failed(e),
+    };
+    let stream = match tunnel.open_tcp(&host, port).await {
+        Ok(s) => s,
+        Err(e) => return Attempt::failed(format!("through SSH: {e}")),
     };
     let mut tls = None;
     let stream: BoxIo = if https {
-        let (config, recording) = match tls::client(spec.ca_file.as_deref()) {
+        let config = match tls::client(spec.ca_file.as_deref()) {
             Ok(c) => c,
             Err(e) => return Attempt::failed(e),
         };
@@ -176,35 +246,19 @@ async fn attempt(spec: &CheckSpec, tunnel: Option<&dyn Tunnel>, now: i64) -> Att
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let conn = match connector.connect(name, stream).await {
             Ok(c) => c,
-            Err(e) => return Attempt::failed(format!("TLS handshake: {e}")),
+            Err(e) => {
+                let error = tls::rejection(&e)
+                    .map_or_else(|| format!("TLS handshake: {e}"), |r| r.reason.clone());
+                return Attempt::refused(&e, error, now);
+            }
         };
-        tls = conn
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .and_then(|der| tls::cert_info(der))
-            .map(|c| TlsStatus {
-                days_left: (c.not_after - now).div_euclid(86_400),
-                not_after: c.not_after,
-                issuer: c.issuer,
-            });
-        let rejected = recording.error.lock().ok().and_then(|e| e.clone());
-        if let Some(error) = rejected {
-            // Never send a request over a connection we could not verify.
-            return Attempt {
-                status: None,
-                tls,
-                error: Some(error),
-            };
-        }
+        let der = conn.get_ref().1.peer_certificates().and_then(|c| c.first());
+        tls = peer_tls(der.map(|d| d.as_ref()), now);
         Box::new(conn)
     } else {
         stream
     };
-    let target = (host.as_str(), port, https);
-    let request = send(stream, hyper::Method::GET, &uri, target, &[], Bytes::new());
-    let (status, error) = match request.await {
+    let (status, error) = match get(stream, &uri, (&host, port, https)).await {
         Ok((status, body)) => (Some(status), verdict(spec, status, &body)),
         Err(e) => (None, Some(e)),
     };
@@ -227,15 +281,34 @@ fn verdict(spec: &CheckSpec, status: u16, body: &[u8]) -> Option<String> {
     }
 }
 
-/// One HTTP/1.1 request over an open stream (TCP, TLS, or an SSH channel), for checks
-/// and webhooks alike. Returns the status and up to `BODY_LIMIT` of the body.
-async fn send(
+/// At most `BODY_LIMIT` of a body: a longer body is cut there, unread; a body that
+/// breaks off is what came before.
+async fn read_bounded<B>(body: B) -> Bytes
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    let mut body = body;
+    let mut read = Vec::new();
+    while read.len() < BODY_LIMIT {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    let room = BODY_LIMIT - read.len();
+                    read.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            Some(Err(_)) | None => break,
+        }
+    }
+    Bytes::from(read)
+}
+
+/// One HTTP/1.1 GET over an open stream (TCP, TLS, or an SSH channel). Returns the
+/// status and up to `BODY_LIMIT` of the body.
+async fn get(
     stream: BoxIo,
-    method: hyper::Method,
     uri: &hyper::Uri,
     (host, port, https): (&str, u16, bool),
-    headers: &[(&str, String)],
-    body: Bytes,
 ) -> Result<(u16, Bytes), String> {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -250,89 +323,23 @@ async fn send(
         format!("{host}:{port}")
     };
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut req = hyper::Request::builder()
-        .method(method)
+    let req = hyper::Request::builder()
+        .method(hyper::Method::GET)
         .uri(path)
         .header(hyper::header::HOST, host_header)
-        .header(hyper::header::USER_AGENT, "opsdeck")
-        .header(hyper::header::CONNECTION, "close");
-    for (k, v) in headers {
-        req = req.header(*k, v.as_str());
-    }
-    let req = req
-        .body(http_body_util::Full::new(body))
+        .header(hyper::header::USER_AGENT, USER_AGENT)
+        .header(hyper::header::CONNECTION, "close")
+        .body(http_body_util::Empty::<Bytes>::new())
         .map_err(|e| format!("request: {e}"))?;
     let resp = sender
         .send_request(req)
         .await
         .map_err(|e| format!("HTTP: {e}"))?;
     let status = resp.status().as_u16();
-    let body = Limited::new(resp.into_body(), BODY_LIMIT)
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    Ok((status, body))
+    Ok((status, read_bounded(resp.into_body()).await))
 }
 
-/// Sends one POST (a notification webhook): over TLS the certificate must verify, since
-/// here we are the ones sending data. Returns the status; anything but 2xx is an error.
-pub async fn post(
-    url: &str,
-    headers: &[(&str, String)],
-    body: Vec<u8>,
-    timeout: Duration,
-) -> Result<u16, String> {
-    tokio::time::timeout(timeout, post_inner(url, headers, body))
-        .await
-        .map_err(|_| format!("no answer within {}s", timeout.as_secs()))?
-}
+/// What checks and webhooks call themselves.
+const USER_AGENT: &str = "opsdeck";
 
-async fn post_inner(url: &str, headers: &[(&str, String)], body: Vec<u8>) -> Result<u16, String> {
-    let uri: hyper::Uri = url.parse().map_err(|e| format!("bad url: {e}"))?;
-    let https = match uri.scheme_str() {
-        Some("https") => true,
-        Some("http") => false,
-        _ => return Err("url must start with http:// or https://".into()),
-    };
-    let host = uri
-        .host()
-        .map(|h| h.trim_matches(['[', ']']).to_string())
-        .ok_or("url has no host")?;
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| format!("connect {host}:{port}: {e}"))?;
-    let stream: BoxIo = if https {
-        let (config, recording) = tls::client(None)?;
-        let name = rustls::pki_types::ServerName::try_from(host.clone())
-            .map_err(|_| format!("{host} is not a valid TLS server name"))?;
-        let conn = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("TLS handshake: {e}"))?;
-        if let Some(e) = recording.error.lock().ok().and_then(|e| e.clone()) {
-            return Err(e);
-        }
-        Box::new(conn)
-    } else {
-        Box::new(tcp)
-    };
-    let mut all: Vec<(&str, String)> = vec![("content-length", body.len().to_string())];
-    all.extend(headers.iter().map(|(k, v)| (*k, v.clone())));
-    let target = (host.as_str(), port, https);
-    let (status, _) = send(
-        stream,
-        hyper::Method::POST,
-        &uri,
-        target,
-        &all,
-        Bytes::from(body),
-    )
-    .await?;
-    if (200..300).contains(&status) {
-        Ok(status)
-    } else {
-        Err(format!("the webhook answered {status}"))
-    }
-}
+pub use direct::post;

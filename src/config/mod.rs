@@ -379,6 +379,12 @@ fn validate_checks(checks: &[Check]) -> Result<(), Invalid> {
                 format!("expect_status {status} is not an HTTP status (100 to 599)"),
             ));
         }
+        if check.follow_redirects && check.via == Via::Ssh {
+            return Err((
+                check.url.span(),
+                "follow_redirects works only for direct checks, not via = \"ssh\"".into(),
+            ));
+        }
     }
     Ok(())
 }

@@ -277,6 +277,10 @@ pub struct Check {
     /// A PEM file of extra CA certificates trusted for this check, on top of the
     /// bundled Mozilla roots: for a private CA (and for tests).
     pub ca_file: Option<String>,
+    /// Follow redirects (at most 10) and judge the last answer; by default a redirect is
+    /// the answer (its 3xx status). Direct checks only.
+    #[serde(default)]
+    pub follow_redirects: bool,
 }
 
 fn default_status() -> Spanned<u16> {
