@@ -9,6 +9,7 @@ pub mod collect;
 pub mod config;
 pub mod docker;
 pub mod jobs;
+pub mod metrics;
 pub mod model;
 pub mod onboard;
 pub mod remote;

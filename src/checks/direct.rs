@@ -84,6 +84,15 @@ fn through_proxy(error: String, proxy: Option<&str>) -> String {
     }
 }
 
+/// One line for a failed request to `url`, naming the proxy it went through (for other
+/// clients of the same crate: the metrics sources).
+pub fn describe_url(err: &reqwest::Error, url: &str) -> String {
+    match parse(url) {
+        Ok((_, target)) => describe(err, &target, proxy_for(url).as_deref()),
+        Err(_) => err.to_string(),
+    }
+}
+
 /// One line for a failed request: what failed, in reqwest's chain of errors, and where.
 fn describe(err: &reqwest::Error, target: &Target, proxy: Option<&str>) -> String {
     let Target { host, port, .. } = target;

@@ -340,6 +340,6 @@ async fn get(
 }
 
 /// What checks and webhooks call themselves.
-const USER_AGENT: &str = "opsdeck";
+pub const USER_AGENT: &str = "opsdeck";
 
 pub use direct::post;

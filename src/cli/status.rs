@@ -141,6 +141,15 @@ pub fn to_json(model: &Model, selected: &[usize]) -> Value {
                     })).collect::<Vec<_>>(),
                 })
             });
+            let source = match &h.source {
+                Some(s) => json!({ "from": s.what, "fallback": s.fallback }),
+                None => json!({ "from": "ssh", "fallback": null }),
+            };
+            let (first, last) = (h.cpu.first_at(), h.cpu.last_at());
+            let graphs = json!({
+                "cpu_points": h.cpu.len(),
+                "span_secs": first.zip(last).map_or(0, |(a, b)| b - a),
+            });
             let docker_error = match &h.docker {
                 DockerState::Unavailable { reason } => Some(reason.clone()),
                 _ => None,
@@ -168,6 +177,8 @@ pub fn to_json(model: &Model, selected: &[usize]) -> Value {
             json!({
                 "name": h.name,
                 "reachable": reachable,
+                "metrics_source": source,
+                "graphs": graphs,
                 "error": error,
                 "docker_error": docker_error,
                 "metrics": metrics,

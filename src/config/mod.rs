@@ -247,8 +247,18 @@ fn validate(inv: &Inventory) -> Result<(), Invalid> {
             ));
         }
     }
+    validate_metrics(inv.settings.metrics.as_ref())?;
     let mut names: Vec<&str> = Vec::new();
     for host in &inv.hosts {
+        validate_metrics(host.metrics.as_ref())?;
+        if host.is_local()
+            && matches!(host.metrics, Some(MetricsSource::Prometheus(_)))
+        {
+            return Err((
+                host.name.span(),
+                "a local host's metrics come from this machine: metrics = \"ssh\" or none".into(),
+            ));
+        }
         let name = host.name.get_ref();
         if name.is_empty() || name.chars().any(char::is_whitespace) {
             return Err((
@@ -359,6 +369,26 @@ fn validate(inv: &Inventory) -> Result<(), Invalid> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+fn validate_metrics(m: Option<&MetricsSource>) -> Result<(), Invalid> {
+    let Some(MetricsSource::Prometheus(p)) = m else {
+        return Ok(());
+    };
+    let url = p.prometheus.get_ref();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err((
+            p.prometheus.span(),
+            format!("prometheus url {url:?} must start with http:// or https://"),
+        ));
+    }
+    if p.token_env.is_some() && p.token_file.is_some() {
+        return Err((
+            p.prometheus.span(),
+            "give a bearer token by token_env or by token_file, not both".into(),
+        ));
     }
     Ok(())
 }

@@ -37,6 +37,50 @@ pub struct Settings {
     pub thresholds: Thresholds,
     /// Where `opsdeck check` posts its problems when they change.
     pub notify: Option<Notify>,
+    /// Where every host's metrics come from (default "ssh"; a host's `metrics` overrides
+    /// it).
+    pub metrics: Option<MetricsSource>,
+}
+
+/// Where a host's CPU, memory, load, network and disk figures come from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(
+    untagged,
+    expecting = "\"ssh\" or { prometheus = \"URL\", instance = \"{address}:9100\" }"
+)]
+pub enum MetricsSource {
+    /// `"ssh"`: sampled from the host's /proc over its SSH connection (the default).
+    Ssh(SshMetrics),
+    /// A Prometheus server that scrapes the host's node-exporter.
+    Prometheus(PrometheusSource),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum SshMetrics {
+    #[serde(rename = "ssh")]
+    Ssh,
+}
+
+/// `{ prometheus = "URL", instance = "{address}:9100" }`: PromQL over node-exporter's
+/// metrics, one query per refresh for every host of the same server.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSource {
+    /// The server's base URL (`http://` or `https://`), e.g. "https://prom.example/".
+    #[schemars(with = "String", regex(pattern = r"^https?://"))]
+    pub prometheus: Spanned<String>,
+    /// The host's `instance` label: `{name}` is the inventory name, `{address}` its
+    /// address (default "{address}:9100", node-exporter's port).
+    #[serde(default = "default_instance")]
+    pub instance: String,
+    /// An environment variable holding a bearer token to send (never the token itself).
+    pub token_env: Option<String>,
+    /// A file holding a bearer token to send.
+    pub token_file: Option<String>,
+}
+
+fn default_instance() -> String {
+    "{address}:9100".into()
 }
 
 /// A webhook for `opsdeck check`.
@@ -145,6 +189,8 @@ pub struct Host {
     /// Overrides `settings.thresholds` for this host, key by key.
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// Where this host's metrics come from (default: `settings.metrics`, else "ssh").
+    pub metrics: Option<MetricsSource>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

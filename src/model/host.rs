@@ -204,6 +204,8 @@ pub struct HostState {
     pub timeline_caught_up: bool,
     /// The boot and disk levels the last samples showed, for the timeline's changes.
     pub facts: Option<super::timeline::Seen>,
+    /// Where its metrics come from when not SSH sampling, and whether that works now.
+    pub source: Option<super::MetricsFrom>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,6 +243,7 @@ impl HostState {
             job: None,
             timeline_caught_up: false,
             facts: None,
+            source: None,
             stacks: Vec::new(),
             read_only: false,
         }
@@ -265,6 +268,22 @@ impl HostState {
         self.load1.push(t, m.load[0]);
         self.metrics = Some(m);
         self.metrics_at = Some(at);
+    }
+
+    /// Fills the graphs with a metrics source's history (points older than ten minutes
+    /// fall off as the series keep their window).
+    pub fn apply_history(&mut self, h: &crate::metrics::History) {
+        for (series, points) in [
+            (&mut self.cpu, &h.cpu),
+            (&mut self.mem, &h.mem_pct),
+            (&mut self.load1, &h.load1),
+            (&mut self.net_rx, &h.rx),
+            (&mut self.net_tx, &h.tx),
+        ] {
+            for &(t, v) in points {
+                series.push(t, v);
+            }
+        }
     }
 
     /// The set that most needs attention: worst verdict, then oldest newest file.

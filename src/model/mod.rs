@@ -32,7 +32,7 @@ pub use keymap::{Action, Key, ViewKind};
 pub use logs::{LogLine, LogRing, Stream};
 use palette::{Command, Palette};
 pub use problems::{Limits, Problem, Severity};
-pub use snapshot::{Changed, HostSnapshot, Part};
+pub use snapshot::{Changed, HostSnapshot, MetricsFrom, Part};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum View {
@@ -738,6 +738,15 @@ fn on_snapshot(model: &mut Model, host: usize, snap: &HostSnapshot, changed: Cha
             h.key_alert = None;
         }
         h.conn = snap.conn.clone();
+        dirty = true;
+    }
+    if changed.conn && h.source != snap.source {
+        h.source = snap.source.clone();
+        dirty = true;
+    }
+    // The source's ten minutes, before its first figures (whatever came first is kept).
+    if let (true, Some(history), true) = (changed.conn, &snap.history, h.cpu.is_empty()) {
+        h.apply_history(history);
         dirty = true;
     }
     if let (true, Some((at, metrics))) = (changed.metrics, &snap.metrics) {

@@ -25,6 +25,16 @@ impl Series {
         }
     }
 
+    /// When the oldest point kept was taken (unix seconds).
+    pub fn first_at(&self) -> Option<i64> {
+        self.points.front().map(|p| p.0)
+    }
+
+    /// When the newest point was taken (unix seconds).
+    pub fn last_at(&self) -> Option<i64> {
+        self.points.back().map(|p| p.0)
+    }
+
     pub fn len(&self) -> usize {
         self.points.len()
     }

@@ -24,6 +24,19 @@ pub struct HostSnapshot {
     pub backups: Option<Vec<BackupStatus>>,
     /// `None` until the first round; `Some(empty)` from the start for a host with no checks.
     pub checks: Option<Vec<CheckStatus>>,
+    /// Where the metrics come from when not from SSH sampling (`None`: SSH).
+    pub source: Option<MetricsFrom>,
+    /// Ten minutes of graphs from the metrics source, once, for a console that just started.
+    pub history: Option<std::sync::Arc<crate::metrics::History>>,
+}
+
+/// An external metrics source of a host, and whether it serves it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsFrom {
+    /// `prometheus http://prom:9090 (instance 10.0.0.1:9100)`.
+    pub what: String,
+    /// Why the host is sampled over SSH instead, while it is.
+    pub fallback: Option<String>,
 }
 
 /// Which parts of a snapshot an update brought (each may equal what was there before).
@@ -75,6 +88,10 @@ pub enum Part {
     },
     Backups(Vec<BackupStatus>),
     Checks(Vec<CheckStatus>),
+    /// The external metrics source's state (reported as a connection change).
+    Source(MetricsFrom),
+    /// The source's history of the graphs (reported as a metrics change).
+    History(std::sync::Arc<crate::metrics::History>),
 }
 
 impl HostSnapshot {
@@ -88,6 +105,8 @@ impl HostSnapshot {
             containers: None,
             backups: (!has_backups).then(Vec::new),
             checks: (!has_checks).then(Vec::new),
+            source: None,
+            history: None,
         }
     }
 
@@ -123,6 +142,14 @@ impl HostSnapshot {
             Part::Checks(c) => {
                 self.checks = Some(c);
                 changed.checks = true;
+            }
+            Part::Source(s) => {
+                self.source = Some(s);
+                changed.conn = true;
+            }
+            Part::History(h) => {
+                self.history = Some(h);
+                changed.conn = true;
             }
         }
         changed

@@ -120,6 +120,8 @@ impl HostHandle {
 pub struct Shared {
     pub ssh_config: Option<ssh2_config::SshConfig>,
     pub policy: ssh::KeyPolicy,
+    /// The external metrics sources' hubs (one query per server for all its hosts).
+    pub metrics: crate::metrics::Hubs,
 }
 
 impl Shared {
@@ -131,6 +133,7 @@ impl Shared {
             } else {
                 ssh::KeyPolicy::Refuse
             },
+            metrics: crate::metrics::Hubs::default(),
         }
     }
 }
@@ -151,6 +154,9 @@ pub struct Watch {
     pub timeline: bool,
     /// Disk use (percent) a deploy's pre-flight warns at.
     pub disk_warn: f64,
+    /// Host metrics from an external source instead of the SSH sampler (which then only
+    /// reads the containers' usage, and the host's again when the source fails).
+    pub metrics: Option<crate::metrics::Feed>,
 }
 
 /// Backup directories change slowly: they are listed this often, not every tick.
@@ -168,7 +174,7 @@ pub fn spawn(
     shared: &Shared,
     tx: mpsc::Sender<Msg>,
 ) -> HostHandle {
-    spawn_watching(watch_of(index, host, config), host, config, shared, tx)
+    spawn_watching(watch_of(index, host, config, shared), host, config, shared, tx)
 }
 
 /// Starts a worker for one job from the command line (`opsdeck run`): the console's
@@ -209,14 +215,30 @@ fn spawn_lean(
         backups: Vec::new(),
         checks: Vec::new(),
         timeline,
-        ..watch_of(index, host, config)
+        ..watch_of(index, host, config, shared)
     };
     spawn_watching(watch, host, config, shared, tx)
 }
 
 /// What the inventory says to watch on host `index`.
-fn watch_of(index: usize, host: &Host, config: &Config) -> Watch {
+fn watch_of(index: usize, host: &Host, config: &Config, shared: &Shared) -> Watch {
+    let source = host
+        .metrics
+        .as_ref()
+        .or(config.inventory.settings.metrics.as_ref());
+    let metrics = match source {
+        Some(crate::config::MetricsSource::Prometheus(p)) if !host.is_local() => {
+            let instance = crate::metrics::prometheus::instance_of(
+                &p.instance,
+                host.name.get_ref(),
+                host.address(),
+            );
+            Some(shared.metrics.feed(p, instance, config.refresh_for(host)))
+        }
+        _ => None,
+    };
     Watch {
+        metrics,
         host: index,
         name: host.name.get_ref().clone(),
         socket: host.docker_socket().to_string(),

@@ -433,12 +433,15 @@ async fn serve<L: Link>(
     let (usage_tx, usage_rx) = watch::channel(HashMap::<String, Usage>::new());
     let (engine_tx, mut engine_rx) = watch::channel(None);
     let rescan = Arc::new(AtomicBool::new(false));
+    // With an external metrics source the sampler keeps the connection's pulse and the
+    // containers' usage, and sends the host's figures only while the source fails.
+    let (own_tx, own_rx) = watch::channel(spec.metrics.is_none());
     let mut tasks = vec![
         tokio::spawn(sample(
             spec.clone(),
             session.clone(),
             out.parts.clone(),
-            (usage_tx, rescan.clone()),
+            (usage_tx, rescan.clone(), own_rx),
             lost_tx,
         )),
         tokio::spawn(watch_docker(
@@ -449,6 +452,9 @@ async fn serve<L: Link>(
             engine_tx,
         )),
     ];
+    if let Some(feed) = spec.metrics.clone() {
+        tasks.push(tokio::spawn(external(feed, out.parts.clone(), own_tx)));
+    }
     if !spec.backups.is_empty() {
         tasks.push(tokio::spawn(survey(
             spec.clone(),
@@ -583,7 +589,11 @@ async fn sample<L: Link>(
     spec: Watch,
     session: Arc<L>,
     parts: mpsc::Sender<Part>,
-    (usage, rescan): (watch::Sender<HashMap<String, Usage>>, Arc<AtomicBool>),
+    (usage, rescan, own): (
+        watch::Sender<HashMap<String, Usage>>,
+        Arc<AtomicBool>,
+        watch::Receiver<bool>,
+    ),
     lost: mpsc::Sender<String>,
 ) {
     let (host, refresh) = (spec.host, spec.refresh);
@@ -608,6 +618,9 @@ async fn sample<L: Link>(
                 last_at = Timestamp::now();
                 stalled = false;
                 let _ = usage.send(per_container);
+                if !*own.borrow() {
+                    continue;
+                }
                 if parts
                     .send(Part::Metrics {
                         at: last_at,
@@ -645,6 +658,71 @@ async fn sample<L: Link>(
                 reason: why,
             };
             let _ = parts.send(Part::Conn(conn)).await;
+        }
+    }
+}
+
+/// The host's figures from its external metrics source: its history once, then each
+/// round's figures. While the source fails or lacks the host, the SSH sampler sends them
+/// (`own`), and the host's state says why.
+async fn external(
+    feed: crate::metrics::Feed,
+    parts: mpsc::Sender<Part>,
+    own: watch::Sender<bool>,
+) {
+    use crate::model::MetricsFrom;
+    let what = format!("prometheus {} (instance {})", feed.server, feed.instance);
+    let (mut rounds, mut history) = (feed.rounds, feed.history);
+    let mut history_sent = false;
+    let mut said: Option<MetricsFrom> = None;
+    loop {
+        if !history_sent && let Some(answer) = history.borrow_and_update().clone() {
+            history_sent = true;
+            if let Ok(all) = answer
+                && let Some(mine) = all.get(&feed.instance)
+                && parts.send(Part::History(Arc::new(mine.clone()))).await.is_err()
+            {
+                return;
+            }
+        }
+        let round = rounds.borrow_and_update().clone();
+        if let Some(round) = round {
+            let (figures, fallback) = match &round.result {
+                Ok(all) => match all.get(&feed.instance) {
+                    Some(m) => (Some(m.clone()), None),
+                    None => (
+                        None,
+                        Some(format!("{} has no instance {}", feed.server, feed.instance)),
+                    ),
+                },
+                Err(e) => (None, Some(e.clone())),
+            };
+            let _ = own.send(fallback.is_some());
+            let now = MetricsFrom {
+                what: what.clone(),
+                fallback: fallback.map(|f| format!("{f}: sampled over SSH meanwhile")),
+            };
+            if said.as_ref() != Some(&now) {
+                if parts.send(Part::Source(now.clone())).await.is_err() {
+                    return;
+                }
+                said = Some(now);
+            }
+            if let Some(metrics) = figures
+                && parts
+                    .send(Part::Metrics {
+                        at: round.at,
+                        metrics,
+                    })
+                    .await
+                    .is_err()
+            {
+                return;
+            }
+        }
+        tokio::select! {
+            r = rounds.changed() => if r.is_err() { return },
+            h = history.changed(), if !history_sent => if h.is_err() { return },
         }
     }
 }
@@ -909,6 +987,7 @@ mod tests {
             checks: Vec::new(),
             timeline: false,
             disk_warn: 90.0,
+            metrics: None,
         };
         (spawn(watch, FakeConnector(host.clone()), tx), rx)
     }

@@ -193,6 +193,10 @@ fn state_cell(h: &HostState, model: &Model, theme: &Theme) -> (String, Style) {
         HostConn::Connecting => ("◌ connecting".into(), theme.info),
         HostConn::Up => match h.stale_secs(model.now) {
             Some(age) => (format!("● stale {}", format::age(age)), theme.warn),
+            // Its metrics source fails: sampled over SSH meanwhile.
+            None if h.source.as_ref().is_some_and(|s| s.fallback.is_some()) => {
+                ("● up ssh!".into(), theme.warn)
+            }
             None => ("● up".into(), theme.ok),
         },
         HostConn::Stalled { since, .. } => (
@@ -223,6 +227,17 @@ fn detail_lines(h: &HostState, model: &Model, theme: &Theme) -> Vec<Line<'static
     }
     if h.read_only {
         first.push(Span::styled(" read-only", theme.warn));
+    }
+    match h.source.as_ref() {
+        Some(s) if s.fallback.is_some() => first.push(Span::styled(
+            format!(
+                " · {}",
+                crate::sanitize::line(s.fallback.as_deref().unwrap_or_default())
+            ),
+            theme.warn,
+        )),
+        Some(s) => first.push(Span::styled(format!(" · metrics: {}", s.what), theme.dim)),
+        None => {}
     }
     if let Some(job) = &h.job {
         let (_, style) = job_cell(h, true, theme);

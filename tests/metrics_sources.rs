@@ -1,0 +1,217 @@
+//! Host metrics from the lab's Prometheus (node-exporter scraped every 5 s) against the
+//! SSH sampler's, for the same host, in one run of the real workers: CPU within 15
+//! percentage points and memory within 3 % of the total, averaged over the same ten
+//! seconds (the two measure different windows: irate over the last two scrapes, and 2 s
+//! between samples). Ten minutes of history (or as much as the lab's Prometheus has) are
+//! in the graphs with the first figures, in `opsdeck status --json` and on the console's
+//! first screen of the host. A server that refuses, and one without the host, leave the
+//! host sampled over SSH, and say so.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::lab::{LILA, Lab, LabHost};
+use common::run::{both, hosts_inventory, lab_env, borrowed, opsdeck};
+use opsdeck::model::{HostSnapshot, Msg};
+use serde_json::Value;
+use support::tui::Tui;
+
+fn prometheus(lab: &Lab) -> String {
+    lab.env
+        .iter()
+        .find(|(k, _)| k == "OPSDECK_LAB_PROMETHEUS")
+        .map(|(_, v)| v.clone())
+        .expect("lab env exports OPSDECK_LAB_PROMETHEUS")
+}
+
+const SSH: LabHost = LabHost {
+    name: "lila-ssh",
+    ..LILA
+};
+const PROM: LabHost = LabHost {
+    name: "lila-prom",
+    ..LILA
+};
+const REFUSED: LabHost = LabHost {
+    name: "lila-refused",
+    ..LILA
+};
+const UNKNOWN: LabHost = LabHost {
+    name: "lila-unknown",
+    ..LILA
+};
+
+fn inventory(lab: &Lab, home: &std::path::Path) -> String {
+    let prom = format!(
+        "metrics = {{ prometheus = \"{}\", instance = \"{{address}}:9100\" }}",
+        prometheus(lab)
+    );
+    hosts_inventory(
+        home,
+        lab,
+        &[
+            (&SSH, "metrics = \"ssh\""),
+            (&PROM, &prom),
+            (
+                &REFUSED,
+                "metrics = { prometheus = \"http://127.0.0.1:1\" }",
+            ),
+            (
+                &UNKNOWN,
+                &format!(
+                    "metrics = {{ prometheus = \"{}\", instance = \"nowhere:9100\" }}",
+                    prometheus(lab)
+                ),
+            ),
+        ],
+    )
+}
+
+/// How many seconds of the last ten minutes the lab's Prometheus has of lila.
+fn prometheus_has(lab: &Lab) -> i64 {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-fsS",
+            "--data-urlencode",
+            "query=count_over_time(up{instance=\"127.0.0.12:9100\"}[10m])",
+            &format!("{}/api/v1/query", prometheus(lab)),
+        ])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let scrapes: f64 = v["data"]["result"][0]["value"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (scrapes as i64 - 1) * 5
+}
+
+#[test]
+fn prometheus_figures_agree_with_the_ssh_samplers_and_failures_fall_back_to_ssh() {
+    let Some(lab) = Lab::get() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let path = inventory(lab, home.path());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let inventory = opsdeck::config::parse_str(&text, std::path::Path::new(&path)).unwrap();
+    let config = opsdeck::config::Config {
+        source: opsdeck::config::Source::Flag(path.into()),
+        inventory,
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let last: HashMap<usize, std::sync::Arc<HostSnapshot>> = rt.block_on(async {
+        let shared = opsdeck::remote::Shared::new(false);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(1024);
+        let _handles: Vec<_> = (0..config.inventory.hosts.len())
+            .map(|i| {
+                opsdeck::remote::spawn(i, &config.inventory.hosts[i], &config, &shared, tx.clone())
+            })
+            .collect();
+        // Both sources settle (the sampler's first figure is the average since boot), then
+        // ten seconds of figures from each.
+        let start = Instant::now();
+        let mut figures: HashMap<usize, Vec<(f64, f64)>> = HashMap::new();
+        let mut last = HashMap::new();
+        while start.elapsed() < Duration::from_secs(25) {
+            let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(1), rx.recv()).await
+            else {
+                continue;
+            };
+            if let Msg::Host {
+                host,
+                snapshot,
+                changed,
+            } = msg
+            {
+                if changed.metrics
+                    && start.elapsed() > Duration::from_secs(15)
+                    && let Some((_, m)) = &snapshot.metrics
+                {
+                    figures
+                        .entry(host)
+                        .or_default()
+                        .push((m.cpu_percent, m.mem_percent()));
+                }
+                last.insert(host, snapshot);
+            }
+        }
+        let mean = |h: usize, f: fn(&(f64, f64)) -> f64| {
+            let v = &figures[&h];
+            v.iter().map(f).sum::<f64>() / v.len() as f64
+        };
+        let (ssh_cpu, prom_cpu) = (mean(0, |p| p.0), mean(1, |p| p.0));
+        let (ssh_mem, prom_mem) = (mean(0, |p| p.1), mean(1, |p| p.1));
+        eprintln!(
+            "cpu: ssh {ssh_cpu:.1} % prometheus {prom_cpu:.1} %; memory: ssh {ssh_mem:.1} % prometheus {prom_mem:.1} % ({} and {} figures)",
+            figures[&0].len(),
+            figures[&1].len()
+        );
+        assert!((ssh_cpu - prom_cpu).abs() <= 15.0, "cpu {ssh_cpu} vs {prom_cpu}");
+        assert!((ssh_mem - prom_mem).abs() <= 3.0, "memory {ssh_mem} vs {prom_mem}");
+        last
+    });
+    // The source says what it is; the failing ones say why, and their hosts still have
+    // figures, from SSH.
+    let prom = last[&1].source.clone().expect("a source");
+    assert!(prom.what.contains("instance 127.0.0.12:9100"), "{prom:?}");
+    assert_eq!(prom.fallback, None);
+    assert_eq!(last[&0].source, None);
+    let refused = last[&2].source.clone().expect("a source");
+    assert!(
+        refused
+            .fallback
+            .as_deref()
+            .is_some_and(|f| f.contains("127.0.0.1:1") && f.contains("sampled over SSH")),
+        "{refused:?}"
+    );
+    assert!(last[&2].metrics.is_some());
+    let unknown = last[&3].source.clone().expect("a source");
+    assert!(
+        unknown
+            .fallback
+            .as_deref()
+            .is_some_and(|f| f.contains("has no instance nowhere:9100")),
+        "{unknown:?}"
+    );
+    assert!(last[&3].metrics.is_some());
+}
+
+#[test]
+fn ten_minutes_of_history_come_with_the_first_figures() {
+    let Some(lab) = Lab::get() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let path = inventory(lab, home.path());
+    let has = prometheus_has(lab).min(600);
+    let out = opsdeck(lab, home.path(), &["status", "--json", "-c", &path, "lila-prom", "lila-ssh"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let prom = &v["hosts"][0];
+    let span = prom["graphs"]["span_secs"].as_i64().unwrap();
+    assert!(
+        span >= has - 30,
+        "Prometheus has {has} s of lila, the graphs {span} s: {prom}"
+    );
+    assert!(prom["graphs"]["cpu_points"].as_u64().unwrap() >= (has as u64) / 5 - 6, "{prom}");
+    // The SSH sampler starts from nothing.
+    assert!(v["hosts"][1]["graphs"]["cpu_points"].as_u64().unwrap() <= 2, "{v}");
+
+    // The console's first screen of the host: the CPU graph already reaches back.
+    let env = lab_env(lab, &path);
+    let mut tui = Tui::start_sized(home.path(), &[], &borrowed(&env), 100, 30);
+    let screen = tui.wait_for("the fleet with lila-prom up", |s| {
+        s.lines().any(|l| l.contains("lila-prom") && l.contains("● up"))
+    });
+    let row = screen
+        .lines()
+        .find(|l| l.contains("lila-prom"))
+        .unwrap()
+        .to_string();
+    let bars = row.chars().filter(|c| ('▁'..='█').contains(c)).count();
+    assert!(bars >= 10, "the sparklines are not full at once: {row}");
+    tui.quit_ok();
+}
