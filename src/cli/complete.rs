@@ -30,7 +30,7 @@ pub const BUILTIN_ACTIONS: [&str; 12] = [
 
 /// Flags that take a value as the next word (`--stack NAME`): their values are not
 /// positional arguments. `main.rs` checks this list against the clap definition.
-pub const VALUE_FLAGS: [&str; 10] = [
+pub const VALUE_FLAGS: [&str; 13] = [
     "--config",
     "-c",
     "--theme",
@@ -41,6 +41,9 @@ pub const VALUE_FLAGS: [&str; 10] = [
     "--tail",
     "--since",
     "--out-dir",
+    "--ansible",
+    "--out",
+    "-o",
 ];
 
 /// The registration script for `shell` (one of [`SHELLS`]): it calls `completer` (the
