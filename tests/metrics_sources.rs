@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::lab::{LILA, Lab, LabHost};
-use common::run::{both, hosts_inventory, lab_env, borrowed, opsdeck};
+use common::run::{borrowed, both, hosts_inventory, lab_env, opsdeck};
 use opsdeck::model::{HostSnapshot, Msg};
 use serde_json::Value;
 use support::tui::Tui;
@@ -29,22 +29,14 @@ fn prometheus(lab: &Lab) -> String {
         .expect("lab env exports OPSDECK_LAB_PROMETHEUS")
 }
 
-const SSH: LabHost = LabHost {
-    name: "lila-ssh",
-    ..LILA
-};
-const PROM: LabHost = LabHost {
-    name: "lila-prom",
-    ..LILA
-};
-const REFUSED: LabHost = LabHost {
-    name: "lila-refused",
-    ..LILA
-};
-const UNKNOWN: LabHost = LabHost {
-    name: "lila-unknown",
-    ..LILA
-};
+/// lila under another inventory name: four hosts that are one machine.
+const fn lila_as(name: &'static str) -> LabHost {
+    LabHost { name, ..LILA }
+}
+const SSH: LabHost = lila_as("lila-ssh");
+const PROM: LabHost = lila_as("lila-prom");
+const REFUSED: LabHost = lila_as("lila-refused");
+const UNKNOWN: LabHost = lila_as("lila-unknown");
 
 fn inventory(lab: &Lab, home: &std::path::Path) -> String {
     let prom = format!(
@@ -187,7 +179,11 @@ fn ten_minutes_of_history_come_with_the_first_figures() {
     let home = tempfile::tempdir().unwrap();
     let path = inventory(lab, home.path());
     let has = prometheus_has(lab).min(600);
-    let out = opsdeck(lab, home.path(), &["status", "--json", "-c", &path, "lila-prom", "lila-ssh"]);
+    let out = opsdeck(
+        lab,
+        home.path(),
+        &["status", "--json", "-c", &path, "lila-prom", "lila-ssh"],
+    );
     assert!(out.status.success(), "{}", both(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let prom = &v["hosts"][0];
@@ -196,15 +192,22 @@ fn ten_minutes_of_history_come_with_the_first_figures() {
         span >= has - 30,
         "Prometheus has {has} s of lila, the graphs {span} s: {prom}"
     );
-    assert!(prom["graphs"]["cpu_points"].as_u64().unwrap() >= (has as u64) / 5 - 6, "{prom}");
+    assert!(
+        prom["graphs"]["cpu_points"].as_u64().unwrap() >= (has as u64) / 5 - 6,
+        "{prom}"
+    );
     // The SSH sampler starts from nothing.
-    assert!(v["hosts"][1]["graphs"]["cpu_points"].as_u64().unwrap() <= 2, "{v}");
+    assert!(
+        v["hosts"][1]["graphs"]["cpu_points"].as_u64().unwrap() <= 2,
+        "{v}"
+    );
 
     // The console's first screen of the host: the CPU graph already reaches back.
     let env = lab_env(lab, &path);
     let mut tui = Tui::start_sized(home.path(), &[], &borrowed(&env), 100, 30);
     let screen = tui.wait_for("the fleet with lila-prom up", |s| {
-        s.lines().any(|l| l.contains("lila-prom") && l.contains("● up"))
+        s.lines()
+            .any(|l| l.contains("lila-prom") && l.contains("● up"))
     });
     let row = screen
         .lines()

@@ -603,3 +603,28 @@ fn host_with_a_project_row_selected() {
     key(&mut m, Key::Up);
     snap("host_project_row", &m);
 }
+
+/// Hosts whose metrics come from Prometheus: one served, one falling back to SSH sampling
+/// (`● up ssh!`, and why under the table when selected).
+#[test]
+fn fleet_with_metrics_sources() {
+    use opsdeck::model::MetricsFrom;
+    let mut m = support::fleet();
+    m.hosts[0].source = Some(MetricsFrom {
+        what: "prometheus http://prom:9090 (instance 10.0.0.11:9100)".into(),
+        fallback: None,
+    });
+    m.hosts[1].source = Some(MetricsFrom {
+        what: "prometheus http://prom:9090 (instance 10.0.0.12:9100)".into(),
+        fallback: Some(
+            "http://prom:9090: connect prom:9090: Connection refused: sampled over SSH meanwhile"
+                .into(),
+        ),
+    });
+    key(&mut m, Key::Down);
+    snap("fleet_metrics_sources", &m);
+    let theme = Theme::load("default").unwrap();
+    let t = render(&m, &theme, 80, 24);
+    let text = format!("{:?}", t.backend());
+    assert!(text.contains("● up ssh!"), "{text}");
+}

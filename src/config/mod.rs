@@ -247,13 +247,11 @@ fn validate(inv: &Inventory) -> Result<(), Invalid> {
             ));
         }
     }
-    validate_metrics(inv.settings.metrics.as_ref())?;
+    validate_metrics(inv.settings.metrics.as_ref(), 0..0, "settings.metrics")?;
     let mut names: Vec<&str> = Vec::new();
     for host in &inv.hosts {
-        validate_metrics(host.metrics.as_ref())?;
-        if host.is_local()
-            && matches!(host.metrics, Some(MetricsSource::Prometheus(_)))
-        {
+        validate_metrics(host.metrics.as_ref(), host.name.span(), host.name.get_ref())?;
+        if host.is_local() && matches!(host.metrics, Some(MetricsSource::Prometheus(_))) {
             return Err((
                 host.name.span(),
                 "a local host's metrics come from this machine: metrics = \"ssh\" or none".into(),
@@ -373,21 +371,29 @@ fn validate(inv: &Inventory) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn validate_metrics(m: Option<&MetricsSource>) -> Result<(), Invalid> {
+/// `span` and `whose`: where the error points (the host's name; the file's start for
+/// the settings), since a value inside an untagged choice keeps no position.
+fn validate_metrics(
+    m: Option<&MetricsSource>,
+    span: Range<usize>,
+    whose: &str,
+) -> Result<(), Invalid> {
     let Some(MetricsSource::Prometheus(p)) = m else {
         return Ok(());
     };
-    let url = p.prometheus.get_ref();
+    let url = &p.prometheus;
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err((
-            p.prometheus.span(),
-            format!("prometheus url {url:?} must start with http:// or https://"),
+            span,
+            format!("{whose}: metrics: prometheus url {url:?} must start with http:// or https://"),
         ));
     }
     if p.token_env.is_some() && p.token_file.is_some() {
         return Err((
-            p.prometheus.span(),
-            "give a bearer token by token_env or by token_file, not both".into(),
+            span,
+            format!(
+                "{whose}: metrics: give a bearer token by token_env or by token_file, not both"
+            ),
         ));
     }
     Ok(())

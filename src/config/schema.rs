@@ -67,8 +67,8 @@ pub enum SshMetrics {
 #[serde(deny_unknown_fields)]
 pub struct PrometheusSource {
     /// The server's base URL (`http://` or `https://`), e.g. "https://prom.example/".
-    #[schemars(with = "String", regex(pattern = r"^https?://"))]
-    pub prometheus: Spanned<String>,
+    #[schemars(regex(pattern = r"^https?://"))]
+    pub prometheus: String,
     /// The host's `instance` label: `{name}` is the inventory name, `{address}` its
     /// address (default "{address}:9100", node-exporter's port).
     #[serde(default = "default_instance")]

@@ -18,6 +18,9 @@ use crate::config::PrometheusSource;
 use crate::model::Metrics;
 pub use prometheus::History;
 
+/// The hub's history of every instance, once asked: the graphs' ten minutes, or why not.
+pub type Answer = Option<Result<Arc<HashMap<String, History>>, String>>;
+
 /// One round of the hub: when, and every instance's figures, or why there are none.
 #[derive(Debug, Clone)]
 pub struct Round {
@@ -31,14 +34,14 @@ pub struct Feed {
     pub server: String,
     pub instance: String,
     pub rounds: watch::Receiver<Option<Round>>,
-    pub history: watch::Receiver<Option<Result<Arc<HashMap<String, History>>, String>>>,
+    pub history: watch::Receiver<Answer>,
 }
 
 /// A Prometheus server's hub: the instances asked for, and where its answers go.
 struct Hub {
     instances: Arc<Mutex<Vec<String>>>,
     rounds: watch::Receiver<Option<Round>>,
-    history: watch::Receiver<Option<Result<Arc<HashMap<String, History>>, String>>>,
+    history: watch::Receiver<Answer>,
 }
 
 /// Every hub of one run, by server URL (what `remote::Shared` keeps).
@@ -58,7 +61,7 @@ impl Hubs {
     /// asks for every instance fed from it, added as hosts start; it stops when no feed is
     /// left.
     pub fn feed(&self, source: &PrometheusSource, instance: String, refresh: Duration) -> Feed {
-        let url = source.prometheus.get_ref().trim_end_matches('/').to_string();
+        let url = source.prometheus.trim_end_matches('/').to_string();
         let mut hubs = self.hubs.lock().unwrap_or_else(PoisonError::into_inner);
         let hub = hubs.entry(url.clone()).or_insert_with(|| {
             let instances = Arc::new(Mutex::new(Vec::new()));
@@ -79,10 +82,7 @@ impl Hubs {
             }
         });
         {
-            let mut list = hub
-                .instances
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut list = hub.instances.lock().unwrap_or_else(PoisonError::into_inner);
             if !list.contains(&instance) {
                 list.push(instance.clone());
             }
@@ -223,7 +223,10 @@ async fn ask_history(
     let step = refresh.as_secs().clamp(2, 60);
     let form = [
         ("query", prometheus::history_query(instances)),
-        ("start", (end - crate::model::series::WINDOW_SECS).to_string()),
+        (
+            "start",
+            (end - crate::model::series::WINDOW_SECS).to_string(),
+        ),
         ("end", end.to_string()),
         ("step", step.to_string()),
     ];
@@ -236,7 +239,7 @@ async fn run_hub(
     instances: Arc<Mutex<Vec<String>>>,
     refresh: Duration,
     rounds: watch::Sender<Option<Round>>,
-    history: watch::Sender<Option<Result<Arc<HashMap<String, History>>, String>>>,
+    history: watch::Sender<Answer>,
 ) {
     let list = || {
         instances
@@ -296,6 +299,9 @@ mod tests {
 
     #[test]
     fn form_encoding() {
-        assert_eq!(form_encode("a b{c=\"d\"}|é"), "a+b%7Bc%3D%22d%22%7D%7C%C3%A9");
+        assert_eq!(
+            form_encode("a b{c=\"d\"}|é"),
+            "a+b%7Bc%3D%22d%22%7D%7C%C3%A9"
+        );
     }
 }

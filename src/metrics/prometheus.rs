@@ -61,7 +61,11 @@ fn alternatives(values: &[String]) -> String {
 }
 
 fn tagged(expr: &str, kind: &str) -> String {
-    format!("label_replace({expr}, {}, {}, \"\", \"\")", lit(KIND), lit(kind))
+    format!(
+        "label_replace({expr}, {}, {}, \"\", \"\")",
+        lit(KIND),
+        lit(kind)
+    )
 }
 
 /// The series of one instant query for `instances`, each `(kind, PromQL)`.
@@ -84,8 +88,14 @@ fn series(sel: &str, window: &str) -> Vec<(&'static str, String)> {
             format!("100 * (1 - sum by (instance, cpu) (irate({idle}[{window}])))"),
         ),
         ("mem_total", format!("node_memory_MemTotal_bytes{{{sel}}}")),
-        ("mem_avail", format!("node_memory_MemAvailable_bytes{{{sel}}}")),
-        ("swap_total", format!("node_memory_SwapTotal_bytes{{{sel}}}")),
+        (
+            "mem_avail",
+            format!("node_memory_MemAvailable_bytes{{{sel}}}"),
+        ),
+        (
+            "swap_total",
+            format!("node_memory_SwapTotal_bytes{{{sel}}}"),
+        ),
         ("swap_free", format!("node_memory_SwapFree_bytes{{{sel}}}")),
         ("load1", format!("node_load1{{{sel}}}")),
         ("load5", format!("node_load5{{{sel}}}")),
@@ -179,7 +189,10 @@ impl Gathered {
         let swap_total = bytes(self.swap_total);
         Some(Metrics {
             cpu_percent: cpu.clamp(0.0, 100.0),
-            per_core: cores.into_iter().map(|(_, v)| v.clamp(0.0, 100.0)).collect(),
+            per_core: cores
+                .into_iter()
+                .map(|(_, v)| v.clamp(0.0, 100.0))
+                .collect(),
             mem_used_bytes: bytes(Some(total)).saturating_sub(bytes(self.mem_avail)),
             mem_total_bytes: bytes(Some(total)),
             swap_used_bytes: swap_total.saturating_sub(bytes(self.swap_free)),
@@ -208,8 +221,8 @@ fn label<'a>(metric: &'a Value, name: &str) -> Option<&'a str> {
 /// `{"status":"success","data":{"resultType":..., "result":[...]}}` → the results; an error
 /// answer → its message.
 fn results(answer: &[u8], kind: &str) -> Result<Vec<Value>, String> {
-    let v: Value = serde_json::from_slice(answer)
-        .map_err(|e| format!("not a Prometheus answer ({e})"))?;
+    let v: Value =
+        serde_json::from_slice(answer).map_err(|e| format!("not a Prometheus answer ({e})"))?;
     if v["status"] != "success" {
         let error = v["error"].as_str().unwrap_or("no reason given");
         return Err(format!(
@@ -218,7 +231,10 @@ fn results(answer: &[u8], kind: &str) -> Result<Vec<Value>, String> {
         ));
     }
     if v["data"]["resultType"] != kind {
-        return Err(format!("Prometheus answered a {}, not a {kind}", v["data"]["resultType"]));
+        return Err(format!(
+            "Prometheus answered a {}, not a {kind}",
+            v["data"]["resultType"]
+        ));
     }
     match v["data"]["result"].as_array() {
         Some(r) => Ok(r.clone()),
@@ -312,7 +328,12 @@ pub fn parse_history(answer: &[u8]) -> Result<HashMap<String, History>, String> 
             "tx" => &mut h.tx,
             _ => continue,
         };
-        for p in r["values"].as_array().into_iter().flatten().take(MAX_POINTS) {
+        for p in r["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .take(MAX_POINTS)
+        {
             if series.len() >= MAX_POINTS {
                 break;
             }
@@ -327,7 +348,9 @@ pub fn parse_history(answer: &[u8]) -> Result<HashMap<String, History>, String> 
 
 /// A host's `instance` label from the inventory's pattern.
 pub fn instance_of(pattern: &str, name: &str, address: &str) -> String {
-    pattern.replace("{name}", name).replace("{address}", address)
+    pattern
+        .replace("{name}", name)
+        .replace("{address}", address)
 }
 
 #[cfg(test)]
@@ -337,7 +360,10 @@ mod tests {
     #[test]
     fn one_query_names_every_instance_escaped() {
         let q = instant_query(&["10.0.0.1:9100".into(), "web\"1.example:9100".into()]);
-        assert!(q.contains(r#"instance=~"10\\.0\\.0\\.1:9100|web\"1\\.example:9100""#), "{q}");
+        assert!(
+            q.contains(r#"instance=~"10\\.0\\.0\\.1:9100|web\"1\\.example:9100""#),
+            "{q}"
+        );
         assert_eq!(q.matches(" or ").count(), 13);
         assert!(history_query(&["a:9100".into()]).contains("mem_pct"));
     }
@@ -372,17 +398,25 @@ mod tests {
 
     #[test]
     fn refusals_and_garbage_are_errors_not_panics() {
-        let e = parse_instant(br#"{"status":"error","errorType":"bad_data","error":"parse error\u001b]52"}"#)
-            .unwrap_err();
+        let e = parse_instant(
+            br#"{"status":"error","errorType":"bad_data","error":"parse error\u001b]52"}"#,
+        )
+        .unwrap_err();
         assert!(e.contains("parse error") && !e.contains('\u{1b}'), "{e}");
         assert!(parse_instant(b"<html>proxy error</html>").is_err());
-        assert!(parse_instant(br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#).is_err());
+        assert!(
+            parse_instant(br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#)
+                .is_err()
+        );
         assert!(parse_history(br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"instance":"a","opsdeck_m":"cpu"},"values":[[1,"2"],["x","3"],[0,"1"]]}]}}"#).expect("parses")["a"].cpu == [(0, 1.0), (1, 2.0)]);
     }
 
     #[test]
     fn instance_patterns() {
-        assert_eq!(instance_of("{address}:9100", "web", "10.0.0.1"), "10.0.0.1:9100");
+        assert_eq!(
+            instance_of("{address}:9100", "web", "10.0.0.1"),
+            "10.0.0.1:9100"
+        );
         assert_eq!(instance_of("{name}", "web", "10.0.0.1"), "web");
     }
 }

@@ -174,7 +174,13 @@ pub fn spawn(
     shared: &Shared,
     tx: mpsc::Sender<Msg>,
 ) -> HostHandle {
-    spawn_watching(watch_of(index, host, config, shared), host, config, shared, tx)
+    spawn_watching(
+        watch_of(index, host, config, shared),
+        host,
+        config,
+        shared,
+        tx,
+    )
 }
 
 /// Starts a worker for one job from the command line (`opsdeck run`): the console's

@@ -665,22 +665,23 @@ async fn sample<L: Link>(
 /// The host's figures from its external metrics source: its history once, then each
 /// round's figures. While the source fails or lacks the host, the SSH sampler sends them
 /// (`own`), and the host's state says why.
-async fn external(
-    feed: crate::metrics::Feed,
-    parts: mpsc::Sender<Part>,
-    own: watch::Sender<bool>,
-) {
+async fn external(feed: crate::metrics::Feed, parts: mpsc::Sender<Part>, own: watch::Sender<bool>) {
     use crate::model::MetricsFrom;
     let what = format!("prometheus {} (instance {})", feed.server, feed.instance);
     let (mut rounds, mut history) = (feed.rounds, feed.history);
     let mut history_sent = false;
     let mut said: Option<MetricsFrom> = None;
     loop {
-        if !history_sent && let Some(answer) = history.borrow_and_update().clone() {
+        let answer = if history_sent {
+            None
+        } else {
+            history.borrow_and_update().clone()
+        };
+        if let Some(answer) = answer {
             history_sent = true;
-            if let Ok(all) = answer
-                && let Some(mine) = all.get(&feed.instance)
-                && parts.send(Part::History(Arc::new(mine.clone()))).await.is_err()
+            let mine = answer.ok().and_then(|all| all.get(&feed.instance).cloned());
+            if let Some(mine) = mine
+                && parts.send(Part::History(Arc::new(mine))).await.is_err()
             {
                 return;
             }
