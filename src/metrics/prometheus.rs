@@ -298,15 +298,7 @@ pub fn parse_instant(answer: &[u8]) -> Result<HashMap<String, Metrics>, String> 
         .collect())
 }
 
-/// Ten minutes of one instance's graphs: `(unix seconds, value)` points per series.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct History {
-    pub cpu: Vec<(i64, f64)>,
-    pub mem_pct: Vec<(i64, f64)>,
-    pub load1: Vec<(i64, f64)>,
-    pub rx: Vec<(i64, f64)>,
-    pub tx: Vec<(i64, f64)>,
-}
+pub use crate::model::series::History;
 
 /// Each instance's history from a range answer (a matrix).
 pub fn parse_history(answer: &[u8]) -> Result<HashMap<String, History>, String> {

@@ -272,7 +272,7 @@ impl HostState {
 
     /// Fills the graphs with a metrics source's history (points older than ten minutes
     /// fall off as the series keep their window).
-    pub fn apply_history(&mut self, h: &crate::metrics::History) {
+    pub fn apply_history(&mut self, h: &super::series::History) {
         for (series, points) in [
             (&mut self.cpu, &h.cpu),
             (&mut self.mem, &h.mem_pct),

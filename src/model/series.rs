@@ -83,3 +83,14 @@ mod tests {
         assert_eq!(s.last(), Some(0.0));
     }
 }
+
+/// Ten minutes of a host's graphs from a metrics source (its start: see `crate::metrics`):
+/// `(unix seconds, value)` points per series, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub cpu: Vec<(i64, f64)>,
+    pub mem_pct: Vec<(i64, f64)>,
+    pub load1: Vec<(i64, f64)>,
+    pub rx: Vec<(i64, f64)>,
+    pub tx: Vec<(i64, f64)>,
+}

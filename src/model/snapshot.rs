@@ -27,7 +27,7 @@ pub struct HostSnapshot {
     /// Where the metrics come from when not from SSH sampling (`None`: SSH).
     pub source: Option<MetricsFrom>,
     /// Ten minutes of graphs from the metrics source, once, for a console that just started.
-    pub history: Option<std::sync::Arc<crate::metrics::History>>,
+    pub history: Option<std::sync::Arc<super::series::History>>,
 }
 
 /// An external metrics source of a host, and whether it serves it now.
@@ -91,7 +91,7 @@ pub enum Part {
     /// The external metrics source's state (reported as a connection change).
     Source(MetricsFrom),
     /// The source's history of the graphs (reported as a metrics change).
-    History(std::sync::Arc<crate::metrics::History>),
+    History(std::sync::Arc<super::series::History>),
 }
 
 impl HostSnapshot {
