@@ -387,7 +387,13 @@ fn the_console_deploys_marked_hosts_in_turn() {
     let screen = tui.wait_for_within(
         Duration::from_secs(60),
         "the end of the multi-deploy",
-        |s| s.contains("2 done"),
+        |s| s.contains("2 done") || s.contains("failed"),
+    );
+    // A host that failed: its job's record says why (steps, exit codes, output).
+    assert!(
+        !screen.contains("failed"),
+        "{screen}\n{:#?}",
+        audit(home.path())
     );
     assert!(!screen.contains("not started"), "{screen}");
     tui.quit_ok();
