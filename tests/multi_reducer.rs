@@ -218,6 +218,21 @@ fn a_host_that_cannot_take_its_turn_stops_the_run() {
     );
 }
 
+/// A stalled host (connected, its sampler late: what a busy host looks like) still takes
+/// its turn: the worker runs the job over the connection, or refuses it itself.
+#[test]
+fn a_stalled_host_takes_its_turn() {
+    let mut m = fleet();
+    two_started(&mut m);
+    m.hosts[2].conn = HostConn::Stalled {
+        since: now(),
+        reason: "no answer for 4s".into(),
+    };
+    let effects = finish(&mut m, 1, Ok("done"));
+    assert_eq!(runs(&effects), [2]);
+    assert_eq!(turns(&m), [(1, Turn::Done), (2, Turn::Running)]);
+}
+
 #[test]
 fn refusals_come_before_the_confirmation() {
     // nothing marked: how to mark

@@ -29,7 +29,7 @@ pub(super) fn releases(model: &mut Model, effects: &mut Vec<Effect>) {
         model.flash(Level::Info, "open a host first");
         return;
     };
-    if !matches!(model.hosts[host].conn, HostConn::Up) {
+    if !model.hosts[host].conn.connected() {
         let why = format!("{} is not connected", model.hosts[host].name);
         model.flash(Level::Warn, why);
         return;
@@ -61,7 +61,7 @@ pub(super) fn refusal(model: &Model, host: usize, mutating: bool) -> Option<Stri
             h.name
         ));
     }
-    if !matches!(h.conn, HostConn::Up) {
+    if !h.conn.connected() {
         return Some(format!("{} is not connected", h.name));
     }
     None
@@ -488,7 +488,7 @@ pub(super) fn shell(model: &mut Model, on_host: bool, effects: &mut Vec<Effect>)
             "read-only: the inventory marks {} read_only, shells included",
             h.name
         ))
-    } else if !matches!(h.conn, HostConn::Up) {
+    } else if !h.conn.connected() {
         Some(format!("{} is not connected", h.name))
     } else {
         None

@@ -23,6 +23,14 @@ pub enum HostConn {
     },
 }
 
+impl HostConn {
+    /// The connection is there: up, or up with a late sampler (a sick host is when a
+    /// restart or a deploy is most wanted; the worker itself refuses a job it cannot run).
+    pub fn connected(&self) -> bool {
+        matches!(self, HostConn::Up | HostConn::Stalled { .. })
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Disk {
     pub mount: String,
