@@ -15,7 +15,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::lab::{LILA, Lab, LabHost};
+use common::lab::{COURSE_SUPPORTER, LILA, Lab, LabHost};
 use common::run::{borrowed, both, hosts_inventory, lab_env, opsdeck};
 use opsdeck::model::{HostSnapshot, Msg};
 use serde_json::Value;
@@ -84,19 +84,37 @@ fn prometheus_has(lab: &Lab) -> i64 {
     (scrapes as i64 - 1) * 5
 }
 
-#[test]
-fn prometheus_figures_agree_with_the_ssh_samplers_and_failures_fall_back_to_ssh() {
-    let Some(lab) = Lab::get() else { return };
-    let home = tempfile::tempdir().unwrap();
-    let path = inventory(lab, home.path());
-    let text = std::fs::read_to_string(&path).unwrap();
-    let inventory = opsdeck::config::parse_str(&text, std::path::Path::new(&path)).unwrap();
+/// A container as reported: name, CPU %, memory bytes.
+type Seen = (String, Option<f64>, Option<u64>);
+
+/// Everything the hosts' workers report.
+struct Watched {
+    /// Each host's (CPU %, memory %) figures of the last ten seconds.
+    figures: HashMap<usize, Vec<(f64, f64)>>,
+    /// Each host's containers' (name, CPU %, memory bytes) in the last ten seconds.
+    containers: HashMap<usize, Vec<Seen>>,
+    last: HashMap<usize, std::sync::Arc<HostSnapshot>>,
+}
+
+impl Watched {
+    fn mean(&self, host: usize, f: fn(&(f64, f64)) -> f64) -> f64 {
+        let v = &self.figures[&host];
+        v.iter().map(f).sum::<f64>() / v.len() as f64
+    }
+}
+
+/// Runs the real workers of the inventory at `path` for 25 s: both sources settle (the
+/// sampler's first figure is the average since boot), then ten seconds of figures from
+/// each host are kept.
+fn watch(path: &str) -> Watched {
+    let text = std::fs::read_to_string(path).unwrap();
+    let inventory = opsdeck::config::parse_str(&text, std::path::Path::new(path)).unwrap();
     let config = opsdeck::config::Config {
         source: opsdeck::config::Source::Flag(path.into()),
         inventory,
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let last: HashMap<usize, std::sync::Arc<HostSnapshot>> = rt.block_on(async {
+    rt.block_on(async {
         let shared = opsdeck::remote::Shared::new(false);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(1024);
         let _handles: Vec<_> = (0..config.inventory.hosts.len())
@@ -104,11 +122,12 @@ fn prometheus_figures_agree_with_the_ssh_samplers_and_failures_fall_back_to_ssh(
                 opsdeck::remote::spawn(i, &config.inventory.hosts[i], &config, &shared, tx.clone())
             })
             .collect();
-        // Both sources settle (the sampler's first figure is the average since boot), then
-        // ten seconds of figures from each.
         let start = Instant::now();
-        let mut figures: HashMap<usize, Vec<(f64, f64)>> = HashMap::new();
-        let mut last = HashMap::new();
+        let mut w = Watched {
+            figures: HashMap::new(),
+            containers: HashMap::new(),
+            last: HashMap::new(),
+        };
         while start.elapsed() < Duration::from_secs(25) {
             let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(1), rx.recv()).await
             else {
@@ -120,33 +139,54 @@ fn prometheus_figures_agree_with_the_ssh_samplers_and_failures_fall_back_to_ssh(
                 changed,
             } = msg
             {
+                let counted = start.elapsed() > Duration::from_secs(15);
                 if changed.metrics
-                    && start.elapsed() > Duration::from_secs(15)
+                    && counted
                     && let Some((_, m)) = &snapshot.metrics
                 {
-                    figures
+                    w.figures
                         .entry(host)
                         .or_default()
                         .push((m.cpu_percent, m.mem_percent()));
                 }
-                last.insert(host, snapshot);
+                if changed.containers
+                    && counted
+                    && let Some((_, cs)) = &snapshot.containers
+                {
+                    w.containers.entry(host).or_default().extend(
+                        cs.iter()
+                            .map(|c| (c.name.clone(), c.cpu_percent, c.mem_bytes)),
+                    );
+                }
+                w.last.insert(host, snapshot);
             }
         }
-        let mean = |h: usize, f: fn(&(f64, f64)) -> f64| {
-            let v = &figures[&h];
-            v.iter().map(f).sum::<f64>() / v.len() as f64
-        };
-        let (ssh_cpu, prom_cpu) = (mean(0, |p| p.0), mean(1, |p| p.0));
-        let (ssh_mem, prom_mem) = (mean(0, |p| p.1), mean(1, |p| p.1));
-        eprintln!(
-            "cpu: ssh {ssh_cpu:.1} % prometheus {prom_cpu:.1} %; memory: ssh {ssh_mem:.1} % prometheus {prom_mem:.1} % ({} and {} figures)",
-            figures[&0].len(),
-            figures[&1].len()
-        );
-        assert!((ssh_cpu - prom_cpu).abs() <= 15.0, "cpu {ssh_cpu} vs {prom_cpu}");
-        assert!((ssh_mem - prom_mem).abs() <= 3.0, "memory {ssh_mem} vs {prom_mem}");
-        last
-    });
+        w
+    })
+}
+
+#[test]
+fn prometheus_figures_agree_with_the_ssh_samplers_and_failures_fall_back_to_ssh() {
+    let Some(lab) = Lab::get() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let path = inventory(lab, home.path());
+    let w = watch(&path);
+    let (ssh_cpu, prom_cpu) = (w.mean(0, |p| p.0), w.mean(1, |p| p.0));
+    let (ssh_mem, prom_mem) = (w.mean(0, |p| p.1), w.mean(1, |p| p.1));
+    eprintln!(
+        "cpu: ssh {ssh_cpu:.1} % prometheus {prom_cpu:.1} %; memory: ssh {ssh_mem:.1} % prometheus {prom_mem:.1} % ({} and {} figures)",
+        w.figures[&0].len(),
+        w.figures[&1].len()
+    );
+    assert!(
+        (ssh_cpu - prom_cpu).abs() <= 15.0,
+        "cpu {ssh_cpu} vs {prom_cpu}"
+    );
+    assert!(
+        (ssh_mem - prom_mem).abs() <= 3.0,
+        "memory {ssh_mem} vs {prom_mem}"
+    );
+    let last = w.last;
     // The source says what it is; the failing ones say why, and their hosts still have
     // figures, from SSH.
     let prom = last[&1].source.clone().expect("a source");
@@ -217,4 +257,185 @@ fn ten_minutes_of_history_come_with_the_first_figures() {
     let bars = row.chars().filter(|c| ('▁'..='█').contains(c)).count();
     assert!(bars >= 10, "the sparklines are not full at once: {row}");
     tui.quit_ok();
+}
+
+// ---------------------------------------------------------------------------------------
+// Netdata (the lab runs it "on" course-supporter: 127.0.0.1:19999, reached through
+// course-supporter's SSH connection)
+
+const CS_SSH: LabHost = LabHost {
+    name: "cs-ssh",
+    ..COURSE_SUPPORTER
+};
+const CS_NETDATA: LabHost = LabHost {
+    name: "cs-netdata",
+    ..COURSE_SUPPORTER
+};
+
+fn netdata(lab: &Lab) -> String {
+    lab.env
+        .iter()
+        .find(|(k, _)| k == "OPSDECK_LAB_NETDATA")
+        .map(|(_, v)| v.clone())
+        .expect("lab env exports OPSDECK_LAB_NETDATA")
+}
+
+fn netdata_inventory(lab: &Lab, home: &std::path::Path) -> String {
+    hosts_inventory(
+        home,
+        lab,
+        &[
+            (&CS_SSH, ""),
+            (
+                &CS_NETDATA,
+                &format!(
+                    "metrics = {{ netdata = \"{}\", via = \"ssh\" }}",
+                    netdata(lab)
+                ),
+            ),
+        ],
+    )
+}
+
+/// How many seconds of the last ten minutes of system.cpu the lab's Netdata has.
+fn netdata_has(lab: &Lab) -> i64 {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-fsS",
+            &format!(
+                "{}/api/v1/data?chart=system.cpu&after=-600&points=600&format=json",
+                netdata(lab)
+            ),
+        ])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let times: Vec<i64> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row[1].is_number())
+        .filter_map(|row| row[0].as_i64())
+        .collect();
+    times.iter().max().unwrap() - times.iter().min().unwrap()
+}
+
+#[test]
+fn netdata_figures_agree_with_the_ssh_samplers_for_the_host_and_its_containers() {
+    let Some(lab) = Lab::get() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let path = netdata_inventory(lab, home.path());
+    let w = watch(&path);
+    let src = w.last[&1].source.clone().expect("a source");
+    assert!(
+        src.what.contains("netdata") && src.what.contains("through SSH"),
+        "{src:?}"
+    );
+    assert_eq!(src.fallback, None, "{src:?}");
+    let (ssh_cpu, nd_cpu) = (w.mean(0, |p| p.0), w.mean(1, |p| p.0));
+    let (ssh_mem, nd_mem) = (w.mean(0, |p| p.1), w.mean(1, |p| p.1));
+    eprintln!(
+        "cpu: ssh {ssh_cpu:.1} % netdata {nd_cpu:.1} %; memory: ssh {ssh_mem:.1} % netdata {nd_mem:.1} % ({} and {} figures)",
+        w.figures[&0].len(),
+        w.figures[&1].len()
+    );
+    assert!(
+        (ssh_cpu - nd_cpu).abs() <= 15.0,
+        "cpu {ssh_cpu} vs {nd_cpu}"
+    );
+    assert!(
+        (ssh_mem - nd_mem).abs() <= 3.0,
+        "memory {ssh_mem} vs {nd_mem}"
+    );
+    // The containers' memory from Netdata's cgroup charts against the sampler's cgroup
+    // files: within a fifth, or 8 MiB for a small one; every running container has CPU.
+    let mem_of = |host: usize, name: &str| -> f64 {
+        let v: Vec<u64> = w.containers[&host]
+            .iter()
+            .filter(|(n, _, _)| n == name)
+            .filter_map(|(_, _, m)| *m)
+            .collect();
+        assert!(!v.is_empty(), "no memory figure of {name} on host {host}");
+        v.iter().sum::<u64>() as f64 / v.len() as f64
+    };
+    for name in [
+        "course-supporter-db",
+        "course-supporter-app",
+        "proxy_nginx_1",
+    ] {
+        let (ssh, nd) = (mem_of(0, name), mem_of(1, name));
+        eprintln!(
+            "{name}: memory ssh {:.1} MiB netdata {:.1} MiB",
+            ssh / 1048576.0,
+            nd / 1048576.0
+        );
+        assert!(
+            (ssh - nd).abs() <= (ssh * 0.2).max(8.0 * 1048576.0),
+            "{name}: {ssh} vs {nd}"
+        );
+        assert!(
+            w.containers[&1]
+                .iter()
+                .any(|(n, cpu, _)| n == name && cpu.is_some()),
+            "{name} has no CPU figure from netdata"
+        );
+    }
+}
+
+#[test]
+fn netdata_history_comes_with_the_first_figures_and_a_dead_netdata_falls_back() {
+    let Some(lab) = Lab::get() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let path = netdata_inventory(lab, home.path());
+    let has = netdata_has(lab).min(600);
+    let out = opsdeck(
+        lab,
+        home.path(),
+        &["status", "--json", "-c", &path, "cs-netdata"],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let h = &v["hosts"][0];
+    let span = h["graphs"]["span_secs"].as_i64().unwrap();
+    assert!(
+        span >= has - 30,
+        "Netdata has {has} s, the graphs {span} s: {h}"
+    );
+    assert!(
+        h["metrics_source"]["from"]
+            .as_str()
+            .unwrap()
+            .contains("netdata"),
+        "{h}"
+    );
+    let running: Vec<&Value> = h["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["state"] == "running")
+        .collect();
+    assert!(
+        running.len() >= 3 && running.iter().all(|c| c["mem_bytes"].is_u64()),
+        "{h}"
+    );
+
+    // Nothing listens where this Netdata is said to be: sampled over SSH, and said so.
+    let dead = hosts_inventory(
+        home.path(),
+        lab,
+        &[(
+            &CS_NETDATA,
+            "metrics = { netdata = \"http://127.0.0.1:1\" }",
+        )],
+    );
+    let out = opsdeck(lab, home.path(), &["status", "--json", "-c", &dead]);
+    assert!(out.status.success(), "{}", both(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let h = &v["hosts"][0];
+    let fallback = h["metrics_source"]["fallback"].as_str().unwrap_or_default();
+    assert!(
+        fallback.contains("127.0.0.1:1") && fallback.contains("sampled over SSH"),
+        "{h}"
+    );
+    assert!(h["metrics"]["cpu_percent"].is_number(), "{h}");
 }

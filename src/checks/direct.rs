@@ -151,7 +151,7 @@ pub(super) async fn attempt(spec: &CheckSpec, now: i64) -> Attempt {
         None if resp.url().scheme() == "https" => watched.map(|c| super::tls_status(c, now)),
         None => None,
     };
-    let body = super::read_bounded(reqwest::Body::from(resp)).await;
+    let body = super::read_bounded(reqwest::Body::from(resp), super::BODY_LIMIT).await;
     let error = verdict(spec, status, &body).map(|e| through_proxy(e, proxy.as_deref()));
     Attempt {
         status: Some(status),

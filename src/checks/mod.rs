@@ -226,43 +226,70 @@ fn parse(url: &str) -> Result<(hyper::Uri, Target), String> {
 /// A check through the host's SSH connection: a `direct-tcpip` channel, TLS over it for
 /// https, one GET.
 async fn through(spec: &CheckSpec, tunnel: &dyn Tunnel, now: i64) -> Attempt {
-    let (uri, Target { https, host, port }) = match parse(&spec.url) {
+    let (uri, target) = match parse(&spec.url) {
         Ok(t) => t,
         Err(e) => return Attempt::failed(e),
     };
-    let stream = match tunnel.open_tcp(&host, port).await {
+    let (stream, tls) = match open_through(tunnel, &target, spec.ca_file.as_deref(), now).await {
         Ok(s) => s,
-        Err(e) => return Attempt::failed(format!("through SSH: {e}")),
+        Err(failed) => return failed,
     };
-    let mut tls = None;
-    let stream: BoxIo = if https {
-        let config = match tls::client(spec.ca_file.as_deref()) {
-            Ok(c) => c,
-            Err(e) => return Attempt::failed(e),
-        };
-        let Ok(name) = rustls::pki_types::ServerName::try_from(host.clone()) else {
-            return Attempt::failed(format!("{host} is not a valid TLS server name"));
-        };
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let conn = match connector.connect(name, stream).await {
-            Ok(c) => c,
-            Err(e) => {
-                let error = tls::rejection(&e)
-                    .map_or_else(|| format!("TLS handshake: {e}"), |r| r.reason.clone());
-                return Attempt::refused(&e, error, now);
-            }
-        };
-        let der = conn.get_ref().1.peer_certificates().and_then(|c| c.first());
-        tls = peer_tls(der.map(|d| d.as_ref()), now);
-        Box::new(conn)
-    } else {
-        stream
-    };
-    let (status, error) = match get(stream, &uri, (&host, port, https)).await {
+    let (status, error) = match get(stream, &uri, &target, BODY_LIMIT).await {
         Ok((status, body)) => (Some(status), verdict(spec, status, &body)),
         Err(e) => (None, Some(e)),
     };
     Attempt { status, tls, error }
+}
+
+/// A `direct-tcpip` channel to `target` through the host's SSH connection, TLS over it for
+/// https; with the certificate the server showed.
+async fn open_through(
+    tunnel: &dyn Tunnel,
+    target: &Target,
+    ca_file: Option<&str>,
+    now: i64,
+) -> Result<(BoxIo, Option<TlsStatus>), Attempt> {
+    let Target { https, host, port } = target;
+    let stream = tunnel
+        .open_tcp(host, *port)
+        .await
+        .map_err(|e| Attempt::failed(format!("through SSH: {e}")))?;
+    if !https {
+        return Ok((stream, None));
+    }
+    let config = tls::client(ca_file).map_err(Attempt::failed)?;
+    let Ok(name) = rustls::pki_types::ServerName::try_from(host.clone()) else {
+        return Err(Attempt::failed(format!(
+            "{host} is not a valid TLS server name"
+        )));
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let conn = connector.connect(name, stream).await.map_err(|e| {
+        let error =
+            tls::rejection(&e).map_or_else(|| format!("TLS handshake: {e}"), |r| r.reason.clone());
+        Attempt::refused(&e, error, now)
+    })?;
+    let der = conn.get_ref().1.peer_certificates().and_then(|c| c.first());
+    let tls = peer_tls(der.map(|d| d.as_ref()), now);
+    Ok((Box::new(conn), tls))
+}
+
+/// One GET of `url` through the host's SSH connection (a metrics source on the host's
+/// localhost): the status and the body, an error past `limit` bytes.
+pub async fn fetch_through(
+    tunnel: &dyn Tunnel,
+    url: &str,
+    limit: usize,
+) -> Result<(u16, Bytes), String> {
+    let (uri, target) = parse(url)?;
+    let (stream, _) = open_through(tunnel, &target, None, 0)
+        .await
+        .map_err(|a| a.error.unwrap_or_default())?;
+    let (status, body) = get(stream, &uri, &target, limit).await?;
+    if body.len() >= limit {
+        return Err(format!("an answer over {} KiB", limit >> 10));
+    }
+    Ok((status, body))
 }
 
 /// What is wrong with an answer, if anything.
@@ -281,19 +308,19 @@ fn verdict(spec: &CheckSpec, status: u16, body: &[u8]) -> Option<String> {
     }
 }
 
-/// At most `BODY_LIMIT` of a body: a longer body is cut there, unread; a body that
+/// At most `limit` bytes of a body: a longer body is cut there, unread; a body that
 /// breaks off is what came before.
-async fn read_bounded<B>(body: B) -> Bytes
+pub(crate) async fn read_bounded<B>(body: B, limit: usize) -> Bytes
 where
     B: hyper::body::Body<Data = Bytes> + Unpin,
 {
     let mut body = body;
     let mut read = Vec::new();
-    while read.len() < BODY_LIMIT {
+    while read.len() < limit {
         match body.frame().await {
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
-                    let room = BODY_LIMIT - read.len();
+                    let room = limit - read.len();
                     read.extend_from_slice(&data[..data.len().min(room)]);
                 }
             }
@@ -304,11 +331,16 @@ where
 }
 
 /// One HTTP/1.1 GET over an open stream (TCP, TLS, or an SSH channel). Returns the
-/// status and up to `BODY_LIMIT` of the body.
+/// status and up to `limit` bytes of the body.
 async fn get(
     stream: BoxIo,
     uri: &hyper::Uri,
-    (host, port, https): (&str, u16, bool),
+    &Target {
+        ref host,
+        port,
+        https,
+    }: &Target,
+    limit: usize,
 ) -> Result<(u16, Bytes), String> {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -336,7 +368,7 @@ async fn get(
         .await
         .map_err(|e| format!("HTTP: {e}"))?;
     let status = resp.status().as_u16();
-    Ok((status, read_bounded(resp.into_body()).await))
+    Ok((status, read_bounded(resp.into_body(), limit).await))
 }
 
 /// What checks and webhooks call themselves.

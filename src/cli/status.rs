@@ -130,7 +130,8 @@ pub fn to_json(model: &Model, selected: &[usize]) -> Value {
                 HostConn::Down { reason, .. } => (false, Some(reason.clone())),
                 _ => (true, None),
             };
-            let metrics = h.metrics.as_ref().filter(|_| reachable).map(|m| {
+            // A host SSH cannot reach may still be reported by its metrics source.
+            let metrics = h.metrics.as_ref().filter(|_| reachable || h.sourced()).map(|m| {
                 json!({
                     "cpu_percent": m.cpu_percent,
                     "mem_used_bytes": m.mem_used_bytes,

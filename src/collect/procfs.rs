@@ -28,20 +28,25 @@ use crate::model::host::Disk;
 /// can hang too (a FUSE daemon that stopped answering): `timeout -s KILL` bounds `df`
 /// where coreutils has it, so the rest of the sample still arrives. The `end` marker lets
 /// the parser tell a complete sample from a cut one.
+///
+/// `d` says what to read: empty, everything; `skip`, no page cache and no disks; `cg` and
+/// `cgskip`, the same without /proc and the disks, for a host whose figures come from a
+/// metrics source (only its containers' cgroups are read).
 macro_rules! sample_body {
     () => {
         "c=/sys/fs/cgroup; a=$c/cpuacct; [ -d $a ] || a=$c/cpu,cpuacct; \
-head -c 262144 /proc/stat /proc/meminfo /proc/loadavg /proc/net/dev /proc/uptime \
+P=\"/proc/stat /proc/meminfo /proc/loadavg /proc/net/dev /proc/uptime\"; case $d in cg*) P=;; esac; \
+head -c 262144 $P \
 $a/docker/*/cpuacct.usage $a/system.slice/docker-*.scope/cpuacct.usage \
 $c/memory/docker/*/memory.usage_in_bytes $c/memory/system.slice/docker-*.scope/memory.usage_in_bytes \
 $c/docker/*/cpu.stat $c/docker/*/memory.current \
 $c/system.slice/docker-*.scope/cpu.stat $c/system.slice/docker-*.scope/memory.current 2>/dev/null; \
-[ \"$d\" = skip ] || { echo \"==> inactive_file <==\"; \
+case $d in *skip) ;; *) echo \"==> inactive_file <==\"; \
 grep -sH -e \"^total_inactive_file \" -e \"^inactive_file \" \
 $c/memory/docker/*/memory.stat $c/memory/system.slice/docker-*.scope/memory.stat \
 $c/docker/*/memory.stat $c/system.slice/docker-*.scope/memory.stat 2>/dev/null; \
-echo \"==> df <==\"; t=; command -v timeout >/dev/null 2>&1 && t=\"timeout -s KILL 1\"; \
-$t df -kPl 2>/dev/null || $t df -kP 2>/dev/null; }; \
+case $d in cg*) ;; *) echo \"==> df <==\"; t=; command -v timeout >/dev/null 2>&1 && t=\"timeout -s KILL 1\"; \
+$t df -kPl 2>/dev/null || $t df -kP 2>/dev/null;; esac;; esac; \
 echo \"==> end <==\""
     };
 }
@@ -114,6 +119,22 @@ const MAX_PATH_LEN: usize = 256;
 /// word is opened by name. Empty when the sample did not read /proc/stat, without which
 /// there is no sample.
 pub fn paths(output: &str) -> Vec<String> {
+    let out = headers(output);
+    if out.iter().any(|p| p == "/proc/stat") {
+        out
+    } else {
+        Vec::new()
+    }
+}
+
+/// The containers' files a sample read (not /proc), for a sampler that reads only those.
+pub fn cgroup_paths(output: &str) -> Vec<String> {
+    let mut out = headers(output);
+    out.retain(|p| !p.starts_with("/proc/"));
+    out
+}
+
+fn headers(output: &str) -> Vec<String> {
     let plain = |p: &str| {
         p.len() <= MAX_PATH_LEN
             && p.starts_with('/')
@@ -131,9 +152,6 @@ pub fn paths(output: &str) -> Vec<String> {
             }
             out.push(path.to_string());
         }
-    }
-    if !out.iter().any(|p| p == "/proc/stat") {
-        out.clear();
     }
     out
 }
@@ -1005,7 +1023,7 @@ overlay            1000000  400000    550000      43% /var/lib/docker/overlay2/a
             .stdin
             .take()
             .unwrap()
-            .write_all(b"skip\n\nskip\n")
+            .write_all(b"skip\n\nskip\ncg\ncgskip\n")
             .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{out:?}");
@@ -1017,8 +1035,24 @@ overlay            1000000  400000    550000      43% /var/lib/docker/overlay2/a
         let text = String::from_utf8(out.stdout).unwrap();
         let end = std::str::from_utf8(END_MARK).unwrap();
         let samples: Vec<&str> = text.split_inclusive(end).collect();
-        assert_eq!(samples.len(), 3, "{text}");
+        assert_eq!(samples.len(), 5, "{text}");
         let parsed: Vec<Sample> = samples.iter().map(|s| parse(s)).collect();
+        // `cg` and `cgskip` read no /proc file (a metrics source has the host's figures).
+        for (i, cg) in samples[3..].iter().enumerate() {
+            assert!(!cg.contains("/proc/") && !cg.contains("==> df <=="), "{cg}");
+            assert!(parsed[3 + i].complete && parsed[3 + i].cpu.is_none());
+        }
+        assert!(
+            samples[3].contains("==> inactive_file <=="),
+            "{}",
+            samples[3]
+        );
+        assert!(
+            !samples[4].contains("==> inactive_file <=="),
+            "{}",
+            samples[4]
+        );
+        let parsed = &parsed[..3];
         assert!(parsed.iter().all(|p| p.complete && p.cpu.is_some()));
         // `skip` leaves out the disks; an empty line asks for them.
         assert!(parsed[0].disks.is_empty() && parsed[2].disks.is_empty());

@@ -251,7 +251,12 @@ fn validate(inv: &Inventory) -> Result<(), Invalid> {
     let mut names: Vec<&str> = Vec::new();
     for host in &inv.hosts {
         validate_metrics(host.metrics.as_ref(), host.name.span(), host.name.get_ref())?;
-        if host.is_local() && matches!(host.metrics, Some(MetricsSource::Prometheus(_))) {
+        if host.is_local()
+            && matches!(
+                host.metrics,
+                Some(MetricsSource::Prometheus(_) | MetricsSource::Netdata(_))
+            )
+        {
             return Err((
                 host.name.span(),
                 "a local host's metrics come from this machine: metrics = \"ssh\" or none".into(),
@@ -378,8 +383,21 @@ fn validate_metrics(
     span: Range<usize>,
     whose: &str,
 ) -> Result<(), Invalid> {
-    let Some(MetricsSource::Prometheus(p)) = m else {
-        return Ok(());
+    let p = match m {
+        Some(MetricsSource::Prometheus(p)) => p,
+        Some(MetricsSource::Netdata(n)) => {
+            let url = &n.netdata;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err((
+                    span,
+                    format!(
+                        "{whose}: metrics: netdata url {url:?} must start with http:// or https://"
+                    ),
+                ));
+            }
+            return Ok(());
+        }
+        _ => return Ok(()),
     };
     let url = &p.prometheus;
     if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -46,13 +46,34 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(
     untagged,
-    expecting = "\"ssh\" or { prometheus = \"URL\", instance = \"{address}:9100\" }"
+    expecting = "\"ssh\", { netdata = \"URL\", via = \"ssh\" } or { prometheus = \"URL\", instance = \"{address}:9100\" }"
 )]
 pub enum MetricsSource {
     /// `"ssh"`: sampled from the host's /proc over its SSH connection (the default).
     Ssh(SshMetrics),
     /// A Prometheus server that scrapes the host's node-exporter.
     Prometheus(PrometheusSource),
+    /// The host's Netdata agent, its REST API.
+    Netdata(NetdataSource),
+}
+
+/// `{ netdata = "http://127.0.0.1:19999", via = "ssh" }`: the host's Netdata, one request
+/// per refresh for the host's charts and its containers' cgroup charts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetdataSource {
+    /// Netdata's base URL (`http://` or `https://`); `{name}` and `{address}` are the
+    /// host's. With `via = "ssh"` (the default) it is reached from the host itself, through
+    /// its SSH connection, so Netdata can stay bound to localhost.
+    #[schemars(regex(pattern = r"^https?://"))]
+    pub netdata: String,
+    /// `"ssh"` (the default): through the host's SSH connection; `"direct"`: from here.
+    #[serde(default = "via_ssh")]
+    pub via: Via,
+}
+
+fn via_ssh() -> Via {
+    Via::Ssh
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -69,8 +90,8 @@ pub struct PrometheusSource {
     /// The server's base URL (`http://` or `https://`), e.g. "https://prom.example/".
     #[schemars(regex(pattern = r"^https?://"))]
     pub prometheus: String,
-    /// The host's `instance` label: `{name}` is the inventory name, `{address}` its
-    /// address (default "{address}:9100", node-exporter's port).
+    /// The host's `instance` label: `{name}` is the inventory name, `{address}` (or
+    /// `{host}`) its address (default "{address}:9100", node-exporter's port).
     #[serde(default = "default_instance")]
     pub instance: String,
     /// An environment variable holding a bearer token to send (never the token itself).

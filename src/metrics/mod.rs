@@ -5,6 +5,7 @@
 //! server fails or does not have a host, that host's worker goes back to sampling over SSH
 //! and says so.
 
+pub mod netdata;
 pub mod prometheus;
 
 use std::collections::HashMap;
@@ -18,8 +19,11 @@ use crate::config::PrometheusSource;
 use crate::model::Metrics;
 pub use prometheus::History;
 
+/// Instances per history query: ten minutes of 50 hosts at a 2 s step is a 2 MB answer.
+const HISTORY_CHUNK: usize = 50;
+
 /// The hub's history of every instance, once asked: the graphs' ten minutes, or why not.
-pub type Answer = Option<Result<Arc<HashMap<String, History>>, String>>;
+pub type Answer = Option<Result<Arc<HashMap<String, Arc<History>>>, String>>;
 
 /// One round of the hub: when, and every instance's figures, or why there are none.
 #[derive(Debug, Clone)]
@@ -37,11 +41,13 @@ pub struct Feed {
     pub history: watch::Receiver<Answer>,
 }
 
-/// A Prometheus server's hub: the instances asked for, and where its answers go.
+/// A Prometheus server's hub: the instances asked for, where its answers go, and its task
+/// (which ends when no feed is left).
 struct Hub {
     instances: Arc<Mutex<Vec<String>>>,
-    rounds: watch::Receiver<Option<Round>>,
-    history: watch::Receiver<Answer>,
+    rounds: Arc<watch::Sender<Option<Round>>>,
+    history: Arc<watch::Sender<Answer>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// Every hub of one run, by server URL (what `remote::Shared` keeps).
@@ -57,28 +63,32 @@ impl std::fmt::Debug for Hubs {
 }
 
 impl Hubs {
-    /// The feed of `instance` from `source`'s server, starting its hub on first use. A hub
-    /// asks for every instance fed from it, added as hosts start; it stops when no feed is
-    /// left.
+    /// The feed of `instance` from `source`'s server, starting its hub on first use (or
+    /// again, when the last feed of the one before was dropped). A hub asks for every
+    /// instance fed from it, added as hosts start; it stops when no feed is left.
     pub fn feed(&self, source: &PrometheusSource, instance: String, refresh: Duration) -> Feed {
         let url = source.prometheus.trim_end_matches('/').to_string();
         let mut hubs = self.hubs.lock().unwrap_or_else(PoisonError::into_inner);
+        if hubs.get(&url).is_some_and(|h| h.task.is_finished()) {
+            hubs.remove(&url);
+        }
         let hub = hubs.entry(url.clone()).or_insert_with(|| {
             let instances = Arc::new(Mutex::new(Vec::new()));
-            let (rounds_tx, rounds) = watch::channel(None);
-            let (history_tx, history) = watch::channel(None);
+            let rounds = Arc::new(watch::Sender::new(None));
+            let history = Arc::new(watch::Sender::new(None));
             let client = Client::new(&url, source);
-            tokio::spawn(run_hub(
+            let task = tokio::spawn(run_hub(
                 client,
                 instances.clone(),
                 refresh,
-                rounds_tx,
-                history_tx,
+                rounds.clone(),
+                history.clone(),
             ));
             Hub {
                 instances,
                 rounds,
                 history,
+                task,
             }
         });
         {
@@ -90,10 +100,47 @@ impl Hubs {
         Feed {
             server: url,
             instance,
-            rounds: hub.rounds.clone(),
-            history: hub.history.clone(),
+            rounds: hub.rounds.subscribe(),
+            history: hub.history.subscribe(),
         }
     }
+}
+
+/// The HTTP client of the metrics sources reached from here (one for the run: reqwest
+/// pools connections per server), with the system proxy and our TLS roots.
+pub fn http() -> Result<&'static reqwest::Client, &'static String> {
+    static HTTP: std::sync::OnceLock<Result<reqwest::Client, String>> = std::sync::OnceLock::new();
+    HTTP.get_or_init(|| {
+        crate::checks::tls::client(None).and_then(|tls| {
+            reqwest::Client::builder()
+                .tls_backend_preconfigured(tls)
+                .timeout(prometheus::TIMEOUT)
+                .user_agent(crate::checks::USER_AGENT)
+                .build()
+                .map_err(|e| format!("HTTP client: {e}"))
+        })
+    })
+    .as_ref()
+}
+
+/// One GET of `url` from here: the body, an error past `cap` bytes or for a status other
+/// than 2xx.
+pub async fn get(url: &str, cap: usize) -> Result<hyper::body::Bytes, String> {
+    let http = http().map_err(Clone::clone)?;
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| crate::checks::direct::describe_url(&e, url))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(format!("HTTP {status}"));
+    }
+    let body = crate::checks::read_bounded(reqwest::Body::from(resp), cap).await;
+    if body.len() >= cap {
+        return Err(format!("an answer over {} KiB", cap >> 10));
+    }
+    Ok(body)
 }
 
 /// How a hub talks to its server.
@@ -111,14 +158,7 @@ enum Token {
 
 impl Client {
     fn new(base: &str, source: &PrometheusSource) -> Self {
-        let http = crate::checks::tls::client(None).and_then(|tls| {
-            reqwest::Client::builder()
-                .tls_backend_preconfigured(tls)
-                .timeout(prometheus::TIMEOUT)
-                .user_agent(crate::checks::USER_AGENT)
-                .build()
-                .map_err(|e| format!("HTTP client: {e}"))
-        });
+        let http = http().cloned().map_err(Clone::clone);
         let token = match (&source.token_env, &source.token_file) {
             (Some(v), _) => Token::Env(v.clone()),
             (None, Some(f)) => Token::File(f.clone()),
@@ -154,7 +194,7 @@ impl Client {
 
     /// POSTs a query to `path` (`/api/v1/query` or `/api/v1/query_range`) and reads the
     /// answer, at most [`prometheus::ANSWER_CAP`] bytes.
-    async fn ask(&self, path: &str, form: &[(&str, String)]) -> Result<Vec<u8>, String> {
+    async fn ask(&self, path: &str, form: &[(&str, String)]) -> Result<hyper::body::Bytes, String> {
         let http = self.http.as_ref().map_err(Clone::clone)?;
         let url = format!("{}{path}", self.base);
         let body = form
@@ -176,18 +216,16 @@ impl Client {
                 crate::checks::direct::describe_url(&e, &url)
             )
         };
-        let mut resp = req.send().await.map_err(shown)?;
+        let resp = req.send().await.map_err(shown)?;
         let status = resp.status();
-        let mut out = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(shown)? {
-            if out.len() + chunk.len() > prometheus::ANSWER_CAP {
-                return Err(format!(
-                    "{}: an answer over {} MiB",
-                    self.base,
-                    prometheus::ANSWER_CAP >> 20
-                ));
-            }
-            out.extend_from_slice(&chunk);
+        let out =
+            crate::checks::read_bounded(reqwest::Body::from(resp), prometheus::ANSWER_CAP).await;
+        if out.len() >= prometheus::ANSWER_CAP {
+            return Err(format!(
+                "{}: an answer over {} MiB",
+                self.base,
+                prometheus::ANSWER_CAP >> 20
+            ));
         }
         // Prometheus answers a bad query with 400 and a JSON error: the parser says it.
         if !status.is_success() && !out.starts_with(b"{") {
@@ -238,8 +276,8 @@ async fn run_hub(
     client: Client,
     instances: Arc<Mutex<Vec<String>>>,
     refresh: Duration,
-    rounds: watch::Sender<Option<Round>>,
-    history: watch::Sender<Answer>,
+    rounds: Arc<watch::Sender<Option<Round>>>,
+    history: Arc<watch::Sender<Answer>>,
 ) {
     let list = || {
         instances
@@ -249,37 +287,53 @@ async fn run_hub(
     };
     // Hosts start together: the first round waits a moment for all of them.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let mut asked_history: Vec<String> = Vec::new();
+    let mut asked_history: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut ticker = tokio::time::interval(refresh);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Whether the history last sent is still held for feeds to take.
+    let mut history_held = false;
     loop {
         ticker.tick().await;
-        if rounds.is_closed() && history.is_closed() {
+        if rounds.receiver_count() == 0 && history.receiver_count() == 0 {
             return;
         }
         let now = list();
         if now.is_empty() {
             continue;
         }
-        // History for instances that have none yet (at the start: all of them).
-        if now.iter().any(|i| !asked_history.contains(i)) {
-            let fresh: Vec<String> = now
-                .iter()
-                .filter(|i| !asked_history.contains(i))
-                .cloned()
-                .collect();
-            let got = ask_history(&client, &fresh, refresh).await;
-            asked_history.extend(fresh);
-            let merged = match (got, history.borrow().clone()) {
-                (Ok(new), Some(Ok(old))) => {
-                    let mut all = (*old).clone();
-                    all.extend(new);
-                    Ok(Arc::new(all))
+        if history_held {
+            // Each feed took its instance's ten minutes when they came, a refresh ago (or
+            // goes without): a big fleet's history is not kept for the whole run.
+            let _ = history.send(Some(Ok(Arc::new(HashMap::new()))));
+            history_held = false;
+        }
+        // History for instances that have none yet (at the start: all of them), a chunk
+        // of them per query, in the inventory's order: the first chunk (the rows on the
+        // first screen) before the figures, so the graphs are whole at the first draw;
+        // the rest after them, so the figures of a big fleet do not wait.
+        let fresh: Vec<String> = now
+            .iter()
+            .filter(|i| !asked_history.contains(*i))
+            .cloned()
+            .collect();
+        let mut chunks = fresh.chunks(HISTORY_CHUNK);
+        let mut ask_chunk = async |chunk: &[String]| {
+            let got = match ask_history(&client, chunk, refresh).await {
+                Ok(new) => new.into_iter().map(|(i, h)| (i, Arc::new(h))).collect(),
+                // Those hosts' graphs fill as figures come.
+                Err(e) => {
+                    tracing::warn!("metrics history from {}: {e}", client.base);
+                    HashMap::new()
                 }
-                (Ok(new), _) => Ok(Arc::new(new)),
-                (Err(e), _) => Err(e),
             };
-            let _ = history.send(Some(merged));
+            asked_history.extend(chunk.iter().cloned());
+            // Only this chunk's: each feed takes its own as it comes, and a chunk's
+            // history is freed once its hosts have it.
+            let _ = history.send(Some(Ok(Arc::new(got))));
+        };
+        if let Some(first) = chunks.next() {
+            ask_chunk(first).await;
+            history_held = true;
         }
         let form = [("query", prometheus::instant_query(&now))];
         let result = match client.ask("/api/v1/query", &form).await {
@@ -290,6 +344,9 @@ async fn run_hub(
             at: Timestamp::now(),
             result,
         }));
+        for chunk in chunks {
+            ask_chunk(chunk).await;
+        }
     }
 }
 

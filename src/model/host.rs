@@ -234,11 +234,11 @@ impl HostState {
             conn: HostConn::Connecting,
             metrics: None,
             metrics_at: None,
-            cpu: Series::default(),
-            mem: Series::default(),
-            net_rx: Series::default(),
-            net_tx: Series::default(),
-            load1: Series::default(),
+            cpu: Series::at_refresh(refresh_secs),
+            mem: Series::at_refresh(refresh_secs),
+            net_rx: Series::at_refresh(refresh_secs),
+            net_tx: Series::at_refresh(refresh_secs),
+            load1: Series::at_refresh(refresh_secs),
             docker: DockerState::Unknown,
             containers: Vec::new(),
             containers_at: None,
@@ -278,8 +278,8 @@ impl HostState {
         self.metrics_at = Some(at);
     }
 
-    /// Fills the graphs with a metrics source's history (points older than ten minutes
-    /// fall off as the series keep their window).
+    /// Fills the graphs with a metrics source's history: its points older than the first
+    /// figures go before them (the figures may have come first), within ten minutes.
     pub fn apply_history(&mut self, h: &super::series::History) {
         for (series, points) in [
             (&mut self.cpu, &h.cpu),
@@ -288,9 +288,7 @@ impl HostState {
             (&mut self.net_rx, &h.rx),
             (&mut self.net_tx, &h.tx),
         ] {
-            for &(t, v) in points {
-                series.push(t, v);
-            }
+            series.prepend(points);
         }
     }
 
@@ -348,6 +346,11 @@ impl HostState {
     }
 
     /// Seconds since the newest metrics, when older than three poll intervals.
+    /// Its figures come from its external metrics source now (not SSH, not failing).
+    pub fn sourced(&self) -> bool {
+        self.source.as_ref().is_some_and(|s| s.fallback.is_none())
+    }
+
     pub fn stale_secs(&self, now: Timestamp) -> Option<i64> {
         let at = self.metrics_at?;
         let age = now.as_second() - at.as_second();

@@ -525,11 +525,42 @@ pub enum Effect {
     },
 }
 
+/// A set of host indices the view writes while drawing (it holds the model shared).
+#[derive(Debug, Default)]
+pub struct Drawn(std::sync::Mutex<Option<Vec<usize>>>);
+
+impl Clone for Drawn {
+    fn clone(&self) -> Self {
+        Drawn(std::sync::Mutex::new(self.lock().clone()))
+    }
+}
+
+impl Drawn {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Vec<usize>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn set(&self, hosts: Vec<usize>) {
+        *self.lock() = Some(hosts);
+    }
+
+    /// Whether `host` was drawn (everything was, before the first frame).
+    pub fn has(&self, host: usize) -> bool {
+        self.lock().as_ref().is_none_or(|d| d.contains(&host))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Model {
     pub hosts: Vec<HostState>,
     pub view: View,
     pub fleet_cursor: usize,
+    /// The hosts whose rows the fleet view drew last (the view says): a host's figures or
+    /// retry times off the screen need no frame of their own (500 hosts send 250 updates
+    /// a second).
+    pub fleet_drawn: Drawn,
     /// Hosts marked in the fleet view (`Space`), by index, in inventory order: `d` deploys
     /// them one after the other.
     pub marked: Vec<usize>,
@@ -608,6 +639,7 @@ impl Model {
             source: String::new(),
             user: String::new(),
             dirty: true,
+            fleet_drawn: Drawn::default(),
             should_quit: false,
             preflights: 0,
             import: None,
@@ -732,7 +764,12 @@ fn on_snapshot(model: &mut Model, host: usize, snap: &HostSnapshot, changed: Cha
         return;
     };
     let mut dirty = false;
-    if changed.conn && h.conn != snap.conn {
+    // What the fleet's title and problems count: a change of these is drawn wherever the
+    // host's row is.
+    let mut counted = false;
+    // A sample over SSH says the host is up; the snapshot has said so already.
+    if (changed.conn || changed.metrics) && h.conn != snap.conn {
+        counted |= std::mem::discriminant(&h.conn) != std::mem::discriminant(&snap.conn);
         if snap.conn == HostConn::Up {
             h.question = None;
             h.key_alert = None;
@@ -744,14 +781,13 @@ fn on_snapshot(model: &mut Model, host: usize, snap: &HostSnapshot, changed: Cha
         h.source = snap.source.clone();
         dirty = true;
     }
-    // The source's ten minutes, before its first figures (whatever came first is kept).
-    if let (true, Some(history), true) = (changed.conn, &snap.history, h.cpu.is_empty()) {
+    // The source's ten minutes, before its first figures (which may have come first).
+    if let (true, Some(history)) = (changed.conn, &snap.history) {
         h.apply_history(history);
         dirty = true;
     }
     if let (true, Some((at, metrics))) = (changed.metrics, &snap.metrics) {
         h.apply_metrics(*at, metrics.clone());
-        h.conn = HostConn::Up;
         dirty = true;
     }
     if changed.docker && h.docker != snap.docker {
@@ -778,7 +814,11 @@ fn on_snapshot(model: &mut Model, host: usize, snap: &HostSnapshot, changed: Cha
         h.set_checks(checks.clone());
         dirty = true;
     }
-    model.dirty |= dirty;
+    counted |= changed.docker || changed.containers || changed.backups || changed.checks;
+    // On the fleet view, a host whose row is off the screen is drawn with the next frame
+    // that is due anyway (the clock's, each second).
+    let seen = counted || model.view != View::Fleet || model.fleet_drawn.has(host);
+    model.dirty |= dirty && seen;
     if listed {
         clamp_cursors(model);
     }

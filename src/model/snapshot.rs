@@ -28,6 +28,10 @@ pub struct HostSnapshot {
     pub source: Option<MetricsFrom>,
     /// Ten minutes of graphs from the metrics source, once, for a console that just started.
     pub history: Option<std::sync::Arc<super::series::History>>,
+    /// The host has an external metrics source: a down host's answer is complete only once
+    /// the source has said whether it reports the host (a host SSH cannot reach may still
+    /// have figures).
+    pub awaits_source: bool,
 }
 
 /// An external metrics source of a host, and whether it serves it now.
@@ -81,6 +85,11 @@ pub enum Part {
         at: Timestamp,
         metrics: Metrics,
     },
+    /// Figures from the external metrics source: they say nothing of the connection.
+    Figures {
+        at: Timestamp,
+        metrics: Metrics,
+    },
     Docker(DockerState),
     Containers {
         at: Timestamp,
@@ -107,6 +116,7 @@ impl HostSnapshot {
             checks: (!has_checks).then(Vec::new),
             source: None,
             history: None,
+            awaits_source: false,
         }
     }
 
@@ -126,6 +136,10 @@ impl HostSnapshot {
                     self.conn = HostConn::Up;
                     changed.conn = true;
                 }
+            }
+            Part::Figures { at, metrics } => {
+                self.metrics = Some((at, metrics));
+                changed.metrics = true;
             }
             Part::Docker(state) => {
                 self.docker = state;
@@ -160,7 +174,7 @@ impl HostSnapshot {
     /// check results where it has any.
     pub fn complete(&self) -> bool {
         match self.conn {
-            HostConn::Down { .. } => true,
+            HostConn::Down { .. } => !self.awaits_source || self.source.is_some(),
             _ => {
                 self.metrics.is_some()
                     && (matches!(self.docker, DockerState::Unavailable { .. })

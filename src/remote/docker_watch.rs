@@ -199,7 +199,7 @@ impl DockerWatch {
     pub async fn tick(
         &mut self,
         parts: &mpsc::Sender<Part>,
-        usage: impl FnMut(&str) -> Option<Usage>,
+        usage: impl FnMut(&Container) -> Option<Usage>,
     ) -> Vec<String> {
         let Some(d) = &self.docker else {
             return Vec::new();
@@ -234,7 +234,7 @@ impl DockerWatch {
     async fn poll(
         &mut self,
         parts: &mpsc::Sender<Part>,
-        usage: impl FnMut(&str) -> Option<Usage>,
+        usage: impl FnMut(&Container) -> Option<Usage>,
     ) -> Vec<String> {
         let Some(d) = &self.docker else {
             return Vec::new();
@@ -264,7 +264,7 @@ impl DockerWatch {
     async fn send(
         &mut self,
         parts: &mpsc::Sender<Part>,
-        mut usage: impl FnMut(&str) -> Option<Usage>,
+        mut usage: impl FnMut(&Container) -> Option<Usage>,
     ) -> Vec<String> {
         let Some(d) = &self.docker else {
             return Vec::new();
@@ -275,7 +275,7 @@ impl DockerWatch {
             if !c.is_running() {
                 continue;
             }
-            match usage(&c.id) {
+            match usage(c) {
                 Some((cpu, mem)) => {
                     c.cpu_percent = cpu;
                     c.mem_bytes = Some(mem);

@@ -6,6 +6,7 @@ pub mod docker_watch;
 pub mod known_hosts;
 pub mod local;
 pub mod shell;
+pub mod sources;
 pub mod ssh;
 pub mod ssh_link;
 pub mod timeline;
@@ -156,7 +157,9 @@ pub struct Watch {
     pub disk_warn: f64,
     /// Host metrics from an external source instead of the SSH sampler (which then only
     /// reads the containers' usage, and the host's again when the source fails).
-    pub metrics: Option<crate::metrics::Feed>,
+    pub metrics: Option<sources::Source>,
+    /// The longest wait between two connection attempts (longer on a big fleet).
+    pub max_backoff: Duration,
 }
 
 /// Backup directories change slowly: they are listed this often, not every tick.
@@ -239,12 +242,27 @@ fn watch_of(index: usize, host: &Host, config: &Config, shared: &Shared) -> Watc
                 host.name.get_ref(),
                 host.address(),
             );
-            Some(shared.metrics.feed(p, instance, config.refresh_for(host)))
+            Some(sources::Source::Prometheus(shared.metrics.feed(
+                p,
+                instance,
+                config.refresh_for(host),
+            )))
+        }
+        Some(crate::config::MetricsSource::Netdata(n)) if !host.is_local() => {
+            Some(sources::Source::Netdata {
+                url: crate::metrics::prometheus::instance_of(
+                    &n.netdata,
+                    host.name.get_ref(),
+                    host.address(),
+                ),
+                via_ssh: n.via == crate::config::Via::Ssh,
+            })
         }
         _ => None,
     };
     Watch {
         metrics,
+        max_backoff: worker::max_backoff(config.inventory.hosts.len()),
         host: index,
         name: host.name.get_ref().clone(),
         socket: host.docker_socket().to_string(),

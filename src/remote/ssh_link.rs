@@ -122,6 +122,9 @@ struct Plan {
     handed: bool,
     /// The awk reader has not failed on this connection.
     fast: bool,
+    /// The host's figures come from a metrics source: only the containers' cgroups are
+    /// read (`cg`, `cgskip`, and the awk reader handed only those files).
+    cgroups_only: bool,
 }
 
 impl Default for Plan {
@@ -132,16 +135,18 @@ impl Default for Plan {
             files: Vec::new(),
             handed: false,
             fast: true,
+            cgroups_only: false,
         }
     }
 }
 
 impl Plan {
     fn next(&self) -> Ask<'_> {
+        let cg = self.cgroups_only;
         if self.asked.is_multiple_of(self.whole_every) {
-            Ask::Whole
+            Ask::Whole { cg }
         } else if !self.fast || self.files.is_empty() {
-            Ask::Skip
+            Ask::Skip { cg }
         } else if self.handed {
             Ask::Again
         } else {
@@ -155,7 +160,11 @@ impl Plan {
         if by_awk {
             self.handed = true;
         } else {
-            let files = procfs::paths(text);
+            let files = if self.cgroups_only {
+                procfs::cgroup_paths(text)
+            } else {
+                procfs::paths(text)
+            };
             if files != self.files {
                 self.files = files;
                 self.handed = false;
@@ -175,12 +184,24 @@ impl Plan {
     fn rescan(&mut self) {
         self.files.clear();
     }
+
+    /// Whether to read the host's /proc (its figures are ours to send) or only the
+    /// containers' cgroups; a change starts with a whole sample of the new kind.
+    fn host_figures(&mut self, wanted: bool) {
+        if self.cgroups_only != wanted {
+            return;
+        }
+        self.cgroups_only = !wanted;
+        self.files.clear();
+        self.handed = false;
+        self.asked = 0;
+    }
 }
 
 impl Probe for SshProbe {
     async fn sample(&mut self) -> Result<Sampled, ProbeError> {
         let next = self.plan.next();
-        let (whole, by_awk) = (matches!(next, Ask::Whole), next.by_awk());
+        let (whole, by_awk) = (matches!(next, Ask::Whole { .. }), next.by_awk());
         let line = next.line();
         let text = match ask(&self.session, &mut self.remote, &line).await {
             Ok(text) => text,
@@ -221,15 +242,19 @@ impl Probe for SshProbe {
     fn rescan(&mut self) {
         self.plan.rescan();
     }
+
+    fn host_figures(&mut self, wanted: bool) {
+        self.plan.host_figures(wanted);
+    }
 }
 
 /// One request to the sampler (see `procfs::LOOP`).
 #[derive(Debug, PartialEq)]
 enum Ask<'a> {
-    /// Everything, with the disks and the page cache.
-    Whole,
-    /// The shell's globs without the disks and the page cache.
-    Skip,
+    /// Everything, with the disks and the page cache (`cg`: no /proc, no disks).
+    Whole { cg: bool },
+    /// The shell's globs without the disks and the page cache (`cg`: nor /proc).
+    Skip { cg: bool },
     /// The awk reader, handed these files first.
     Files(&'a [String]),
     /// The awk reader, on the files it has.
@@ -239,8 +264,10 @@ enum Ask<'a> {
 impl Ask<'_> {
     fn line(&self) -> Vec<u8> {
         match self {
-            Ask::Whole => b"\n".to_vec(),
-            Ask::Skip => b"skip\n".to_vec(),
+            Ask::Whole { cg: false } => b"\n".to_vec(),
+            Ask::Whole { cg: true } => b"cg\n".to_vec(),
+            Ask::Skip { cg: false } => b"skip\n".to_vec(),
+            Ask::Skip { cg: true } => b"cgskip\n".to_vec(),
             Ask::Again => b"r\n".to_vec(),
             Ask::Files(files) => format!("p {}\n", files.join(" ")).into_bytes(),
         }
@@ -351,8 +378,10 @@ mod tests {
                 let next = plan.next();
                 let (kind, by_awk) = (
                     match next {
-                        Ask::Whole => "whole",
-                        Ask::Skip => "skip",
+                        Ask::Whole { cg: false } => "whole",
+                        Ask::Whole { cg: true } => "cg",
+                        Ask::Skip { cg: false } => "skip",
+                        Ask::Skip { cg: true } => "cgskip",
                         Ask::Files(_) => "p",
                         Ask::Again => "r",
                     },
@@ -362,6 +391,37 @@ mod tests {
                 kind
             })
             .collect()
+    }
+
+    #[test]
+    fn a_host_served_by_a_metrics_source_has_only_its_cgroups_read() {
+        let mut plan = Plan {
+            whole_every: 5,
+            ..Plan::default()
+        };
+        assert_eq!(run(&mut plan, 3, SAMPLE), ["whole", "p", "r"]);
+        plan.host_figures(false);
+        let cg_only = "==> /sys/fs/cgroup/docker/a/cpu.stat <==\nusage_usec 1\n==> end <==\n";
+        assert_eq!(
+            run(&mut plan, 7, cg_only),
+            ["cg", "p", "r", "r", "r", "cg", "r"]
+        );
+        assert_eq!(plan.files, ["/sys/fs/cgroup/docker/a/cpu.stat"]);
+        let unhanded = Plan {
+            handed: false,
+            ..plan.clone()
+        };
+        let Ask::Files(files) = unhanded.next() else {
+            panic!("the awk reader is handed the files")
+        };
+        assert!(files.iter().all(|f| !f.starts_with("/proc/")), "{files:?}");
+        // No container yet: the shell's globs, without /proc.
+        plan.rescan();
+        assert_eq!(plan.next().line(), b"cgskip\n");
+        // The source fails: /proc again, from a whole sample.
+        plan.host_figures(true);
+        assert_eq!(run(&mut plan, 2, SAMPLE), ["whole", "p"]);
+        assert!(plan.files.iter().any(|f| f == "/proc/stat"));
     }
 
     #[test]

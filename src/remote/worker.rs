@@ -30,8 +30,15 @@ use super::{BACKUP_EVERY, CHECK_EVERY, HostCmd, Watch};
 use crate::collect::backups;
 use crate::model::{HostConn, HostSnapshot, Metrics, Msg, Part, Secret};
 
-/// The longest wait between two connection attempts.
+/// The longest wait between two connection attempts, on a fleet of up to 50 hosts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The longest wait between two connection attempts of one host in a fleet of `hosts`:
+/// [`MAX_BACKOFF`], and more on a big fleet, so that its hosts that are down try about ten
+/// times a second together at most (500 hosts down: every 50 s each).
+pub fn max_backoff(hosts: usize) -> Duration {
+    MAX_BACKOFF.max(Duration::from_millis(100) * u32::try_from(hosts).unwrap_or(u32::MAX))
+}
 /// A connection that lived this long was healthy: the next loss starts backoff afresh.
 const HEALTHY_FOR: Duration = Duration::from_secs(60);
 /// No sample for this long (and at least three refreshes): the connection is lost.
@@ -94,7 +101,13 @@ pub trait Probe: Send + 'static {
     /// A running container had no usage in the last sample: look for containers again
     /// (their cgroups) at the next one.
     fn rescan(&mut self) {}
+    /// Whether the host's own figures are wanted (no metrics source serves them): when
+    /// not, a sampler that can reads only the containers' usage.
+    fn host_figures(&mut self, _wanted: bool) {}
 }
+
+/// Containers' usage, by full id (the sampler's) or by name (a metrics source's).
+type UsageBy = watch::Receiver<HashMap<String, Usage>>;
 
 /// The host's metrics, and each container's (CPU %, memory) by full id.
 pub type Sampled = (Metrics, HashMap<String, Usage>);
@@ -114,7 +127,8 @@ pub fn spawn<C: Connector>(
 ) -> mpsc::UnboundedSender<HostCmd> {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (parts_tx, parts_rx) = mpsc::channel(64);
-    let snapshot = HostSnapshot::new(!watch.backups.is_empty(), !watch.checks.is_empty());
+    let mut snapshot = HostSnapshot::new(!watch.backups.is_empty(), !watch.checks.is_empty());
+    snapshot.awaits_source = watch.metrics.is_some();
     tokio::spawn(snapshots(watch.host, snapshot, parts_rx, tx.clone()));
     let out = Out {
         msgs: tx,
@@ -145,6 +159,9 @@ async fn snapshots(
     while let Some(part) = parts.recv().await {
         // Copied only while the console still holds the previous update.
         let s = Arc::make_mut(&mut snapshot);
+        // The source's history went out with the update that brought it: the console took
+        // it then, and ten minutes of a big fleet's graphs are not kept twice.
+        s.history = None;
         let mut changed = s.apply(part);
         while let Ok(part) = parts.try_recv() {
             changed = changed.or(s.apply(part));
@@ -212,6 +229,15 @@ async fn run<C: Connector>(
     let mut backoff = Duration::from_secs(1);
     let mut down_since: Option<Timestamp> = None;
     let mut kept = Kept::default();
+    // The external metrics source feeds the host's figures whether or not SSH is up (a
+    // host SSH cannot reach may still be reported by its node-exporter); while the source
+    // fails, the connection's sampler sends them instead.
+    let (sourced, readers) = super::sources::outputs(watch.metrics.is_some(), out.parts.clone());
+    let _outside = Tasks(
+        super::sources::spawn_outside(watch.metrics.as_ref(), watch.refresh, &sourced)
+            .into_iter()
+            .collect(),
+    );
     loop {
         let connect = connector.connect();
         // Connecting can take seconds: commands are answered meanwhile.
@@ -229,14 +255,22 @@ async fn run<C: Connector>(
                 down_since = None;
                 let _ = out.parts.send(Part::Conn(HostConn::Up)).await;
                 let started = Instant::now();
-                match serve(&watch, Arc::new(link), &out, &mut cmds, &mut kept).await {
+                match serve(
+                    &watch,
+                    Arc::new(link),
+                    &out,
+                    (&mut cmds, &mut kept),
+                    (&sourced, &readers),
+                )
+                .await
+                {
                     Exit::Quit => return,
                     Exit::Lost(reason) => {
                         kept.logs.pause();
                         backoff = if started.elapsed() >= HEALTHY_FOR {
                             Duration::from_secs(1)
                         } else {
-                            (backoff * 2).min(MAX_BACKOFF)
+                            (backoff * 2).min(watch.max_backoff)
                         };
                         let wait = jitter(backoff);
                         let since = *down_since.get_or_insert_with(Timestamp::now);
@@ -297,7 +331,7 @@ async fn run<C: Connector>(
                 if !answer(idled, &mut connector) {
                     return;
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff = (backoff * 2).min(watch.max_backoff);
             }
         }
     }
@@ -424,8 +458,8 @@ async fn serve<L: Link>(
     spec: &Watch,
     session: Arc<L>,
     out: &Out,
-    cmds: &mut mpsc::UnboundedReceiver<HostCmd>,
-    kept: &mut Kept,
+    (cmds, kept): (&mut mpsc::UnboundedReceiver<HostCmd>, &mut Kept),
+    (sourced, readers): (&Arc<super::sources::Outputs>, &super::sources::Readers),
 ) -> Exit {
     let (host, name) = (spec.host, spec.name.as_str());
     let tx = &out.msgs;
@@ -435,26 +469,28 @@ async fn serve<L: Link>(
     let rescan = Arc::new(AtomicBool::new(false));
     // With an external metrics source the sampler keeps the connection's pulse and the
     // containers' usage, and sends the host's figures only while the source fails.
-    let (own_tx, own_rx) = watch::channel(spec.metrics.is_none());
     let mut tasks = vec![
         tokio::spawn(sample(
             spec.clone(),
             session.clone(),
             out.parts.clone(),
-            (usage_tx, rescan.clone(), own_rx),
+            (usage_tx, rescan.clone(), readers.own.clone()),
             lost_tx,
         )),
         tokio::spawn(watch_docker(
             spec.clone(),
             session.clone(),
             out.parts.clone(),
-            (usage_rx, rescan),
+            (usage_rx, readers.named.clone(), rescan),
             engine_tx,
         )),
     ];
-    if let Some(feed) = spec.metrics.clone() {
-        tasks.push(tokio::spawn(external(feed, out.parts.clone(), own_tx)));
-    }
+    tasks.extend(super::sources::spawn_through(
+        spec.metrics.as_ref(),
+        spec.refresh,
+        session.tunnel(),
+        sourced,
+    ));
     if !spec.backups.is_empty() {
         tasks.push(tokio::spawn(survey(
             spec.clone(),
@@ -610,6 +646,7 @@ async fn sample<L: Link>(
         if rescan.swap(false, Ordering::Relaxed) {
             probe.rescan();
         }
+        probe.host_figures(*own.borrow());
         let left = lost_after.saturating_sub(last.elapsed());
         let wait = if stalled { left } else { stall_after.min(left) };
         let why = match tokio::time::timeout(wait, probe.sample()).await {
@@ -662,72 +699,6 @@ async fn sample<L: Link>(
     }
 }
 
-/// The host's figures from its external metrics source: its history once, then each
-/// round's figures. While the source fails or lacks the host, the SSH sampler sends them
-/// (`own`), and the host's state says why.
-async fn external(feed: crate::metrics::Feed, parts: mpsc::Sender<Part>, own: watch::Sender<bool>) {
-    use crate::model::MetricsFrom;
-    let what = format!("prometheus {} (instance {})", feed.server, feed.instance);
-    let (mut rounds, mut history) = (feed.rounds, feed.history);
-    let mut history_sent = false;
-    let mut said: Option<MetricsFrom> = None;
-    loop {
-        let answer = if history_sent {
-            None
-        } else {
-            history.borrow_and_update().clone()
-        };
-        if let Some(answer) = answer {
-            history_sent = true;
-            let mine = answer.ok().and_then(|all| all.get(&feed.instance).cloned());
-            if let Some(mine) = mine
-                && parts.send(Part::History(Arc::new(mine))).await.is_err()
-            {
-                return;
-            }
-        }
-        let round = rounds.borrow_and_update().clone();
-        if let Some(round) = round {
-            let (figures, fallback) = match &round.result {
-                Ok(all) => match all.get(&feed.instance) {
-                    Some(m) => (Some(m.clone()), None),
-                    None => (
-                        None,
-                        Some(format!("{} has no instance {}", feed.server, feed.instance)),
-                    ),
-                },
-                Err(e) => (None, Some(e.clone())),
-            };
-            let _ = own.send(fallback.is_some());
-            let now = MetricsFrom {
-                what: what.clone(),
-                fallback: fallback.map(|f| format!("{f}: sampled over SSH meanwhile")),
-            };
-            if said.as_ref() != Some(&now) {
-                if parts.send(Part::Source(now.clone())).await.is_err() {
-                    return;
-                }
-                said = Some(now);
-            }
-            if let Some(metrics) = figures
-                && parts
-                    .send(Part::Metrics {
-                        at: round.at,
-                        metrics,
-                    })
-                    .await
-                    .is_err()
-            {
-                return;
-            }
-        }
-        tokio::select! {
-            r = rounds.changed() => if r.is_err() { return },
-            h = history.changed(), if !history_sent => if h.is_err() { return },
-        }
-    }
-}
-
 /// Docker over the connection: connect (and again after a failure), follow its container
 /// events, list when they say something changed (and every 45 s), send the containers
 /// every tick with the sampler's cgroup counters, publish the client for the log follower and jobs.
@@ -735,7 +706,7 @@ async fn watch_docker<L: Link>(
     spec: Watch,
     session: Arc<L>,
     parts: mpsc::Sender<Part>,
-    (mut usage, rescan): (watch::Receiver<HashMap<String, Usage>>, Arc<AtomicBool>),
+    (mut usage, named, rescan): (UsageBy, UsageBy, Arc<AtomicBool>),
     engine: watch::Sender<Option<(bollard::Docker, crate::docker::Socket)>>,
 ) {
     let mut docker = DockerWatch::new();
@@ -775,10 +746,13 @@ async fn watch_docker<L: Link>(
             sampled = true;
         }
         let current = usage.borrow().clone();
+        let by_name = named.borrow().clone();
         let mut missing = false;
         docker
-            .tick(&parts, |id| {
-                let found = current.get(id).copied();
+            .tick(&parts, |c| {
+                // The metrics source's cgroup charts where it has them, the sampler's
+                // cgroup files where not.
+                let found = by_name.get(&c.name).or_else(|| current.get(&c.id)).copied();
                 missing |= found.is_none();
                 found
             })
@@ -989,6 +963,7 @@ mod tests {
             timeline: false,
             disk_warn: 90.0,
             metrics: None,
+            max_backoff: MAX_BACKOFF,
         };
         (spawn(watch, FakeConnector(host.clone()), tx), rx)
     }

@@ -83,11 +83,15 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.dim,
         )));
     }
+    model
+        .fleet_drawn
+        .set(visible.iter().skip(offset).take(rows).copied().collect());
     for (pos, &i) in visible.iter().enumerate().skip(offset).take(rows) {
         let h = &model.hosts[i];
         let (state, state_style) = state_cell(h, model, theme);
         let (cpu, mem) = match &h.metrics {
-            Some(m) if !matches!(h.conn, HostConn::Down { .. }) => (
+            // Down over SSH, its metrics source may still report it.
+            Some(m) if !matches!(h.conn, HostConn::Down { .. }) || h.sourced() => (
                 format!(
                     "{} {:>4}",
                     format::sparkline(&h.cpu.tail(spark_w), spark_w, 100.0),
