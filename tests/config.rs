@@ -107,6 +107,24 @@ const MALFORMED: &[(&str, usize, usize, &str)] = &[
         "follow_redirects works only for direct checks, not via = \"ssh\"",
     ),
     (
+        "metrics_netdata_without_scheme.toml",
+        4,
+        11,
+        "lila: metrics: netdata url \"127.0.0.1:19999\" must start with http:// or https://",
+    ),
+    (
+        "metrics_two_tokens.toml",
+        2,
+        11,
+        "settings: metrics: give a bearer token by token_env or by token_file, not both",
+    ),
+    (
+        "metrics_unknown_source.toml",
+        3,
+        11,
+        "metrics must be \"ssh\", { netdata = \"URL\", via = \"ssh\" } or { prometheus = \"URL\", instance = \"{address}:9100\" }",
+    ),
+    (
         "host_name_with_space.toml",
         2,
         8,
@@ -250,7 +268,7 @@ fn every_fixture_is_in_a_table() {
         .collect();
     listed.sort();
     assert_eq!(on_disk, listed);
-    assert_eq!(MALFORMED.len(), 27);
+    assert_eq!(MALFORMED.len(), 30);
 }
 
 #[test]
@@ -447,6 +465,23 @@ fn valid_fixtures_parse_in_the_library() {
         Some("V")
     );
     assert_eq!(stack.backups.len(), 2);
+    use opsdeck::config::{MetricsSource, Via};
+    match host.metrics.as_ref().map(|m| m.get_ref()) {
+        Some(MetricsSource::Netdata(n)) => {
+            assert_eq!(
+                (n.netdata.as_str(), n.via),
+                ("http://127.0.0.1:19999", Via::Ssh)
+            );
+        }
+        other => panic!("host metrics: {other:?}"),
+    }
+    match inv.settings.metrics.as_ref().map(|m| m.get_ref()) {
+        Some(MetricsSource::Prometheus(p)) => {
+            assert_eq!(p.instance, "{name}:9100");
+            assert_eq!(p.token_env.as_deref(), Some("PROM_TOKEN"));
+        }
+        other => panic!("settings metrics: {other:?}"),
+    }
 }
 
 #[test]

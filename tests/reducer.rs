@@ -1278,3 +1278,131 @@ fn samples_put_a_boot_and_a_disk_crossing_on_the_timeline_and_ask_to_keep_them()
     );
     assert!(kept(&send(&mut again, sample(3620, 96), 0)).is_empty());
 }
+
+/// A worker's update: its snapshot after `parts`, starting from `conn`.
+fn update_of(host: usize, conn: HostConn, parts: Vec<Part>) -> Msg {
+    let mut snapshot = HostSnapshot::new(false, false);
+    snapshot.conn = conn;
+    let mut changed = opsdeck::model::Changed::default();
+    for p in parts {
+        changed = changed.or(snapshot.apply(p));
+    }
+    Msg::Host {
+        host,
+        snapshot: std::sync::Arc::new(snapshot),
+        changed,
+    }
+}
+
+fn figures(cpu: f64) -> Part {
+    Part::Figures {
+        at: now(),
+        metrics: opsdeck::model::Metrics {
+            cpu_percent: cpu,
+            mem_used_bytes: 1 << 30,
+            mem_total_bytes: 4 << 30,
+            ..Default::default()
+        },
+    }
+}
+
+#[test]
+fn a_metrics_source_reports_a_host_ssh_cannot_reach_and_leaves_its_state_alone() {
+    let mut m = fleet();
+    let down = HostConn::Down {
+        since: now(),
+        reason: "cannot connect to 192.0.2.44:22: Connection refused".into(),
+    };
+    let source = Part::Source(opsdeck::model::MetricsFrom {
+        what: "prometheus http://prom:9090 (instance 192.0.2.44:9100)".into(),
+        fallback: None,
+    });
+    update(
+        &mut m,
+        update_of(3, down.clone(), vec![source, figures(42.0)]),
+    );
+    let h = &m.hosts[3];
+    assert_eq!(h.conn, down, "figures from a source say nothing of SSH");
+    assert_eq!(h.metrics.as_ref().map(|x| x.cpu_percent), Some(42.0));
+    assert!(h.sourced());
+    // A sample over SSH (`Part::Metrics`) is what says a host is up.
+    update(
+        &mut m,
+        update_of(
+            3,
+            down,
+            vec![Part::Metrics {
+                at: now(),
+                metrics: opsdeck::model::Metrics::default(),
+            }],
+        ),
+    );
+    assert_eq!(m.hosts[3].conn, HostConn::Up);
+}
+
+#[test]
+fn history_after_the_first_figures_goes_before_them() {
+    let mut m = fleet();
+    let mut fresh = opsdeck::model::HostState::new("fresh", "x", 2);
+    fresh.conn = HostConn::Up;
+    m.hosts.push(fresh);
+    let i = m.hosts.len() - 1;
+    update(&mut m, update_of(i, HostConn::Up, vec![figures(50.0)]));
+    assert_eq!(m.hosts[i].cpu.len(), 1);
+    let t = now().as_second();
+    let history = opsdeck::model::series::History {
+        cpu: (1..=30).map(|k| (t - 2 * (31 - k), 10.0)).collect(),
+        ..Default::default()
+    };
+    update(
+        &mut m,
+        update_of(
+            i,
+            HostConn::Up,
+            vec![Part::History(std::sync::Arc::new(history))],
+        ),
+    );
+    let cpu = &m.hosts[i].cpu;
+    assert_eq!(cpu.len(), 31, "thirty older points before the first figure");
+    assert_eq!(cpu.tail(2), vec![10.0, 50.0]);
+}
+
+#[test]
+fn a_host_off_the_screen_is_drawn_with_the_next_frame_due_not_its_own() {
+    let mut m = fleet();
+    let many: Vec<_> = (0..40)
+        .map(|k| {
+            let mut h = opsdeck::model::HostState::new(format!("extra-{k:02}"), "x", 2);
+            h.conn = HostConn::Up;
+            h
+        })
+        .collect();
+    m.hosts.extend(many);
+    let theme = opsdeck::ui::theme::Theme::load("default").unwrap();
+    let backend = ratatui::backend::TestBackend::new(80, 24);
+    let mut term = ratatui::Terminal::new(backend).unwrap();
+    term.draw(|f| opsdeck::ui::view(&m, &theme, f)).unwrap();
+    m.dirty = false;
+    let last = m.hosts.len() - 1;
+    // Figures of a host below the screen: no frame of their own.
+    update(&mut m, update_of(last, HostConn::Up, vec![figures(10.0)]));
+    assert!(!m.dirty);
+    assert_eq!(
+        m.hosts[last].metrics.as_ref().map(|x| x.cpu_percent),
+        Some(10.0)
+    );
+    // Going down changes the fleet's count: drawn.
+    let down = HostConn::Down {
+        since: now(),
+        reason: "gone".into(),
+    };
+    update(
+        &mut m,
+        update_of(last, HostConn::Up, vec![Part::Conn(down)]),
+    );
+    assert!(m.dirty, "a host going down is drawn at once");
+    // A host on the screen: drawn.
+    m.dirty = false;
+    update(&mut m, update_of(0, HostConn::Up, vec![figures(10.0)]));
+    assert!(m.dirty);
+}

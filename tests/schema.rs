@@ -227,6 +227,14 @@ fn the_config_fixtures() {
             "wait_healthy_unknown_key",
             "is not valid under any of the schemas",
         ),
+        (
+            "metrics_netdata_without_scheme",
+            "is not valid under any of the schemas",
+        ),
+        (
+            "metrics_unknown_source",
+            "is not valid under any of the schemas",
+        ),
     ];
     // Refused by the loader only: what needs the whole file, the file system, a shell's
     // quoting rules or opsdeck's key map (`opsdeck config check` says it).
@@ -238,6 +246,7 @@ fn the_config_fixtures() {
         "duplicate_stack",
         "follow_redirects_via_ssh",
         "local_with_user",
+        "metrics_two_tokens",
         "step_unclosed_quote",
         "unknown_theme",
     ];

@@ -621,10 +621,36 @@ fn fleet_with_metrics_sources() {
                 .into(),
         ),
     });
+    // staging: SSH refused, but its node-exporter still reports it: its figures are shown.
+    let (cpu, mem, metrics, at) = {
+        let h = &m.hosts[0];
+        (
+            h.cpu.clone(),
+            h.mem.clone(),
+            h.metrics.clone(),
+            h.metrics_at,
+        )
+    };
+    let staging = &mut m.hosts[3];
+    staging.source = Some(MetricsFrom {
+        what: "prometheus http://prom:9090 (instance 192.0.2.44:9100)".into(),
+        fallback: None,
+    });
+    (
+        staging.cpu,
+        staging.mem,
+        staging.metrics,
+        staging.metrics_at,
+    ) = (cpu, mem, metrics, at);
     key(&mut m, Key::Down);
     snap("fleet_metrics_sources", &m);
     let theme = Theme::load("default").unwrap();
     let t = render(&m, &theme, 80, 24);
     let text = format!("{:?}", t.backend());
     assert!(text.contains("● up ssh!"), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.contains("staging"))
+        .unwrap_or_default();
+    assert!(row.contains("✖ down") && row.contains('%'), "{row}");
 }

@@ -247,13 +247,17 @@ fn validate(inv: &Inventory) -> Result<(), Invalid> {
             ));
         }
     }
-    validate_metrics(inv.settings.metrics.as_ref(), 0..0, "settings.metrics")?;
+    if let Some(m) = &inv.settings.metrics {
+        validate_metrics(m.get_ref(), m.span(), "settings")?;
+    }
     let mut names: Vec<&str> = Vec::new();
     for host in &inv.hosts {
-        validate_metrics(host.metrics.as_ref(), host.name.span(), host.name.get_ref())?;
+        if let Some(m) = &host.metrics {
+            validate_metrics(m.get_ref(), m.span(), host.name.get_ref())?;
+        }
         if host.is_local()
             && matches!(
-                host.metrics,
+                host.metrics.as_ref().map(toml::Spanned::get_ref),
                 Some(MetricsSource::Prometheus(_) | MetricsSource::Netdata(_))
             )
         {
@@ -378,14 +382,10 @@ fn validate(inv: &Inventory) -> Result<(), Invalid> {
 
 /// `span` and `whose`: where the error points (the host's name; the file's start for
 /// the settings), since a value inside an untagged choice keeps no position.
-fn validate_metrics(
-    m: Option<&MetricsSource>,
-    span: Range<usize>,
-    whose: &str,
-) -> Result<(), Invalid> {
+fn validate_metrics(m: &MetricsSource, span: Range<usize>, whose: &str) -> Result<(), Invalid> {
     let p = match m {
-        Some(MetricsSource::Prometheus(p)) => p,
-        Some(MetricsSource::Netdata(n)) => {
+        MetricsSource::Prometheus(p) => p,
+        MetricsSource::Netdata(n) => {
             let url = &n.netdata;
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err((
@@ -397,7 +397,7 @@ fn validate_metrics(
             }
             return Ok(());
         }
-        _ => return Ok(()),
+        MetricsSource::Ssh(_) => return Ok(()),
     };
     let url = &p.prometheus;
     if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -39,14 +39,15 @@ pub struct Settings {
     pub notify: Option<Notify>,
     /// Where every host's metrics come from (default "ssh"; a host's `metrics` overrides
     /// it).
-    pub metrics: Option<MetricsSource>,
+    #[schemars(with = "Option<MetricsSource>")]
+    pub metrics: Option<Spanned<MetricsSource>>,
 }
 
 /// Where a host's CPU, memory, load, network and disk figures come from.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(
     untagged,
-    expecting = "\"ssh\", { netdata = \"URL\", via = \"ssh\" } or { prometheus = \"URL\", instance = \"{address}:9100\" }"
+    expecting = "metrics must be \"ssh\", { netdata = \"URL\", via = \"ssh\" } or { prometheus = \"URL\", instance = \"{address}:9100\" }"
 )]
 pub enum MetricsSource {
     /// `"ssh"`: sampled from the host's /proc over its SSH connection (the default).
@@ -211,7 +212,8 @@ pub struct Host {
     #[serde(default)]
     pub thresholds: Thresholds,
     /// Where this host's metrics come from (default: `settings.metrics`, else "ssh").
-    pub metrics: Option<MetricsSource>,
+    #[schemars(with = "Option<MetricsSource>")]
+    pub metrics: Option<Spanned<MetricsSource>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -234,7 +234,8 @@ fn watch_of(index: usize, host: &Host, config: &Config, shared: &Shared) -> Watc
     let source = host
         .metrics
         .as_ref()
-        .or(config.inventory.settings.metrics.as_ref());
+        .or(config.inventory.settings.metrics.as_ref())
+        .map(toml::Spanned::get_ref);
     let metrics = match source {
         Some(crate::config::MetricsSource::Prometheus(p)) if !host.is_local() => {
             let instance = crate::metrics::prometheus::instance_of(
