@@ -419,6 +419,22 @@ fn netdata_history_comes_with_the_first_figures_and_a_dead_netdata_falls_back() 
         "{h}"
     );
 
+    // The console: the first screen with cs-netdata's figures has its graphs full.
+    let env = lab_env(lab, &path);
+    let mut tui = Tui::start_sized(home.path(), &[], &borrowed(&env), 100, 30);
+    let screen = tui.wait_for("cs-netdata with its figures", |s| {
+        s.lines()
+            .any(|l| l.contains("cs-netdata") && l.contains("● up") && l.contains('%'))
+    });
+    let row = screen
+        .lines()
+        .find(|l| l.contains("cs-netdata"))
+        .unwrap()
+        .to_string();
+    let bars = row.chars().filter(|c| ('▁'..='█').contains(c)).count();
+    assert!(bars >= 10, "the sparklines are not full at once: {row}");
+    tui.quit_ok();
+
     // Nothing listens where this Netdata is said to be: sampled over SSH, and said so.
     let dead = hosts_inventory(
         home.path(),

@@ -149,14 +149,17 @@ pub fn parse_now(answer: &[u8]) -> Result<Now, String> {
     cores.sort_by_key(|(n, _)| *n);
     // system.ram's dimensions (free, used, cached, buffers) make up the whole of RAM; in
     // use is what is not available, as the kernel (and the other samplers) count it.
-    let total = ram.sum_except(&[]).max(0.0) * MIB;
+    let total = (ram.sum_except(&[]) * MIB).max(0.0);
+    let total = if total.is_finite() { total } else { 0.0 };
     let used = match chart("mem.available").and_then(|c| c.get("MemAvailable")) {
-        Some(avail) => (total - avail * MIB).max(0.0),
+        Some(avail) => total - avail * MIB,
         None => ram.get("used").unwrap_or(0.0) * MIB,
-    };
+    }
+    .clamp(0.0, total);
     let (swap_used, swap_total) = chart("mem.swap").map_or((0.0, 0.0), |c| {
-        let used = c.get("used").unwrap_or(0.0);
-        (used * MIB, (used + c.get("free").unwrap_or(0.0)) * MIB)
+        let used = c.get("used").unwrap_or(0.0).max(0.0);
+        let total = used + c.get("free").unwrap_or(0.0).max(0.0);
+        (used * MIB, total * MIB)
     });
     let load = chart("system.load").map_or([0.0; 3], |c| {
         ["load1", "load5", "load15"].map(|d| c.get(d).unwrap_or(0.0).max(0.0))
@@ -185,8 +188,8 @@ pub fn parse_now(answer: &[u8]) -> Result<Now, String> {
                 continue;
             };
             let size = c.sum_except(&[]) * GIB;
-            let avail = c.get("avail").unwrap_or(0.0) * GIB;
-            if size > 0.0 && disks.len() < 64 {
+            let avail = (c.get("avail").unwrap_or(0.0) * GIB).clamp(0.0, size.max(0.0));
+            if size > 0.0 && size.is_finite() && disks.len() < 64 {
                 disks.push(Disk {
                     mount: mount.to_string(),
                     used_bytes: bytes(size - avail),
