@@ -21,12 +21,17 @@ use opsdeck::model::{HostSnapshot, Msg};
 use serde_json::Value;
 use support::tui::Tui;
 
-fn prometheus(lab: &Lab) -> String {
+/// A variable `lab env` exports.
+fn lab_var(lab: &Lab, name: &str) -> String {
     lab.env
         .iter()
-        .find(|(k, _)| k == "OPSDECK_LAB_PROMETHEUS")
+        .find(|(k, _)| k == name)
         .map(|(_, v)| v.clone())
-        .expect("lab env exports OPSDECK_LAB_PROMETHEUS")
+        .unwrap_or_else(|| panic!("lab env exports {name}"))
+}
+
+fn prometheus(lab: &Lab) -> String {
+    lab_var(lab, "OPSDECK_LAB_PROMETHEUS")
 }
 
 /// lila under another inventory name: four hosts that are one machine.
@@ -273,11 +278,7 @@ const CS_NETDATA: LabHost = LabHost {
 };
 
 fn netdata(lab: &Lab) -> String {
-    lab.env
-        .iter()
-        .find(|(k, _)| k == "OPSDECK_LAB_NETDATA")
-        .map(|(_, v)| v.clone())
-        .expect("lab env exports OPSDECK_LAB_NETDATA")
+    lab_var(lab, "OPSDECK_LAB_NETDATA")
 }
 
 fn netdata_inventory(lab: &Lab, home: &std::path::Path) -> String {

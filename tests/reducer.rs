@@ -1324,7 +1324,14 @@ fn a_metrics_source_reports_a_host_ssh_cannot_reach_and_leaves_its_state_alone()
     let h = &m.hosts[3];
     assert_eq!(h.conn, down, "figures from a source say nothing of SSH");
     assert_eq!(h.metrics.as_ref().map(|x| x.cpu_percent), Some(42.0));
-    assert!(h.sourced());
+    assert!(h.sourced() && h.reported_while_down(m.now));
+    // Figures that stopped coming (a source reached through SSH) are not shown as fresh.
+    let later = Msg::Tick {
+        now: m.now + jiff::SignedDuration::from_secs(10),
+    };
+    let mut stopped = m.clone();
+    update(&mut stopped, later);
+    assert!(!stopped.hosts[3].reported_while_down(stopped.now));
     // A sample over SSH (`Part::Metrics`) is what says a host is up.
     update(
         &mut m,

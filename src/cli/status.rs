@@ -131,7 +131,8 @@ pub fn to_json(model: &Model, selected: &[usize]) -> Value {
                 _ => (true, None),
             };
             // A host SSH cannot reach may still be reported by its metrics source.
-            let metrics = h.metrics.as_ref().filter(|_| reachable || h.sourced()).map(|m| {
+            let shown = reachable || h.reported_while_down(model.now);
+            let metrics = h.metrics.as_ref().filter(|_| shown).map(|m| {
                 json!({
                     "cpu_percent": m.cpu_percent,
                     "mem_used_bytes": m.mem_used_bytes,

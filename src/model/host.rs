@@ -351,6 +351,12 @@ impl HostState {
         self.source.as_ref().is_some_and(|s| s.fallback.is_none())
     }
 
+    /// Its metrics source still reports it while SSH cannot reach it: its figures are
+    /// fresh (a source reached through SSH stops with the connection).
+    pub fn reported_while_down(&self, now: Timestamp) -> bool {
+        self.sourced() && self.metrics_at.is_some() && self.stale_secs(now).is_none()
+    }
+
     pub fn stale_secs(&self, now: Timestamp) -> Option<i64> {
         let at = self.metrics_at?;
         let age = now.as_second() - at.as_second();

@@ -33,6 +33,14 @@ pub enum Source {
     Netdata { url: String, via_ssh: bool },
 }
 
+impl Source {
+    /// Whether the source reports the host without its SSH connection (a down host's
+    /// answer waits for it).
+    pub fn outside(&self) -> bool {
+        !matches!(self, Source::Netdata { via_ssh: true, .. })
+    }
+}
+
 /// What a source's task reports to, shared by the worker's connections.
 pub struct Outputs {
     parts: mpsc::Sender<Part>,

@@ -128,7 +128,10 @@ pub fn spawn<C: Connector>(
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (parts_tx, parts_rx) = mpsc::channel(64);
     let mut snapshot = HostSnapshot::new(!watch.backups.is_empty(), !watch.checks.is_empty());
-    snapshot.awaits_source = watch.metrics.is_some();
+    snapshot.awaits_source = watch
+        .metrics
+        .as_ref()
+        .is_some_and(super::sources::Source::outside);
     tokio::spawn(snapshots(watch.host, snapshot, parts_rx, tx.clone()));
     let out = Out {
         msgs: tx,
