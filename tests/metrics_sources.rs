@@ -69,7 +69,8 @@ fn inventory(lab: &Lab, home: &std::path::Path) -> String {
     )
 }
 
-/// How many seconds of the last ten minutes the lab's Prometheus has of lila.
+/// How many seconds of the last ten minutes the lab's Prometheus has of lila (0 before its
+/// first scrape).
 fn prometheus_has(lab: &Lab) -> i64 {
     let out = std::process::Command::new("curl")
         .args([
@@ -80,13 +81,34 @@ fn prometheus_has(lab: &Lab) -> i64 {
         ])
         .output()
         .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let scrapes: f64 = v["data"]["result"][0]["value"][1]
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let scrapes = v["data"]["result"][0]["value"][1]
         .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    (scrapes as i64 - 1) * 5
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    ((scrapes as i64 - 1) * 5).max(0)
+}
+
+/// Seconds of history a source must hold before these tests look at it: a dozen points at
+/// the 2 s refresh and then some (the sparklines have fewer bars than that).
+const ENOUGH_HISTORY: i64 = 60;
+
+/// Waits until a source holds `ENOUGH_HISTORY` seconds of history and returns how much it
+/// holds (at most ten minutes). A lab just started (a new machine's first `tests/run`) has
+/// none: its Prometheus scrapes every 5 s, its Netdata collects every second.
+fn wait_for_history(what: &str, has: impl Fn() -> i64) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let held = has();
+        if held >= ENOUGH_HISTORY {
+            return held.min(600);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} holds {held} s of history after four minutes"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// A container as reported: name, CPU %, memory bytes.
@@ -175,6 +197,7 @@ fn prometheus_figures_agree_with_the_ssh_samplers_and_failures_fall_back_to_ssh(
     let Some(lab) = Lab::get() else { return };
     let home = tempfile::tempdir().unwrap();
     let path = inventory(lab, home.path());
+    wait_for_history("the lab's Prometheus", || prometheus_has(lab));
     let w = watch(&path);
     let (ssh_cpu, prom_cpu) = (w.mean(0, |p| p.0), w.mean(1, |p| p.0));
     let (ssh_mem, prom_mem) = (w.mean(0, |p| p.1), w.mean(1, |p| p.1));
@@ -223,7 +246,7 @@ fn ten_minutes_of_history_come_with_the_first_figures() {
     let Some(lab) = Lab::get() else { return };
     let home = tempfile::tempdir().unwrap();
     let path = inventory(lab, home.path());
-    let has = prometheus_has(lab).min(600);
+    let has = wait_for_history("the lab's Prometheus", || prometheus_has(lab));
     let out = opsdeck(
         lab,
         home.path(),
@@ -310,15 +333,19 @@ fn netdata_has(lab: &Lab) -> i64 {
         ])
         .output()
         .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     let times: Vec<i64> = v["data"]
         .as_array()
-        .unwrap()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
         .iter()
         .filter(|row| row[1].is_number())
         .filter_map(|row| row[0].as_i64())
         .collect();
-    times.iter().max().unwrap() - times.iter().min().unwrap()
+    match (times.iter().max(), times.iter().min()) {
+        (Some(last), Some(first)) => last - first,
+        _ => 0,
+    }
 }
 
 #[test]
@@ -326,6 +353,7 @@ fn netdata_figures_agree_with_the_ssh_samplers_for_the_host_and_its_containers()
     let Some(lab) = Lab::get() else { return };
     let home = tempfile::tempdir().unwrap();
     let path = netdata_inventory(lab, home.path());
+    wait_for_history("the lab's Netdata", || netdata_has(lab));
     let w = watch(&path);
     let src = w.last[&1].source.clone().expect("a source");
     assert!(
@@ -388,7 +416,7 @@ fn netdata_history_comes_with_the_first_figures_and_a_dead_netdata_falls_back() 
     let Some(lab) = Lab::get() else { return };
     let home = tempfile::tempdir().unwrap();
     let path = netdata_inventory(lab, home.path());
-    let has = netdata_has(lab).min(600);
+    let has = wait_for_history("the lab's Netdata", || netdata_has(lab));
     let out = opsdeck(
         lab,
         home.path(),
