@@ -76,6 +76,11 @@ impl Drop for LilaBack<'_> {
         );
         forget_releases(lab, h, "lila");
         let _ = lab.docker_out(h, &["rmi", "opsdeck-test/prune-me:1"]);
+        // the api was recreated: the next test (or test binary) finds it healthy
+        let _ = wait_for(Duration::from_secs(120), Duration::from_millis(500), || {
+            let out = lab.ssh(h, "docker inspect -f '{{.State.Health.Status}}' lila_api_1");
+            (text(&out.stdout).trim() == "healthy").then_some(())
+        });
     }
 }
 

@@ -101,20 +101,30 @@ impl Lab {
         let script = lab_script();
         // status first: `lab env` starts the lab's ssh-agent, which a lab that is down
         // should not be left with
-        let status = Command::new(&script)
-            .args(["status", "-q"])
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if !status.status.success() {
+        // A container the test binary before restarted may still be starting (its health
+        // check not yet passed): that settles, so it is waited for, two minutes at most;
+        // anything else that is not up fails at once.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let status = Command::new(&script)
+                .args(["status", "-q"])
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+            if status.status.success() {
+                break;
+            }
             let detail = Command::new(&script)
                 .arg("status")
                 .output()
-                .map(|o| o.stdout)
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
                 .unwrap_or_default();
-            return Err(format!(
-                "`lab status` says not fully up:\n{}",
-                String::from_utf8_lossy(&detail)
-            ));
+            let settling = detail.contains("not running/healthy")
+                && !detail.contains(" DOWN")
+                && !detail.contains("missing");
+            if !settling || Instant::now() >= deadline {
+                return Err(format!("`lab status` says not fully up:\n{detail}"));
+            }
+            thread::sleep(Duration::from_secs(1));
         }
         let out = Command::new(&script)
             .arg("env")
