@@ -275,21 +275,21 @@ async fn open_through(
 }
 
 /// One GET of `url` through the host's SSH connection (a metrics source on the host's
-/// localhost): the status and the body, an error past `limit` bytes.
-pub async fn fetch_through(
-    tunnel: &dyn Tunnel,
-    url: &str,
-    limit: usize,
-) -> Result<(u16, Bytes), String> {
+/// localhost): the body, an error past `limit` bytes or for a status other than 2xx (as
+/// `metrics::get` from here).
+pub async fn fetch_through(tunnel: &dyn Tunnel, url: &str, limit: usize) -> Result<Bytes, String> {
     let (uri, target) = parse(url)?;
     let (stream, _) = open_through(tunnel, &target, None, 0)
         .await
         .map_err(|a| a.error.unwrap_or_default())?;
     let (status, body) = get(stream, &uri, &target, limit).await?;
+    if !(200..300).contains(&status) {
+        return Err(format!("HTTP {status}"));
+    }
     if body.len() >= limit {
         return Err(format!("an answer over {} KiB", limit >> 10));
     }
-    Ok((status, body))
+    Ok(body)
 }
 
 /// What is wrong with an answer, if anything.

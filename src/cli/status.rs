@@ -131,7 +131,7 @@ pub fn to_json(model: &Model, selected: &[usize]) -> Value {
                 _ => (true, None),
             };
             // A host SSH cannot reach may still be reported by its metrics source.
-            let shown = reachable || h.reported_while_down(model.now);
+            let shown = h.shows_figures(model.now);
             let metrics = h.metrics.as_ref().filter(|_| shown).map(|m| {
                 json!({
                     "cpu_percent": m.cpu_percent,

@@ -380,33 +380,23 @@ fn validate(inv: &Inventory) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// `span` and `whose`: where the error points (the host's name; the file's start for
-/// the settings), since a value inside an untagged choice keeps no position.
+/// `span`: the metrics value; `whose`: the host's name, or "settings".
 fn validate_metrics(m: &MetricsSource, span: Range<usize>, whose: &str) -> Result<(), Invalid> {
-    let p = match m {
-        MetricsSource::Prometheus(p) => p,
-        MetricsSource::Netdata(n) => {
-            let url = &n.netdata;
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err((
-                    span,
-                    format!(
-                        "{whose}: metrics: netdata url {url:?} must start with http:// or https://"
-                    ),
-                ));
-            }
-            return Ok(());
-        }
+    let (kind, url) = match m {
+        MetricsSource::Prometheus(p) => ("prometheus", &p.prometheus),
+        MetricsSource::Netdata(n) => ("netdata", &n.netdata),
         MetricsSource::Ssh(_) => return Ok(()),
     };
-    let url = &p.prometheus;
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err((
             span,
-            format!("{whose}: metrics: prometheus url {url:?} must start with http:// or https://"),
+            format!("{whose}: metrics: {kind} url {url:?} must start with http:// or https://"),
         ));
     }
-    if p.token_env.is_some() && p.token_file.is_some() {
+    if let MetricsSource::Prometheus(p) = m
+        && p.token_env.is_some()
+        && p.token_file.is_some()
+    {
         return Err((
             span,
             format!(

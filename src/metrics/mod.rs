@@ -123,6 +123,21 @@ pub fn http() -> Result<&'static reqwest::Client, &'static String> {
     .as_ref()
 }
 
+/// A source's pattern for one host (Prometheus' `instance`, Netdata's URL): `{name}` is the
+/// inventory name, `{address}` (or `{host}`) the host's address.
+pub fn for_host(pattern: &str, name: &str, address: &str) -> String {
+    pattern
+        .replace("{name}", name)
+        .replace("{address}", address)
+        .replace("{host}", address)
+}
+
+/// A name or label from a source (an instance, a mount point, an interface, a container),
+/// when it is plain printable text of 1 to 256 bytes.
+fn printable(s: &str) -> Option<&str> {
+    (!s.is_empty() && s.len() <= 256 && !s.chars().any(crate::sanitize::is_unsafe)).then_some(s)
+}
+
 /// One GET of `url` from here: the body, an error past `cap` bytes or for a status other
 /// than 2xx.
 pub async fn get(url: &str, cap: usize) -> Result<hyper::body::Bytes, String> {
@@ -145,7 +160,6 @@ pub async fn get(url: &str, cap: usize) -> Result<hyper::body::Bytes, String> {
 
 /// How a hub talks to its server.
 struct Client {
-    http: Result<reqwest::Client, String>,
     base: String,
     token: Token,
 }
@@ -158,14 +172,12 @@ enum Token {
 
 impl Client {
     fn new(base: &str, source: &PrometheusSource) -> Self {
-        let http = http().cloned().map_err(Clone::clone);
         let token = match (&source.token_env, &source.token_file) {
             (Some(v), _) => Token::Env(v.clone()),
             (None, Some(f)) => Token::File(f.clone()),
             (None, None) => Token::None,
         };
         Client {
-            http,
             base: base.to_string(),
             token,
         }
@@ -195,7 +207,7 @@ impl Client {
     /// POSTs a query to `path` (`/api/v1/query` or `/api/v1/query_range`) and reads the
     /// answer, at most [`prometheus::ANSWER_CAP`] bytes.
     async fn ask(&self, path: &str, form: &[(&str, String)]) -> Result<hyper::body::Bytes, String> {
-        let http = self.http.as_ref().map_err(Clone::clone)?;
+        let http = http().map_err(Clone::clone)?;
         let url = format!("{}{path}", self.base);
         let body = form
             .iter()
@@ -353,6 +365,19 @@ async fn run_hub(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_patterns() {
+        assert_eq!(
+            for_host("{address}:9100", "web", "10.0.0.1"),
+            "10.0.0.1:9100"
+        );
+        assert_eq!(for_host("{name}", "web", "10.0.0.1"), "web");
+        assert_eq!(
+            for_host("http://{host}:19999", "web", "10.0.0.1"),
+            "http://10.0.0.1:19999"
+        );
+    }
 
     #[test]
     fn form_encoding() {

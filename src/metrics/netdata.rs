@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::printable;
+use crate::collect::procfs::counts_as_host_traffic;
 use crate::model::Metrics;
 use crate::model::host::Disk;
 use crate::model::series::History;
@@ -21,10 +23,6 @@ pub const ANSWER_CAP: usize = 4 << 20;
 /// The charts of one refresh (Netdata's simple patterns, space-separated).
 pub const CHARTS: &str = "system.cpu cpu.cpu* system.ram mem.available mem.swap system.load \
                           system.uptime net.* disk_space.* cgroup_*.cpu cgroup_*.mem_usage";
-/// Network devices that are not the host's traffic (as the other samplers count it).
-const NOT_HOST_NET: [&str; 9] = [
-    "lo", "docker", "br-", "veth", "virbr", "cni", "flannel", "cali", "ifb",
-];
 /// Containers taken from one answer at most.
 const MAX_CONTAINERS: usize = 4096;
 /// Points of one history series kept at most.
@@ -100,11 +98,6 @@ fn finite(v: &Value) -> Option<f64> {
     v.as_f64().filter(|f| f.is_finite())
 }
 
-/// A name from the host, when printable and at most 256 bytes.
-fn printable(s: &str) -> Option<&str> {
-    (!s.is_empty() && s.len() <= 256 && !s.chars().any(crate::sanitize::is_unsafe)).then_some(s)
-}
-
 /// One refresh's figures: the host's, each container's `(CPU % of one core, memory bytes)`
 /// by container name, and the host's network interfaces (for the history's charts).
 #[derive(Debug, Clone, PartialEq)]
@@ -112,10 +105,6 @@ pub struct Now {
     pub metrics: Metrics,
     pub containers: HashMap<String, (f64, u64)>,
     pub interfaces: Vec<String>,
-}
-
-fn host_net(iface: &str) -> bool {
-    !NOT_HOST_NET.iter().any(|p| iface.starts_with(p))
 }
 
 fn bytes(v: f64) -> u64 {
@@ -173,7 +162,8 @@ pub fn parse_now(answer: &[u8]) -> Result<Now, String> {
     let mut containers = HashMap::new();
     for (id, c) in &charts {
         if let Some(iface) = id.strip_prefix("net.").and_then(printable) {
-            if !host_net(iface) {
+            // as the SSH sampler counts the host's traffic
+            if !counts_as_host_traffic(iface) {
                 continue;
             }
             // kilobits/s; "sent" is drawn below the axis, so negative
@@ -288,8 +278,8 @@ impl Data {
         self.rows
             .iter()
             .filter_map(|(t, vs)| {
-                let present: Vec<f64> = cols.iter().filter_map(|&i| vs.get(i).copied()?).collect();
-                (!present.is_empty()).then(|| (*t, present.iter().sum()))
+                let mut present = cols.iter().filter_map(|&i| vs.get(i).copied()?).peekable();
+                present.peek().is_some().then(|| (*t, present.sum()))
             })
             .collect()
     }

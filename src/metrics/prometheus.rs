@@ -321,12 +321,9 @@ impl Point {
     }
 }
 
-/// A label of a series, when it is a plain printable string of at most 256 characters.
+/// A label of a series, when it is plain printable text (see [`super::printable`]).
 fn label<'a>(s: &'a Sample<'_>, name: &str) -> Option<&'a str> {
-    s.metric
-        .get(name)
-        .map(|v| v.as_ref())
-        .filter(|s| s.len() <= 256 && !s.chars().any(crate::sanitize::is_unsafe))
+    s.metric.get(name).and_then(|v| super::printable(v))
 }
 
 /// `{"status":"success","data":{"resultType":..., "result":[...]}}` → the series; an error
@@ -443,14 +440,6 @@ pub fn parse_history(answer: &[u8]) -> Result<HashMap<String, History>, String> 
     Ok(by)
 }
 
-/// A host's `instance` label from the inventory's pattern.
-pub fn instance_of(pattern: &str, name: &str, address: &str) -> String {
-    pattern
-        .replace("{name}", name)
-        .replace("{address}", address)
-        .replace("{host}", address)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,21 +496,13 @@ mod tests {
                 .is_err()
         );
         assert!(parse_history(br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"instance":"a","opsdeck_m":"cpu"},"values":[[1,"2"],["x","3"],[0,"1"]]}]}}"#).expect("parses")["a"].cpu == [(0, 1.0), (1, 2.0)]);
-    }
-
-    #[test]
-    fn instance_patterns() {
+        // A label with JSON escapes is read (unescaped, so not borrowed); one that is not a
+        // string is not an answer.
+        let escaped = br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"instance":"web:9100","opsdeck_m":"cpu"},"value":[1,"5"]},{"metric":{"instance":"web:9100","opsdeck_m":"mem_total"},"value":[1,"8"]},{"metric":{"instance":"web:9100","opsdeck_m":"mem_avail"},"value":[1,"4"]}]}}"#;
         assert_eq!(
-            instance_of("{address}:9100", "web", "10.0.0.1"),
-            "10.0.0.1:9100"
+            parse_instant(escaped).expect("parses")["web:9100"].cpu_percent,
+            5.0
         );
-        assert_eq!(instance_of("{name}", "web", "10.0.0.1"), "web");
+        assert!(parse_instant(br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"instance":1},"value":[1,"5"]}]}}"#).is_err());
     }
-}
-#[cfg(test)]
-#[test]
-fn print_query_for_bench() {
-    let inst: Vec<String> = (1..=500).map(|i| format!("fleet-{i:03}:9100")).collect();
-    std::fs::write("/tmp/instant.q", instant_query(&inst)).unwrap();
-    std::fs::write("/tmp/history.q", history_query(&inst[..100])).unwrap();
 }

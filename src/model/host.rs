@@ -345,7 +345,6 @@ impl HostState {
         self.containers.iter().filter(|c| c.is_troubled()).count()
     }
 
-    /// Seconds since the newest metrics, when older than three poll intervals.
     /// Its figures come from its external metrics source now (not SSH, not failing).
     pub fn sourced(&self) -> bool {
         self.source.as_ref().is_some_and(|s| s.fallback.is_none())
@@ -357,6 +356,13 @@ impl HostState {
         self.sourced() && self.metrics_at.is_some() && self.stale_secs(now).is_none()
     }
 
+    /// Whether its figures are shown: it is not down, or its metrics source reports it
+    /// while SSH cannot reach it.
+    pub fn shows_figures(&self, now: Timestamp) -> bool {
+        !matches!(self.conn, HostConn::Down { .. }) || self.reported_while_down(now)
+    }
+
+    /// Seconds since the newest metrics, when older than three poll intervals.
     pub fn stale_secs(&self, now: Timestamp) -> Option<i64> {
         let at = self.metrics_at?;
         let age = now.as_second() - at.as_second();

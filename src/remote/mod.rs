@@ -238,11 +238,8 @@ fn watch_of(index: usize, host: &Host, config: &Config, shared: &Shared) -> Watc
         .map(toml::Spanned::get_ref);
     let metrics = match source {
         Some(crate::config::MetricsSource::Prometheus(p)) if !host.is_local() => {
-            let instance = crate::metrics::prometheus::instance_of(
-                &p.instance,
-                host.name.get_ref(),
-                host.address(),
-            );
+            let instance =
+                crate::metrics::for_host(&p.instance, host.name.get_ref(), host.address());
             Some(sources::Source::Prometheus(shared.metrics.feed(
                 p,
                 instance,
@@ -251,11 +248,7 @@ fn watch_of(index: usize, host: &Host, config: &Config, shared: &Shared) -> Watc
         }
         Some(crate::config::MetricsSource::Netdata(n)) if !host.is_local() => {
             Some(sources::Source::Netdata {
-                url: crate::metrics::prometheus::instance_of(
-                    &n.netdata,
-                    host.name.get_ref(),
-                    host.address(),
-                ),
+                url: crate::metrics::for_host(&n.netdata, host.name.get_ref(), host.address()),
                 via_ssh: n.via == crate::config::Via::Ssh,
             })
         }

@@ -90,20 +90,7 @@ pub fn spawn_outside(
         Source::Netdata {
             url,
             via_ssh: false,
-        } => {
-            let base = url.trim_end_matches('/').to_string();
-            let fetch = move |path: String| {
-                let url = format!("{base}{path}");
-                async move { crate::metrics::get(&url, netdata::ANSWER_CAP).await }
-            };
-            let what = format!("netdata {url}");
-            Some(tokio::spawn(netdata_feed(
-                what,
-                refresh,
-                fetch,
-                out.clone(),
-            )))
-        }
+        } => Some(spawn_netdata(url, None, refresh, out)),
         Source::Netdata { via_ssh: true, .. } => None,
     }
 }
@@ -118,33 +105,33 @@ pub fn spawn_through(
     let Some(Source::Netdata { url, via_ssh: true }) = source else {
         return None;
     };
+    Some(spawn_netdata(url, tunnel, refresh, out))
+}
+
+/// The task of the Netdata at `url`: reached through `tunnel` (the host's SSH
+/// connection), or from here without one.
+fn spawn_netdata(
+    url: &str,
+    tunnel: Option<Arc<dyn crate::checks::Tunnel>>,
+    refresh: Duration,
+    out: &Arc<Outputs>,
+) -> JoinHandle<()> {
+    let what = match tunnel {
+        Some(_) => format!("netdata {url} (through SSH)"),
+        None => format!("netdata {url}"),
+    };
     let base = url.trim_end_matches('/').to_string();
     let fetch = move |path: String| {
         let url = format!("{base}{path}");
         let tunnel = tunnel.clone();
         async move {
             match tunnel {
-                Some(t) => {
-                    let (status, body) =
-                        crate::checks::fetch_through(&*t, &url, netdata::ANSWER_CAP).await?;
-                    if (200..300).contains(&status) {
-                        Ok(body)
-                    } else {
-                        Err(format!("HTTP {status}"))
-                    }
-                }
-                // This machine: the host is here.
+                Some(t) => crate::checks::fetch_through(&*t, &url, netdata::ANSWER_CAP).await,
                 None => crate::metrics::get(&url, netdata::ANSWER_CAP).await,
             }
         }
     };
-    let what = format!("netdata {url} (through SSH)");
-    Some(tokio::spawn(netdata_feed(
-        what,
-        refresh,
-        fetch,
-        out.clone(),
-    )))
+    tokio::spawn(netdata_feed(what, refresh, fetch, out.clone()))
 }
 
 impl Outputs {

@@ -100,10 +100,9 @@ impl Lab {
     fn detect() -> Result<Lab, String> {
         let script = lab_script();
         // status first: `lab env` starts the lab's ssh-agent, which a lab that is down
-        // should not be left with
-        // A container the test binary before restarted may still be starting (its health
-        // check not yet passed): that settles, so it is waited for, two minutes at most;
-        // anything else that is not up fails at once.
+        // should not be left with. A container the test binary before restarted may still
+        // be starting (its health check not yet passed): that settles, so it is waited
+        // for, two minutes at most; anything else that is not up fails at once.
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let status = Command::new(&script)
@@ -168,9 +167,8 @@ impl Lab {
         )
     }
 
-    /// The Docker engine socket of a host (its `docker_socket` in the inventory).
-    /// The engine socket of the lab host at `host`'s address (a test may name a lab host
-    /// otherwise in its inventory).
+    /// The Docker engine socket of the lab host at `host`'s address (its `docker_socket`
+    /// in the inventory; a test may name a lab host otherwise in its inventory).
     pub fn docker_socket(&self, host: &LabHost) -> PathBuf {
         let name = [COURSE_SUPPORTER, LILA, DUCKDB_APP]
             .iter()

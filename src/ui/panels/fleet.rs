@@ -91,22 +91,18 @@ pub fn draw(model: &Model, theme: &Theme, frame: &mut Frame, area: Rect) {
         let (state, state_style) = state_cell(h, model, theme);
         let (cpu, mem) = match &h.metrics {
             // Down over SSH, its metrics source may still report it.
-            Some(m)
-                if !matches!(h.conn, HostConn::Down { .. }) || h.reported_while_down(model.now) =>
-            {
-                (
-                    format!(
-                        "{} {:>4}",
-                        format::sparkline(&h.cpu.tail(spark_w), spark_w, 100.0),
-                        format::percent(m.cpu_percent)
-                    ),
-                    format!(
-                        "{} {:>4}",
-                        format::sparkline(&h.mem.tail(spark_w), spark_w, 100.0),
-                        format::percent(m.mem_percent())
-                    ),
-                )
-            }
+            Some(m) if h.shows_figures(model.now) => (
+                format!(
+                    "{} {:>4}",
+                    format::sparkline(&h.cpu.tail(spark_w), spark_w, 100.0),
+                    format::percent(m.cpu_percent)
+                ),
+                format!(
+                    "{} {:>4}",
+                    format::sparkline(&h.mem.tail(spark_w), spark_w, 100.0),
+                    format::percent(m.mem_percent())
+                ),
+            ),
             _ => ("–".into(), "–".into()),
         };
         let (ctrs, ctrs_style) = match &h.docker {
