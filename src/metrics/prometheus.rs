@@ -237,11 +237,70 @@ struct Data<'a> {
 #[derive(Deserialize)]
 struct Sample<'a> {
     #[serde(borrow, default)]
-    metric: HashMap<Cow<'a, str>, Cow<'a, str>>,
+    metric: Labels<'a>,
     #[serde(default)]
     value: Option<Point>,
     #[serde(default)]
     values: Vec<Point>,
+}
+
+/// A string of the answer: borrowed from it, unless JSON escapes in it had to be undone.
+/// (`Cow<str>` itself is borrowed only as a struct's own field, never inside a map.)
+struct Str<'a>(Cow<'a, str>);
+
+/// A series' labels, as they come (a handful: a map would cost more than it finds).
+#[derive(Default)]
+struct Labels<'a>(Vec<(Str<'a>, Str<'a>)>);
+
+impl Labels<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.0 == name)
+            .map(|(_, v)| v.0.as_ref())
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Labels<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = Labels<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of labels")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Labels<'de>, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(4).min(16));
+                while let Some(pair) = map.next_entry::<Str<'de>, Str<'de>>()? {
+                    out.push(pair);
+                }
+                Ok(Labels(out))
+            }
+        }
+        d.deserialize_map(Pairs)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> serde::de::Visitor<'de> for Text {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(Text)
+    }
 }
 
 /// `[unix time, "value"]`; a time or value that is not a finite number is NaN, and the
@@ -323,7 +382,7 @@ impl Point {
 
 /// A label of a series, when it is plain printable text (see [`super::printable`]).
 fn label<'a>(s: &'a Sample<'_>, name: &str) -> Option<&'a str> {
-    s.metric.get(name).and_then(|v| super::printable(v))
+    s.metric.get(name).and_then(super::printable)
 }
 
 /// `{"status":"success","data":{"resultType":..., "result":[...]}}` → the series; an error
