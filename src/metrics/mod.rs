@@ -339,9 +339,13 @@ async fn run_hub(
                 }
             };
             asked_history.extend(chunk.iter().cloned());
-            // Only this chunk's: each feed takes its own as it comes, and a chunk's
-            // history is freed once its hosts have it.
-            let _ = history.send(Some(Ok(Arc::new(got))));
+            // With this round's chunks before it: a feed that wakes after a later chunk
+            // still finds its own (they share the histories, the map is all that grows);
+            // the whole is dropped a refresh later.
+            history.send_modify(|held| match held {
+                Some(Ok(all)) => Arc::make_mut(all).extend(got),
+                _ => *held = Some(Ok(Arc::new(got))),
+            });
         };
         if let Some(first) = chunks.next() {
             ask_chunk(first).await;
@@ -377,6 +381,116 @@ mod tests {
             for_host("http://{host}:19999", "web", "10.0.0.1"),
             "http://10.0.0.1:19999"
         );
+    }
+
+    /// A Prometheus that answers any instant query with nothing and a history query with
+    /// a point of CPU for each instance the query names (of `names`).
+    async fn fake_prometheus(names: Vec<String>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let names = names.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    loop {
+                        // one request: its head, then Content-Length bytes of form
+                        let head_end = loop {
+                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break i + 4;
+                            }
+                            let mut chunk = [0u8; 4096];
+                            match conn.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        };
+                        let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        while buf.len() < head_end + len {
+                            let mut chunk = [0u8; 4096];
+                            match conn.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let form =
+                            String::from_utf8_lossy(&buf[head_end..head_end + len]).into_owned();
+                        buf.drain(..head_end + len);
+                        let body = if head.starts_with("post /api/v1/query_range") {
+                            let series: Vec<String> = names
+                                .iter()
+                                .filter(|n| form.contains(n.as_str()))
+                                .map(|n| format!(r#"{{"metric":{{"instance":"{n}","opsdeck_m":"cpu"}},"values":[[1000,"5"]]}}"#))
+                                .collect();
+                            format!(
+                                r#"{{"status":"success","data":{{"resultType":"matrix","result":[{}]}}}}"#,
+                                series.join(",")
+                            )
+                        } else {
+                            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#
+                                .to_string()
+                        };
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if conn.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_feed_that_wakes_after_later_chunks_still_finds_its_history() {
+        // three chunks of history: 1-50 (before the figures), 51-100 and 101-120 (after)
+        let names: Vec<String> = (1..=120).map(|i| format!("h{i:03}x")).collect();
+        let url = fake_prometheus(names.clone()).await;
+        let source = PrometheusSource {
+            prometheus: url,
+            instance: "{address}".into(),
+            token_env: None,
+            token_file: None,
+        };
+        let hubs = Hubs::default();
+        let feeds: Vec<Feed> = names
+            .iter()
+            .map(|n| hubs.feed(&source, n.clone(), Duration::from_secs(600)))
+            .collect();
+        // Nobody reads until the last chunk is there (a busy machine's feeds wake late).
+        let mut last = feeds[119].history.clone();
+        let held = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let now = last.borrow_and_update().clone();
+                if let Some(Ok(all)) = now
+                    && all.contains_key("h120x")
+                {
+                    return all;
+                }
+                last.changed().await.unwrap();
+            }
+        })
+        .await
+        .expect("the last chunk within 30 s");
+        for n in ["h001x", "h075x", "h120x"] {
+            assert_eq!(
+                held.get(n).map(|h| h.cpu.clone()),
+                Some(vec![(1000, 5.0)]),
+                "{n}"
+            );
+        }
+        drop(feeds);
     }
 
     #[test]
