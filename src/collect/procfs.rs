@@ -693,6 +693,22 @@ mod tests {
     use std::process::Command;
     use std::time::Duration;
 
+    /// The lab's `stall-sampler` fault holds a host's commands that name these files: the
+    /// one-off sample and the sampler loop must both (tests/lab/lab, STALL_PATTERN).
+    #[test]
+    fn both_samplers_name_the_files_the_labs_stall_fault_matches() {
+        let pattern = "/proc/stat /proc/meminfo /proc/loadavg";
+        assert!(SCRIPT.contains(pattern), "{SCRIPT}");
+        assert!(LOOP.contains(pattern), "{}", *LOOP);
+        let lab =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab"))
+                .unwrap();
+        assert!(
+            lab.contains(&format!("STALL_PATTERN='{pattern}'")),
+            "tests/lab/lab's STALL_PATTERN is no longer {pattern:?}"
+        );
+    }
+
     const ID1: &str = "1111111111111111111111111111111111111111111111111111111111111111";
     const ID2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
 
