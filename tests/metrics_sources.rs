@@ -131,8 +131,8 @@ impl Watched {
 }
 
 /// Runs the real workers of the inventory at `path` for 25 s: both sources settle (the
-/// sampler's first figure is the average since boot), then ten seconds of figures from
-/// each host are kept.
+/// sampler's first figure is the average since boot), then the figures from each host
+/// after the first 15 s are kept (until every host has three, a minute at most).
 fn watch(path: &str) -> Watched {
     let text = std::fs::read_to_string(path).unwrap();
     let inventory = opsdeck::config::parse_str(&text, std::path::Path::new(path)).unwrap();
@@ -155,7 +155,18 @@ fn watch(path: &str) -> Watched {
             containers: HashMap::new(),
             last: HashMap::new(),
         };
-        while start.elapsed() < Duration::from_secs(25) {
+        // At least the 25 s; on a machine too busy for three figures and a container
+        // listing of every host in the last ten, longer (a minute at most).
+        let hosts = config.inventory.hosts.len();
+        let enough = |w: &Watched| {
+            (0..hosts).all(|h| {
+                w.figures.get(&h).is_some_and(|f| f.len() >= 3)
+                    && w.containers.get(&h).is_some_and(|c| !c.is_empty())
+            })
+        };
+        while start.elapsed() < Duration::from_secs(25)
+            || (!enough(&w) && start.elapsed() < Duration::from_secs(60))
+        {
             let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(1), rx.recv()).await
             else {
                 continue;
