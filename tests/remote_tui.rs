@@ -9,7 +9,7 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::lab::{COURSE_SUPPORTER, HOSTS, LILA, Lab, LabHost};
 use expectrl::WaitStatus;
@@ -343,8 +343,28 @@ fn e_opens_a_shell_in_lila_api_resizes_reach_it_and_the_console_comes_back_redra
     tui.parser
         .screen_mut()
         .set_size(26.try_into().unwrap(), 90.try_into().unwrap());
-    tui.send("stty size\r");
-    tui.wait_for("the new size inside", |s| has_line(s, "26 90"));
+    // The resize travels on its own (SIGWINCH, the channel's window-change, the engine's
+    // exec resize), so a command typed at once may still see the old size, as it would in
+    // any terminal: ask until the container's terminal answers with the new one.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        tui.send("printf '\\033[H\\033[2J'; stty size\r");
+        // the screen once cleared: only this stty's answer and the next prompt
+        let screen = tui.wait_for("stty's answer on a cleared screen", |s| {
+            let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+            lines.len() == 2
+                && lines[0].split(' ').all(|w| w.parse::<u16>().is_ok())
+                && lines[1].trim_end().ends_with('#')
+        });
+        if has_line(&screen, "26 90") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new size never reached the container's terminal:\n{screen}"
+        );
+        tui.pump_for(Duration::from_millis(200));
+    }
 
     tui.send("exit\r");
     let after = tui.wait_for("the console again, redrawn at the new size", |s| {
