@@ -884,45 +884,107 @@ async fn authenticate(
 /// memory (see [`HostClosed`]). A kept channel is closed by the host (the engine ends an
 /// idle connection), or goes with the session.
 struct EnginePool<B> {
-    idle: Mutex<Vec<hyper::client::conn::http1::SendRequest<B>>>,
+    idle: Mutex<Vec<Kept<B>>>,
+}
+
+/// A kept connection, and whether its last request answers at once ([`answers_at_once`]):
+/// such a connection is ready again as soon as its answer is read, where one carrying a
+/// stream (events, a followed log) may stay busy for the whole run.
+struct Kept<B> {
+    sender: hyper::client::conn::http1::SendRequest<B>,
+    at_once: bool,
 }
 
 /// Connections kept. A streamed response (events, a followed log) holds its connection
 /// until it ends; the others serve lists and inspects one after another.
 const POOL_KEEP: usize = 4;
 
+/// How long a request waits for a kept connection whose answer has just been read, before
+/// it opens another: the connection is ready once its own task has seen the end of the
+/// answer, a moment after the reader did (longer on a busy machine).
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// What a request of `parts` gets back is a short answer, not a stream: the engine's
+/// version, lists and inspects (`GET .../json`), a stats sample with `stream=false`.
+fn answers_at_once(parts: &hyper::http::request::Parts) -> bool {
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or("");
+    parts.method == hyper::Method::GET
+        && (path.ends_with("/json")
+            || path.ends_with("/version")
+            || path.ends_with("/_ping")
+            || path.ends_with("/info")
+            || (path.ends_with("/stats") && query.split('&').any(|kv| kv == "stream=false")))
+}
+
+/// What the pool has for a request.
+enum Take<B> {
+    /// A connection that takes a request now.
+    Ready(hyper::client::conn::http1::SendRequest<B>),
+    /// One whose short answer is being read or was just read: ready in a moment.
+    Settling(hyper::client::conn::http1::SendRequest<B>),
+    Nothing,
+}
+
 impl<B> EnginePool<B> {
     /// The kept connections the engine has not closed.
-    fn open(&self) -> std::sync::MutexGuard<'_, Vec<hyper::client::conn::http1::SendRequest<B>>> {
+    fn open(&self) -> std::sync::MutexGuard<'_, Vec<Kept<B>>> {
         let mut idle = self
             .idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        idle.retain(|s| !s.is_closed());
+        idle.retain(|k| !k.sender.is_closed());
         idle
     }
 
-    /// An open connection that can take a request now.
-    fn take(&self) -> Option<hyper::client::conn::http1::SendRequest<B>> {
+    /// An open connection that can take a request now, or one that can in a moment.
+    fn take(&self) -> Take<B> {
         let mut idle = self.open();
-        let i = idle.iter().position(|s| s.is_ready())?;
-        Some(idle.swap_remove(i))
+        if let Some(i) = idle.iter().position(|k| k.sender.is_ready()) {
+            return Take::Ready(idle.swap_remove(i).sender);
+        }
+        match idle.iter().position(|k| k.at_once) {
+            Some(i) => Take::Settling(idle.swap_remove(i).sender),
+            None => Take::Nothing,
+        }
     }
 
     /// A connection whose response has its headers: it is ready again once the body is
     /// read. When the pool is full, one still busy with a stream makes room (its stream
     /// goes on; the connection closes after it).
-    fn put(&self, sender: hyper::client::conn::http1::SendRequest<B>) {
+    fn put(&self, sender: hyper::client::conn::http1::SendRequest<B>, at_once: bool) {
         let mut idle = self.open();
         if idle.len() >= POOL_KEEP {
-            match idle.iter().position(|s| !s.is_ready()) {
+            match idle.iter().position(|k| !k.sender.is_ready()) {
                 Some(i) => {
                     idle.swap_remove(i);
                 }
                 None => return,
             }
         }
-        idle.push(sender);
+        idle.push(Kept { sender, at_once });
+    }
+
+    /// A kept connection for a request: one ready now, or one whose short answer is
+    /// ending, waited for up to [`SETTLE`] (rather than a channel more for every request
+    /// that comes a moment early). None: open another.
+    async fn ready(&self) -> Option<hyper::client::conn::http1::SendRequest<B>> {
+        match self.take() {
+            Take::Ready(sender) => Some(sender),
+            Take::Settling(mut sender) => {
+                match tokio::time::timeout(SETTLE, sender.ready()).await {
+                    Ok(Ok(())) => Some(sender),
+                    // closed by the engine
+                    Ok(Err(_)) => None,
+                    // still busy with a long answer: kept for later
+                    Err(_) => {
+                        self.put(sender, true);
+                        None
+                    }
+                }
+            }
+            Take::Nothing => None,
+        }
     }
 }
 
@@ -950,9 +1012,10 @@ pub async fn docker(session: Arc<Session>, socket: &str) -> Result<(Docker, Stri
                 hyper::header::HeaderValue::from_static("docker"),
             );
             let hyper_error = |err| bollard::errors::Error::HyperResponseError { err };
+            let at_once = answers_at_once(&parts);
             // A kept connection the engine closed just now fails the request before any
             // answer: a request whose body can be sent again goes once more, on a new one.
-            if let Some(mut sender) = pool.take() {
+            if let Some(mut sender) = pool.ready().await {
                 let again = match &body {
                     Either::Left(full) => Some((parts.clone(), Either::Left(full.clone()))),
                     Either::Right(_) => None,
@@ -962,14 +1025,20 @@ pub async fn docker(session: Arc<Session>, socket: &str) -> Result<(Docker, Stri
                     .await
                 {
                     Ok(response) => {
-                        pool.put(sender);
+                        pool.put(sender, at_once);
                         return Ok(response);
                     }
                     Err(err) => match again {
                         Some((p, b)) => {
                             tracing::debug!("a kept Docker connection failed ({err}): a new one");
-                            return fresh(&session, &path, &pool, hyper::Request::from_parts(p, b))
-                                .await;
+                            return fresh(
+                                &session,
+                                &path,
+                                &pool,
+                                hyper::Request::from_parts(p, b),
+                                at_once,
+                            )
+                            .await;
                         }
                         None => return Err(hyper_error(err)),
                     },
@@ -980,6 +1049,7 @@ pub async fn docker(session: Arc<Session>, socket: &str) -> Result<(Docker, Stri
                 &path,
                 &pool,
                 hyper::Request::from_parts(parts, body),
+                at_once,
             )
             .await
         }
@@ -1000,6 +1070,7 @@ async fn fresh<B>(
     path: &str,
     pool: &EnginePool<B>,
     request: hyper::Request<B>,
+    at_once: bool,
 ) -> Result<hyper::Response<hyper::body::Incoming>, bollard::errors::Error>
 where
     B: hyper::body::Body + Send + 'static,
@@ -1020,7 +1091,7 @@ where
         let _ = conn.with_upgrades().await;
     });
     let response = sender.send_request(request).await.map_err(hyper_error)?;
-    pool.put(sender);
+    pool.put(sender, at_once);
     Ok(response)
 }
 
@@ -1054,6 +1125,40 @@ impl crate::checks::Tunnel for Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_answers_are_told_from_streams() {
+        let parts = |method: &str, uri: &str| {
+            hyper::Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        for uri in [
+            "/v1.47/containers/json?all=true",
+            "/v1.47/containers/abc/json",
+            "/version",
+            "/_ping",
+            "/v1.47/info",
+            "/v1.47/containers/abc/stats?stream=false&one-shot=true",
+        ] {
+            assert!(answers_at_once(&parts("GET", uri)), "{uri}");
+        }
+        for (method, uri) in [
+            ("GET", "/v1.47/events?since=1"),
+            ("GET", "/v1.47/containers/abc/logs?follow=true&stdout=true"),
+            ("GET", "/v1.47/containers/abc/stats"),
+            ("GET", "/v1.47/containers/abc/stats?stream=true"),
+            ("POST", "/v1.47/containers/abc/attach?stream=1"),
+            ("POST", "/v1.47/exec/abc/start"),
+            ("POST", "/v1.47/containers/abc/wait"),
+        ] {
+            assert!(!answers_at_once(&parts(method, uri)), "{method} {uri}");
+        }
+    }
 
     #[test]
     fn hop_specs_parse_like_proxyjump() {
