@@ -564,4 +564,16 @@ mod tests {
         );
         assert!(parse_instant(br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"instance":1},"value":[1,"5"]}]}}"#).is_err());
     }
+
+    #[test]
+    fn labels_are_borrowed_from_the_answer_unless_escaped() {
+        let answer = br#"{"instance":"web:9100","mount\tpoint":"/a\"b"}"#;
+        let labels: Labels = serde_json::from_slice(answer).unwrap();
+        let ((k0, v0), (k1, v1)) = (&labels.0[0], &labels.0[1]);
+        assert!(matches!(k0.0, Cow::Borrowed("instance")));
+        assert!(matches!(v0.0, Cow::Borrowed("web:9100")));
+        assert!(matches!(&k1.0, Cow::Owned(k) if k == "mount\tpoint"));
+        assert!(matches!(&v1.0, Cow::Owned(v) if v == "/a\"b"));
+        assert_eq!(labels.get("instance"), Some("web:9100"));
+    }
 }
